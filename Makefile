@@ -1,0 +1,72 @@
+# videorec: the two commands a new user needs are `make run` and `make test`.
+# Everything else here is what those two are made of.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 4
+# Debian packages: ffmpeg records; GStreamer's RTSP server is the test camera.
+APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps run test lint fmt proto proto-check bench clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP) ## Create the virtual environment and install the project
+
+system-deps: ## Install ffmpeg and the GStreamer test camera when missing (apt-get, as root)
+	@missing=""; \
+	command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing="yes"; \
+	/usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer' \
+		>/dev/null 2>&1 || missing="yes"; \
+	gst-inspect-1.0 x264enc >/dev/null 2>&1 || missing="yes"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing: $(APT_PACKAGES)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+		else \
+			echo "missing system packages; run as root:  apt-get install $(APT_PACKAGES)"; exit 1; \
+		fi; \
+	fi
+
+run: $(STAMP) system-deps ## Start the control plane (SQLite under ./data) and one local agent
+	$(PY) -m controlplane.launch
+
+test: $(STAMP) system-deps lint ## Lint, then run the whole test suite
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
+
+lint: $(STAMP) proto-check ## ruff, ruff format --check, mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP) ## Format the code and apply safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+proto: $(STAMP) ## Regenerate shared/rpc from proto/ (never edit the generated files)
+	$(PY) -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. --pyi_out=. proto/shared/rpc/agent.proto
+
+proto-check: $(STAMP) ## Fail when the committed generated code differs from proto/
+	@tmp=$$(mktemp -d); \
+	$(PY) -m grpc_tools.protoc -I proto --python_out=$$tmp --grpc_python_out=$$tmp --pyi_out=$$tmp \
+		proto/shared/rpc/agent.proto && \
+	diff -r -x __init__.py -x __pycache__ $$tmp/shared/rpc shared/rpc >/dev/null \
+		|| { echo "shared/rpc is out of date: run 'make proto' and commit"; rm -rf $$tmp; exit 1; }; \
+	rm -rf $$tmp
+
+bench: $(STAMP) system-deps ## Run the benchmarks and print their tables
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## Remove the virtual environment and local data
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

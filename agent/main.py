@@ -1,0 +1,79 @@
+"""Runs one agent: the gRPC server, the heartbeat to the control plane and the camera prober,
+until SIGINT/SIGTERM, then stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import httpx
+from grpc_health.v1 import health
+
+from agent.heartbeat import HeartbeatLoop
+from agent.live import LiveHub
+from agent.prober import Prober
+from agent.runtime_state import RuntimeState
+from agent.server import create_server, mark_serving
+from agent.servicer import AgentServicer
+from agent.settings import AgentSettings
+
+log = logging.getLogger("agent")
+
+
+async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
+    settings.storage_root.mkdir(parents=True, exist_ok=True)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
+        hub = LiveHub(http, settings.ffmpeg_bin, fps=settings.live_fps, linger_s=settings.live_linger_s)
+        prober = Prober(
+            http,
+            hub,
+            interval_s=settings.probe_interval_s,
+            timeout_s=settings.probe_timeout_s,
+            ffmpeg_bin=settings.ffmpeg_bin,
+        )
+        state = RuntimeState(settings=settings, http=http, hub=hub, prober=prober)
+        health_servicer = health.aio.HealthServicer()
+        server, port = create_server(settings, AgentServicer(state), health_servicer)
+        state.address = settings.advertise_address or f"{settings.grpc_host}:{port}"
+        await server.start()
+        await mark_serving(health_servicer)
+        # The one line a launcher or a test reads to learn where the agent listens.
+        print(f"videorec agent {settings.name} listening on {state.address}", flush=True)
+        token = settings.token.get_secret_value() if settings.token else None
+        beat = HeartbeatLoop(
+            http, settings.controlplane_url, token, settings.heartbeat_interval_s, state.heartbeat, prober
+        )
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(beat.run(), name="heartbeat")
+                tasks.create_task(prober.run(), name="prober")
+                await stop.wait()
+                raise _Stop
+        except* _Stop:
+            pass
+        finally:
+            log.info("agent %s stopping", settings.name)
+            await server.stop(grace=3)
+            await hub.aclose()
+
+
+class _Stop(Exception):
+    """Ends the task group: every loop is cancelled and awaited."""
+
+
+def main() -> int:
+    settings = AgentSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_agent(settings, stop)
+
+    asyncio.run(_main())
+    return 0

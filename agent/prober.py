@@ -1,0 +1,80 @@
+"""Keeps the availability of the agent's assigned cameras current, for the next heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import httpx
+
+from agent import camera
+from agent.camera import CameraSpec
+from agent.live import LiveHub
+from shared.heartbeat import SourceProbe
+
+log = logging.getLogger(__name__)
+
+
+class Prober:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        hub: LiveHub,
+        *,
+        interval_s: float,
+        timeout_s: float,
+        ffmpeg_bin: str,
+        concurrency: int = 8,
+    ) -> None:
+        self._client = client
+        self._hub = hub
+        self._interval = interval_s
+        self._timeout = timeout_s
+        self._ffmpeg = ffmpeg_bin
+        self._limit = asyncio.Semaphore(concurrency)
+        self._specs: dict[int, CameraSpec] = {}
+        self._results: dict[int, SourceProbe] = {}
+        self._changed = asyncio.Event()
+
+    def assign(self, specs: list[CameraSpec]) -> None:
+        """The sources the control plane gave this agent; a new or changed one is probed at once."""
+        new = {s.source_id: s for s in specs}
+        if new != self._specs:
+            self._changed.set()
+        self._specs = new
+        for gone in set(self._results) - set(new):
+            del self._results[gone]
+
+    def results(self) -> list[SourceProbe]:
+        return list(self._results.values())
+
+    async def run(self) -> None:
+        while True:
+            specs = list(self._specs.values())
+            if specs:
+                await asyncio.gather(*(self._probe_one(spec) for spec in specs))
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=self._interval)
+            except TimeoutError:
+                pass
+
+    async def _probe_one(self, spec: CameraSpec) -> None:
+        # A camera that a live reader is decoding right now is online without opening a second stream.
+        if self._hub.latest(spec.source_id, max_age=self._interval) is not None:
+            online, detail = True, ""
+        else:
+            async with self._limit:
+                try:
+                    online, detail = await camera.probe(spec, self._client, self._timeout, self._ffmpeg)
+                except Exception as exc:  # a probe must never stop the loop
+                    log.warning("probe of source %s failed: %s", spec.source_id, type(exc).__name__)
+                    online, detail = False, f"probe error: {type(exc).__name__}"
+        previous = self._results.get(spec.source_id)
+        if previous is None or previous.online != online:
+            log.info("source %s is %s %s", spec.source_id, "online" if online else "offline", detail)
+        if spec.source_id in self._specs:
+            self._results[spec.source_id] = SourceProbe(
+                source_id=spec.source_id, online=online, detail=detail, probed_unix=time.time()
+            )

@@ -1,0 +1,43 @@
+"""The recorder agent's settings: one class, read from `VIDEOREC_AGENT_*` environment variables."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDEOREC_AGENT_", env_file=".env", extra="ignore")
+
+    name: str = Field(
+        default_factory=lambda: socket.gethostname().split(".")[0] or "agent",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Unique name of this agent in its deployment (default: the host name).",
+    )
+    grpc_host: str = Field("127.0.0.1", description="Address the gRPC server listens on.")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 picks a free one).")
+    advertise_address: str | None = Field(
+        None, description="host:port the control plane dials; default grpc_host and the bound port."
+    )
+    storage_root: Path = Field(Path("data/agent"), description="Directory of recordings and the journal.")
+    token: SecretStr | None = Field(
+        None, description="Shared secret with the control plane; calls without it are refused."
+    )
+    controlplane_url: str = Field(
+        "http://127.0.0.1:8080", description="Base URL of the control plane to send heartbeats to."
+    )
+    capacity: int = Field(64, ge=1, description="How many recordings this agent accepts at once.")
+    heartbeat_interval_s: float = Field(2.0, gt=0, description="Seconds between heartbeats.")
+    probe_interval_s: float = Field(3.0, gt=0, description="Seconds between probes of each camera.")
+    probe_timeout_s: float = Field(5.0, gt=0, description="How long one camera probe may take.")
+    snapshot_timeout_s: float = Field(8.0, gt=0, description="How long one cold snapshot may take.")
+    live_fps: float = Field(5.0, gt=0, le=30, description="Frame rate of a live reader (fan-out source).")
+    live_linger_s: float = Field(5.0, ge=0, description="Keep a live reader this long after its last viewer.")
+    ffmpeg_bin: str = Field("ffmpeg", description="ffmpeg executable.")
+    tls_cert: Path | None = Field(None, description="PEM certificate of the gRPC server (enables TLS).")
+    tls_key: Path | None = Field(None, description="PEM private key of the gRPC server.")
+    tls_client_ca: Path | None = Field(None, description="CA that client certificates must chain to (mTLS).")
+    log_level: str = Field("info", description="Log level of the agent.")

@@ -1,0 +1,114 @@
+"""A typed client for one agent. Every call has a deadline; every gRPC error leaves this module as
+one of the control plane's own exceptions (mapped to HTTP once, in controlplane.errors)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+
+from controlplane.errors import AgentTimeoutError, AgentUnavailableError, CameraUnavailableError, ServiceError
+from shared.rpc import agent_pb2 as pb
+from shared.rpc import agent_pb2_grpc
+
+
+class AgentClient:
+    def __init__(self, name: str, channel: grpc.aio.Channel, token: str | None, timeout_s: float) -> None:
+        self.name = name
+        self._stub = agent_pb2_grpc.AgentStub(channel)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._timeout = timeout_s
+
+    def translate(self, exc: grpc.aio.AioRpcError, source_id: int | None = None) -> ServiceError:
+        """The one place where a gRPC status becomes a control-plane error naming who failed."""
+        code, details = exc.code(), exc.details() or ""
+        if code == grpc.StatusCode.FAILED_PRECONDITION:
+            who = f"source {source_id}" if source_id is not None else "camera"
+            return CameraUnavailableError(f"{who} on agent {self.name}: {details}")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return AgentTimeoutError(f"agent {self.name} did not answer within {self._timeout:g} s")
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return AgentUnavailableError(f"agent {self.name} refused the control plane's token")
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return AgentUnavailableError(f"agent {self.name} is unreachable")
+        return AgentUnavailableError(f"agent {self.name} failed: {code.name} {details}".strip())
+
+    async def info(self) -> pb.AgentInfo:
+        try:
+            return await self._stub.GetInfo(
+                pb.GetInfoRequest(), timeout=self._timeout, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise self.translate(exc) from None
+
+    async def snapshot(self, source: pb.SourceSpec, timeout_s: float) -> pb.Image:
+        try:
+            return await self._stub.Snapshot(
+                pb.SnapshotRequest(source=source), timeout=timeout_s, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise self.translate(exc, source.id) from None
+
+    async def test_image(self) -> pb.Image:
+        try:
+            return await self._stub.TestImage(
+                pb.TestImageRequest(), timeout=self._timeout, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise self.translate(exc) from None
+
+    def live_frames(self, source: pb.SourceSpec, interval_s: float) -> FrameStream:
+        call = self._stub.LiveFrames(
+            pb.LiveFramesRequest(source=source, interval_s=interval_s), metadata=self._metadata
+        )
+        return FrameStream(self, call, source.id)
+
+    def test_video(self, frames: int, interval_s: float) -> FrameStream:
+        call = self._stub.TestVideo(
+            pb.TestVideoRequest(frames=frames, interval_s=interval_s),
+            timeout=self._timeout + frames * interval_s,
+            metadata=self._metadata,
+        )
+        return FrameStream(self, call, None)
+
+
+class FrameStream:
+    """A server-streaming call of images; the first frame is awaited before an HTTP answer starts,
+    so a dead camera is a clean 502 rather than a stream that breaks at once."""
+
+    def __init__(self, client: AgentClient, call: grpc.aio.UnaryStreamCall, source_id: int | None) -> None:
+        self._client = client
+        self._call = call
+        self._source_id = source_id
+
+    async def first(self, timeout_s: float) -> pb.Image:
+        try:
+            image = await asyncio.wait_for(self._call.read(), timeout=timeout_s)
+        except TimeoutError:
+            self.cancel()
+            raise AgentTimeoutError(
+                f"agent {self._client.name} sent no frame within {timeout_s:g} s"
+            ) from None
+        except grpc.aio.AioRpcError as exc:
+            raise self._client.translate(exc, self._source_id) from None
+        if image is grpc.aio.EOF:
+            raise AgentUnavailableError(f"agent {self._client.name} ended the stream before its first frame")
+        assert isinstance(image, pb.Image)
+        return image
+
+    async def rest(self) -> AsyncIterator[pb.Image]:
+        try:
+            while True:
+                image = await self._call.read()
+                if image is grpc.aio.EOF:
+                    return
+                assert isinstance(image, pb.Image)
+                yield image
+        except grpc.aio.AioRpcError:
+            return  # the HTTP answer has started: all that is left is to end it
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        self._call.cancel()

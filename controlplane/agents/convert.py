@@ -1,0 +1,45 @@
+"""From stored sources to what an agent needs to reach the camera."""
+
+from __future__ import annotations
+
+from controlplane.models import Source
+from shared.enums import PictureAuth, SourceModel
+from shared.heartbeat import AssignedSource
+from shared.rpc import agent_pb2 as pb
+
+_AUTH = {PictureAuth.BASIC.value: pb.PICTURE_AUTH_BASIC, PictureAuth.DIGEST.value: pb.PICTURE_AUTH_DIGEST}
+_MODEL = {
+    SourceModel.SOURCE.value: pb.SOURCE_MODEL_RTSP,
+    SourceModel.PICTURE_SOURCE.value: pb.SOURCE_MODEL_PICTURE,
+}
+
+
+def source_spec(row: Source) -> pb.SourceSpec:
+    assert row.id is not None
+    spec = pb.SourceSpec(
+        id=row.id, model=_MODEL[row.model], uri_rtsp=row.uri_rtsp or "", ffmpeg_cmd=row.ffmpeg_cmd or ""
+    )
+    if row.picture_uri:
+        spec.picture.CopyFrom(
+            pb.HttpPicture(
+                uri=row.picture_uri,
+                auth=_AUTH.get(row.picture_auth or "", pb.PICTURE_AUTH_NONE),
+                user=row.picture_user or "",
+                password=row.picture_password or "",
+            )
+        )
+    return spec
+
+
+def assigned_source(row: Source) -> AssignedSource:
+    assert row.id is not None
+    return AssignedSource(
+        id=row.id,
+        model=SourceModel(row.model),
+        uri_rtsp=row.uri_rtsp,
+        picture_uri=row.picture_uri,
+        picture_auth=PictureAuth(row.picture_auth) if row.picture_auth and row.picture_uri else None,
+        picture_user=row.picture_user,
+        picture_password=row.picture_password,
+        ffmpeg_cmd=row.ffmpeg_cmd,
+    )

@@ -1,0 +1,39 @@
+"""One gRPC channel per agent address, reused by every request of this process."""
+
+from __future__ import annotations
+
+import grpc
+
+from controlplane.agents.client import AgentClient
+
+_OPTIONS = [
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    # Notice a dead agent on an idle channel instead of waiting for TCP to give up.
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+]
+
+
+class AgentPool:
+    def __init__(
+        self, token: str | None, timeout_s: float, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
+        self._token = token
+        self._credentials = credentials
+        self._timeout = timeout_s
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def client(self, name: str, address: str) -> AgentClient:
+        channel = self._channels.get(address)
+        if channel is None:
+            if self._credentials is not None:
+                channel = grpc.aio.secure_channel(address, self._credentials, options=_OPTIONS)
+            else:
+                channel = grpc.aio.insecure_channel(address, options=_OPTIONS)
+            self._channels[address] = channel
+        return AgentClient(name, channel, self._token, self._timeout)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()

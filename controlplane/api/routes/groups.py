@@ -1,0 +1,55 @@
+"""/api/v1/group: named sets of sources."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from controlplane.api.deps import SessionDep, body_or_query
+from controlplane.data import groups as groups_data
+from controlplane.models.group import GroupCreate, GroupPublic, GroupWithSources
+from controlplane.services import groups as groups_service
+
+router = APIRouter(prefix="/group", tags=["groups"])
+
+
+@router.get("", response_model=list[GroupPublic])
+async def list_groups(session: SessionDep) -> list[GroupPublic]:
+    return [GroupPublic.of(row) for row in await groups_data.list_all(session)]
+
+
+@router.post("", response_model=GroupPublic, status_code=status.HTTP_201_CREATED)
+async def create_group(
+    session: SessionDep, body: Annotated[GroupCreate, Depends(body_or_query(GroupCreate))]
+) -> GroupPublic:
+    row = await groups_service.create(session, body)
+    await session.commit()
+    return GroupPublic.of(row)
+
+
+@router.get("/{group_id}", response_model=GroupWithSources)
+async def get_group(session: SessionDep, group_id: int) -> GroupWithSources:
+    return await groups_service.with_sources(session, group_id)
+
+
+@router.delete("/{group_id}", response_model=GroupPublic)
+async def delete_group(session: SessionDep, group_id: int) -> GroupPublic:
+    row = await groups_service.delete(session, group_id)
+    public = GroupPublic.of(row)
+    await session.commit()
+    return public
+
+
+@router.post("/{group_id}/source/{source_id}", response_model=bool)
+async def add_source_to_group(session: SessionDep, group_id: int, source_id: int) -> bool:
+    added = await groups_service.add_source(session, group_id, source_id)
+    await session.commit()
+    return added
+
+
+@router.delete("/{group_id}/source/{source_id}", response_model=bool)
+async def remove_source_from_group(session: SessionDep, group_id: int, source_id: int) -> bool:
+    removed = await groups_service.remove_source(session, group_id, source_id)
+    await session.commit()
+    return removed

@@ -1,0 +1,52 @@
+"""/api/v1/source: camera inputs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from controlplane.api.deps import SessionDep, body_or_query
+from controlplane.data import sources as sources_data
+from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
+from controlplane.services import sources as sources_service
+
+router = APIRouter(prefix="/source", tags=["sources"])
+
+
+@router.get("", response_model=list[SourcePublic])
+async def list_sources(session: SessionDep) -> list[SourcePublic]:
+    return [SourcePublic.of(row) for row in await sources_data.list_all(session)]
+
+
+@router.post("", response_model=SourcePublic, status_code=status.HTTP_201_CREATED)
+async def create_source(
+    session: SessionDep, body: Annotated[SourceCreate, Depends(body_or_query(SourceCreate))]
+) -> SourcePublic:
+    row = await sources_service.create(session, body)
+    await session.commit()
+    return SourcePublic.of(row)
+
+
+@router.get("/{source_id}", response_model=SourcePublic)
+async def get_source(session: SessionDep, source_id: int) -> SourcePublic:
+    return SourcePublic.of(await sources_data.get(session, source_id))
+
+
+@router.put("/{source_id}", response_model=SourcePublic)
+async def update_source(
+    session: SessionDep,
+    source_id: int,
+    body: Annotated[SourceUpdate, Depends(body_or_query(SourceUpdate))],
+) -> SourcePublic:
+    row = await sources_service.update(session, source_id, body)
+    await session.commit()
+    return SourcePublic.of(row)
+
+
+@router.delete("/{source_id}", response_model=SourcePublic)
+async def delete_source(session: SessionDep, source_id: int) -> SourcePublic:
+    row = await sources_service.delete(session, source_id)
+    public = SourcePublic.of(row)
+    await session.commit()
+    return public

@@ -1,0 +1,19 @@
+"""What a running control plane holds for its lifetime, handed to requests through the lifespan state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.agents.pool import AgentPool
+from controlplane.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    agents: AgentPool

@@ -1,0 +1,65 @@
+"""`make run`: the control plane with its embedded SQLite database and one local agent, in the
+foreground. Ctrl-C or SIGTERM stops both."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import subprocess
+import sys
+
+from pydantic import SecretStr
+
+from controlplane.serving import check_exposure, configure_logging, serve
+from controlplane.settings import Settings
+
+log = logging.getLogger("controlplane.launch")
+
+
+def start_local_agent(settings: Settings, token: str) -> subprocess.Popen[bytes]:
+    host = "127.0.0.1" if settings.listens_on_loopback() else settings.http_host
+    env = {
+        **os.environ,
+        "VIDEOREC_AGENT_NAME": os.environ.get("VIDEOREC_AGENT_NAME", "local"),
+        # Port 0: the agent reports the port it got in its heartbeat, so nothing here is hard-coded.
+        "VIDEOREC_AGENT_GRPC_PORT": os.environ.get("VIDEOREC_AGENT_GRPC_PORT", "0"),
+        "VIDEOREC_AGENT_STORAGE_ROOT": os.environ.get(
+            "VIDEOREC_AGENT_STORAGE_ROOT", str(settings.data_dir.resolve() / "agent-local")
+        ),
+        "VIDEOREC_AGENT_CONTROLPLANE_URL": f"http://{host}:{settings.http_port}",
+        "VIDEOREC_AGENT_TOKEN": token,
+    }
+    return subprocess.Popen([sys.executable, "-m", "agent"], env=env)
+
+
+def stop_agent(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> int:
+    settings = Settings()
+    configure_logging(settings)
+    if not check_exposure(settings):
+        return 2
+    if settings.agent_token is None:
+        # Both processes are ours: a fresh shared secret per run is enough.
+        settings.agent_token = SecretStr(secrets.token_urlsafe(24))
+    url = f"http://{settings.http_host}:{settings.http_port}"
+    print(f"videorec control plane: {url}  (API docs: {url}/docs)", flush=True)
+    agent = start_local_agent(settings, settings.agent_token.get_secret_value())
+    try:
+        serve(settings)
+    finally:
+        stop_agent(agent)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""Tables and API schemas, one module per resource (Base / Create / Update / table / Public)."""
+
+from controlplane.models.agent import Agent
+from controlplane.models.group import Group, GroupSourceLink
+from controlplane.models.record import Record
+from controlplane.models.source import Source
+from controlplane.models.tag import Tag
+
+__all__ = ["Agent", "Group", "GroupSourceLink", "Record", "Source", "Tag"]

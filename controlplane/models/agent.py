@@ -1,0 +1,39 @@
+"""Recorder agents as the control plane knows them from their heartbeats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from controlplane.models.common import UtcDatetimeOut, created_field, utc_field
+from shared.enums import AgentState
+
+
+class Agent(SQLModel, table=True):
+    """An agent as stored; its row is written by its own heartbeats."""
+
+    name: str = SQLField(primary_key=True, max_length=128)
+    created_utc: datetime = created_field()
+    address: str  # host:port of its gRPC server
+    version: str = ""
+    capacity: int = 0
+    active_records: int = 0
+    disk_free_bytes: int = 0
+    disk_total_bytes: int = 0
+    last_seen_utc: datetime | None = utc_field(index=True)
+
+
+class AgentPublic(BaseModel):
+    name: str
+    state: AgentState = Field(description="online while it keeps sending heartbeats")
+    address: str
+    version: str
+    capacity: int
+    active_records: int
+    disk_free_bytes: int
+    disk_total_bytes: int
+    created_utc: UtcDatetimeOut
+    last_seen_utc: UtcDatetimeOut | None

@@ -1,0 +1,60 @@
+"""Records: one source's recording under one tag."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import JSON, String
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from controlplane.models.common import UtcDatetimeOut, created_field, utc_field
+from controlplane.models.source import SourcePublic
+from shared.enums import RecordStatus
+
+
+class Record(SQLModel, table=True):
+    """A record as stored. Its id is a UUID so that agents can name records on their own."""
+
+    id: str = SQLField(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    created_utc: datetime = created_field()
+    tag_id: int = SQLField(foreign_key="tag.id", index=True)
+    # Kept when the source is deleted later: the recording still exists.
+    source_id: int | None = SQLField(default=None, foreign_key="source.id", index=True, ondelete="SET NULL")
+    status: str = SQLField(default=RecordStatus.PENDING.value, sa_type=String(16), index=True)
+    begin_utc: datetime | None = utc_field()
+    end_utc: datetime | None = utc_field()
+    hash_md5: str | None = None
+    location: str | None = None
+    sync_location: str | None = None
+    agent_name: str | None = None
+    size_bytes: int | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    gaps: list[dict[str, Any]] = SQLField(default_factory=list, sa_type=JSON)
+
+
+class Gap(BaseModel):
+    start_utc: UtcDatetimeOut
+    end_utc: UtcDatetimeOut
+
+
+class RecordPublic(BaseModel):
+    id: str
+    created_utc: UtcDatetimeOut
+    status: RecordStatus
+    begin_utc: UtcDatetimeOut | None
+    end_utc: UtcDatetimeOut | None
+    source: SourcePublic | None
+    hash_md5: str | None
+    location: str | None
+    sync_location: str | None
+    tag_name: str
+    agent: str | None
+    size_bytes: int | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    gaps: list[Gap] = Field(default_factory=list, description="Intervals the camera was lost")

@@ -1,0 +1,233 @@
+"""Sources: camera inputs, as stored and as the API reads and writes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import String
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from controlplane.models.common import MASK, UtcDatetimeOut, created_field, utc_field
+from shared.enums import PictureAuth, SourceModel, SourceStatus
+from shared.ffmpeg_cmd import FfmpegCmdError, validate_template
+
+MAX_URI = 2048
+
+
+def _check_uri(value: str, schemes: tuple[str, ...], what: str) -> str:
+    value = value.strip()
+    if len(value) > MAX_URI:
+        raise ValueError(f"{what} is longer than {MAX_URI} characters")
+    if any(ch.isspace() for ch in value):
+        raise ValueError(f"{what} must not contain white space")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in schemes:
+        raise ValueError(f"{what} must start with {' or '.join(s + '://' for s in schemes)}")
+    if not parts.hostname:
+        raise ValueError(f"{what} has no host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise ValueError(f"{what} has an invalid port") from exc
+    return value
+
+
+def mask_uri_password(uri: str | None) -> str | None:
+    """rtsp://user:secret@host/x → rtsp://user:********@host/x, so responses never carry the secret."""
+    if not uri:
+        return uri
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
+
+
+def unmask_uri_password(new: str, old: str | None) -> str:
+    """A client that PUTs back what it read sends the mask: keep the stored password then."""
+    parts = urlsplit(new)
+    if parts.password != MASK or not old:
+        return new
+    old_password = urlsplit(old).password or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{old_password}@{host}"))
+
+
+class HttpPictureIn(BaseModel):
+    """The still-image URI of a camera, as written by a client."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str = Field(description="http:// or https:// URI of the camera's still image")
+    auth: PictureAuth = Field(PictureAuth.BASIC, description="How user/password are sent")
+    user: str | None = Field(None, max_length=256)
+    password: str | None = Field(None, max_length=256, description="Write-only; read back as ********")
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        return _check_uri(value, ("http", "https"), "uri_http_picture.uri")
+
+
+class HttpPictureOut(BaseModel):
+    uri: str
+    auth: PictureAuth
+    user: str | None
+    password: str | None = Field(description="******** when a password is set, null otherwise")
+
+
+class SourceFields(BaseModel):
+    """Fields a client may write; shared by create and update."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: SourceModel | None = Field(
+        None, description="Source (RTSP stream) or PictureSource (HTTP still image)"
+    )
+    description: str | None = Field(None, max_length=2000)
+    uri_rtsp: str | None = Field(None, description="rtsp:// or rtsps:// URI of the stream")
+    uri_http_picture: HttpPictureIn | None = None
+    ffmpeg_cmd: str | None = Field(None, max_length=2000, description="Recording command template")
+    agent: str | None = Field(None, max_length=128, description="Name of the agent that must record it")
+
+    @field_validator("uri_rtsp")
+    @classmethod
+    def _rtsp(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else _check_uri(value, ("rtsp", "rtsps"), "uri_rtsp")
+
+    @field_validator("ffmpeg_cmd")
+    @classmethod
+    def _ffmpeg_cmd(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            validate_template(value)
+        except FfmpegCmdError as exc:
+            raise ValueError(str(exc)) from exc
+        return value.strip()
+
+
+class SourceCreate(SourceFields):
+    """POST body: what a new source needs."""
+
+    model: SourceModel = Field(SourceModel.SOURCE, description="Source or PictureSource")
+    description: str = Field("", max_length=2000)
+
+    @model_validator(mode="after")
+    def _needs_its_uri(self) -> SourceCreate:
+        if self.model is SourceModel.SOURCE and not self.uri_rtsp:
+            raise ValueError("a Source needs uri_rtsp")
+        if self.model is SourceModel.PICTURE_SOURCE and self.uri_http_picture is None:
+            raise ValueError("a PictureSource needs uri_http_picture.uri")
+        return self
+
+
+class SourceUpdate(SourceFields):
+    """PUT body: fields left out keep their value."""
+
+
+class Source(SQLModel, table=True):
+    """A camera input as stored; the password columns never leave the control plane except to agents."""
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    created_utc: datetime = created_field()
+    model: str = SQLField(sa_type=String(32))
+    status: str = SQLField(default=SourceStatus.UNKNOWN.value, sa_type=String(16))
+    status_detail: str | None = None
+    status_utc: datetime | None = utc_field()
+    uri_rtsp: str | None = None
+    picture_uri: str | None = None
+    picture_auth: str | None = None
+    picture_user: str | None = None
+    picture_password: str | None = None
+    description: str = ""
+    ffmpeg_cmd: str | None = None
+    agent_name: str | None = SQLField(default=None, index=True)  # where it is recorded
+    agent_pinned: bool = False  # the client named the agent; never reassigned
+
+    def apply(self, fields: SourceFields) -> None:
+        """Write the fields the client sent, keeping stored secrets where it sent the mask back."""
+        sent = fields.model_fields_set
+        if "model" in sent and fields.model is not None:
+            self.model = fields.model.value
+        if "description" in sent:
+            self.description = fields.description or ""
+        if "uri_rtsp" in sent:
+            self.uri_rtsp = unmask_uri_password(fields.uri_rtsp, self.uri_rtsp) if fields.uri_rtsp else None
+        if "uri_http_picture" in sent:
+            self._apply_picture(fields.uri_http_picture)
+        if "ffmpeg_cmd" in sent:
+            self.ffmpeg_cmd = fields.ffmpeg_cmd
+        if "agent" in sent:
+            self.agent_name = fields.agent or None
+            self.agent_pinned = bool(fields.agent)
+
+    def _apply_picture(self, picture: HttpPictureIn | None) -> None:
+        if picture is None:
+            self.picture_uri = self.picture_auth = self.picture_user = self.picture_password = None
+            return
+        self.picture_uri = picture.uri
+        self.picture_auth = picture.auth.value
+        self.picture_user = picture.user
+        if picture.password != MASK:
+            self.picture_password = picture.password
+
+    def as_create(self) -> SourceCreate:
+        """The stored fields as a create body, to check the merged result of an update."""
+        picture: dict[str, Any] | None = None
+        if self.picture_uri:
+            picture = {"uri": self.picture_uri, "auth": self.picture_auth or "basic"}
+        return SourceCreate.model_validate(
+            {
+                "model": self.model,
+                "description": self.description,
+                "uri_rtsp": self.uri_rtsp,
+                "uri_http_picture": picture,
+                "ffmpeg_cmd": self.ffmpeg_cmd,
+            }
+        )
+
+
+class SourcePublic(BaseModel):
+    """A source as the API shows it: secrets masked."""
+
+    id: int
+    created_utc: UtcDatetimeOut
+    status: SourceStatus
+    status_detail: str | None = None
+    status_utc: UtcDatetimeOut | None = None
+    model: SourceModel
+    uri_rtsp: str | None
+    uri_http_picture: HttpPictureOut | None
+    description: str
+    ffmpeg_cmd: str | None
+    agent: str | None = Field(None, description="The agent that records this source")
+
+    @classmethod
+    def of(cls, row: Source) -> SourcePublic:
+        assert row.id is not None
+        picture = None
+        if row.picture_uri:
+            picture = HttpPictureOut(
+                uri=row.picture_uri,
+                auth=PictureAuth(row.picture_auth or PictureAuth.BASIC),
+                user=row.picture_user,
+                password=MASK if row.picture_password else None,
+            )
+        return cls(
+            id=row.id,
+            created_utc=row.created_utc,
+            status=SourceStatus(row.status),
+            status_detail=row.status_detail,
+            status_utc=row.status_utc,
+            model=SourceModel(row.model),
+            uri_rtsp=mask_uri_password(row.uri_rtsp),
+            uri_http_picture=picture,
+            description=row.description,
+            ffmpeg_cmd=row.ffmpeg_cmd,
+            agent=row.agent_name,
+        )

@@ -1,0 +1,116 @@
+"""Agents joining through heartbeats, their liveness, and where each source is recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.agents.convert import assigned_source
+from controlplane.data import agents as agents_data
+from controlplane.data import sources as sources_data
+from controlplane.db import utcnow
+from controlplane.errors import AgentUnavailableError
+from controlplane.models import Agent, Source
+from controlplane.models.agent import AgentPublic
+from controlplane.settings import Settings
+from shared.enums import AgentState, SourceStatus
+from shared.heartbeat import HeartbeatIn, HeartbeatOut
+
+
+def is_online(agent: Agent, settings: Settings) -> bool:
+    # Liveness is derived from the last heartbeat, so no loop (and no replica) has to flip a flag.
+    if agent.last_seen_utc is None:
+        return False
+    return utcnow() - agent.last_seen_utc <= timedelta(seconds=settings.agent_offline_after_s)
+
+
+def public(agent: Agent, settings: Settings) -> AgentPublic:
+    return AgentPublic(
+        name=agent.name,
+        state=AgentState.ONLINE if is_online(agent, settings) else AgentState.OFFLINE,
+        address=agent.address,
+        version=agent.version,
+        capacity=agent.capacity,
+        active_records=agent.active_records,
+        disk_free_bytes=agent.disk_free_bytes,
+        disk_total_bytes=agent.disk_total_bytes,
+        created_utc=agent.created_utc,
+        last_seen_utc=agent.last_seen_utc,
+    )
+
+
+async def heartbeat(session: AsyncSession, settings: Settings, beat: HeartbeatIn) -> HeartbeatOut:
+    now = utcnow()
+    existing = await agents_data.get(session, beat.name)
+    row = existing or Agent(name=beat.name, address=beat.address, created_utc=now)
+    row.address = beat.address
+    row.version = beat.version
+    row.capacity = beat.capacity
+    row.active_records = beat.active_records
+    row.disk_free_bytes = beat.disk_free_bytes
+    row.disk_total_bytes = beat.disk_total_bytes
+    row.last_seen_utc = now
+    await agents_data.upsert(session, row)
+    await place_unplaced(session, settings)
+    mine = await agents_data.sources_of(session, beat.name)
+    _apply_probes(mine, beat, now)
+    await session.flush()
+    return HeartbeatOut(interval_s=settings.heartbeat_interval_s, sources=[assigned_source(s) for s in mine])
+
+
+def _apply_probes(sources: Sequence[Source], beat: HeartbeatIn, now: datetime) -> None:
+    by_id = {s.id: s for s in sources}
+    for probe in beat.probes:
+        source = by_id.get(probe.source_id)
+        if source is None:
+            continue  # not (or no longer) this agent's source: its report does not count
+        source.status = (SourceStatus.ONLINE if probe.online else SourceStatus.OFFLINE).value
+        source.status_detail = probe.detail or None
+        source.status_utc = now
+
+
+async def place_unplaced(session: AsyncSession, settings: Settings) -> None:
+    """Give every source that names no agent to the online agent with the fewest sources.
+
+    Once placed, a source stays where it is: its files and its live reader are there."""
+    unplaced = await agents_data.unplaced_sources(session)
+    if not unplaced:
+        return
+    online = await online_agents(session, settings)
+    if not online:
+        return
+    counts = await agents_data.source_counts(session)
+    for source in unplaced:
+        target = min(online, key=lambda a: (counts.get(a.name, 0), a.name))
+        source.agent_name = target.name
+        counts[target.name] = counts.get(target.name, 0) + 1
+    await session.flush()
+
+
+async def online_agents(session: AsyncSession, settings: Settings) -> list[Agent]:
+    since = utcnow() - timedelta(seconds=settings.agent_offline_after_s)
+    return list(await agents_data.seen_since(session, since))
+
+
+async def agent_for_source(session: AsyncSession, settings: Settings, source_id: int) -> tuple[Source, Agent]:
+    """The source and the online agent that serves it, or a 503 that says which agent is missing."""
+    source = await sources_data.get(session, source_id)
+    if source.agent_name is None:
+        await place_unplaced(session, settings)
+    if source.agent_name is None:
+        raise AgentUnavailableError(f"no online agent to serve source {source_id}")
+    agent = await agents_data.get(session, source.agent_name)
+    if agent is None:
+        raise AgentUnavailableError(f"agent {source.agent_name} of source {source_id} has never connected")
+    if not is_online(agent, settings):
+        raise AgentUnavailableError(f"agent {agent.name} of source {source_id} is offline")
+    return source, agent
+
+
+async def any_online_agent(session: AsyncSession, settings: Settings) -> Agent:
+    agents = await online_agents(session, settings)
+    if not agents:
+        raise AgentUnavailableError("no agent is online")
+    return agents[0]

@@ -1,0 +1,67 @@
+"""Pictures of a camera now: one JPEG, or a live MJPEG stream, fetched through the source's agent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.agents.client import AgentClient
+from controlplane.agents.convert import source_spec
+from controlplane.context import AppContext
+from controlplane.services import agents as agents_service
+from shared.rpc import agent_pb2 as pb
+
+BOUNDARY = "frame"
+MJPEG_MEDIA_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+
+
+async def _client_for(
+    ctx: AppContext, session: AsyncSession, source_id: int
+) -> tuple[AgentClient, pb.SourceSpec]:
+    source, agent = await agents_service.agent_for_source(session, ctx.settings, source_id)
+    # Placement may have just been decided: keep it before the request goes on.
+    await session.commit()
+    return ctx.agents.client(agent.name, agent.address), source_spec(source)
+
+
+async def snapshot(ctx: AppContext, session: AsyncSession, source_id: int) -> bytes:
+    client, spec = await _client_for(ctx, session, source_id)
+    image = await client.snapshot(spec, timeout_s=ctx.settings.grpc_timeout_s)
+    return image.jpeg
+
+
+async def live(
+    ctx: AppContext, session: AsyncSession, source_id: int, delay_s: float
+) -> AsyncIterator[bytes]:
+    """Returns once the first frame is here (so errors are still an HTTP status); the iterator yields
+    multipart parts until the client leaves, which cancels the gRPC stream and the agent's viewer."""
+    client, spec = await _client_for(ctx, session, source_id)
+    stream = client.live_frames(spec, delay_s)
+    first = await stream.first(timeout_s=ctx.settings.grpc_timeout_s)
+    return _multipart(first, stream.rest())
+
+
+async def test_image(ctx: AppContext, session: AsyncSession) -> bytes:
+    agent = await agents_service.any_online_agent(session, ctx.settings)
+    return (await ctx.agents.client(agent.name, agent.address).test_image()).jpeg
+
+
+async def test_video(
+    ctx: AppContext, session: AsyncSession, frames: int, delay_s: float
+) -> AsyncIterator[bytes]:
+    agent = await agents_service.any_online_agent(session, ctx.settings)
+    stream = ctx.agents.client(agent.name, agent.address).test_video(frames, delay_s)
+    first = await stream.first(timeout_s=ctx.settings.grpc_timeout_s)
+    return _multipart(first, stream.rest())
+
+
+def part(jpeg: bytes) -> bytes:
+    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+    return head + jpeg + b"\r\n"
+
+
+async def _multipart(first: pb.Image, rest: AsyncIterator[pb.Image]) -> AsyncIterator[bytes]:
+    yield part(first.jpeg)
+    async for image in rest:
+        yield part(image.jpeg)

@@ -1,0 +1,46 @@
+"""Rules for creating, changing and deleting sources."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.data import groups as groups_data
+from controlplane.data import records as records_data
+from controlplane.data import sources as sources_data
+from controlplane.errors import ConflictError
+from controlplane.models import Source
+from controlplane.models.source import SourceCreate, SourceUpdate
+from controlplane.services.validation import checked
+
+
+async def create(session: AsyncSession, body: SourceCreate) -> Source:
+    row = Source(model=body.model.value)
+    row.apply(body)
+    return await sources_data.add(session, row)
+
+
+async def update(session: AsyncSession, source_id: int, body: SourceUpdate) -> Source:
+    row = await sources_data.get(session, source_id)
+    row.apply(body)
+    # The merged source must still be whole (a Source keeps a uri_rtsp, a PictureSource its picture).
+    checked(row.as_create)
+    if await records_data.active_of_source(session, source_id):
+        # The running ffmpeg keeps its old arguments; say so rather than silently diverge.
+        changed = body.model_fields_set & {"uri_rtsp", "ffmpeg_cmd", "model", "agent"}
+        if changed:
+            raise ConflictError(
+                f"source {source_id} is recording: {', '.join(sorted(changed))} cannot change"
+            )
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+    return row
+
+
+async def delete(session: AsyncSession, source_id: int) -> Source:
+    row = await sources_data.get(session, source_id)
+    if await records_data.active_of_source(session, source_id):
+        raise ConflictError(f"source {source_id} is recording; stop its tag first")
+    await groups_data.remove_source_everywhere(session, source_id)
+    await sources_data.delete(session, row)
+    return row

@@ -1,0 +1,70 @@
+"""The control plane's settings: one class, read from `VIDEOREC_*` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import grpc
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every field has a safe default, so the service starts with no configuration at all."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDEOREC_", env_file=".env", extra="ignore")
+
+    http_host: str = Field("127.0.0.1", description="Address the REST API listens on.")
+    http_port: int = Field(8080, ge=0, le=65535, description="Port of the REST API (0 picks a free one).")
+    data_dir: Path = Field(Path("data"), description="Directory for the embedded SQLite database.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the metadata database; a postgresql:// URL switches to PostgreSQL. "
+        "Default: a SQLite file videorec.db under data_dir.",
+    )
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token every /api/ request must carry. Required to listen beyond loopback.",
+    )
+    agent_token: SecretStr | None = Field(
+        None,
+        description="Shared secret between the control plane and its recorder agents (gRPC metadata and "
+        "heartbeats). Without it agents cannot join.",
+    )
+    agent_tls_ca: Path | None = Field(
+        None, description="CA of the agents' certificates (enables TLS to agents)."
+    )
+    agent_tls_cert: Path | None = Field(None, description="Client certificate for mTLS to agents.")
+    agent_tls_key: Path | None = Field(None, description="Private key of the client certificate.")
+    heartbeat_interval_s: float = Field(2.0, gt=0, description="How often agents are told to report.")
+    agent_offline_after_s: float = Field(
+        7.0, gt=0, description="An agent that has not reported for this long is offline."
+    )
+    grpc_timeout_s: float = Field(10.0, gt=0, description="Deadline of an ordinary gRPC call to an agent.")
+    log_level: str = Field("info", description="Log level of the control plane.")
+
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL to connect to, with the driver the service ships with."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'videorec.db').resolve()}"
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url.removeprefix(prefix)
+        return url
+
+    def agent_channel_credentials(self) -> grpc.ChannelCredentials | None:
+        if self.agent_tls_ca is None:
+            return None
+        key = self.agent_tls_key.read_bytes() if self.agent_tls_key else None
+        cert = self.agent_tls_cert.read_bytes() if self.agent_tls_cert else None
+        return grpc.ssl_channel_credentials(self.agent_tls_ca.read_bytes(), key, cert)
+
+    def listens_on_loopback(self) -> bool:
+        if self.http_host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.http_host).is_loopback
+        except ValueError:
+            return False

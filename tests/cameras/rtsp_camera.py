@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""A real RTSP test camera: GStreamer's RTSP server streaming an H.264 test pattern.
+
+Run it with Debian's own interpreter, which can import ``gi`` (the project's venv cannot)::
+
+    /usr/bin/python3 tests/cameras/rtsp_camera.py --port 0
+
+Once it is serving it prints one JSON line on stdout, e.g.
+``{"port": 12345, "url": "rtsp://127.0.0.1:12345/stream"}``; everything else goes to stderr.
+
+Stalling (for recording-watchdog tests): ``--stall-after SECONDS`` stops the video that many seconds
+after the camera starts serving; SIGUSR1 stalls and SIGUSR2 resumes at any time. While stalled, RTSP
+sessions and their TCP connections stay open but no more video is sent (RTCP reports may still be).
+
+Needs: gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-{base,good,ugly}.
+"""
+
+import argparse
+import json
+import signal
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+ROLE = "camera-user"
+
+
+def log(message: str) -> None:
+    print(f"rtsp_camera: {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--path", default="/stream")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=360)
+    p.add_argument("--fps", type=int, default=15)
+    p.add_argument("--bitrate", type=int, default=800, help="kbit/s")
+    p.add_argument("--pattern", default="smpte", help="videotestsrc pattern, e.g. smpte, ball, snow")
+    p.add_argument("--no-overlay", action="store_true", help="omit the running-time overlay")
+    p.add_argument("--user", help="require RTSP authentication with this user")
+    p.add_argument("--password", default="")
+    p.add_argument("--auth-method", choices=["basic", "digest"], default="basic")
+    p.add_argument("--stall-after", type=float, help="stop sending video after this many seconds")
+    args = p.parse_args(argv)
+    if not args.path.startswith("/"):
+        args.path = "/" + args.path
+    return args
+
+
+def launch_line(args: argparse.Namespace) -> str:
+    # threads=1: with tune=zerolatency more threads means sliced frames, which ffmpeg mis-splits when
+    # rtph264pay re-sends SPS/PPS with every IDR (config-interval=-1). A keyframe every second keeps
+    # a joining client's wait short. The valve sits before the encoder so that after a stall the
+    # stream resumes with frames the decoder can still reference.
+    overlay = "" if args.no_overlay else 'timeoverlay font-desc="Sans 24" ! '
+    return (
+        f"( videotestsrc is-live=true pattern={args.pattern} "
+        f"! video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 "
+        f"! {overlay}valve name=stall drop=false ! videoconvert "
+        f"! x264enc threads=1 bframes=0 key-int-max={args.fps} speed-preset=ultrafast "
+        f"tune=zerolatency bitrate={args.bitrate} "
+        f"! h264parse "
+        f"! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+    )
+
+
+class Camera:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.stalled = False
+        # A shared factory may still build a new media when the last client leaves and another
+        # arrives, so remember every live valve and apply the stall state to new ones too.
+        self.valves: list[Gst.Element] = []
+        self.loop = GLib.MainLoop()
+        self.server = GstRtspServer.RTSPServer()
+        self.server.set_address(args.host)
+        self.server.set_service(str(args.port))
+
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(launch_line(args))
+        # One encoder for every client, like a real camera. CLOCK_AND_OFFSET stops a new client's
+        # PLAY (ffmpeg sends "Range: npt=0-") from seeking the shared media, which would reset the
+        # timestamps of clients that are already watching.
+        factory.set_shared(True)
+        factory.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
+        factory.connect("media-configure", self.on_media_configure)
+        if args.user:
+            self.setup_auth(factory)
+        self.server.get_mount_points().add_factory(args.path, factory)
+
+    def setup_auth(self, factory: GstRtspServer.RTSPMediaFactory) -> None:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, ROLE)
+        if self.args.auth_method == "digest":
+            auth.add_digest(self.args.user, self.args.password, token)
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        else:
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(self.args.user, self.args.password), token)
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
+        # No default token: unauthenticated clients get no role and are refused with 401.
+        self.server.set_auth(auth)
+        permissions = GstRtspServer.RTSPPermissions()
+        permissions.add_permission_for_role(ROLE, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
+        permissions.add_permission_for_role(ROLE, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)
+        factory.set_permissions(permissions)
+
+    def on_media_configure(self, _factory, media: GstRtspServer.RTSPMedia) -> None:
+        valve = media.get_element().get_by_name("stall")
+        valve.set_property("drop", self.stalled)
+        self.valves.append(valve)
+        media.connect("unprepared", lambda _m: self.valves.remove(valve))
+        log("media configured")
+
+    def set_stalled(self, stalled: bool) -> None:
+        self.stalled = stalled
+        for valve in self.valves:
+            valve.set_property("drop", stalled)
+        log("stalled" if stalled else "resumed")
+
+    def stall_once(self) -> bool:
+        self.set_stalled(True)
+        return GLib.SOURCE_REMOVE
+
+    def on_signal(self, signum: int) -> bool:
+        if signum in (signal.SIGUSR1, signal.SIGUSR2):
+            self.set_stalled(signum == signal.SIGUSR1)
+            return GLib.SOURCE_CONTINUE
+        log("stopping")
+        self.loop.quit()
+        return GLib.SOURCE_REMOVE
+
+    def announce(self) -> bool:
+        port = self.server.get_bound_port()
+        url = f"rtsp://{self.args.host}:{port}{self.args.path}"
+        print(json.dumps({"port": port, "url": url}), flush=True)
+        log(f"serving {url}")
+        return GLib.SOURCE_REMOVE
+
+    def run(self) -> None:
+        # Fail at start-up, not on the first client, when an element is missing.
+        Gst.parse_launch(launch_line(self.args).strip("() ")).set_state(Gst.State.NULL)
+        self.server.attach(None)  # binds and listens; raises GLib.Error if the port is taken
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
+            GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, self.on_signal, signum)
+        if self.args.stall_after is not None:
+            GLib.timeout_add(int(self.args.stall_after * 1000), self.stall_once)
+        GLib.idle_add(self.announce)  # print the ready line only once the loop accepts clients
+        self.loop.run()
+
+
+def main() -> None:
+    Gst.init(None)
+    Camera(parse_args()).run()
+
+
+if __name__ == "__main__":
+    main()

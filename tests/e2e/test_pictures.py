@@ -1,0 +1,336 @@
+"""Snapshots, live MJPEG and self-checks through a real control plane, a real agent over gRPC and
+real cameras (GStreamer RTSP, an HTTP still camera with basic and digest auth)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.cameras import HttpCamera, RtspCamera, start_http_camera, start_rtsp_camera
+from tests.support.media import assert_jpeg_decodes, split_multipart
+from tests.support.processes import (
+    AgentProc,
+    ControlPlane,
+    start_agent,
+    start_controlplane,
+    wait_agent_online,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pictures")]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, AgentProc]]:
+    tmp = tmp_path_factory.mktemp("pictures")
+    cp = start_controlplane(tmp)
+    agent = start_agent(tmp, cp)
+    try:
+        wait_agent_online(cp, agent.name)
+        yield cp, agent
+    finally:
+        agent.stop()
+        cp.stop()
+
+
+@pytest.fixture(scope="module")
+def rtsp() -> Iterator[RtspCamera]:
+    with start_rtsp_camera() as cam:
+        yield cam
+
+
+@pytest.fixture(scope="module")
+def rtsp_auth() -> Iterator[RtspCamera]:
+    with start_rtsp_camera(user="admin", password="cam-pass-9") as cam:
+        yield cam
+
+
+def add_source(cp: ControlPlane, **body: object) -> int:
+    with cp.client() as c:
+        response = c.post("/api/v1/source", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+
+def test_agent_registers_with_its_facts(stack: tuple[ControlPlane, AgentProc]) -> None:
+    cp, agent = stack
+    with cp.client() as c:
+        (listed,) = [a for a in c.get("/api/v1/agent").json() if a["name"] == agent.name]
+    assert listed["state"] == "online"
+    assert listed["address"] == agent.address()
+    assert listed["version"] and listed["capacity"] > 0
+    assert 0 < listed["disk_free_bytes"] <= listed["disk_total_bytes"]
+
+
+def test_snapshot_from_rtsp_is_a_decodable_jpeg(stack, rtsp: RtspCamera) -> None:
+    cp, _ = stack
+    source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url)
+    with cp.client() as c:
+        response = c.get(f"/api/v1/source/{source_id}/picture")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/jpeg"
+    assert assert_jpeg_decodes(response.content) == (640, 360)
+
+
+def test_snapshot_from_rtsp_with_credentials(stack, rtsp_auth: RtspCamera) -> None:
+    cp, _ = stack
+    source_id = add_source(cp, model="Source", uri_rtsp=rtsp_auth.url_with_credentials)
+    with cp.client() as c:
+        response = c.get(f"/api/v1/source/{source_id}/picture")
+    assert response.status_code == 200, response.text
+    assert_jpeg_decodes(response.content)
+
+
+def test_wrong_rtsp_password_is_502_without_leaking_it(stack, rtsp_auth: RtspCamera) -> None:
+    cp, agent = stack
+    url = rtsp_auth.url.replace("rtsp://", "rtsp://admin:Wr0ngPass@")
+    source_id = add_source(cp, model="Source", uri_rtsp=url)
+    with cp.client() as c:
+        response = c.get(f"/api/v1/source/{source_id}/picture")
+    assert response.status_code == 502, response.text
+    assert f"source {source_id}" in response.json()["detail"]
+    assert "Wr0ngPass" not in response.text
+    assert "Wr0ngPass" not in agent.log() and "Wr0ngPass" not in cp.log()
+
+
+@pytest.mark.parametrize("auth", ["basic", "digest"])
+def test_snapshot_from_http_camera(stack, auth: str) -> None:
+    cp, _ = stack
+    with start_http_camera(auth=auth, user="viewer", password="pic-Pass-1") as cam:
+        source_id = add_source(
+            cp,
+            model="PictureSource",
+            uri_http_picture={"uri": cam.url, "auth": auth, "user": "viewer", "password": "pic-Pass-1"},
+        )
+        with cp.client() as c:
+            response = c.get(f"/api/v1/source/{source_id}/picture/")
+        assert response.status_code == 200, response.text
+        assert assert_jpeg_decodes(response.content) == (320, 240)
+        assert cam.stats()["requests"] >= 1
+
+
+@pytest.mark.parametrize("auth", ["basic", "digest"])
+def test_wrong_http_camera_password_is_502_without_leaking_it(stack, auth: str) -> None:
+    cp, agent = stack
+    with start_http_camera(auth=auth, user="viewer", password="right-one") as cam:
+        source_id = add_source(
+            cp,
+            model="PictureSource",
+            uri_http_picture={"uri": cam.url, "auth": auth, "user": "viewer", "password": "Not-The-Pw"},
+        )
+        with cp.client() as c:
+            response = c.get(f"/api/v1/source/{source_id}/picture")
+    assert response.status_code == 502
+    assert "401" in response.json()["detail"]
+    assert "Not-The-Pw" not in response.text + agent.log() + cp.log()
+
+
+def agent_readers(agent: AgentProc) -> list[str]:
+    """Command lines of the agent's live-reader ffmpeg children (MJPEG to a pipe)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if agent.proc and ppid == agent.proc.pid and "image2pipe" in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def read_mjpeg(
+    cp: ControlPlane, source_id: int, delay: float, seconds: float
+) -> tuple[list[bytes], list[float]]:
+    frames: list[bytes] = []
+    times: list[float] = []
+    buffer = b""
+    with cp.client() as c, c.stream("GET", f"/api/v1/source/{source_id}/video", params={"delay": delay}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("multipart/x-mixed-replace")
+        end = time.monotonic() + seconds
+        for chunk in r.iter_bytes():
+            buffer += chunk
+            parts = split_multipart(buffer)
+            while len(frames) < len(parts):
+                frames.append(parts[len(frames)])
+                times.append(time.monotonic())
+            if time.monotonic() > end:
+                break
+    return frames, times
+
+
+def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack, rtsp: RtspCamera) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cp, agent = stack
+    source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url)
+    delay, seconds = 0.5, 4.0
+    with ThreadPoolExecutor(3) as pool:
+        viewers = [pool.submit(read_mjpeg, cp, source_id, delay, seconds) for _ in range(2)]
+        time.sleep(2.0)  # sample the process table while both viewers are watching
+        readers_while_watching = agent_readers(agent)
+        results = [v.result() for v in viewers]
+    assert len(readers_while_watching) == 1, readers_while_watching
+    for frames, times in results:
+        # one frame every 0.5 s for 4 s: 8 or 9 frames, first one at once
+        assert 7 <= len(frames) <= 10, len(frames)
+        gaps = [b - a for a, b in zip(times[1:], times[2:], strict=False)]
+        assert 0.3 < sum(gaps) / len(gaps) < 0.7, gaps
+        assert_jpeg_decodes(frames[-1])
+    # The viewers left: after the linger, nothing keeps reading the camera for them.
+    deadline = time.monotonic() + 15
+    while agent_readers(agent) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert agent_readers(agent) == []
+
+
+def test_mjpeg_delay_must_be_positive(stack, rtsp: RtspCamera) -> None:
+    cp, _ = stack
+    source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url)
+    with cp.client() as c:
+        for bad in ("0", "-1", "abc"):
+            response = c.get(f"/api/v1/source/{source_id}/video", params={"delay": bad})
+            assert response.status_code == 422
+            assert response.json()["detail"][0]["loc"] == ["query", "delay"]
+
+
+def test_picture_of_unknown_source_is_404(stack) -> None:
+    cp, _ = stack
+    with cp.client() as c:
+        assert c.get("/api/v1/source/99999/picture").status_code == 404
+        assert c.get("/api/v1/source/99999/video").status_code == 404
+
+
+def test_self_check_image_and_video(stack) -> None:
+    cp, _ = stack
+    with cp.client() as c:
+        img = c.get("/test/img")
+        assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"
+        assert_jpeg_decodes(img.content)
+        video = c.get("/test/video", params={"frames": 10, "delay": 0.05})
+    assert video.status_code == 200
+    frames = split_multipart(video.content)
+    assert len(frames) == 10
+    for frame in frames:
+        assert_jpeg_decodes(frame)
+
+
+def test_source_status_follows_the_camera(stack) -> None:
+    cp, _ = stack
+    camera = start_rtsp_camera()
+    try:
+        source_id = add_source(cp, model="Source", uri_rtsp=camera.url)
+
+        def status() -> str:
+            with cp.client() as c:
+                return c.get(f"/api/v1/source/{source_id}").json()["status"]
+
+        from tests.support.processes import wait_until
+
+        wait_until(lambda: status() == "online", 10, what="source online")
+        camera.stop()
+        stopped = time.monotonic()
+        wait_until(lambda: status() == "offline", 10, what="source offline")
+        assert time.monotonic() - stopped < 10
+        with cp.client() as c:
+            detail = c.get(f"/api/v1/source/{source_id}").json()["status_detail"]
+        assert detail
+        camera.restart()
+        wait_until(lambda: status() == "online", 10, what="source back online")
+    finally:
+        camera.stop()
+
+
+def test_killed_agent_turns_offline_and_pictures_fail_fast(tmp_path: Path, rtsp: RtspCamera) -> None:
+    cp = start_controlplane(tmp_path)
+    agent = start_agent(tmp_path, cp, name="doomed")
+    try:
+        wait_agent_online(cp, "doomed")
+        source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url, agent="doomed")
+        with cp.client() as c:
+            assert c.get(f"/api/v1/source/{source_id}/picture").status_code == 200
+        agent.kill()
+        from tests.support.processes import wait_until
+
+        def state() -> str:
+            with cp.client() as c:
+                return next(a["state"] for a in c.get("/api/v1/agent").json() if a["name"] == "doomed")
+
+        wait_until(lambda: state() == "offline", 10, what="agent offline")
+        with cp.client() as c:
+            started = time.monotonic()
+            response = c.get(f"/api/v1/source/{source_id}/picture")
+            elapsed = time.monotonic() - started
+        assert response.status_code == 503
+        assert "doomed" in response.json()["detail"]
+        assert elapsed < 1.0
+    finally:
+        agent.stop()
+        cp.stop()
+
+
+def test_agent_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
+    import grpc
+
+    from shared.rpc import agent_pb2, agent_pb2_grpc
+
+    cp = start_controlplane(tmp_path)
+    intruder = start_agent(tmp_path, cp, name="intruder", token="not-the-token")
+    good = start_agent(tmp_path, cp, name="good")
+    try:
+        wait_agent_online(cp, "good")
+        with cp.client() as c:
+            assert "intruder" not in [a["name"] for a in c.get("/api/v1/agent").json()]
+        assert "401" in intruder.log()
+        # And the agent refuses a caller that does not have its token.
+        with grpc.insecure_channel(good.address()) as channel:
+            stub = agent_pb2_grpc.AgentStub(channel)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.GetInfo(
+                    agent_pb2.GetInfoRequest(), timeout=5, metadata=(("authorization", "Bearer nope"),)
+                )
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            info = stub.GetInfo(
+                agent_pb2.GetInfoRequest(),
+                timeout=5,
+                metadata=(("authorization", "Bearer agent-secret-for-tests"),),
+            )
+            assert info.name == "good"
+    finally:
+        intruder.stop()
+        good.stop()
+        cp.stop()
+
+
+def test_credentials_never_reach_ps_output_of_http_fetches(stack) -> None:
+    """HTTP still cameras are fetched in-process (httpx), so their password is never on a command line."""
+    cp, agent = stack
+    with start_http_camera(auth="digest", user="viewer", password="PsSecret77") as cam:
+        source_id = add_source(
+            cp,
+            model="PictureSource",
+            uri_http_picture={"uri": cam.url, "auth": "digest", "user": "viewer", "password": "PsSecret77"},
+        )
+        with cp.client() as c:
+            assert c.get(f"/api/v1/source/{source_id}/picture").status_code == 200
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            assert b"PsSecret77" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+
+
+def test_heartbeat_needs_the_agent_token(stack) -> None:
+    cp, _ = stack
+    response = httpx.post(
+        cp.url + "/internal/v1/agent/heartbeat", json={"name": "x", "address": "127.0.0.1:1"}, timeout=5
+    )
+    assert response.status_code == 401

@@ -1,0 +1,159 @@
+"""The control plane and agents as real processes on free ports, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self, TypeVar
+
+import httpx
+
+from tests.support.net import free_port
+
+T = TypeVar("T")
+AGENT_TOKEN = "agent-secret-for-tests"
+
+
+def wait_until(check: Callable[[], T], timeout: float = 15.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll `check` until it returns something truthy; never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:  # the thing may not be up yet
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}: {last_exc!r}")
+
+
+@dataclass
+class Proc:
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        self.log_file = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        code = self.proc.returncode
+        self.log_file.close()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL the process only (not its group: children such as ffmpeg may outlive it)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self.log_file.close()
+
+
+@dataclass
+class ControlPlane(Proc):
+    url: str = ""
+    api_token: str | None = None
+
+    def client(self, timeout: float = 30.0) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.api_token}"} if self.api_token else {}
+        return httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+
+
+def start_controlplane(tmp_path: Path, database_url: str | None = None, **env: str) -> ControlPlane:
+    port = free_port()
+    data = tmp_path / "cp-data"
+    full_env = {
+        **os.environ,
+        "VIDEOREC_HTTP_PORT": str(port),
+        "VIDEOREC_DATA_DIR": str(data),
+        "VIDEOREC_AGENT_TOKEN": AGENT_TOKEN,
+        "VIDEOREC_HEARTBEAT_INTERVAL_S": "0.5",
+        "VIDEOREC_AGENT_OFFLINE_AFTER_S": "3",
+        "VIDEOREC_GRPC_TIMEOUT_S": "10",
+        **env,
+    }
+    if database_url:
+        full_env["VIDEOREC_DATABASE_URL"] = database_url
+    cp = ControlPlane(
+        [sys.executable, "-m", "controlplane"],
+        full_env,
+        tmp_path / f"controlplane-{port}.log",
+        url=f"http://127.0.0.1:{port}",
+    )
+    cp.start()
+    wait_until(
+        lambda: httpx.get(cp.url + "/openapi.json", timeout=1).status_code == 200, 20, what="control plane"
+    )
+    return cp
+
+
+@dataclass
+class AgentProc(Proc):
+    name: str = ""
+    storage: Path = field(default_factory=Path)
+
+    def address(self) -> str:
+        match = re.search(r"listening on (\S+)", self.log())
+        assert match, self.log()
+        return match.group(1)
+
+
+def start_agent(
+    tmp_path: Path, cp: ControlPlane | None, name: str = "agent-1", token: str = AGENT_TOKEN, **env: str
+) -> AgentProc:
+    storage = tmp_path / f"storage-{name}"
+    full_env = {
+        **os.environ,
+        "VIDEOREC_AGENT_NAME": name,
+        "VIDEOREC_AGENT_GRPC_PORT": "0",
+        "VIDEOREC_AGENT_STORAGE_ROOT": str(storage),
+        "VIDEOREC_AGENT_CONTROLPLANE_URL": cp.url if cp else "http://127.0.0.1:9",
+        "VIDEOREC_AGENT_TOKEN": token,
+        "VIDEOREC_AGENT_PROBE_INTERVAL_S": "1",
+        "VIDEOREC_AGENT_PROBE_TIMEOUT_S": "3",
+        "VIDEOREC_AGENT_HEARTBEAT_INTERVAL_S": "0.5",
+        **env,
+    }
+    agent = AgentProc(
+        [sys.executable, "-m", "agent"], full_env, tmp_path / f"agent-{name}.log", name=name, storage=storage
+    )
+    agent.start()
+    wait_until(lambda: "listening on" in agent.log(), 20, what=f"agent {name} to listen")
+    return agent
+
+
+def wait_agent_online(cp: ControlPlane, name: str, timeout: float = 15.0) -> dict:
+    def online() -> dict | None:
+        with cp.client() as c:
+            for agent in c.get("/api/v1/agent").json():
+                if agent["name"] == name and agent["state"] == "online":
+                    return agent
+        return None
+
+    return wait_until(online, timeout, what=f"agent {name} online")

@@ -1,0 +1,68 @@
+"""`make run`'s command as a real process on a free port, driven over HTTP like a user with curl."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.net import free_port
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the service exited during start-up"
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def test_the_run_command_serves_the_api_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "VIDEOREC_HTTP_PORT": str(port),
+        "VIDEOREC_DATA_DIR": str(tmp_path / "data"),
+    }
+    env.pop("VIDEOREC_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controlplane.launch"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/openapi.json", proc)
+        source = httpx.post(
+            base + "/api/v1/source", json={"model": "Source", "uri_rtsp": "rtsp://10.0.0.5/s"}
+        ).json()
+        group = httpx.post(base + "/api/v1/group", json={"name": "North gate"}).json()
+        assert httpx.post(f"{base}/api/v1/group/{group['id']}/source/{source['id']}/").json() is True
+        read = httpx.get(f"{base}/api/v1/group/{group['id']}/").json()
+        assert read["sources"][0]["uri_rtsp"] == "rtsp://10.0.0.5/s"
+        assert (tmp_path / "data" / "videorec.db").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out.decode(errors="replace")
+    assert f"http://127.0.0.1:{port}" in out.decode()
+
+
+def test_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    env = {**os.environ, "VIDEOREC_HTTP_HOST": "0.0.0.0", "VIDEOREC_DATA_DIR": str(tmp_path)}
+    env.pop("VIDEOREC_API_TOKEN", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "controlplane"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "VIDEOREC_API_TOKEN" in result.stderr
