@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-TOKEN_METADATA_KEY = "authorization"
+TOKEN_METADATA_KEY = "authorization"  # noqa: S105 - a header name, not a secret
 _OPEN_SERVICES = ("/grpc.health.v1.Health/",)
 
 

@@ -8,7 +8,7 @@ import logging
 import signal
 
 import httpx
-from grpc_health.v1 import health
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lag grpcio
 
 from agent.heartbeat import HeartbeatLoop
 from agent.live import LiveHub
@@ -33,7 +33,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             ffmpeg_bin=settings.ffmpeg_bin,
         )
         state = RuntimeState(settings=settings, http=http, hub=hub, prober=prober)
-        health_servicer = health.aio.HealthServicer()
+        health_servicer = health_aio.HealthServicer()
         server, port = create_server(settings, AgentServicer(state), health_servicer)
         state.address = settings.advertise_address or f"{settings.grpc_host}:{port}"
         await server.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -55,10 +56,8 @@ class Prober:
             if specs:
                 await asyncio.gather(*(self._probe_one(spec) for spec in specs))
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=self._interval)
-            except TimeoutError:
-                pass
 
     async def _probe_one(self, spec: CameraSpec) -> None:
         # A camera that a live reader is decoding right now is online without opening a second stream.

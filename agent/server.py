@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lag grpcio
 
 from agent.auth import TokenInterceptor
 from agent.servicer import AgentServicer
@@ -27,7 +28,7 @@ def _credentials(settings: AgentSettings) -> grpc.ServerCredentials | None:
 
 
 def create_server(
-    settings: AgentSettings, servicer: AgentServicer, health_servicer: health.aio.HealthServicer
+    settings: AgentSettings, servicer: AgentServicer, health_servicer: health_aio.HealthServicer
 ) -> tuple[grpc.aio.Server, int]:
     """Build and bind the server; the port is the bound one, so tests can ask for port 0."""
     interceptors = [TokenInterceptor(settings.token.get_secret_value())] if settings.token else []
@@ -46,6 +47,6 @@ def create_server(
     return server, port
 
 
-async def mark_serving(health_servicer: health.aio.HealthServicer) -> None:
+async def mark_serving(health_servicer: health_aio.HealthServicer) -> None:
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -55,7 +55,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         interval = request.interval_s if request.interval_s > 0 else 1.0
         async with self._state.hub.subscribe(spec) as subscription:
             seq = 0
-            next_at = time.monotonic()
+            next_at: float | None = None
             while True:
                 try:
                     frame = await subscription.next_frame(seq, timeout=self._settings.snapshot_timeout_s)
@@ -63,9 +63,13 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                     await context.abort(grpc.StatusCode.FAILED_PRECONDITION, exc.detail)
                 seq = frame.seq
                 yield pb.Image(jpeg=frame.jpeg, captured_unix=frame.captured)
-                # Paced on a schedule, not "sleep after send", so the rate does not drift.
-                next_at += interval
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                # Paced on a schedule, not "sleep after send", so the rate does not drift; the schedule
+                # starts at the first frame and never bursts to catch up after a slow one.
+                now = time.monotonic()
+                next_at = (
+                    now + interval if next_at is None or next_at + interval < now else next_at + interval
+                )
+                await asyncio.sleep(next_at - now)
 
     async def Probe(self, request: pb.ProbeRequest, context: grpc.aio.ServicerContext) -> pb.ProbeResult:
         spec = spec_from_proto(request.source)

@@ -117,7 +117,7 @@ def _one_of(*choices: str) -> Validator:
 
 
 def _matches(pattern: str, description: str) -> Validator:
-    # ASCII: "\\d" must not accept other scripts' digits, which ffmpeg would not parse.
+    # ASCII: r"\d" must not accept other scripts' digits, which ffmpeg would not parse.
     regex = re.compile(pattern, re.ASCII)
 
     def check(value: str) -> str | None:

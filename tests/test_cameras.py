@@ -1,6 +1,7 @@
 """The test cameras behave like real ones, as seen by ffmpeg, ffprobe and httpx."""
 
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -176,6 +177,12 @@ def test_rtsp_camera_restarts_on_the_same_port(rtsp_camera: RtspCamera) -> None:
 def test_camera_that_cannot_start_fails_with_its_log(tmp_path: Path) -> None:
     with pytest.raises(CameraError, match=r"(?s)exited with code.*no-such-pattern"):
         start_rtsp_camera(pattern="no-such-pattern", log_dir=tmp_path)
+
+
+def test_rtsp_camera_on_a_taken_port_fails(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        with pytest.raises(CameraError, match="port in use"):
+            start_rtsp_camera(port=taken.getsockname()[1], log_dir=tmp_path)
 
 
 # --- HTTP ---------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.media import assert_jpeg_decodes
 from tests.support.net import free_port
+from tests.support.processes import wait_until
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
@@ -51,10 +53,23 @@ def test_the_run_command_serves_the_api_and_stops_on_sigterm(tmp_path: Path) -> 
         read = httpx.get(f"{base}/api/v1/group/{group['id']}/").json()
         assert read["sources"][0]["uri_rtsp"] == "rtsp://10.0.0.5/s"
         assert (tmp_path / "data" / "videorec.db").exists()
+        # The local agent joined by itself, and the picture pipeline works through it.
+        wait_until(
+            lambda: any(
+                a["name"] == "local" and a["state"] == "online"
+                for a in httpx.get(base + "/api/v1/agent").json()
+            ),
+            20,
+            what="the local agent online",
+        )
+        img = httpx.get(base + "/test/img", timeout=20)
+        assert img.status_code == 200
+        assert_jpeg_decodes(img.content)
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out.decode(errors="replace")
+    assert b"agent local stopping" in out  # stopped together with the control plane
     assert f"http://127.0.0.1:{port}" in out.decode()
 
 

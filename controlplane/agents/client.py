@@ -92,7 +92,7 @@ class FrameStream:
             ) from None
         except grpc.aio.AioRpcError as exc:
             raise self._client.translate(exc, self._source_id) from None
-        if image is grpc.aio.EOF:
+        if image is grpc.aio.EOF:  # type: ignore[attr-defined]  # grpc-stubs lags grpcio
             raise AgentUnavailableError(f"agent {self._client.name} ended the stream before its first frame")
         assert isinstance(image, pb.Image)
         return image
@@ -101,7 +101,7 @@ class FrameStream:
         try:
             while True:
                 image = await self._call.read()
-                if image is grpc.aio.EOF:
+                if image is grpc.aio.EOF:  # type: ignore[attr-defined]  # grpc-stubs lags grpcio
                     return
                 assert isinstance(image, pb.Image)
                 yield image

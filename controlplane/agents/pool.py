@@ -35,5 +35,5 @@ class AgentPool:
 
     async def close(self) -> None:
         for channel in self._channels.values():
-            await channel.close()
+            await channel.close(grace=None)
         self._channels.clear()

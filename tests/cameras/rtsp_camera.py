@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--user", help="require RTSP authentication with this user")
     p.add_argument("--password", default="")
     p.add_argument("--auth-method", choices=["basic", "digest"], default="basic")
-    p.add_argument("--stall-after", type=float, help="stop sending video after this many seconds")
+    p.add_argument("--stall-after", type=float, help="stop sending video this many seconds after start-up")
     args = p.parse_args(argv)
     if not args.path.startswith("/"):
         args.path = "/" + args.path
@@ -148,7 +148,8 @@ class Camera:
     def run(self) -> None:
         # Fail at start-up, not on the first client, when an element is missing.
         Gst.parse_launch(launch_line(self.args).strip("() ")).set_state(Gst.State.NULL)
-        self.server.attach(None)  # binds and listens; raises GLib.Error if the port is taken
+        if not self.server.attach(None):  # binds and listens; 0 means it could not
+            sys.exit(f"rtsp_camera: cannot listen on {self.args.host}:{self.args.port} (port in use?)")
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
             GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, self.on_signal, signum)
         if self.args.stall_after is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.cameras import HttpCamera, RtspCamera, start_http_camera, start_rtsp_camera
+from tests.support.cameras import RtspCamera, start_http_camera, start_rtsp_camera
 from tests.support.media import assert_jpeg_decodes, split_multipart
 from tests.support.processes import (
     AgentProc,
@@ -141,7 +141,8 @@ def agent_readers(agent: AgentProc) -> list[str]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if agent.proc and ppid == agent.proc.pid and "image2pipe" in cmdline:
+        # Live readers stream MJPEG to a pipe without end; snapshots and probes stop after one frame.
+        if agent.proc and ppid == agent.proc.pid and "image2pipe" in cmdline and "-frames:v 1" not in cmdline:
             found.append(cmdline)
     return found
 
@@ -180,8 +181,8 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack, rtsp: RtspC
         results = [v.result() for v in viewers]
     assert len(readers_while_watching) == 1, readers_while_watching
     for frames, times in results:
-        # one frame every 0.5 s for 4 s: 8 or 9 frames, first one at once
-        assert 7 <= len(frames) <= 10, len(frames)
+        # one frame every 0.5 s for 4 s, after a cold start of the reader of up to ~1.5 s
+        assert 5 <= len(frames) <= 9, len(frames)
         gaps = [b - a for a, b in zip(times[1:], times[2:], strict=False)]
         assert 0.3 < sum(gaps) / len(gaps) < 0.7, gaps
         assert_jpeg_decodes(frames[-1])

@@ -90,7 +90,10 @@ class CameraProcess:
             ready = json.loads(line)
             self.port, self.url = int(ready["port"]), ready["url"]
         except (ValueError, KeyError, TypeError):
-            exit_code = self.proc.poll()
+            try:  # after EOF on stdout the process may not have been reaped yet
+                exit_code: int | None = self.proc.wait(1)
+            except subprocess.TimeoutExpired:
+                exit_code = None
             self._terminate()
             problem = (
                 f"did not become ready within {self.ready_timeout:g}s"

@@ -1,0 +1,196 @@
+"""FfmpegProcess against real processes: start, stderr tail, stop of the whole group, reaping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.ffmpeg.process import FfmpegProcess, ProcessState
+
+pytestmark = pytest.mark.anyio
+
+FFMPEG = "ffmpeg"
+SECRET = "hunter2-Secret"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (killed, not yet reaped by init) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def child_processes(name: str = "ffmpeg") -> list[int]:
+    """Pids of this test process's live children called `name` (no psutil needed)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        if comm == name and int(fields[1]) == os.getpid() and fields[0] not in ("Z", "X"):
+            pids.append(int(entry.name))
+    return pids
+
+
+def endless_ffmpeg(*extra: str) -> list[str]:
+    """An ffmpeg that runs until stopped: a real-time test pattern into the null muxer."""
+    return [
+        FFMPEG,
+        "-nostdin",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+        *extra,
+        "-f",
+        "null",
+        "-",
+    ]
+
+
+async def test_runs_to_completion_and_reports_states() -> None:
+    proc = FfmpegProcess(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x48",
+            "-frames:v",
+            "3",
+            "-f",
+            "null",
+            "-",
+        ],
+        name="complete",
+    )
+    assert proc.state is ProcessState.NEW and not proc.running
+    await proc.start()
+    assert proc.state is ProcessState.RUNNING and proc.pid is not None
+    assert await proc.wait() == 0
+    assert proc.state is ProcessState.EXITED and proc.returncode == 0 and not proc.running
+    assert await proc.stop() == 0  # nothing left to stop
+
+
+async def test_stop_terminates_a_running_ffmpeg_promptly() -> None:
+    async with FfmpegProcess(endless_ffmpeg(), name="endless") as proc:
+        await asyncio.sleep(0.3)
+        assert proc.running
+        started = time.monotonic()
+        returncode = await proc.stop(grace=5.0)
+    assert time.monotonic() - started < 2.0  # ffmpeg honours SIGTERM; no SIGKILL needed
+    assert returncode != 0 and proc.state is ProcessState.EXITED
+    assert child_processes() == []
+
+
+async def test_stop_kills_the_whole_group_when_sigterm_is_ignored() -> None:
+    # The shell and its child both ignore SIGTERM (an ignored signal stays ignored across exec).
+    script = 'trap "" TERM; sleep 600 & echo $!; wait'
+    proc = FfmpegProcess(["sh", "-c", script], name="stubborn", stdout_pipe=True)
+    await proc.start()
+    grandchild = int(await proc.stdout.readline())
+    assert alive(grandchild)
+    started = time.monotonic()
+    returncode = await proc.stop(grace=0.5)
+    assert 0.5 <= time.monotonic() - started < 3.0
+    assert returncode == -9
+    for _ in range(50):  # the grandchild is killed at once; give init a moment to reap it
+        if not alive(grandchild):
+            break
+        await asyncio.sleep(0.02)
+    assert not alive(grandchild)
+
+
+async def test_stop_returns_even_when_stdout_is_full_and_unread() -> None:
+    # Lots of output that nobody reads: ffmpeg blocks on the full pipe. asyncio's own pipes would
+    # make Process.wait() hang here; stop() must still kill, reap and return.
+    argv = [FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360", "-f", "rawvideo", "-"]
+    proc = FfmpegProcess(argv, name="flood", stdout_pipe=True)
+    await proc.start()
+    await asyncio.sleep(0.5)
+    async with asyncio.timeout(10):
+        await proc.stop(grace=1.0)
+    assert proc.returncode is not None
+    assert child_processes() == []
+
+
+async def test_cancelled_stop_still_reaps_the_process() -> None:
+    proc = FfmpegProcess(endless_ffmpeg(), name="cancelled-stop")
+    await proc.start()
+    stopper = asyncio.create_task(proc.stop(grace=5.0))
+    await asyncio.sleep(0)
+    stopper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopper
+    async with asyncio.timeout(10):
+        await proc.wait()
+    assert proc.returncode is not None
+    assert child_processes() == []
+
+
+async def test_stderr_tail_and_logs_never_show_the_password(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="agent.ffmpeg.process")
+    # ffmpeg echoes both inputs in its errors: a URL with credentials and a path holding the secret.
+    url = f"rtsp://admin:{SECRET}@127.0.0.1:1/stream"
+    proc = FfmpegProcess([FFMPEG, "-nostdin", "-i", url], name="redact", secrets=[SECRET])
+    await proc.start()
+    assert await proc.wait() != 0
+    tail = proc.stderr_tail()
+    assert any("Connection refused" in line for line in tail)
+    assert any("rtsp://admin:***@127.0.0.1:1" in line for line in tail)
+    path = f"/nonexistent/{SECRET}.mp4"
+    proc = FfmpegProcess([FFMPEG, "-nostdin", "-i", path], name="redact-file", secrets=[SECRET])
+    await proc.start()
+    await proc.wait()
+    assert any("No such file or directory" in line for line in proc.stderr_tail())
+    for text in [*tail, *proc.stderr_tail(), caplog.text]:
+        assert SECRET not in text
+
+
+async def test_stderr_tail_is_bounded_to_the_last_lines() -> None:
+    proc = FfmpegProcess(["sh", "-c", "for i in $(seq 1 500); do echo line $i >&2; done"], name="chatty")
+    await proc.start()
+    await proc.wait()
+    tail = proc.stderr_tail()
+    assert len(tail) == 50 and tail[-1] == "line 500" and tail[0] == "line 451"
+
+
+async def test_stdin_data_reaches_the_child_and_not_its_command_line() -> None:
+    # The shell stays a moment after cat, so that its command line can be read.
+    argv = ["sh", "-c", "cat; sleep 0.5"]
+    proc = FfmpegProcess(argv, name="stdin", stdout_pipe=True, stdin_data=SECRET.encode())
+    await proc.start()
+    cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    assert await proc.stdout.read() == SECRET.encode()
+    assert await proc.wait() == 0
+    assert cmdline.split(b"\0")[:3] == [b"sh", b"-c", b"cat; sleep 0.5"]
+
+
+async def test_missing_binary_raises_and_leaves_nothing_to_stop() -> None:
+    proc = FfmpegProcess(["/nonexistent/ffmpeg"], name="missing")
+    with pytest.raises(FileNotFoundError):
+        await proc.start()
+    assert await proc.stop() == 0
+    assert proc.state is ProcessState.EXITED
+    with pytest.raises(RuntimeError):
+        await proc.start()
