@@ -42,6 +42,7 @@ class CameraFailure(enum.StrEnum):
     NO_FRAME = "no_frame"  # connected, but nothing decodable came
     BAD_RESPONSE = "bad_response"  # an HTTP error status, or a body that is not a JPEG
     FFMPEG = "ffmpeg"  # ffmpeg itself could not be run
+    INVALID = "invalid"  # the spec cannot be used as it is (e.g. an RTSP URL that is not rtsp://)
 
 
 class CameraError(Exception):
@@ -181,6 +182,14 @@ def describe_ffmpeg_failure(tail: list[str], returncode: int | None) -> tuple[st
     return "no frame decoded" + (f" ({last})" if last else ""), CameraFailure.NO_FRAME
 
 
+def invalid_url_error(spec: CameraSpec, exc: ValueError) -> CameraError:
+    return CameraError(spec.source_id, f"unusable RTSP URL: {exc}", CameraFailure.INVALID)
+
+
+def ffmpeg_start_error(spec: CameraSpec, exc: OSError) -> CameraError:
+    return CameraError(spec.source_id, f"cannot run ffmpeg: {exc.strerror}", CameraFailure.FFMPEG)
+
+
 async def grab_rtsp_frame(
     spec: CameraSpec,
     timeout: float,  # noqa: ASYNC109 - see _TIMEOUTS
@@ -191,7 +200,10 @@ async def grab_rtsp_frame(
     """One JPEG decoded from the camera's RTSP stream by a short-lived ffmpeg."""
     if not spec.rtsp_url:
         raise ValueError(f"source {spec.source_id} has no RTSP URL")
-    command = snapshot_command(spec.rtsp_url, ffmpeg_bin, fast_probe=fast_probe, io_timeout_s=timeout)
+    try:
+        command = snapshot_command(spec.rtsp_url, ffmpeg_bin, fast_probe=fast_probe, io_timeout_s=timeout)
+    except ValueError as exc:
+        raise invalid_url_error(spec, exc) from None
     proc = FfmpegProcess(
         command.argv,
         name=f"snapshot-{spec.source_id}",
@@ -203,9 +215,7 @@ async def grab_rtsp_frame(
     try:
         await proc.start()
     except OSError as exc:
-        raise CameraError(
-            spec.source_id, f"cannot run ffmpeg: {exc.strerror}", CameraFailure.FFMPEG
-        ) from None
+        raise ffmpeg_start_error(spec, exc) from None
     data, timed_out = b"", False
     try:
         async with asyncio.timeout(timeout):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from agent.camera import CameraSpec
-from shared.heartbeat import AssignedSource
+from agent.recordings import RecordInfo
+from shared.enums import RecordStatus
+from shared.heartbeat import AssignedSource, RecordReport
 from shared.rpc import agent_pb2 as pb
 
 _AUTH_NAMES = {pb.PICTURE_AUTH_BASIC: "basic", pb.PICTURE_AUTH_DIGEST: "digest"}
@@ -29,4 +31,50 @@ def spec_from_assigned(source: AssignedSource) -> CameraSpec:
         picture_auth=source.picture_auth.value if source.picture_auth else None,
         picture_user=source.picture_user,
         picture_password=source.picture_password,
+    )
+
+
+_STATUS = {
+    RecordStatus.PENDING: pb.RECORD_STATUS_PENDING,
+    RecordStatus.RECORDING: pb.RECORD_STATUS_RECORDING,
+    RecordStatus.STOPPING: pb.RECORD_STATUS_STOPPING,
+    RecordStatus.COMPLETED: pb.RECORD_STATUS_COMPLETED,
+    RecordStatus.FAILED: pb.RECORD_STATUS_FAILED,
+    RecordStatus.INTERRUPTED: pb.RECORD_STATUS_INTERRUPTED,
+    RecordStatus.DELETED: pb.RECORD_STATUS_DELETED,
+}
+
+
+def record_state(info: RecordInfo) -> pb.RecordState:
+    return pb.RecordState(
+        record_id=info.record_id,
+        tag_name=info.tag_name,
+        source_id=info.source_id,
+        status=_STATUS[info.status],
+        begin_unix=info.begin_unix,
+        end_unix=info.end_unix or 0.0,
+        location=info.location,
+        hash_md5=info.hash_md5 or "",
+        size_bytes=info.size_bytes or 0,
+        duration_s=info.duration_s or 0.0,
+        error=info.error or "",
+        gaps=[pb.Gap(start_unix=a, end_unix=b) for a, b in info.gaps],
+        updated_unix=info.updated_unix,
+    )
+
+
+def record_report(info: RecordInfo) -> RecordReport:
+    return RecordReport(
+        record_id=info.record_id,
+        source_id=info.source_id,
+        status=info.status,
+        begin_unix=info.begin_unix,
+        end_unix=info.end_unix,
+        location=info.location,
+        hash_md5=info.hash_md5,
+        size_bytes=info.size_bytes,
+        duration_s=info.duration_s,
+        error=info.error,
+        gaps=list(info.gaps),
+        updated_unix=info.updated_unix,
     )

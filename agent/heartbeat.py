@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 import httpx
 
-from agent.convert import spec_from_assigned
+from agent.convert import record_report, spec_from_assigned
 from agent.prober import Prober
+from agent.recordings import RecordManager
 from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class HeartbeatLoop:
         interval_s: float,
         describe: Callable[[], HeartbeatIn],
         prober: Prober,
+        records: RecordManager,
     ) -> None:
         self._client = client
         self._url = controlplane_url.rstrip("/") + HEARTBEAT_PATH
@@ -32,10 +34,14 @@ class HeartbeatLoop:
         self._interval = interval_s
         self._describe = describe
         self._prober = prober
+        self._records = records
+        # Record changes newer than this have not been confirmed by the control plane yet.
+        self._records_ack = 0.0
         self.connected = False
 
     async def beat(self) -> HeartbeatOut:
-        body = self._describe().model_copy(update={"probes": self._prober.results()})
+        pending = [record_report(r) for r in self._records.list(self._records_ack)]
+        body = self._describe().model_copy(update={"probes": self._prober.results(), "records": pending})
         response = await self._client.post(
             self._url,
             content=body.model_dump_json(),
@@ -44,7 +50,17 @@ class HeartbeatLoop:
         response.raise_for_status()
         answer = HeartbeatOut.model_validate_json(response.content)
         self._prober.assign([spec_from_assigned(s) for s in answer.sources])
+        self._records_ack = max(self._records_ack, answer.records_ack_unix)
+        for record_id in answer.stop_records:
+            # A stop the control plane could not deliver while this agent was unreachable.
+            asyncio.create_task(self._stop(record_id))  # noqa: RUF006 - fire and forget, errors logged
         return answer
+
+    async def _stop(self, record_id: str) -> None:
+        try:
+            await self._records.stop(record_id, wait=True)
+        except Exception:
+            log.exception("stopping record %s on the control plane's request failed", record_id)
 
     async def run(self) -> None:
         failures = 0

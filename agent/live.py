@@ -4,8 +4,8 @@ A reader runs while a source has viewers, plus `linger_s` after the last one lea
 snapshot right after a live view (or a viewer who reconnects) is answered from the latest frame at
 once. An RTSP source is read by one ffmpeg that decodes the stream and writes `fps` JPEGs a second;
 a picture-only source is polled over HTTP `fps` times a second. A reader whose upstream fails
-restarts it with exponential back-off and jitter; viewers see a `CameraError` only once no frame has
-come for `frame_timeout` seconds.
+restarts it with exponential back-off and jitter, and keeps serving the same viewers; a viewer who
+has waited `frame_timeout` seconds without a frame gets a `CameraError` that says why.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from agent.camera import (
     CameraSpec,
     describe_ffmpeg_failure,
     fetch_picture,
+    ffmpeg_start_error,
+    invalid_url_error,
     picture_auth,
 )
 from agent.ffmpeg.commands import live_command
@@ -68,16 +70,12 @@ class _Reader:
         self.process: FfmpegProcess | None = None  # the current ffmpeg of an RTSP reader
         self.linger: asyncio.Task[None] | None = None
         self.changed = asyncio.Event()  # replaced on every change, so a waiter holds the current one
-        self.last_progress = time.monotonic()  # start, then the last frame
         self._seq = 0
         self._task = asyncio.create_task(self._run(), name=f"live-{spec.source_id}")
 
-    def stale_error(self) -> CameraError | None:
-        """The error viewers get once no frame has come for `frame_timeout`, else None."""
-        timeout = self.settings.frame_timeout
-        if time.monotonic() - self.last_progress < timeout:
-            return None
-        detail = f"no frame for {timeout:.1f} s"
+    def no_frame_error(self, waited: float) -> CameraError:
+        """What a viewer gets after waiting `waited` s in vain: with the upstream's error, if any."""
+        detail = f"no new frame within {waited:.1f} s"
         if self.error is None:
             return CameraError(self.spec.source_id, detail, CameraFailure.TIMEOUT)
         return CameraError(self.spec.source_id, f"{detail}: {self.error.detail}", self.error.reason)
@@ -99,7 +97,6 @@ class _Reader:
     def _publish(self, jpeg: bytes) -> None:
         self._seq += 1
         self.latest = Frame(jpeg, self._seq, time.time())
-        self.last_progress = time.monotonic()
         self.error = None
         self._notify()
 
@@ -112,16 +109,20 @@ class _Reader:
             # A fresh back-off after every upstream run that delivered frames; a run that delivered
             # none raises, and the next attempt waits 0.5, 1, 2, 4, 5, 5 ... s (plus jitter).
             retrying = AsyncRetrying(
-                wait=wait_exponential_jitter(initial=0.5, max=5.0, jitter=0.5),
+                wait=wait_exponential_jitter(multiplier=0.5, max=5.0, jitter=0.5),
                 retry=retry_if_exception_type(Exception),
                 before_sleep=self._log_retry,
             )
             async for attempt in retrying:
                 with attempt:
-                    if self.spec.rtsp_url:
-                        await self._stream_rtsp()
-                    else:
-                        await self._poll_picture()
+                    try:
+                        if self.spec.rtsp_url:
+                            await self._stream_rtsp()
+                        else:
+                            await self._poll_picture()
+                    except CameraError as exc:
+                        self._fail(exc)  # viewers waiting in vain learn why
+                        raise
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -132,13 +133,16 @@ class _Reader:
     async def _stream_rtsp(self) -> None:
         assert self.spec.rtsp_url
         settings = self.settings
-        command = live_command(
-            self.spec.rtsp_url,
-            settings.fps,
-            settings.ffmpeg_bin,
-            settings.width,
-            io_timeout_s=settings.frame_timeout,
-        )
+        try:
+            command = live_command(
+                self.spec.rtsp_url,
+                settings.fps,
+                settings.ffmpeg_bin,
+                settings.width,
+                io_timeout_s=settings.frame_timeout,
+            )
+        except ValueError as exc:
+            raise invalid_url_error(self.spec, exc) from None
         proc = FfmpegProcess(
             command.argv,
             name=f"live-{self.spec.source_id}",
@@ -149,7 +153,10 @@ class _Reader:
         self.process = proc
         frames, stalled = 0, False
         try:
-            await proc.start()
+            try:
+                await proc.start()
+            except OSError as exc:
+                raise ffmpeg_start_error(self.spec, exc) from None
             splitter = JpegSplitter()
             while True:
                 # A camera that stalls may keep its session (and RTCP) alive, so ffmpeg would wait.
@@ -187,9 +194,9 @@ class _Reader:
             self._end_run(exc, frames)
 
     def _end_run(self, error: CameraError, frames: int) -> None:
-        self._fail(error)
         if not frames:
             raise error  # back off before the next attempt
+        self._fail(error)
         log.info(
             "live %s: upstream ended after %s frames (%s); restarting",
             self.spec.source_id,
@@ -215,28 +222,25 @@ class Subscription:
     async def next_frame(self, after_seq: int, timeout: float) -> Frame:  # noqa: ASYNC109 - in its error
         """The latest frame if newer than `after_seq` (0 for any), else the next one to come.
 
-        Raises `CameraError` when no frame comes within `timeout`, or sooner when the reader has
-        had no frame for `frame_timeout` (the detail then says why, e.g. "connection refused").
+        Raises `CameraError` when none comes within `timeout` or the hub's `frame_timeout`,
+        whichever is shorter; its detail then says why if the reader knows (e.g. "connection
+        refused"). Every call waits afresh, so a viewer may keep calling until the camera is back.
         """
         reader = self._reader
-        deadline = time.monotonic() + timeout
+        waited = min(timeout, reader.settings.frame_timeout)
+        deadline = time.monotonic() + waited
         while True:
             if reader.closed:
                 raise RuntimeError(f"live view of source {reader.spec.source_id} is closed")
             frame = reader.latest
             if frame is not None and frame.seq > after_seq:
                 return frame
-            if (stale := reader.stale_error()) is not None:
-                raise stale
-            now = time.monotonic()
-            if now >= deadline:
-                raise CameraError(
-                    reader.spec.source_id, f"no new frame within {timeout:.1f} s", CameraFailure.TIMEOUT
-                )
-            stale_at = reader.last_progress + reader.settings.frame_timeout
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise reader.no_frame_error(waited)
             changed = reader.changed
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(deadline, stale_at) - now)
+                await asyncio.wait_for(changed.wait(), remaining)
 
 
 class LiveHub:

@@ -13,6 +13,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from agent.heartbeat import HeartbeatLoop
 from agent.live import LiveHub
 from agent.prober import Prober
+from agent.recordings import RecordManager
 from agent.runtime_state import RuntimeState
 from agent.server import create_server, mark_serving
 from agent.servicer import AgentServicer
@@ -32,7 +33,18 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             timeout_s=settings.probe_timeout_s,
             ffmpeg_bin=settings.ffmpeg_bin,
         )
-        state = RuntimeState(settings=settings, http=http, hub=hub, prober=prober)
+        records = RecordManager(
+            settings.storage_root,
+            settings.name,
+            settings.ffmpeg_bin,
+            http,
+            stall_timeout_s=settings.stall_timeout_s,
+            max_backoff_s=settings.max_backoff_s,
+            capacity=settings.capacity,
+        )
+        # Resume (or finalise) what the journal says was recording when the agent last stopped.
+        await records.open()
+        state = RuntimeState(settings=settings, http=http, hub=hub, prober=prober, records=records)
         health_servicer = health_aio.HealthServicer()
         server, port = create_server(settings, AgentServicer(state), health_servicer)
         state.address = settings.advertise_address or f"{settings.grpc_host}:{port}"
@@ -42,7 +54,13 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         print(f"videorec agent {settings.name} listening on {state.address}", flush=True)
         token = settings.token.get_secret_value() if settings.token else None
         beat = HeartbeatLoop(
-            http, settings.controlplane_url, token, settings.heartbeat_interval_s, state.heartbeat, prober
+            http,
+            settings.controlplane_url,
+            token,
+            settings.heartbeat_interval_s,
+            state.heartbeat,
+            prober,
+            records,
         )
         try:
             async with asyncio.TaskGroup() as tasks:
@@ -56,6 +74,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             log.info("agent %s stopping", settings.name)
             await server.stop(grace=3)
             await hub.aclose()
+            await records.aclose()
 
 
 class _Stop(Exception):

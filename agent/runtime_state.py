@@ -10,6 +10,7 @@ import httpx
 from agent import __version__
 from agent.live import LiveHub
 from agent.prober import Prober
+from agent.recordings import RecordManager
 from agent.settings import AgentSettings
 from shared.heartbeat import HeartbeatIn
 from shared.rpc import agent_pb2 as pb
@@ -21,10 +22,11 @@ class RuntimeState:
     http: httpx.AsyncClient
     hub: LiveHub
     prober: Prober
+    records: RecordManager
     address: str = ""
 
     def active_records(self) -> int:
-        return 0
+        return self.records.active_count()
 
     def info(self) -> pb.AgentInfo:
         usage = shutil.disk_usage(self.settings.storage_root)

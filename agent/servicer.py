@@ -1,6 +1,5 @@
-"""The gRPC handlers of the agent: parse the request, call the camera-facing code, shape the answer.
-
-Recording RPCs are left to the generated base class (UNIMPLEMENTED) until the recorder lands."""
+"""The gRPC handlers of the agent: parse the request, call the camera-facing code or the record
+manager, shape the answer. Domain errors become gRPC status codes here and nowhere else."""
 
 from __future__ import annotations
 
@@ -13,10 +12,12 @@ import grpc
 
 from agent import camera
 from agent.camera import CameraError
-from agent.convert import spec_from_proto
+from agent.convert import record_state, spec_from_proto
 from agent.ffmpeg import commands
 from agent.ffmpeg.jpeg import JpegSplitter
 from agent.ffmpeg.process import FfmpegProcess
+from agent.files import read_range
+from agent.recordings import CapacityError, FileAccessError, RecordBusyError, RecordInfo, UnknownRecordError
 from agent.runtime_state import RuntimeState
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
@@ -107,3 +108,85 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                     yield pb.Image(jpeg=jpeg, captured_unix=time.time())
         if sent == 0:
             await context.abort(grpc.StatusCode.INTERNAL, "ffmpeg produced no test video")
+
+    async def StartRecord(
+        self, request: pb.StartRecordRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordState:
+        spec = spec_from_proto(request.source)
+        try:
+            info = await self._state.records.start(
+                request.record_id, request.tag_name, spec, request.source.ffmpeg_cmd or None
+            )
+        except CapacityError as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        return record_state(info)
+
+    async def StopRecord(
+        self, request: pb.StopRecordRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordState:
+        try:
+            info = await self._state.records.stop(request.record_id, wait=request.wait)
+        except UnknownRecordError:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"record {request.record_id} is not on this agent")
+        return record_state(info)
+
+    async def GetRecord(
+        self, request: pb.GetRecordRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordState:
+        try:
+            return record_state(self._state.records.get(request.record_id))
+        except UnknownRecordError:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"record {request.record_id} is not on this agent")
+            raise  # unreachable: abort raises
+
+    async def ListRecords(
+        self, request: pb.ListRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListRecordsResponse:
+        infos = self._state.records.list(request.changed_since_unix)
+        return pb.ListRecordsResponse(records=[record_state(i) for i in infos])
+
+    async def _resolve(self, ref: pb.FileRef, context: grpc.aio.ServicerContext) -> RecordInfo:
+        try:
+            return self._state.records.resolve_file(ref.record_id, ref.location)
+        except UnknownRecordError:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"record {ref.record_id} is not on this agent")
+        except FileAccessError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        raise AssertionError("unreachable")
+
+    async def StatFile(self, request: pb.FileRef, context: grpc.aio.ServicerContext) -> pb.FileStat:
+        info = await self._resolve(request, context)
+        try:
+            size = info.path.stat().st_size
+        except FileNotFoundError:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"the file of record {request.record_id} is gone")
+        return pb.FileStat(
+            size=size, growing=info.growing, content_type="video/mp4", hash_md5=info.hash_md5 or ""
+        )
+
+    async def ReadFile(
+        self, request: pb.ReadFileRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.FileChunk]:
+        info = await self._resolve(request.file, context)
+        try:
+            async for offset, data in read_range(
+                info.path, request.offset, request.length, request.chunk_size
+            ):
+                yield pb.FileChunk(offset=offset, data=data)
+        except FileNotFoundError:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"the file of record {request.file.record_id} is gone"
+            )
+
+    async def DeleteFile(
+        self, request: pb.FileRef, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteFileResponse:
+        try:
+            await self._state.records.delete_file(request.record_id, request.location)
+        except UnknownRecordError:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"record {request.record_id} is not on this agent")
+        except FileAccessError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except RecordBusyError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        return pb.DeleteFileResponse(deleted=True)

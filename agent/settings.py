@@ -36,6 +36,10 @@ class AgentSettings(BaseSettings):
     snapshot_timeout_s: float = Field(8.0, gt=0, description="How long one cold snapshot may take.")
     live_fps: float = Field(5.0, gt=0, le=30, description="Frame rate of a live reader (fan-out source).")
     live_linger_s: float = Field(5.0, ge=0, description="Keep a live reader this long after its last viewer.")
+    stall_timeout_s: float = Field(
+        10.0, gt=0, description="A recording whose file stops growing this long is restarted."
+    )
+    max_backoff_s: float = Field(5.0, gt=0, description="Longest pause between reconnects to a lost camera.")
     ffmpeg_bin: str = Field("ffmpeg", description="ffmpeg executable.")
     tls_cert: Path | None = Field(None, description="PEM certificate of the gRPC server (enables TLS).")
     tls_key: Path | None = Field(None, description="PEM private key of the gRPC server.")

@@ -31,6 +31,12 @@ class ConflictError(ServiceError):
     status_code = 409
 
 
+class BadLocationError(ServiceError):
+    """A file location that is not the record's own: refused, nothing touched."""
+
+    status_code = 422
+
+
 class UnauthorizedError(ServiceError):
     status_code = 401
 
@@ -61,6 +67,11 @@ def install_handlers(app: FastAPI) -> None:
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(BadLocationError)
+    async def _bad_location(_request: Request, exc: BadLocationError) -> JSONResponse:
+        body = [{"loc": ["query", "location"], "msg": exc.message, "type": "value_error"}]
+        return JSONResponse({"detail": body}, status_code=422)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:

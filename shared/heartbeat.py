@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from shared.enums import PictureAuth, SourceModel
+from shared.enums import PictureAuth, RecordStatus, SourceModel
 
 HEARTBEAT_PATH = "/internal/v1/agent/heartbeat"
 
@@ -21,6 +21,23 @@ class SourceProbe(BaseModel):
     probed_unix: float
 
 
+class RecordReport(BaseModel):
+    """A record as the agent's journal has it: the truth about what was recorded."""
+
+    record_id: str
+    source_id: int
+    status: RecordStatus
+    begin_unix: float
+    end_unix: float | None = None
+    location: str
+    hash_md5: str | None = None
+    size_bytes: int | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    gaps: list[tuple[float, float]] = Field(default_factory=list)
+    updated_unix: float
+
+
 class HeartbeatIn(BaseModel):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
     address: str = Field(min_length=3, max_length=256, description="host:port of the agent's gRPC server")
@@ -30,6 +47,9 @@ class HeartbeatIn(BaseModel):
     disk_free_bytes: int = Field(0, ge=0)
     disk_total_bytes: int = Field(0, ge=0)
     probes: list[SourceProbe] = Field(default_factory=list)
+    records: list[RecordReport] = Field(
+        default_factory=list, description="records changed since the last acknowledged heartbeat"
+    )
 
 
 class AssignedSource(BaseModel):
@@ -49,3 +69,8 @@ class AssignedSource(BaseModel):
 class HeartbeatOut(BaseModel):
     interval_s: float
     sources: list[AssignedSource]
+    records_ack_unix: float = Field(0.0, description="the newest record change the control plane has applied")
+    stop_records: list[str] = Field(
+        default_factory=list,
+        description="records the control plane wants stopped (a stop it could not deliver)",
+    )

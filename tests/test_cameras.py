@@ -158,8 +158,34 @@ def test_rtsp_camera_stalls_and_resumes(tmp_path: Path) -> None:
             cam.resume()
             wait_for(lambda: recording.stat().st_size > size, message="video after resume()")
         finally:
-            client.terminate()
-            client.wait(5)
+            client.kill()  # while the camera sends nothing, ffmpeg ignores a single SIGTERM
+            client.wait()
+
+
+def test_rtsp_camera_stalled_from_the_start_answers_but_sends_no_video(tmp_path: Path) -> None:
+    with start_rtsp_camera(stall_after=0, log_dir=tmp_path) as cam:
+        wait_for(lambda: "stalled" in cam.log(), message="--stall-after 0")
+        with socket.create_connection(("127.0.0.1", cam.port), timeout=5) as rtsp:
+            rtsp.sendall(
+                f"DESCRIBE {cam.url} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n".encode()
+            )
+            reply = b""
+            while b"m=video" not in reply and (chunk := rtsp.recv(4096)):
+                reply += chunk
+        assert reply.startswith(b"RTSP/1.0 200 OK"), reply
+
+        grab = subprocess.Popen(
+            [FFMPEG, "-v", "error", *FAST_OPEN, "-i", cam.url, "-frames:v", "1", "-f", "null", "-"],
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            with pytest.raises(subprocess.TimeoutExpired):
+                grab.wait(1.5)  # no frame comes while stalled
+            cam.resume()
+            assert grab.wait(5) == 0
+        finally:
+            grab.kill()
+            grab.wait()
 
 
 def test_rtsp_camera_restarts_on_the_same_port(rtsp_camera: RtspCamera) -> None:
@@ -180,9 +206,8 @@ def test_camera_that_cannot_start_fails_with_its_log(tmp_path: Path) -> None:
 
 
 def test_rtsp_camera_on_a_taken_port_fails(tmp_path: Path) -> None:
-    with socket.create_server(("127.0.0.1", 0)) as taken:
-        with pytest.raises(CameraError, match="port in use"):
-            start_rtsp_camera(port=taken.getsockname()[1], log_dir=tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as taken, pytest.raises(CameraError, match="port in use"):
+        start_rtsp_camera(port=taken.getsockname()[1], log_dir=tmp_path)
 
 
 # --- HTTP ---------------------------------------------------------------------------------------

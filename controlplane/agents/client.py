@@ -8,7 +8,14 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from controlplane.errors import AgentTimeoutError, AgentUnavailableError, CameraUnavailableError, ServiceError
+from controlplane.errors import (
+    AgentTimeoutError,
+    AgentUnavailableError,
+    BadLocationError,
+    CameraUnavailableError,
+    NotFoundError,
+    ServiceError,
+)
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
 
@@ -30,6 +37,12 @@ class AgentClient:
             return AgentTimeoutError(f"agent {self.name} did not answer within {self._timeout:g} s")
         if code == grpc.StatusCode.UNAUTHENTICATED:
             return AgentUnavailableError(f"agent {self.name} refused the control plane's token")
+        if code == grpc.StatusCode.NOT_FOUND:
+            return NotFoundError("file on agent", f"{self.name} ({details})")
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return BadLocationError(details)
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            return AgentUnavailableError(f"agent {self.name} is full: {details}")
         if code == grpc.StatusCode.UNAVAILABLE:
             return AgentUnavailableError(f"agent {self.name} is unreachable")
         return AgentUnavailableError(f"agent {self.name} failed: {code.name} {details}".strip())
@@ -57,6 +70,57 @@ class AgentClient:
             )
         except grpc.aio.AioRpcError as exc:
             raise self.translate(exc) from None
+
+    async def start_record(self, record_id: str, tag_name: str, source: pb.SourceSpec) -> pb.RecordState:
+        request = pb.StartRecordRequest(record_id=record_id, tag_name=tag_name, source=source)
+        try:
+            return await self._stub.StartRecord(request, timeout=self._timeout, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise self.translate(exc, source.id) from None
+
+    async def stop_record(self, record_id: str, timeout_s: float) -> pb.RecordState:
+        """Waits until the agent has joined, verified and hashed the file."""
+        request = pb.StopRecordRequest(record_id=record_id, wait=True)
+        try:
+            return await self._stub.StopRecord(request, timeout=timeout_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise self.translate(exc) from None
+
+    async def stat_file(self, record_id: str, location: str) -> pb.FileStat:
+        try:
+            return await self._stub.StatFile(
+                pb.FileRef(record_id=record_id, location=location),
+                timeout=self._timeout,
+                metadata=self._metadata,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise self.translate(exc) from None
+
+    async def delete_file(self, record_id: str, location: str) -> None:
+        try:
+            await self._stub.DeleteFile(
+                pb.FileRef(record_id=record_id, location=location),
+                timeout=self._timeout,
+                metadata=self._metadata,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise self.translate(exc) from None
+
+    async def read_file(
+        self, record_id: str, location: str, offset: int, length: int
+    ) -> AsyncIterator[bytes]:
+        """The bytes of [offset, offset+length), streamed; memory stays at one chunk."""
+        request = pb.ReadFileRequest(
+            file=pb.FileRef(record_id=record_id, location=location), offset=offset, length=length
+        )
+        call = self._stub.ReadFile(request, metadata=self._metadata)
+        try:
+            async for chunk in call:
+                yield chunk.data
+        except grpc.aio.AioRpcError as exc:
+            raise self.translate(exc) from None
+        finally:
+            call.cancel()
 
     def live_frames(self, source: pb.SourceSpec, interval_s: float) -> FrameStream:
         call = self._stub.LiveFrames(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from controlplane.models import Source
-from shared.enums import PictureAuth, SourceModel
-from shared.heartbeat import AssignedSource
+from shared.enums import PictureAuth, RecordStatus, SourceModel
+from shared.heartbeat import AssignedSource, RecordReport
 from shared.rpc import agent_pb2 as pb
 
 _AUTH = {PictureAuth.BASIC.value: pb.PICTURE_AUTH_BASIC, PictureAuth.DIGEST.value: pb.PICTURE_AUTH_DIGEST}
@@ -42,4 +42,33 @@ def assigned_source(row: Source) -> AssignedSource:
         picture_user=row.picture_user,
         picture_password=row.picture_password,
         ffmpeg_cmd=row.ffmpeg_cmd,
+    )
+
+
+_STATUS_FROM_PB = {
+    pb.RECORD_STATUS_PENDING: RecordStatus.PENDING,
+    pb.RECORD_STATUS_RECORDING: RecordStatus.RECORDING,
+    pb.RECORD_STATUS_STOPPING: RecordStatus.STOPPING,
+    pb.RECORD_STATUS_COMPLETED: RecordStatus.COMPLETED,
+    pb.RECORD_STATUS_FAILED: RecordStatus.FAILED,
+    pb.RECORD_STATUS_INTERRUPTED: RecordStatus.INTERRUPTED,
+    pb.RECORD_STATUS_DELETED: RecordStatus.DELETED,
+}
+
+
+def report_from_state(state: pb.RecordState) -> RecordReport:
+    """An agent's answer about a record, in the same shape as its heartbeat reports."""
+    return RecordReport(
+        record_id=state.record_id,
+        source_id=state.source_id,
+        status=_STATUS_FROM_PB.get(state.status, RecordStatus.FAILED),
+        begin_unix=state.begin_unix,
+        end_unix=state.end_unix or None,
+        location=state.location,
+        hash_md5=state.hash_md5 or None,
+        size_bytes=state.size_bytes or None,
+        duration_s=state.duration_s or None,
+        error=state.error or None,
+        gaps=[(g.start_unix, g.end_unix) for g in state.gaps],
+        updated_unix=state.updated_unix,
     )

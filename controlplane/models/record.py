@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, String
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from controlplane.models.common import UtcDatetimeOut, created_field, utc_field
 from controlplane.models.source import SourcePublic
-from shared.enums import RecordStatus
+from shared.enums import RecordStatus, SourceModel
 
 
 class Record(SQLModel, table=True):
@@ -58,3 +58,22 @@ class RecordPublic(BaseModel):
     duration_s: float | None = None
     error: str | None = None
     gaps: list[Gap] = Field(default_factory=list, description="Intervals the camera was lost")
+
+
+class RecordStart(BaseModel):
+    """POST /record: start every source of a group under a tag."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tag_name: str = Field(min_length=1, max_length=200)
+    group_name: str = Field(min_length=1, max_length=200)
+    model: SourceModel | None = Field(None, description="Record only the sources of this model")
+
+
+class RecordStop(BaseModel):
+    """PUT /record: stop the tag's running records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tag_name: str = Field(min_length=1, max_length=200)
+    model: SourceModel | None = None

@@ -9,11 +9,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.convert import assigned_source
 from controlplane.data import agents as agents_data
+from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
 from controlplane.db import utcnow
 from controlplane.errors import AgentUnavailableError
 from controlplane.models import Agent, Source
 from controlplane.models.agent import AgentPublic
+from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
 from shared.enums import AgentState, SourceStatus
 from shared.heartbeat import HeartbeatIn, HeartbeatOut
@@ -56,8 +58,29 @@ async def heartbeat(session: AsyncSession, settings: Settings, beat: HeartbeatIn
     await place_unplaced(session, settings)
     mine = await agents_data.sources_of(session, beat.name)
     _apply_probes(mine, beat, now)
+    ack = await _apply_record_reports(session, beat)
+    stopping = await records_data.stopping_on_agent(session, beat.name)
     await session.flush()
-    return HeartbeatOut(interval_s=settings.heartbeat_interval_s, sources=[assigned_source(s) for s in mine])
+    return HeartbeatOut(
+        interval_s=settings.heartbeat_interval_s,
+        sources=[assigned_source(s) for s in mine],
+        records_ack_unix=ack,
+        stop_records=[r.id for r in stopping],
+    )
+
+
+async def _apply_record_reports(session: AsyncSession, beat: HeartbeatIn) -> float:
+    """Reconciliation: what the agent recorded while nobody was listening becomes the record's state.
+
+    Returns the newest change applied, which the agent takes as the point it need not resend before."""
+    known = await records_data.by_ids(session, {r.record_id for r in beat.records})
+    ack = 0.0
+    for report in beat.records:
+        row = known.get(report.record_id)
+        if row is not None and row.agent_name in (None, beat.name):
+            apply_report(row, report)
+        ack = max(ack, report.updated_unix)
+    return ack
 
 
 def _apply_probes(sources: Sequence[Source], beat: HeartbeatIn, now: datetime) -> None:

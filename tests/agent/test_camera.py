@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from agent.camera import CameraError, CameraFailure, CameraSpec, grab_rtsp_frame, probe, snapshot
+from agent.ffmpeg.commands import live_command, snapshot_command
 from agent.ffmpeg.jpeg import is_jpeg
 from tests.agent.test_ffmpeg_process import child_processes
 from tests.support.cameras import HttpCamera, RtspCamera, start_http_camera, start_rtsp_camera
@@ -195,3 +196,32 @@ def test_spec_secrets_and_repr() -> None:
         CameraSpec(source_id=2)
     with pytest.raises(ValueError):
         CameraSpec(source_id=3, picture_url="http://x/", picture_auth="ntlm")
+
+
+async def test_rtsp_url_with_raw_quote_and_colon_in_the_password(rtsp_camera: RtspCamera) -> None:
+    # Only "@" must be encoded; the raw quote has to survive ffmpeg's concat-script quoting.
+    scheme, rest = rtsp_camera.url.split("://", 1)
+    spec = CameraSpec(source_id=11, rtsp_url=f"{scheme}://{USER}:{PASSWORD.replace('@', '%40')}@{rest}")
+    assert is_jpeg(await grab_rtsp_frame(spec, TIMEOUT, FFMPEG))
+
+
+def test_commands_never_put_the_url_on_the_command_line() -> None:
+    url = f"rtsp://{USER}:{quote(PASSWORD, safe='')}@10.0.0.5/stream"
+    for command in (snapshot_command(url, FFMPEG), live_command(url, 5.0, FFMPEG, width=320)):
+        assert not any("10.0.0.5" in arg for arg in command.argv)
+        assert command.argv[command.argv.index("-i") + 1] == "pipe:0"
+        assert command.stdin is not None and b"10.0.0.5" in command.stdin
+    with pytest.raises(ValueError):
+        snapshot_command("rtsp://10.0.0.5/x\nfile '/etc/passwd'", FFMPEG)
+    with pytest.raises(ValueError):
+        snapshot_command("file:///etc/passwd", FFMPEG)
+
+
+async def test_unusable_url_or_missing_ffmpeg_is_a_camera_error(client: httpx.AsyncClient) -> None:
+    with pytest.raises(CameraError) as caught:
+        await snapshot(CameraSpec(source_id=12, rtsp_url="http://10.0.0.5/stream"), client, TIMEOUT, FFMPEG)
+    assert caught.value.reason is CameraFailure.INVALID
+    spec = CameraSpec(source_id=12, rtsp_url="rtsp://10.0.0.5/stream")
+    with pytest.raises(CameraError) as caught:
+        await snapshot(spec, client, TIMEOUT, "/nonexistent/ffmpeg")
+    assert caught.value.reason is CameraFailure.FFMPEG

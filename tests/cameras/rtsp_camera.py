@@ -9,10 +9,13 @@ Once it is serving it prints one JSON line on stdout, e.g.
 ``{"port": 12345, "url": "rtsp://127.0.0.1:12345/stream"}``; everything else goes to stderr.
 
 Stalling (for recording-watchdog tests): ``--stall-after SECONDS`` stops the video that many seconds
-after the camera starts serving; SIGUSR1 stalls and SIGUSR2 resumes at any time. While stalled, RTSP
-sessions and their TCP connections stay open but no more video is sent (RTCP reports may still be).
+after the camera starts serving; SIGUSR1 stalls and SIGUSR2 resumes at any time. While stalled the
+camera still answers RTSP requests (DESCRIBE, SETUP, PLAY succeed) and keeps sessions and their TCP
+connections open, but sends no RTP packets: only an RTCP report every few seconds, as real cameras do.
+On resume the video goes on with a keyframe.
 
-Needs: gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-{base,good,ugly}.
+Needs: gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-{base,good,bad,ugly}
+(see GST_APT_PACKAGES in tests/support/cameras.py).
 """
 
 import argparse
@@ -25,9 +28,14 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+gi.require_version("GstVideo", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer, GstVideo  # noqa: E402
 
 ROLE = "camera-user"
+
+
+def _is_rtpbin(element: Gst.Element) -> bool:
+    return element.get_factory().get_name() == "rtpbin"
 
 
 def log(message: str) -> None:
@@ -58,14 +66,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def launch_line(args: argparse.Namespace) -> str:
     # threads=1: with tune=zerolatency more threads means sliced frames, which ffmpeg mis-splits when
     # rtph264pay re-sends SPS/PPS with every IDR (config-interval=-1). A keyframe every second keeps
-    # a joining client's wait short. The valve sits before the encoder so that after a stall the
-    # stream resumes with frames the decoder can still reference.
+    # a joining client's wait short.
     overlay = "" if args.no_overlay else 'timeoverlay font-desc="Sans 24" ! '
     return (
         f"( videotestsrc is-live=true pattern={args.pattern} "
         f"! video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 "
         f"! {overlay}valve name=stall drop=false ! videoconvert "
-        f"! x264enc threads=1 bframes=0 key-int-max={args.fps} speed-preset=ultrafast "
+        f"! x264enc name=encoder threads=1 bframes=0 key-int-max={args.fps} speed-preset=ultrafast "
         f"tune=zerolatency bitrate={args.bitrate} "
         f"! h264parse "
         f"! rtph264pay name=pay0 pt=96 config-interval=-1 )"
@@ -76,9 +83,9 @@ class Camera:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.stalled = False
-        # A shared factory may still build a new media when the last client leaves and another
-        # arrives, so remember every live valve and apply the stall state to new ones too.
-        self.valves: list[Gst.Element] = []
+        # Prepared medias: a shared factory still builds a new one when the last client has left
+        # and another comes.
+        self.medias: list[GstRtspServer.RTSPMedia] = []
         self.loop = GLib.MainLoop()
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address(args.host)
@@ -113,17 +120,35 @@ class Camera:
         permissions.add_permission_for_role(ROLE, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)
         factory.set_permissions(permissions)
 
-    def on_media_configure(self, _factory, media: GstRtspServer.RTSPMedia) -> None:
-        valve = media.get_element().get_by_name("stall")
-        valve.set_property("drop", self.stalled)
-        self.valves.append(valve)
-        media.connect("unprepared", lambda _m: self.valves.remove(valve))
+    def on_media_configure(
+        self, _factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia
+    ) -> None:
+        media.connect("prepared", self.on_media_prepared)
         log("media configured")
+
+    def on_media_prepared(self, media: GstRtspServer.RTSPMedia) -> None:
+        # To stall, a valve before the encoder stops the frames, so the stream goes on cleanly after
+        # a resume (no sequence-number gap, no lost references). But the server must see one RTP
+        # buffer while preparing (DESCRIBE and PLAY need it): it holds that buffer after rtpbin, so a
+        # closed valve would leave a camera stalled from the start hanging in DESCRIBE. So the valve
+        # only closes once the media is prepared, and a probe behind the hold drops what got through.
+        rtpbin = next(e for e in media.get_element().get_parent().iterate_elements() if _is_rtpbin(e))
+        rtpbin.get_static_pad("send_rtp_src_0").add_probe(
+            Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST,
+            lambda _pad, _info: Gst.PadProbeReturn.DROP if self.stalled else Gst.PadProbeReturn.OK,
+        )
+        media.get_element().get_by_name("stall").set_property("drop", self.stalled)
+        self.medias.append(media)
+        media.connect("unprepared", self.medias.remove)
 
     def set_stalled(self, stalled: bool) -> None:
         self.stalled = stalled
-        for valve in self.valves:
-            valve.set_property("drop", stalled)
+        for media in self.medias:
+            element = media.get_element()
+            element.get_by_name("stall").set_property("drop", stalled)
+            if not stalled:  # clients may have missed frames the next ones refer to
+                keyframe = GstVideo.video_event_new_upstream_force_key_unit(Gst.CLOCK_TIME_NONE, True, 0)
+                element.get_by_name("encoder").get_static_pad("src").send_event(keyframe)
         log("stalled" if stalled else "resumed")
 
     def stall_once(self) -> bool:

@@ -31,9 +31,11 @@ CAMERAS_DIR = Path(__file__).resolve().parent.parent / "cameras"
 # The RTSP camera needs GStreamer's introspection bindings, which only Debian's interpreter has.
 DEBIAN_PYTHON = "/usr/bin/python3"
 GST_APT_PACKAGES = (
-    "python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp "
-    "gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly"
+    "python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base "
+    "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-x"
 )
+# every element the camera's pipeline uses (h264parse is in -bad, x264enc in -ugly, timeoverlay in -x)
+GST_ELEMENTS = ("videotestsrc", "timeoverlay", "valve", "videoconvert", "x264enc", "h264parse", "rtph264pay")
 READY_TIMEOUT = 15.0
 
 
@@ -46,8 +48,10 @@ def ensure_debian_python_gi() -> None:
     """Raise CameraError, naming the apt packages to install, if the RTSP camera cannot run."""
     probe = (
         "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
-        "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
-        "assert Gst.ElementFactory.find('x264enc'), 'no x264enc element'"
+        "gi.require_version('GstVideo', '1.0'); "
+        "from gi.repository import Gst, GstRtspServer, GstVideo; Gst.init(None); "
+        f"missing = [e for e in {GST_ELEMENTS!r} if not Gst.ElementFactory.find(e)]; "
+        "assert not missing, f'missing GStreamer elements: {missing}'"
     )
     try:
         result = subprocess.run(

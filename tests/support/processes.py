@@ -85,8 +85,11 @@ class ControlPlane(Proc):
         return httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
 
-def start_controlplane(tmp_path: Path, database_url: str | None = None, **env: str) -> ControlPlane:
-    port = free_port()
+def start_controlplane(
+    tmp_path: Path, database_url: str | None = None, port: int | None = None, **env: str
+) -> ControlPlane:
+    """`port` again brings a stopped control plane back where its agents look for it."""
+    port = port or free_port()
     data = tmp_path / "cp-data"
     full_env = {
         **os.environ,

@@ -1,0 +1,86 @@
+"""/api/v1/record: start and stop a tag, read records, play and delete their files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from controlplane.api.deps import ContextDep, SessionDep, body_or_query
+from controlplane.data import records as records_data
+from controlplane.data import tags as tags_data
+from controlplane.models.record import RecordPublic, RecordStart, RecordStop
+from controlplane.services import playback, recording
+from controlplane.services import tags as tags_service
+from controlplane.services.ranges import RangeNotSatisfiable
+
+router = APIRouter(prefix="/record", tags=["records"])
+TagName = Annotated[str, Query(min_length=1)]
+
+
+@router.post("", response_model=None, status_code=200)
+async def start_recording(
+    ctx: ContextDep, session: SessionDep, body: Annotated[RecordStart, Depends(body_or_query(RecordStart))]
+) -> None:
+    await recording.start(ctx, session, body.tag_name, body.group_name, body.model)
+
+
+@router.put(
+    "", response_model=None, responses={202: {"description": "an agent is unreachable; finished later"}}
+)
+async def stop_recording(
+    ctx: ContextDep, session: SessionDep, body: Annotated[RecordStop, Depends(body_or_query(RecordStop))]
+) -> Response:
+    done = await recording.stop(ctx, session, body.tag_name, body.model)
+    return JSONResponse(None, status_code=200 if done else 202)
+
+
+@router.get("", response_model=list[RecordPublic])
+async def list_records(session: SessionDep, tag_name: TagName) -> list[RecordPublic]:
+    tag = await tags_service.get_tag(session, tag_name)
+    assert tag.id is not None
+    return await tags_service.records_public(session, tag.name, await records_data.of_tag(session, tag.id))
+
+
+@router.get("/runing", response_model=bool)
+@router.get("/running", response_model=bool, include_in_schema=False)
+async def tag_is_recording(session: SessionDep, tag_name: TagName) -> bool:
+    return await recording.running(session, tag_name)
+
+
+@router.get("/{record_id}", response_model=RecordPublic)
+async def get_record(session: SessionDep, record_id: str) -> RecordPublic:
+    row = await records_data.get(session, record_id)
+    tag = await tags_data.by_id(session, row.tag_id)
+    (public,) = await tags_service.records_public(session, tag.name, [row])
+    return public
+
+
+@router.get(
+    "/{record_id}/video",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "a byte range"}, 416: {}},
+)
+async def record_video(
+    ctx: ContextDep,
+    session: SessionDep,
+    record_id: str,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    try:
+        answer = await playback.video(ctx, session, record_id, range_header)
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"Content-Range": "bytes */*", "Accept-Ranges": "bytes"})
+    return StreamingResponse(answer.body, status_code=answer.status_code, headers=answer.headers)
+
+
+@router.delete("/{record_id}/file", response_model=RecordPublic)
+async def delete_record_file(
+    ctx: ContextDep, session: SessionDep, record_id: str, location: Annotated[str, Query(min_length=1)]
+) -> RecordPublic:
+    row = await playback.delete_file(ctx, session, record_id, location)
+    await session.commit()
+    tag = await tags_data.by_id(session, row.tag_id)
+    (public,) = await tags_service.records_public(session, tag.name, [row])
+    return public

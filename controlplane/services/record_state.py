@@ -1,0 +1,52 @@
+"""Applying what an agent says about a record to the stored record, forward only.
+
+The agent is the truth for what it recorded; the control plane is the truth for what should be
+recording. A report never moves a record backwards (a late "recording" cannot undo "stopping")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from controlplane.models import Record
+from shared.enums import RecordStatus
+from shared.heartbeat import RecordReport
+
+_RANK = {
+    RecordStatus.PENDING: 0,
+    RecordStatus.RECORDING: 1,
+    RecordStatus.STOPPING: 2,
+    RecordStatus.COMPLETED: 3,
+    RecordStatus.FAILED: 3,
+    RecordStatus.INTERRUPTED: 3,
+    RecordStatus.DELETED: 4,
+}
+
+
+def _utc(unix: float | None) -> datetime | None:
+    return datetime.fromtimestamp(unix, UTC) if unix else None
+
+
+def apply_report(row: Record, report: RecordReport) -> bool:
+    """Take the agent's facts; returns False when the report is older than what is stored."""
+    current = RecordStatus(row.status)
+    if _RANK[report.status] < _RANK[current]:
+        return False
+    if _RANK[current] == 3 and report.status != current and report.status != RecordStatus.DELETED:
+        return False  # an end is an end
+    row.status = report.status.value
+    row.begin_utc = _utc(report.begin_unix) or row.begin_utc
+    row.end_utc = _utc(report.end_unix) or row.end_utc
+    if report.location and row.status != RecordStatus.DELETED:
+        row.location = report.location
+    row.hash_md5 = report.hash_md5 or row.hash_md5
+    row.size_bytes = report.size_bytes if report.size_bytes is not None else row.size_bytes
+    row.duration_s = report.duration_s if report.duration_s is not None else row.duration_s
+    row.error = report.error or row.error
+    row.gaps = [
+        {
+            "start_utc": datetime.fromtimestamp(a, UTC).isoformat(),
+            "end_utc": datetime.fromtimestamp(b, UTC).isoformat(),
+        }
+        for a, b in report.gaps
+    ]
+    return True

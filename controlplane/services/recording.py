@@ -1,0 +1,126 @@
+"""Recording by tag: start every source of a group on its agent, stop them, read them back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.agents.convert import report_from_state, source_spec
+from controlplane.context import AppContext
+from controlplane.data import agents as agents_data
+from controlplane.data import groups as groups_data
+from controlplane.data import records as records_data
+from controlplane.data import sources as sources_data
+from controlplane.data import tags as tags_data
+from controlplane.errors import ConflictError, NotFoundError, ServiceError, invalid
+from controlplane.models import Agent, Record, Source
+from controlplane.services import agents as agents_service
+from controlplane.services.record_state import apply_report
+from controlplane.services.tags import get_tag
+from shared.enums import RecordStatus, SourceModel
+
+log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 120.0
+
+
+async def start(
+    ctx: AppContext, session: AsyncSession, tag_name: str, group_name: str, model: SourceModel | None
+) -> list[Record]:
+    group = await groups_data.by_name(session, group_name)
+    if group is None or group.id is None:
+        raise NotFoundError("group", repr(group_name))
+    sources = [
+        s for s in await sources_data.of_group(session, group.id) if model is None or s.model == model.value
+    ]
+    if not sources:
+        what = f"no {model.value} sources" if model else "no sources"
+        raise invalid(("body", "group_name"), f"group {group_name!r} has {what}")
+    tag = await tags_data.get_or_create(session, tag_name)
+    assert tag.id is not None
+    if await records_data.active_of_tag(session, tag.id):
+        raise ConflictError(f"tag {tag_name!r} is already recording")
+    rows = [await records_data.add(session, Record(tag_id=tag.id, source_id=s.id)) for s in sources]
+    # Where each source records is read first: one session is never used by two coroutines at once.
+    plans: list[tuple[Record, Source, Agent]] = []
+    for row, source in zip(rows, sources, strict=True):
+        try:
+            _, agent = await agents_service.agent_for_source(session, ctx.settings, source.id or 0)
+        except ServiceError as exc:
+            _fail(row, exc)
+            continue
+        row.agent_name = agent.name
+        plans.append((row, source, agent))
+    # The records exist before any agent is asked, so a crash here leaves pending records to reconcile.
+    await session.commit()
+    outcomes = await asyncio.gather(
+        *(
+            ctx.agents.client(agent.name, agent.address).start_record(row.id, tag_name, source_spec(source))
+            for row, source, agent in plans
+        ),
+        return_exceptions=True,
+    )
+    for (row, _, _), outcome in zip(plans, outcomes, strict=True):
+        if isinstance(outcome, ServiceError):
+            _fail(row, outcome)  # one camera or agent down must not stop the others
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            apply_report(row, report_from_state(outcome))
+    await session.commit()
+    return rows
+
+
+def _fail(row: Record, exc: ServiceError) -> None:
+    row.status = RecordStatus.FAILED.value
+    row.error = exc.message
+    log.warning("record %s of source %s failed to start: %s", row.id, row.source_id, exc.message)
+
+
+async def stop(ctx: AppContext, session: AsyncSession, tag_name: str, model: SourceModel | None) -> bool:
+    """Stop the tag's running records and wait for their files; False when an agent could not be
+    reached (its records stay `stopping` and are finished when it comes back)."""
+    tag = await get_tag(session, tag_name)
+    assert tag.id is not None
+    rows = [r for r in await records_data.active_of_tag(session, tag.id)]
+    if model is not None:
+        sources = await sources_data.by_ids(session, {r.source_id for r in rows if r.source_id is not None})
+        rows = [r for r in rows if r.source_id in sources and sources[r.source_id].model == model.value]
+    calls = []
+    delivered = True
+    for row in rows:
+        row.status = RecordStatus.STOPPING.value
+        agent = await agents_data.get(session, row.agent_name) if row.agent_name else None
+        if agent is None:
+            row.status = RecordStatus.FAILED.value
+            row.error = row.error or "never reached an agent"
+            continue
+        if not agents_service.is_online(agent, ctx.settings):
+            # Asking would only wait for a deadline: the agent's next heartbeat is told to stop it.
+            delivered = False
+            continue
+        calls.append((row, ctx.agents.client(agent.name, agent.address)))
+    await session.commit()
+    outcomes = await asyncio.gather(
+        *(client.stop_record(row.id, STOP_TIMEOUT_S) for row, client in calls), return_exceptions=True
+    )
+    for (row, client), outcome in zip(calls, outcomes, strict=True):
+        if isinstance(outcome, ServiceError):
+            # Left `stopping`: the agent's next heartbeat is told to stop it, and reports the file.
+            log.warning("stop of record %s on agent %s deferred: %s", row.id, client.name, outcome.message)
+            delivered = False
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            apply_report(row, report_from_state(outcome))
+    await session.commit()
+    return delivered
+
+
+async def running(session: AsyncSession, tag_name: str) -> bool:
+    tag = await tags_data.by_name(session, tag_name)
+    if tag is None or tag.id is None:
+        return False
+    records = await records_data.active_of_tag(session, tag.id)
+    return any(r.status == RecordStatus.RECORDING.value for r in records)
