@@ -14,6 +14,7 @@ from controlplane.api.slashes import TrailingSlashMiddleware
 from controlplane.context import AppContext
 from controlplane.db import create_schema, make_engine, make_sessionmaker
 from controlplane.errors import install_handlers
+from controlplane.live_relay import LiveRelay
 from controlplane.settings import Settings
 
 
@@ -29,10 +30,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await create_schema(engine)
         token = settings.agent_token.get_secret_value() if settings.agent_token else None
         agents = AgentPool(token, settings.grpc_timeout_s, settings.agent_channel_credentials())
-        ctx = AppContext(settings=settings, engine=engine, sessions=make_sessionmaker(engine), agents=agents)
+        live = LiveRelay(frame_timeout_s=settings.grpc_timeout_s)
+        ctx = AppContext(
+            settings=settings, engine=engine, sessions=make_sessionmaker(engine), agents=agents, live=live
+        )
         try:
             yield {"ctx": ctx}
         finally:
+            await live.aclose()
             await agents.close()
             await engine.dispose()
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.pool import AgentPool
+from controlplane.live_relay import LiveRelay
 from controlplane.settings import Settings
 
 
@@ -17,3 +18,4 @@ class AppContext:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     agents: AgentPool
+    live: LiveRelay

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         7.0, gt=0, description="An agent that has not reported for this long is offline."
     )
     grpc_timeout_s: float = Field(10.0, gt=0, description="Deadline of an ordinary gRPC call to an agent.")
+    live_relay_interval_s: float = Field(
+        0.2, gt=0, description="Frame interval asked of an agent for a watched source (viewers share it)."
+    )
     log_level: str = Field("info", description="Log level of the control plane.")
 
     def resolved_database_url(self) -> str:

@@ -34,12 +34,18 @@ async def snapshot(ctx: AppContext, session: AsyncSession, source_id: int) -> by
 async def live(
     ctx: AppContext, session: AsyncSession, source_id: int, delay_s: float
 ) -> AsyncIterator[bytes]:
-    """Returns once the first frame is here (so errors are still an HTTP status); the iterator yields
-    multipart parts until the client leaves, which cancels the gRPC stream and the agent's viewer."""
+    """Returns once a first frame is here (so errors are still an HTTP status); the iterator yields
+    multipart parts until the client leaves. Viewers of one source share one stream from its agent."""
     client, spec = await _client_for(ctx, session, source_id)
-    stream = client.live_frames(spec, delay_s)
-    first = await stream.first(timeout_s=ctx.settings.grpc_timeout_s)
-    return _multipart(first, stream.rest())
+    interval = min(delay_s, ctx.settings.live_relay_interval_s)
+    key = (source_id, client.name, spec.SerializeToString(deterministic=True))
+    feed = await ctx.live.join(key, lambda: client.live_frames(spec, interval))
+    return _parts(ctx.live.frames(feed, delay_s))
+
+
+async def _parts(images: AsyncIterator[pb.Image]) -> AsyncIterator[bytes]:
+    async for image in images:
+        yield part(image.jpeg)
 
 
 async def test_image(ctx: AppContext, session: AsyncSession) -> bytes:

@@ -1,0 +1,48 @@
+"""Queries on agents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.models import Agent, Source
+
+
+async def list_all(session: AsyncSession) -> Sequence[Agent]:
+    return (await session.exec(select(Agent).order_by(col(Agent.name)))).all()
+
+
+async def get(session: AsyncSession, name: str) -> Agent | None:
+    return await session.get(Agent, name)
+
+
+async def seen_since(session: AsyncSession, since: datetime) -> Sequence[Agent]:
+    stmt = select(Agent).where(col(Agent.last_seen_utc) >= since).order_by(col(Agent.name))
+    return (await session.exec(stmt)).all()
+
+
+async def upsert(session: AsyncSession, row: Agent) -> Agent:
+    merged = await session.merge(row)
+    await session.flush()
+    return merged
+
+
+async def source_counts(session: AsyncSession) -> dict[str, int]:
+    stmt = (
+        select(Source.agent_name, func.count())
+        .where(col(Source.agent_name).is_not(None))
+        .group_by(col(Source.agent_name))
+    )
+    return {name: count for name, count in (await session.exec(stmt)).all() if name}
+
+
+async def sources_of(session: AsyncSession, name: str) -> Sequence[Source]:
+    return (await session.exec(select(Source).where(Source.agent_name == name).order_by(col(Source.id)))).all()
+
+
+async def unplaced_sources(session: AsyncSession) -> Sequence[Source]:
+    return (await session.exec(select(Source).where(col(Source.agent_name).is_(None)))).all()

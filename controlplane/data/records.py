@@ -1,0 +1,56 @@
+"""Queries on records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.errors import NotFoundError
+from controlplane.models import Record, Source
+from shared.enums import ACTIVE_RECORD_STATUSES, RecordStatus
+
+_ACTIVE = [s.value for s in ACTIVE_RECORD_STATUSES]
+
+
+async def of_tag(session: AsyncSession, tag_id: int, model: str | None = None) -> Sequence[Record]:
+    stmt = select(Record).where(Record.tag_id == tag_id)
+    if model is not None:
+        stmt = stmt.join(Source, col(Source.id) == col(Record.source_id)).where(Source.model == model)
+    return (await session.exec(stmt.order_by(col(Record.created_utc), col(Record.id)))).all()
+
+
+async def get(session: AsyncSession, record_id: str) -> Record:
+    row = await session.get(Record, record_id)
+    if row is None:
+        raise NotFoundError("record", record_id)
+    return row
+
+
+async def by_ids(session: AsyncSession, ids: set[str]) -> dict[str, Record]:
+    if not ids:
+        return {}
+    rows = (await session.exec(select(Record).where(col(Record.id).in_(ids)))).all()
+    return {row.id: row for row in rows}
+
+
+async def active_of_source(session: AsyncSession, source_id: int) -> Sequence[Record]:
+    stmt = select(Record).where(Record.source_id == source_id, col(Record.status).in_(_ACTIVE))
+    return (await session.exec(stmt)).all()
+
+
+async def active_of_tag(session: AsyncSession, tag_id: int) -> Sequence[Record]:
+    stmt = select(Record).where(Record.tag_id == tag_id, col(Record.status).in_(_ACTIVE))
+    return (await session.exec(stmt)).all()
+
+
+async def stopping_on_agent(session: AsyncSession, agent_name: str) -> Sequence[Record]:
+    stmt = select(Record).where(Record.agent_name == agent_name, Record.status == RecordStatus.STOPPING.value)
+    return (await session.exec(stmt)).all()
+
+
+async def add(session: AsyncSession, row: Record) -> Record:
+    session.add(row)
+    await session.flush()
+    return row
