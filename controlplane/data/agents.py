@@ -41,7 +41,9 @@ async def source_counts(session: AsyncSession) -> dict[str, int]:
 
 
 async def sources_of(session: AsyncSession, name: str) -> Sequence[Source]:
-    return (await session.exec(select(Source).where(Source.agent_name == name).order_by(col(Source.id)))).all()
+    return (
+        await session.exec(select(Source).where(Source.agent_name == name).order_by(col(Source.id)))
+    ).all()
 
 
 async def unplaced_sources(session: AsyncSession) -> Sequence[Source]:
