@@ -10,6 +10,7 @@ import signal
 import httpx
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lag grpcio
 
+from agent.copies import CopyStore
 from agent.heartbeat import HeartbeatLoop
 from agent.live import LiveHub
 from agent.prober import Prober
@@ -44,7 +45,10 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         )
         # Resume (or finalise) what the journal says was recording when the agent last stopped.
         await records.open()
-        state = RuntimeState(settings=settings, http=http, hub=hub, prober=prober, records=records)
+        copies = CopyStore(settings.storage_root, settings.name)
+        state = RuntimeState(
+            settings=settings, http=http, hub=hub, prober=prober, records=records, copies=copies
+        )
         health_servicer = health_aio.HealthServicer()
         server, port = create_server(settings, AgentServicer(state), health_servicer)
         state.address = settings.advertise_address or f"{settings.grpc_host}:{port}"
@@ -75,6 +79,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             await server.stop(grace=3)
             await hub.aclose()
             await records.aclose()
+            copies.close()
 
 
 class _Stop(Exception):

@@ -21,6 +21,7 @@ import httpx
 from agent.camera import CameraSpec
 from agent.ffmpeg.record_command import record_command
 from agent.journal import Journal, RecordRow
+from agent.orphans import stop_orphans
 from agent.record_files import RecordPaths, check_record_id, has_fragment
 from agent.recorder import RecorderConfig, Recording
 from shared.enums import RecordStatus
@@ -92,6 +93,8 @@ class RecordManager:
         for row in journal.load_all():
             paths = RecordPaths.for_final(Path(row.final_path))
             if row.status.active:
+                # ffmpeg outlives a killed agent: let it finish its fragment before a new part starts.
+                await stop_orphans([Path(p) for p in row.parts])
                 # Parts whose ffmpeg got no video before the agent went down hold nothing to keep.
                 for part in [Path(p) for p in row.parts if not has_fragment(Path(p))]:
                     part.unlink(missing_ok=True)

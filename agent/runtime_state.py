@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from agent import __version__
+from agent.copies import CopyStore
 from agent.live import LiveHub
 from agent.prober import Prober
 from agent.recordings import RecordManager
@@ -23,6 +24,7 @@ class RuntimeState:
     hub: LiveHub
     prober: Prober
     records: RecordManager
+    copies: CopyStore  # copies of other agents' records received by sync
     address: str = ""
 
     def active_records(self) -> int:

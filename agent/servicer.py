@@ -7,17 +7,20 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
 from agent import camera
 from agent.camera import CameraError
 from agent.convert import record_state, spec_from_proto
+from agent.copies import CopyHeader, CopyMismatchError, CopyResumeError
 from agent.ffmpeg import commands
 from agent.ffmpeg.jpeg import JpegSplitter
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files import read_range
-from agent.recordings import CapacityError, FileAccessError, RecordBusyError, RecordInfo, UnknownRecordError
+from agent.recordings import CapacityError, FileAccessError, RecordBusyError, UnknownRecordError
 from agent.runtime_state import RuntimeState
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
@@ -145,9 +148,19 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         infos = self._state.records.list(request.changed_since_unix)
         return pb.ListRecordsResponse(records=[record_state(i) for i in infos])
 
-    async def _resolve(self, ref: pb.FileRef, context: grpc.aio.ServicerContext) -> RecordInfo:
+    async def _resolve(self, ref: pb.FileRef, context: grpc.aio.ServicerContext) -> _File:
+        """The file `ref` names: a registered sync copy (exact record and location), else one of
+        this agent's own recordings; aborts NOT_FOUND / INVALID_ARGUMENT otherwise."""
         try:
-            return self._state.records.resolve_file(ref.record_id, ref.location)
+            copy = self._state.copies.resolve(ref.record_id, ref.location)
+            return _File(copy.path, growing=False, hash_md5=copy.hash_md5)
+        except UnknownRecordError:
+            pass  # not a copy: one of the agent's own recordings, or nothing
+        except FileAccessError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            info = self._state.records.resolve_file(ref.record_id, ref.location)
+            return _File(info.path, growing=info.growing, hash_md5=info.hash_md5 or "")
         except UnknownRecordError:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"record {ref.record_id} is not on this agent")
         except FileAccessError as exc:
@@ -155,22 +168,20 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         raise AssertionError("unreachable")
 
     async def StatFile(self, request: pb.FileRef, context: grpc.aio.ServicerContext) -> pb.FileStat:
-        info = await self._resolve(request, context)
+        file = await self._resolve(request, context)
         try:
-            size = info.path.stat().st_size
+            size = file.path.stat().st_size
         except FileNotFoundError:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"the file of record {request.record_id} is gone")
-        return pb.FileStat(
-            size=size, growing=info.growing, content_type="video/mp4", hash_md5=info.hash_md5 or ""
-        )
+        return pb.FileStat(size=size, growing=file.growing, content_type="video/mp4", hash_md5=file.hash_md5)
 
     async def ReadFile(
         self, request: pb.ReadFileRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.FileChunk]:
-        info = await self._resolve(request.file, context)
+        file = await self._resolve(request.file, context)
         try:
             async for offset, data in read_range(
-                info.path, request.offset, request.length, request.chunk_size
+                file.path, request.offset, request.length, request.chunk_size
             ):
                 yield pb.FileChunk(offset=offset, data=data)
         except FileNotFoundError:
@@ -182,6 +193,13 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self, request: pb.FileRef, context: grpc.aio.ServicerContext
     ) -> pb.DeleteFileResponse:
         try:
+            await self._state.copies.delete(request.record_id, request.location)
+            return pb.DeleteFileResponse(deleted=True)
+        except UnknownRecordError:
+            pass  # not a copy: one of the agent's own recordings, or nothing
+        except FileAccessError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
             await self._state.records.delete_file(request.record_id, request.location)
         except UnknownRecordError:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"record {request.record_id} is not on this agent")
@@ -190,3 +208,44 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         except RecordBusyError as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         return pb.DeleteFileResponse(deleted=True)
+
+    async def WriteFile(
+        self, request_iterator: AsyncIterator[pb.WriteFileChunk], context: grpc.aio.ServicerContext
+    ) -> pb.WriteFileResult:
+        """Receive a copy of another agent's record: one header message, then its bytes."""
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("part") != "header":
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "the first WriteFile message must be a header"
+            )
+        assert first is not None
+        h = first.header
+        header = CopyHeader(h.record_id, h.path, h.size, h.hash_md5, h.resume_offset)
+        copies = self._state.copies
+        try:
+            # Already kept and verified: answer before the bytes, so the caller can stop sending.
+            info = copies.already_kept(header) or await copies.receive(header, _data(request_iterator))
+        except FileAccessError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except CopyResumeError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except CopyMismatchError as exc:
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+        return pb.WriteFileResult(location=info.location, hash_md5=info.hash_md5, size=info.size)
+
+
+@dataclass(frozen=True)
+class _File:
+    """What the file handlers need of a recording's file or of a sync copy."""
+
+    path: Path
+    growing: bool
+    hash_md5: str  # empty until a recording's file is finished
+
+
+async def _data(messages: AsyncIterator[pb.WriteFileChunk]) -> AsyncIterator[bytes]:
+    """The bytes of the WriteFile messages after the header; a second header is the caller's error."""
+    async for message in messages:
+        if message.WhichOneof("part") != "data":
+            raise FileAccessError("WriteFile: only data messages may follow the header")
+        yield message.data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +18,7 @@ from controlplane.db import create_schema, make_engine, make_sessionmaker
 from controlplane.errors import install_handlers
 from controlplane.live_relay import LiveRelay
 from controlplane.settings import Settings
+from controlplane.sync.runner import SyncRunner
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,9 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx = AppContext(
             settings=settings, engine=engine, sessions=make_sessionmaker(engine), agents=agents, live=live
         )
+        runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
         try:
             yield {"ctx": ctx}
         finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
             await live.aclose()
             await agents.close()
             await engine.dispose()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,3 +20,4 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     agents: AgentPool
     live: LiveRelay
+    sync_wake: asyncio.Event = field(default_factory=asyncio.Event)

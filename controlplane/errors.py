@@ -53,6 +53,12 @@ class AgentUnavailableError(ServiceError):
     status_code = 503
 
 
+class CopyVerificationError(ServiceError):
+    """A copy whose bytes did not hash to the record's MD5: never recorded as synced."""
+
+    status_code = 502
+
+
 class AgentTimeoutError(ServiceError):
     status_code = 504
 

@@ -6,8 +6,23 @@ import ipaddress
 from pathlib import Path
 
 import grpc
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PeerConfig(BaseModel):
+    """Another deployment of this service that accepts imports."""
+
+    token: SecretStr | None = Field(None, description="That deployment's API token")
+
+
+class BucketSettings(BaseModel):
+    """S3-compatible storage that accepts copies."""
+
+    endpoint_url: str | None = Field(None, description="None for AWS itself")
+    access_key_id: str = ""
+    secret_access_key: SecretStr = SecretStr("")
+    region: str = "us-east-1"
 
 
 class Settings(BaseSettings):
@@ -42,6 +57,20 @@ class Settings(BaseSettings):
         7.0, gt=0, description="An agent that has not reported for this long is offline."
     )
     grpc_timeout_s: float = Field(10.0, gt=0, description="Deadline of an ordinary gRPC call to an agent.")
+    sync_agents: list[str] = Field(
+        default_factory=list,
+        description='Agents that may receive synced copies (agent://NAME/...), e.g. ["site-b"].',
+    )
+    sync_peers: dict[str, PeerConfig] = Field(
+        default_factory=dict,
+        description='Other deployments that may receive copies, by host[:port]: {"vr2.example:443": {"token": "..."}}.',
+    )
+    sync_buckets: dict[str, BucketSettings] = Field(
+        default_factory=dict,
+        description='S3 buckets that may receive copies: {"archive": {"endpoint_url": ..., "access_key_id": ..., '
+        '"secret_access_key": ...}}.',
+    )
+    sync_retries: int = Field(8, ge=0, description="Attempts per record before a sync job reports it failed.")
     live_relay_interval_s: float = Field(
         0.2, gt=0, description="Frame interval asked of an agent for a watched source (viewers share it)."
     )

@@ -13,6 +13,7 @@ from controlplane.errors import (
     AgentUnavailableError,
     BadLocationError,
     CameraUnavailableError,
+    CopyVerificationError,
     NotFoundError,
     ServiceError,
 )
@@ -41,6 +42,8 @@ class AgentClient:
             return NotFoundError("file on agent", f"{self.name} ({details})")
         if code == grpc.StatusCode.INVALID_ARGUMENT:
             return BadLocationError(details)
+        if code == grpc.StatusCode.DATA_LOSS:
+            return CopyVerificationError(f"agent {self.name} refused the copy: {details}")
         if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
             return AgentUnavailableError(f"agent {self.name} is full: {details}")
         if code == grpc.StatusCode.UNAVAILABLE:
@@ -121,6 +124,21 @@ class AgentClient:
             raise self.translate(exc) from None
         finally:
             call.cancel()
+
+    async def write_file(
+        self, header: pb.WriteFileHeader, chunks: AsyncIterator[bytes], timeout_s: float
+    ) -> pb.WriteFileResult:
+        """Stream a copy into this agent; it verifies size and MD5 before it keeps the file."""
+
+        async def requests() -> AsyncIterator[pb.WriteFileChunk]:
+            yield pb.WriteFileChunk(header=header)
+            async for data in chunks:
+                yield pb.WriteFileChunk(data=data)
+
+        try:
+            return await self._stub.WriteFile(requests(), timeout=timeout_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise self.translate(exc) from None
 
     def live_frames(self, source: pb.SourceSpec, interval_s: float) -> FrameStream:
         call = self._stub.LiveFrames(

@@ -4,6 +4,7 @@ from controlplane.models.agent import Agent
 from controlplane.models.group import Group, GroupSourceLink
 from controlplane.models.record import Record
 from controlplane.models.source import Source
+from controlplane.models.sync import SyncJob
 from controlplane.models.tag import Tag
 
-__all__ = ["Agent", "Group", "GroupSourceLink", "Record", "Source", "Tag"]
+__all__ = ["Agent", "Group", "GroupSourceLink", "Record", "Source", "SyncJob", "Tag"]

@@ -12,8 +12,8 @@ from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
 from controlplane.db import utcnow
-from controlplane.errors import AgentUnavailableError
-from controlplane.models import Agent, Source
+from controlplane.errors import AgentUnavailableError, NotFoundError
+from controlplane.models import Agent, Record, Source
 from controlplane.models.agent import AgentPublic
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
@@ -130,6 +130,16 @@ async def agent_for_source(session: AsyncSession, settings: Settings, source_id:
     if not is_online(agent, settings):
         raise AgentUnavailableError(f"agent {agent.name} of source {source_id} is offline")
     return source, agent
+
+
+async def agent_for_record(session: AsyncSession, settings: Settings, record: Record) -> Agent:
+    """The online agent holding a record's file, or a 503 naming it."""
+    if not record.agent_name or not record.location:
+        raise NotFoundError("file of record", record.id)
+    agent = await agents_data.get(session, record.agent_name)
+    if agent is None or not is_online(agent, settings):
+        raise AgentUnavailableError(f"agent {record.agent_name} holding record {record.id} is offline")
+    return agent
 
 
 async def any_online_agent(session: AsyncSession, settings: Settings) -> Agent:

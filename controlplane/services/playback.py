@@ -9,11 +9,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.client import AgentClient
 from controlplane.context import AppContext
-from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
-from controlplane.errors import AgentUnavailableError, BadLocationError, ConflictError, NotFoundError
+from controlplane.errors import BadLocationError, ConflictError, NotFoundError
 from controlplane.models import Record
 from controlplane.services import agents as agents_service
+from controlplane.services import sync as sync_service
 from controlplane.services.ranges import ByteRange, parse_range
 from shared.enums import RecordStatus
 
@@ -26,11 +26,7 @@ class Playback:
 
 
 async def _holder(ctx: AppContext, session: AsyncSession, row: Record) -> AgentClient:
-    if not row.agent_name or not row.location:
-        raise NotFoundError("file of record", row.id)
-    agent = await agents_data.get(session, row.agent_name)
-    if agent is None or not agents_service.is_online(agent, ctx.settings):
-        raise AgentUnavailableError(f"agent {row.agent_name} holding record {row.id} is offline")
+    agent = await agents_service.agent_for_record(session, ctx.settings, row)
     return ctx.agents.client(agent.name, agent.address)
 
 
@@ -71,10 +67,11 @@ async def delete_file(ctx: AppContext, session: AsyncSession, record_id: str, lo
     if location == row.location:
         client = await _holder(ctx, session, row)
         await client.delete_file(row.id, location)
-        row.location = None if row.sync_location else row.location
-        if not row.sync_location:
-            row.status = RecordStatus.DELETED.value
+        row.location = None
     else:
-        raise ConflictError("deleting synced copies comes with sync")
+        await sync_service.delete_copy(ctx, session, row)
+        row.sync_location = None
+    if row.location is None and row.sync_location is None:
+        row.status = RecordStatus.DELETED.value
     await session.flush()
     return row

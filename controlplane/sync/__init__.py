@@ -1,0 +1,1 @@
+"""Copying finished records to other video servers: destinations, jobs, the runner."""

@@ -1,0 +1,202 @@
+"""Sync of a tag's recordings to another agent and to another deployment, verified by MD5."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.cameras import RtspCamera, start_rtsp_camera
+from tests.support.net import free_port
+from tests.support.processes import (
+    AgentProc,
+    ControlPlane,
+    start_agent,
+    start_controlplane,
+    wait_agent_online,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sync")]
+PEER_TOKEN = "peer-api-token"
+
+
+class Site:
+    def __init__(self, tmp: Path, camera: RtspCamera) -> None:
+        (tmp / "peer").mkdir()
+        self.peer_port = free_port()
+        self.peer = start_controlplane(tmp / "peer", port=self.peer_port, VIDEOREC_API_TOKEN=PEER_TOKEN)
+        self.peer.api_token = PEER_TOKEN
+        self.peer_agent = start_agent(tmp / "peer", self.peer, name="peer-agent")
+        peers = {f"127.0.0.1:{self.peer_port}": {"token": PEER_TOKEN}}
+        self.cp = start_controlplane(
+            tmp, VIDEOREC_SYNC_AGENTS='["dest"]', VIDEOREC_SYNC_PEERS=json.dumps(peers), VIDEOREC_SYNC_RETRIES="12"
+        )
+        self.src = start_agent(tmp, self.cp, name="src")
+        self.dest = start_agent(tmp, self.cp, name="dest")
+        for cp, name in ((self.cp, "src"), (self.cp, "dest"), (self.peer, "peer-agent")):
+            wait_agent_online(cp, name)
+        self.camera = camera
+
+    def record(self, tag: str, seconds: float = 3.0) -> list[dict]:
+        with self.cp.client(timeout=120) as c:
+            group = c.post("/api/v1/group", json={"name": f"g-{tag}"}).json()
+            source = c.post(
+                "/api/v1/source", json={"model": "Source", "uri_rtsp": self.camera.url, "agent": "src"}
+            ).json()
+            c.post(f"/api/v1/group/{group['id']}/source/{source['id']}")
+            assert c.post("/api/v1/record", json={"tag_name": tag, "group_name": group["name"]}).status_code == 200
+            wait_until(
+                lambda: c.get(f"/api/v1/record/{self.records(tag)[0]['id']}/video", headers={"Range": "bytes=0-9"}).status_code == 206,
+                20,
+                what="video on disk",
+            )
+            time.sleep(seconds)
+            assert c.put("/api/v1/record", json={"tag_name": tag}).status_code == 200
+        rows = self.records(tag)
+        assert all(r["status"] == "completed" for r in rows), rows
+        return rows
+
+    def records(self, tag: str, cp: ControlPlane | None = None) -> list[dict]:
+        with (cp or self.cp).client() as c:
+            return c.get("/api/v1/record", params={"tag_name": tag}).json()
+
+    def sync(self, tag: str, location: str, **extra: object) -> str:
+        with self.cp.client() as c:
+            response = c.post("/api/v1/sync", json={"tag_name": tag, "location": location, **extra})
+            assert response.status_code == 200, response.text
+            job_id = response.json()
+            assert isinstance(job_id, str)
+            return job_id
+
+    def wait_job(self, job_id: str, timeout: float = 90) -> dict:
+        def finished() -> dict | None:
+            with self.cp.client() as c:
+                job = c.get(f"/api/v1/sync/{job_id}").json()
+            return job if job["status"] in ("completed", "failed") else None
+
+        return wait_until(finished, timeout, interval=0.2, what=f"sync job {job_id}")
+
+    def stop(self) -> None:
+        for proc in (self.src, self.dest, self.cp, self.peer_agent, self.peer):
+            proc.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with start_rtsp_camera() as camera:
+        site = Site(tmp_path_factory.mktemp("sync"), camera)
+        try:
+            yield site
+        finally:
+            site.stop()
+
+
+def md5_of(cp: ControlPlane, record_id: str) -> str:
+    with cp.client(timeout=60) as c:
+        response = c.get(f"/api/v1/record/{record_id}/video")
+        assert response.status_code == 200
+        return hashlib.md5(response.content).hexdigest()  # noqa: S324 - what the API promises
+
+
+def test_sync_to_another_agent_is_verified_and_idempotent(site: Site) -> None:
+    (record,) = site.record("to-agent")
+    job = site.wait_job(site.sync("to-agent", "agent://dest/archive"))
+    assert job["status"] == "completed", job
+    assert (job["records_total"], job["records_done"]) == (1, 1)
+    assert job["bytes_done"] == job["bytes_total"] == record["size_bytes"]
+    (synced,) = site.records("to-agent")
+    assert synced["sync_location"].startswith("dest:")
+    copy = Path(synced["sync_location"].split(":", 1)[1])
+    assert copy.is_relative_to(site.dest.storage.resolve())
+    assert hashlib.md5(copy.read_bytes()).hexdigest() == record["hash_md5"]  # noqa: S324
+    # Again: nothing is copied twice, the record keeps its one sync_location.
+    again = site.wait_job(site.sync("to-agent", "agent://dest/archive"))
+    assert again["status"] == "completed" and again["bytes_done"] == 0
+    assert again["items"][0]["status"] == "skipped"
+    assert site.records("to-agent")[0]["sync_location"] == synced["sync_location"]
+    with site.cp.client() as c:
+        assert {j["id"] for j in c.get("/api/v1/sync").json()} >= {job["id"], again["id"]}
+        # Deleting the copy at its sync_location removes it and clears the field; the original stays.
+        response = c.delete(f"/api/v1/record/{record['id']}/file", params={"location": synced["sync_location"]})
+        assert response.status_code == 200, response.text
+        assert response.json()["sync_location"] is None and response.json()["status"] == "completed"
+    assert not copy.exists()
+    assert md5_of(site.cp, record["id"]) == record["hash_md5"]
+
+
+def test_sync_to_another_deployment_imports_the_records(site: Site) -> None:
+    (record,) = site.record("to-peer")
+    job = site.wait_job(site.sync("to-peer", f"http://127.0.0.1:{site.peer_port}/"))
+    assert job["status"] == "completed", job
+    (synced,) = site.records("to-peer")
+    assert synced["sync_location"].startswith(f"http://127.0.0.1:{site.peer_port}/")
+    (remote,) = site.records("to-peer", site.peer)
+    assert remote["id"] == record["id"] and remote["status"] == "completed"
+    assert remote["hash_md5"] == record["hash_md5"]
+    assert md5_of(site.peer, remote["id"]) == record["hash_md5"]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "agent://src/../../etc",
+        "agent://nobody/x",
+        "file:///tmp/x",
+        "https://evil.example/",
+        "http://10.1.2.3/",
+        "s3://not-configured/x",
+        "agent://dest/a%2F..%2Fb",
+        "ftp://127.0.0.1/",
+    ],
+)
+def test_locations_outside_the_allow_list_are_422(site: Site, location: str) -> None:
+    with site.cp.client() as c:
+        before = c.get("/api/v1/sync").json()
+        c.post("/api/v1/group", json={"name": "g-refused"})
+        response = c.post("/api/v1/sync", json={"tag_name": "to-agent", "location": location})
+        assert response.status_code == 422, location
+        assert response.json()["detail"][0]["loc"] == ["body", "location"]
+        assert c.get("/api/v1/sync").json() == before
+
+
+def test_sync_of_unknown_tag_is_404(site: Site) -> None:
+    with site.cp.client() as c:
+        assert c.post("/api/v1/sync", json={"tag_name": "nope", "location": "agent://dest/x"}).status_code == 404
+        assert c.get("/api/v1/sync/not-a-job").status_code == 404
+
+
+def test_a_corrupted_copy_is_detected_and_never_marked_synced(site: Site) -> None:
+    (record,) = site.record("rot")
+    path = Path(record["location"].split(":", 1)[1])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the disk rotted after the record was hashed
+    path.write_bytes(bytes(data))
+    job = site.wait_job(site.sync("rot", "agent://dest/rot"), timeout=120)
+    assert job["status"] == "failed"
+    (error,) = job["errors"]
+    assert error["record_id"] == record["id"] and "md5" in error["error"].lower()
+    assert site.records("rot")[0]["sync_location"] is None
+    assert not list((site.dest.storage / "sync" / "rot").glob("*.mp4"))
+
+
+def test_destination_killed_mid_copy_then_back_completes(site: Site) -> None:
+    (record,) = site.record("resume", seconds=4)
+    # A slow link (so the copy is still running when the destination dies).
+    rate = max(record["size_bytes"] // 4, 50_000)
+    job_id = site.sync("resume", "agent://dest/resume", bandwidth_bps=rate)
+    time.sleep(1.0)
+    site.dest.kill()
+    time.sleep(1.0)
+    site.dest = start_agent(site.dest.log_path.parent, site.cp, name="dest")
+    job = site.wait_job(job_id, timeout=120)
+    assert job["status"] == "completed", job
+    assert job["items"][0]["attempts"] >= 2
+    (synced,) = site.records("resume")
+    copy = Path(synced["sync_location"].split(":", 1)[1])
+    assert hashlib.md5(copy.read_bytes()).hexdigest() == record["hash_md5"]  # noqa: S324
+    assert len(list(copy.parent.glob("*.mp4"))) == 1  # no duplicate copies
