@@ -13,28 +13,40 @@ import pytest
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.net import free_port
 from tests.support.processes import (
-    AgentProc,
     ControlPlane,
     start_agent,
     start_controlplane,
     wait_agent_online,
     wait_until,
 )
+from tests.support.s3 import MotoS3, moto_s3
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sync")]
 PEER_TOKEN = "peer-api-token"
 
 
 class Site:
-    def __init__(self, tmp: Path, camera: RtspCamera) -> None:
+    def __init__(self, tmp: Path, camera: RtspCamera, s3: MotoS3) -> None:
+        self.s3 = s3
         (tmp / "peer").mkdir()
         self.peer_port = free_port()
         self.peer = start_controlplane(tmp / "peer", port=self.peer_port, VIDEOREC_API_TOKEN=PEER_TOKEN)
         self.peer.api_token = PEER_TOKEN
         self.peer_agent = start_agent(tmp / "peer", self.peer, name="peer-agent")
         peers = {f"127.0.0.1:{self.peer_port}": {"token": PEER_TOKEN}}
+        buckets = {
+            s3.bucket: {
+                "endpoint_url": s3.endpoint_url,
+                "access_key_id": s3.config.access_key_id,
+                "secret_access_key": s3.config.secret_access_key.get_secret_value(),
+            }
+        }
         self.cp = start_controlplane(
-            tmp, VIDEOREC_SYNC_AGENTS='["dest"]', VIDEOREC_SYNC_PEERS=json.dumps(peers), VIDEOREC_SYNC_RETRIES="12"
+            tmp,
+            VIDEOREC_SYNC_AGENTS='["dest"]',
+            VIDEOREC_SYNC_PEERS=json.dumps(peers),
+            VIDEOREC_SYNC_BUCKETS=json.dumps(buckets),
+            VIDEOREC_SYNC_RETRIES="12",
         )
         self.src = start_agent(tmp, self.cp, name="src")
         self.dest = start_agent(tmp, self.cp, name="dest")
@@ -49,9 +61,17 @@ class Site:
                 "/api/v1/source", json={"model": "Source", "uri_rtsp": self.camera.url, "agent": "src"}
             ).json()
             c.post(f"/api/v1/group/{group['id']}/source/{source['id']}")
-            assert c.post("/api/v1/record", json={"tag_name": tag, "group_name": group["name"]}).status_code == 200
+            assert (
+                c.post("/api/v1/record", json={"tag_name": tag, "group_name": group["name"]}).status_code
+                == 200
+            )
             wait_until(
-                lambda: c.get(f"/api/v1/record/{self.records(tag)[0]['id']}/video", headers={"Range": "bytes=0-9"}).status_code == 206,
+                lambda: (
+                    c.get(
+                        f"/api/v1/record/{self.records(tag)[0]['id']}/video", headers={"Range": "bytes=0-9"}
+                    ).status_code
+                    == 206
+                ),
                 20,
                 what="video on disk",
             )
@@ -88,8 +108,8 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with start_rtsp_camera() as camera:
-        site = Site(tmp_path_factory.mktemp("sync"), camera)
+    with start_rtsp_camera() as camera, moto_s3() as s3:
+        site = Site(tmp_path_factory.mktemp("sync"), camera, s3)
         try:
             yield site
         finally:
@@ -122,7 +142,9 @@ def test_sync_to_another_agent_is_verified_and_idempotent(site: Site) -> None:
     with site.cp.client() as c:
         assert {j["id"] for j in c.get("/api/v1/sync").json()} >= {job["id"], again["id"]}
         # Deleting the copy at its sync_location removes it and clears the field; the original stays.
-        response = c.delete(f"/api/v1/record/{record['id']}/file", params={"location": synced["sync_location"]})
+        response = c.delete(
+            f"/api/v1/record/{record['id']}/file", params={"location": synced["sync_location"]}
+        )
         assert response.status_code == 200, response.text
         assert response.json()["sync_location"] is None and response.json()["status"] == "completed"
     assert not copy.exists()
@@ -139,6 +161,26 @@ def test_sync_to_another_deployment_imports_the_records(site: Site) -> None:
     assert remote["id"] == record["id"] and remote["status"] == "completed"
     assert remote["hash_md5"] == record["hash_md5"]
     assert md5_of(site.peer, remote["id"]) == record["hash_md5"]
+
+
+def test_sync_to_s3_uploads_verified_objects_and_deletes_them(site: Site) -> None:
+    (record,) = site.record("to-s3")
+    job = site.wait_job(site.sync("to-s3", f"s3://{site.s3.bucket}/archive/site-a"))
+    assert job["status"] == "completed", job
+    (synced,) = site.records("to-s3")
+    location = synced["sync_location"]
+    assert location == f"s3://{site.s3.bucket}/archive/site-a/to-s3/{record['id']}.mp4"
+    key = location.split("/", 3)[3]
+    body = site.s3.client().get_object(Bucket=site.s3.bucket, Key=key)["Body"].read()
+    assert hashlib.md5(body).hexdigest() == record["hash_md5"]  # noqa: S324
+    # Idempotent: the object is not uploaded again.
+    again = site.wait_job(site.sync("to-s3", f"s3://{site.s3.bucket}/archive/site-a"))
+    assert again["items"][0]["status"] == "skipped"
+    with site.cp.client() as c:
+        response = c.delete(f"/api/v1/record/{record['id']}/file", params={"location": location})
+        assert response.status_code == 200, response.text
+    listed = site.s3.client().list_objects_v2(Bucket=site.s3.bucket).get("Contents", [])
+    assert [o["Key"] for o in listed] == []
 
 
 @pytest.mark.parametrize(
@@ -166,7 +208,9 @@ def test_locations_outside_the_allow_list_are_422(site: Site, location: str) -> 
 
 def test_sync_of_unknown_tag_is_404(site: Site) -> None:
     with site.cp.client() as c:
-        assert c.post("/api/v1/sync", json={"tag_name": "nope", "location": "agent://dest/x"}).status_code == 404
+        assert (
+            c.post("/api/v1/sync", json={"tag_name": "nope", "location": "agent://dest/x"}).status_code == 404
+        )
         assert c.get("/api/v1/sync/not-a-job").status_code == 404
 
 

@@ -149,9 +149,19 @@ class CameraProcess:
             self.log_path.unlink(missing_ok=True)
 
     def restart(self) -> Self:
-        """Stop the camera if it runs and start it again on the same port."""
+        """Stop the camera if it runs and start it again on the same port.
+
+        The port came from the ephemeral range, so while it is free another process's outgoing
+        connection may take it for a moment (seen with parallel test workers): try again briefly."""
         self._terminate()
-        return self.start()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return self.start()
+            except CameraError as exc:
+                if "cannot listen" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,1 @@
+"""Tests of copying finished records to other video servers."""
