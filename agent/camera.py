@@ -21,6 +21,7 @@ import httpx
 from agent.ffmpeg.commands import snapshot_command
 from agent.ffmpeg.jpeg import is_jpeg
 from agent.ffmpeg.process import FfmpegProcess
+from agent.rtsp_probe import RtspProbeError, describe
 from shared.enums import PictureAuth
 from shared.redact import redact_text, redact_url
 
@@ -276,14 +277,16 @@ async def probe(
 ) -> tuple[bool, str]:
     """Whether the camera answers now, and a detail (free of credentials) either way.
 
-    The RTSP stream is probed when there is one, since that is what recording needs; a frame is
-    decoded rather than only the stream opened, so "online" means pictures can be had.
+    The RTSP stream is probed when there is one, since that is what recording needs, with one
+    DESCRIBE (no ffmpeg: probing is periodic and per camera, so it must be cheap).
     """
     started = time.monotonic()
     try:
         if spec.rtsp_url:
-            jpeg = await grab_rtsp_frame_with_fallback(spec, timeout, ffmpeg_bin)
-            what = "RTSP frame"
+            try:
+                return True, await describe(spec.rtsp_url, timeout)
+            except RtspProbeError as exc:
+                return False, redact_text(str(exc), spec.secrets)
         else:
             jpeg = await fetch_picture(spec, client, timeout)
             what = "HTTP picture"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from agent.camera import CameraSpec
 from agent.recordings import RecordInfo
-from shared.enums import RecordStatus
 from shared.heartbeat import AssignedSource, RecordReport
 from shared.rpc import agent_pb2 as pb
+from shared.rpc_enums import RECORD_STATUS_TO_PB
 
 _AUTH_NAMES = {pb.PICTURE_AUTH_BASIC: "basic", pb.PICTURE_AUTH_DIGEST: "digest"}
 
@@ -34,23 +34,12 @@ def spec_from_assigned(source: AssignedSource) -> CameraSpec:
     )
 
 
-_STATUS = {
-    RecordStatus.PENDING: pb.RECORD_STATUS_PENDING,
-    RecordStatus.RECORDING: pb.RECORD_STATUS_RECORDING,
-    RecordStatus.STOPPING: pb.RECORD_STATUS_STOPPING,
-    RecordStatus.COMPLETED: pb.RECORD_STATUS_COMPLETED,
-    RecordStatus.FAILED: pb.RECORD_STATUS_FAILED,
-    RecordStatus.INTERRUPTED: pb.RECORD_STATUS_INTERRUPTED,
-    RecordStatus.DELETED: pb.RECORD_STATUS_DELETED,
-}
-
-
 def record_state(info: RecordInfo) -> pb.RecordState:
     return pb.RecordState(
         record_id=info.record_id,
         tag_name=info.tag_name,
         source_id=info.source_id,
-        status=_STATUS[info.status],
+        status=RECORD_STATUS_TO_PB[info.status],
         begin_unix=info.begin_unix,
         end_unix=info.end_unix or 0.0,
         location=info.location,

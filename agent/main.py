@@ -27,13 +27,6 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     settings.storage_root.mkdir(parents=True, exist_ok=True)
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
         hub = LiveHub(http, settings.ffmpeg_bin, fps=settings.live_fps, linger_s=settings.live_linger_s)
-        prober = Prober(
-            http,
-            hub,
-            interval_s=settings.probe_interval_s,
-            timeout_s=settings.probe_timeout_s,
-            ffmpeg_bin=settings.ffmpeg_bin,
-        )
         records = RecordManager(
             settings.storage_root,
             settings.name,
@@ -42,6 +35,14 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             stall_timeout_s=settings.stall_timeout_s,
             max_backoff_s=settings.max_backoff_s,
             capacity=settings.capacity,
+        )
+        prober = Prober(
+            http,
+            hub,
+            interval_s=settings.probe_interval_s,
+            timeout_s=settings.probe_timeout_s,
+            ffmpeg_bin=settings.ffmpeg_bin,
+            busy=records.receiving_video,
         )
         # Resume (or finalise) what the journal says was recording when the agent last stopped.
         await records.open()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -26,6 +27,7 @@ class Prober:
         interval_s: float,
         timeout_s: float,
         ffmpeg_bin: str,
+        busy: Callable[[int], bool] = lambda _source_id: False,
         concurrency: int = 8,
     ) -> None:
         self._client = client
@@ -33,6 +35,7 @@ class Prober:
         self._interval = interval_s
         self._timeout = timeout_s
         self._ffmpeg = ffmpeg_bin
+        self._busy = busy
         self._limit = asyncio.Semaphore(concurrency)
         self._specs: dict[int, CameraSpec] = {}
         self._results: dict[int, SourceProbe] = {}
@@ -60,8 +63,9 @@ class Prober:
                 await asyncio.wait_for(self._changed.wait(), timeout=self._interval)
 
     async def _probe_one(self, spec: CameraSpec) -> None:
-        # A camera that a live reader is decoding right now is online without opening a second stream.
-        if self._hub.latest(spec.source_id, max_age=self._interval) is not None:
+        # A camera that a live reader or a recording is receiving right now is online: opening one
+        # more stream to it would only load the camera and this host.
+        if self._hub.latest(spec.source_id, max_age=self._interval) is not None or self._busy(spec.source_id):
             online, detail = True, ""
         else:
             async with self._limit:

@@ -165,6 +165,10 @@ class RecordManager:
     def active_count(self) -> int:
         return sum(1 for r in self._records.values() if r.row.status.active)
 
+    def receiving_video(self, source_id: int) -> bool:
+        """A camera whose video is arriving in a recording right now is online: no probe needed."""
+        return any(r.row.source_id == source_id and r.growing for r in self._records.values())
+
     def recording(self, record_id: str) -> Recording:
         """The live object behind a record (tests use it to find ffmpeg's pid)."""
         return self._get(record_id)

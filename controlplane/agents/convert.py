@@ -6,6 +6,7 @@ from controlplane.models import Source
 from shared.enums import PictureAuth, RecordStatus, SourceModel
 from shared.heartbeat import AssignedSource, RecordReport
 from shared.rpc import agent_pb2 as pb
+from shared.rpc_enums import RECORD_STATUS_FROM_PB
 
 _AUTH = {PictureAuth.BASIC.value: pb.PICTURE_AUTH_BASIC, PictureAuth.DIGEST.value: pb.PICTURE_AUTH_DIGEST}
 _MODEL = {
@@ -45,23 +46,12 @@ def assigned_source(row: Source) -> AssignedSource:
     )
 
 
-_STATUS_FROM_PB = {
-    pb.RECORD_STATUS_PENDING: RecordStatus.PENDING,
-    pb.RECORD_STATUS_RECORDING: RecordStatus.RECORDING,
-    pb.RECORD_STATUS_STOPPING: RecordStatus.STOPPING,
-    pb.RECORD_STATUS_COMPLETED: RecordStatus.COMPLETED,
-    pb.RECORD_STATUS_FAILED: RecordStatus.FAILED,
-    pb.RECORD_STATUS_INTERRUPTED: RecordStatus.INTERRUPTED,
-    pb.RECORD_STATUS_DELETED: RecordStatus.DELETED,
-}
-
-
 def report_from_state(state: pb.RecordState) -> RecordReport:
     """An agent's answer about a record, in the same shape as its heartbeat reports."""
     return RecordReport(
         record_id=state.record_id,
         source_id=state.source_id,
-        status=_STATUS_FROM_PB.get(state.status, RecordStatus.FAILED),
+        status=RECORD_STATUS_FROM_PB.get(state.status, RecordStatus.FAILED),
         begin_unix=state.begin_unix,
         end_unix=state.end_unix or None,
         location=state.location,

@@ -8,12 +8,13 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.context import AppContext
 from controlplane.errors import UnauthorizedError
 from controlplane.services.validation import checked
+from controlplane.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,18 +35,36 @@ async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
-_bearer = HTTPBearer(auto_error=False, description="VIDEOREC_API_TOKEN, when the service has one")
+
+def token_guard(
+    pick: Callable[[Settings], SecretStr | None], what: str, scheme: HTTPBearer
+) -> Callable[..., None]:
+    """A dependency that refuses a request without the configured bearer token (none configured:
+    open, which the service allows only on loopback)."""
+
+    def guard(
+        ctx: ContextDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)]
+    ) -> None:
+        expected = pick(ctx.settings)
+        if expected is None:
+            return
+        given = credentials.credentials if credentials else ""
+        if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            raise UnauthorizedError(f"a valid {what} is required")
+
+    return guard
 
 
-def require_api_token(
-    ctx: ContextDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    expected = ctx.settings.api_token
-    if expected is None:
-        return
-    given = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise UnauthorizedError("a valid bearer token is required")
+require_api_token = token_guard(
+    lambda s: s.api_token,
+    "bearer token",
+    HTTPBearer(auto_error=False, description="VIDEOREC_API_TOKEN, when the service has one"),
+)
+require_agent_token = token_guard(
+    lambda s: s.agent_token,
+    "agent token",
+    HTTPBearer(auto_error=False, description="VIDEOREC_AGENT_TOKEN, shared by the agents"),
+)
 
 
 def body_or_query(model: type[M]) -> Callable[..., Awaitable[M]]:

@@ -60,10 +60,11 @@ async def _empty() -> AsyncIterator[bytes]:
 
 async def delete_file(ctx: AppContext, session: AsyncSession, record_id: str, location: str) -> Record:
     row = await records_data.get(session, record_id)
+    # A record still recording refuses any delete (its location moves from part to part meanwhile).
+    if RecordStatus(row.status).active:
+        raise ConflictError(f"record {record_id} is still recording")
     if location not in {row.location, row.sync_location} - {None}:
         raise BadLocationError(f"{location!r} is not a location of record {record_id}")
-    if row.status in (RecordStatus.PENDING.value, RecordStatus.RECORDING.value, RecordStatus.STOPPING.value):
-        raise ConflictError(f"record {record_id} is still recording")
     if location == row.location:
         client = await _holder(ctx, session, row)
         await client.delete_file(row.id, location)

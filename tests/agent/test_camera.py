@@ -172,7 +172,7 @@ async def test_probe_says_online_or_why_not(
     rtsp_camera: RtspCamera, http_camera: HttpCamera, client: httpx.AsyncClient
 ) -> None:
     online, detail = await probe(rtsp_spec(rtsp_camera.url), client, TIMEOUT, FFMPEG)
-    assert online and detail.startswith("RTSP frame of ")
+    assert online and detail.startswith("RTSP DESCRIBE ok")
     online, detail = await probe(picture_spec(http_camera), client, TIMEOUT, FFMPEG)
     assert online and detail.startswith("HTTP picture of ")
     online, detail = await probe(rtsp_spec(rtsp_camera.url, password=WRONG), client, TIMEOUT, FFMPEG)

@@ -88,6 +88,16 @@ def assert_plays(data: bytes, tmp_path: Path, expected_s: float, tolerance: floa
     return duration
 
 
+def span_minus_gaps(record: dict) -> float:
+    span = (
+        datetime.fromisoformat(record["end_utc"]) - datetime.fromisoformat(record["begin_utc"])
+    ).total_seconds()
+    return span - sum(
+        (datetime.fromisoformat(g["end_utc"]) - datetime.fromisoformat(g["start_utc"])).total_seconds()
+        for g in record["gaps"]
+    )
+
+
 def test_record_a_group_stop_and_get_verified_playable_files(
     stack, camera: RtspCamera, tmp_path: Path
 ) -> None:
@@ -137,14 +147,7 @@ def test_record_a_group_stop_and_get_verified_playable_files(
         assert headers["content-type"] == "video/mp4" and headers["accept-ranges"] == "bytes"
         assert hashlib.md5(data).hexdigest() == record["hash_md5"]  # noqa: S324 - the API's checksum
         assert len(data) == record["size_bytes"]
-        span = (
-            datetime.fromisoformat(record["end_utc"]) - datetime.fromisoformat(record["begin_utc"])
-        ).total_seconds()
-        gaps = sum(
-            (datetime.fromisoformat(g["end_utc"]) - datetime.fromisoformat(g["start_utc"])).total_seconds()
-            for g in record["gaps"]
-        )
-        assert_plays(data, tmp_path, span - gaps, tolerance=1.0)
+        assert_plays(data, tmp_path, span_minus_gaps(record), tolerance=1.0)
         # Ranges: first bytes, a middle slice, the tail, and one outside the file.
         size = len(data)
         assert download(cp, record["id"], {"Range": "bytes=0-1023"})[2] == data[:1024]
@@ -262,29 +265,12 @@ def test_agent_killed_and_restarted_resumes_and_loses_nothing(tmp_path: Path, ca
         (record,) = records(cp, "r-1")
         assert record["status"] == "completed", record
         _, _, data = download(cp, record["id"])
-        span = (
-            datetime.fromisoformat(record["end_utc"]) - datetime.fromisoformat(record["begin_utc"])
-        ).total_seconds()
-        gaps = sum(
-            (datetime.fromisoformat(g["end_utc"]) - datetime.fromisoformat(g["start_utc"])).total_seconds()
-            for g in record["gaps"]
-        )
         # Nothing recorded before the kill is lost: the file covers the span minus the downtime gap.
-        assert_plays(data, tmp_path, span - gaps, tolerance=1.5)
-        assert span - gaps > 4.5
+        assert_plays(data, tmp_path, span_minus_gaps(record), tolerance=1.5)
+        assert span_minus_gaps(record) > 4.5
     finally:
         agent.stop()
         cp.stop()
-
-
-def _span_minus_gaps(record: dict) -> float:
-    span = (
-        datetime.fromisoformat(record["end_utc"]) - datetime.fromisoformat(record["begin_utc"])
-    ).total_seconds()
-    return span - sum(
-        (datetime.fromisoformat(g["end_utc"]) - datetime.fromisoformat(g["start_utc"])).total_seconds()
-        for g in record["gaps"]
-    )
 
 
 def test_stop_while_the_agent_is_unreachable_finishes_when_it_returns(
@@ -323,7 +309,7 @@ def test_stop_while_the_agent_is_unreachable_finishes_when_it_returns(
         assert record["hash_md5"]
         _, _, data = download(cp, record["id"])
         assert hashlib.md5(data).hexdigest() == record["hash_md5"]  # noqa: S324
-        assert_plays(data, tmp_path, _span_minus_gaps(record), tolerance=1.0)
+        assert_plays(data, tmp_path, span_minus_gaps(record), tolerance=1.0)
     finally:
         if agent.proc is not None and agent.proc.poll() is None:
             os.kill(agent.proc.pid, signal.SIGCONT)
@@ -352,7 +338,7 @@ def test_recording_goes_on_while_the_control_plane_is_down(tmp_path: Path, camer
         (record,) = records(cp, "s-1")
         assert record["status"] == "completed" and record["gaps"] == []
         _, _, data = download(cp, record["id"])
-        duration = assert_plays(data, tmp_path, _span_minus_gaps(record), tolerance=1.0)
+        duration = assert_plays(data, tmp_path, span_minus_gaps(record), tolerance=1.0)
         assert duration > 5.0  # two seconds before, three while away, one after
     finally:
         agent.stop()

@@ -28,7 +28,6 @@ PEER_TOKEN = "peer-api-token"
 class Site:
     def __init__(self, tmp: Path, camera: RtspCamera, s3: MotoS3) -> None:
         self.s3 = s3
-        (tmp / "peer").mkdir()
         self.peer_port = free_port()
         self.peer = start_controlplane(tmp / "peer", port=self.peer_port, VIDEOREC_API_TOKEN=PEER_TOKEN)
         self.peer.api_token = PEER_TOKEN

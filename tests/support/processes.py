@@ -44,6 +44,7 @@ class Proc:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_file = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             self.argv, env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True
@@ -138,7 +139,8 @@ def start_agent(
         "VIDEOREC_AGENT_STORAGE_ROOT": str(storage),
         "VIDEOREC_AGENT_CONTROLPLANE_URL": cp.url if cp else "http://127.0.0.1:9",
         "VIDEOREC_AGENT_TOKEN": token,
-        "VIDEOREC_AGENT_PROBE_INTERVAL_S": "1",
+        # Probing spawns an ffmpeg per camera: every 2 s is enough for the status tests (< 10 s).
+        "VIDEOREC_AGENT_PROBE_INTERVAL_S": "2",
         "VIDEOREC_AGENT_PROBE_TIMEOUT_S": "3",
         "VIDEOREC_AGENT_HEARTBEAT_INTERVAL_S": "0.5",
         **env,
