@@ -16,7 +16,7 @@ from tests.support.net import free_port
 from tests.support.processes import wait_until
 
 
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the service exited during start-up"
@@ -59,15 +59,15 @@ def test_the_run_command_serves_the_api_and_stops_on_sigterm(tmp_path: Path) -> 
                 a["name"] == "local" and a["state"] == "online"
                 for a in httpx.get(base + "/api/v1/agent").json()
             ),
-            20,
+            60,
             what="the local agent online",
         )
-        img = httpx.get(base + "/test/img", timeout=20)
+        img = httpx.get(base + "/test/img", timeout=60)
         assert img.status_code == 200
         assert_jpeg_decodes(img.content)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
+        out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out.decode(errors="replace")
     assert b"agent local stopping" in out  # stopped together with the control plane
     assert f"http://127.0.0.1:{port}" in out.decode()

@@ -133,7 +133,15 @@ class FfmpegProcess:
                 parent_ends.append(out_r)
                 child_ends.append(stdout)
             self._proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=stdin, stdout=stdout, stderr=err_w, start_new_session=True
+                *self.argv,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=err_w,
+                start_new_session=True,
+                # Keep Python's SIGPIPE=ignore in the child: if the agent dies, ffmpeg's next log line
+                # to the closed stderr pipe must not kill a recording mid-fragment (it gets EPIPE
+                # and goes on recording until the restarted agent stops it cleanly).
+                restore_signals=False,
             )
         except BaseException:
             for fd in parent_ends:

@@ -208,7 +208,8 @@ class SourcePublic(BaseModel):
     agent: str | None = Field(None, description="The agent that records this source")
 
     @classmethod
-    def of(cls, row: Source) -> SourcePublic:
+    def of(cls, row: Source, agent_offline: bool = False) -> SourcePublic:
+        """`agent_offline`: nobody can tell how the camera is, so its status is unknown, not stale."""
         assert row.id is not None
         picture = None
         if row.picture_uri:
@@ -221,8 +222,8 @@ class SourcePublic(BaseModel):
         return cls(
             id=row.id,
             created_utc=row.created_utc,
-            status=SourceStatus(row.status),
-            status_detail=row.status_detail,
+            status=SourceStatus.UNKNOWN if agent_offline else SourceStatus(row.status),
+            status_detail=f"agent {row.agent_name} is offline" if agent_offline else row.status_detail,
             status_utc=row.status_utc,
             model=SourceModel(row.model),
             uri_rtsp=mask_uri_password(row.uri_rtsp),

@@ -9,7 +9,8 @@ from controlplane.data import sources as sources_data
 from controlplane.errors import ConflictError
 from controlplane.models import Group
 from controlplane.models.group import GroupCreate, GroupWithSources
-from controlplane.models.source import SourcePublic
+from controlplane.services import sources as sources_service
+from controlplane.settings import Settings
 
 
 async def create(session: AsyncSession, body: GroupCreate) -> Group:
@@ -18,14 +19,14 @@ async def create(session: AsyncSession, body: GroupCreate) -> Group:
     return await groups_data.add(session, Group(name=body.name))
 
 
-async def with_sources(session: AsyncSession, group_id: int) -> GroupWithSources:
+async def with_sources(session: AsyncSession, settings: Settings, group_id: int) -> GroupWithSources:
     group = await groups_data.get(session, group_id)
     members = await sources_data.of_group(session, group_id)
     return GroupWithSources(
         id=group_id,
         created_utc=group.created_utc,
         name=group.name,
-        sources=[SourcePublic.of(s) for s in members],
+        sources=await sources_service.public(session, settings, members),
     )
 
 

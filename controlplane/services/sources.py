@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.data import agents as agents_data
 from controlplane.data import groups as groups_data
 from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
 from controlplane.errors import ConflictError
 from controlplane.models import Source
-from controlplane.models.source import SourceCreate, SourceUpdate
+from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
+from controlplane.services import agents as agents_service
 from controlplane.services.validation import checked
+from controlplane.settings import Settings
 
 
 async def create(session: AsyncSession, body: SourceCreate) -> Source:
@@ -44,3 +49,14 @@ async def delete(session: AsyncSession, source_id: int) -> Source:
     await groups_data.remove_source_everywhere(session, source_id)
     await sources_data.delete(session, row)
     return row
+
+
+async def public(session: AsyncSession, settings: Settings, rows: Sequence[Source]) -> list[SourcePublic]:
+    """Sources as the API shows them, with the status of those whose agent is offline unknown."""
+    agents = {a.name: a for a in await agents_data.list_all(session)}
+    return [
+        SourcePublic.of(
+            row, row.agent_name in agents and not agents_service.is_online(agents[row.agent_name], settings)
+        )
+        for row in rows
+    ]

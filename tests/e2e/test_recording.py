@@ -77,7 +77,7 @@ def wait_bytes(cp: ControlPlane, tag: str) -> list[dict]:
         )
         return rows if ok else None
 
-    return wait_until(ready, 20, interval=0.2, what=f"video of {tag}")
+    return wait_until(ready, 60, interval=0.2, what=f"video of {tag}")
 
 
 def assert_plays(data: bytes, tmp_path: Path, expected_s: float, tolerance: float = 1.0) -> float:
@@ -126,7 +126,7 @@ def test_record_a_group_stop_and_get_verified_playable_files(
 
     # While recording, the bytes written so far are served (a browser can start playing).
     wait_until(
-        lambda: download(cp, started[0]["id"], {"Range": "bytes=0-99"})[0] == 206, 15, what="first bytes"
+        lambda: download(cp, started[0]["id"], {"Range": "bytes=0-99"})[0] == 206, 60, what="first bytes"
     )
     status, headers, body = download(cp, started[0]["id"], {"Range": "bytes=0-99"})
     assert headers["content-range"].startswith("bytes 0-99/")

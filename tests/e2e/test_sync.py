@@ -71,7 +71,7 @@ class Site:
                     ).status_code
                     == 206
                 ),
-                20,
+                60,
                 what="video on disk",
             )
             time.sleep(seconds)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from controlplane.api.deps import SessionDep, body_or_query
+from controlplane.api.deps import ContextDep, SessionDep, body_or_query
 from controlplane.data import groups as groups_data
 from controlplane.models.group import GroupCreate, GroupPublic, GroupWithSources
 from controlplane.services import groups as groups_service
@@ -29,8 +29,8 @@ async def create_group(
 
 
 @router.get("/{group_id}", response_model=GroupWithSources)
-async def get_group(session: SessionDep, group_id: int) -> GroupWithSources:
-    return await groups_service.with_sources(session, group_id)
+async def get_group(ctx: ContextDep, session: SessionDep, group_id: int) -> GroupWithSources:
+    return await groups_service.with_sources(session, ctx.settings, group_id)
 
 
 @router.delete("/{group_id}", response_model=GroupPublic)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from controlplane.api.deps import SessionDep, body_or_query
+from controlplane.api.deps import ContextDep, SessionDep, body_or_query
 from controlplane.data import sources as sources_data
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
 from controlplane.services import sources as sources_service
@@ -15,8 +15,8 @@ router = APIRouter(prefix="/source", tags=["sources"])
 
 
 @router.get("", response_model=list[SourcePublic])
-async def list_sources(session: SessionDep) -> list[SourcePublic]:
-    return [SourcePublic.of(row) for row in await sources_data.list_all(session)]
+async def list_sources(ctx: ContextDep, session: SessionDep) -> list[SourcePublic]:
+    return await sources_service.public(session, ctx.settings, await sources_data.list_all(session))
 
 
 @router.post("", response_model=SourcePublic, status_code=status.HTTP_201_CREATED)
@@ -29,8 +29,11 @@ async def create_source(
 
 
 @router.get("/{source_id}", response_model=SourcePublic)
-async def get_source(session: SessionDep, source_id: int) -> SourcePublic:
-    return SourcePublic.of(await sources_data.get(session, source_id))
+async def get_source(ctx: ContextDep, session: SessionDep, source_id: int) -> SourcePublic:
+    (public,) = await sources_service.public(
+        session, ctx.settings, [await sources_data.get(session, source_id)]
+    )
+    return public
 
 
 @router.put("/{source_id}", response_model=SourcePublic)
