@@ -21,6 +21,7 @@ from agent.record_files import has_fragment, probe_duration
 log = logging.getLogger(__name__)
 
 POLL_S = 0.25  # how often the part's size is looked at
+REFINE_S = 2.5  # how long the first frame's time is refined (a couple of fragments)
 
 
 class WatchEnd:
@@ -37,10 +38,15 @@ class PartWatch:
     stall_timeout_s: float
     start_grace_s: float
     on_video: Callable[[float], None]  # called once, with the wall time of the part's first frame
+    on_refine: Callable[[float], None] = lambda _earlier: None  # a closer (earlier) value of that time
     ffmpeg_bin: str = "ffmpeg"
     had_video: bool = False
     video_end: float | None = None  # wall time the video stopped, unless the run was stopped
     end: str = WatchEnd.STOPPED
+    _first_frame: float | None = None
+    _refine_until: float = 0.0
+    _reported: bool = False
+    _reported_value: float = 0.0
 
     async def run(self, stop: asyncio.Event) -> bool:
         """Watch until stop, exit or stall; return whether video came."""
@@ -55,9 +61,12 @@ class PartWatch:
                     last_size = size
                     if not self.had_video and has_fragment(self.part):
                         self.had_video = True
-                        self.on_video(await self._first_frame_time())
+                        self._refine_until = time.monotonic() + REFINE_S
                     if self.had_video:
                         last_growth, last_growth_mono = time.time(), time.monotonic()
+                        if time.monotonic() < self._refine_until:
+                            await self._estimate_first_frame()
+                self._report_video()
                 if stopped.done():
                     self.end = WatchEnd.STOPPED
                     return self.had_video
@@ -80,13 +89,29 @@ class PartWatch:
             exited.cancel()
             stopped.cancel()
 
-    async def _first_frame_time(self) -> float:
-        """Now minus the media the part already holds. ffmpeg writes what it buffered while probing
-        in one go, and stream copy starts at the first keyframe: the run's start time would be early
-        by the connect time plus up to one GOP."""
+    async def _estimate_first_frame(self) -> None:
+        """The wall time of the part's first frame: now minus the media the part holds.
+
+        ffmpeg writes what it buffered while probing in one go and then whole fragments, so the file
+        lags real time by anything up to a fragment: now - duration is never early, only late by that
+        lag. The smallest value seen while the first fragments arrive is the closest."""
         now = time.time()
         duration = await probe_duration(self.part, self.ffmpeg_bin)
-        return self.started if duration is None else max(self.started, now - duration)
+        if duration is not None:
+            estimate = max(self.started, now - duration)
+            self._first_frame = estimate if self._first_frame is None else min(self._first_frame, estimate)
+
+    def _report_video(self) -> None:
+        """Report video at once (so the journal knows before anything can go wrong), then each
+        closer estimate of its first frame's time while the first fragments arrive."""
+        if not self.had_video or self._first_frame is None:
+            return
+        if not self._reported:
+            self._reported, self._reported_value = True, self._first_frame
+            self.on_video(self._first_frame)
+        elif self._first_frame < self._reported_value:
+            self._reported_value = self._first_frame
+            self.on_refine(self._first_frame)
 
 
 def _size_and_mtime(path: Path) -> tuple[int, float]:

@@ -86,6 +86,7 @@ class Recording:
         self._proc: FfmpegProcess | None = None
         self._part: Path | None = None  # the part the current ffmpeg writes
         self._serving: Path | None = Path(row.parts[-1]) if row.parts else None  # the last part with video
+        self._gap_closed_by: str | None = None  # the part whose first video ended the last gap
         self._gap_start: float | None = None  # set while no video is being recorded after some was
 
     # -- what the manager reads --------------------------------------------------------------------
@@ -221,6 +222,7 @@ class Recording:
             self._config.stall_timeout_s,
             max(self._config.stall_timeout_s, _MIN_START_GRACE_S),
             on_video=lambda since: self._on_video(part, since),
+            on_refine=lambda earlier: self._refine_first_frame(part, earlier),
             ffmpeg_bin=self._config.ffmpeg_bin,
         )
         had_video = await watch.run(self._stop)
@@ -256,10 +258,24 @@ class Recording:
             self.row.begin_unix = since
         self.phase, self._serving, self.row.error = Phase.RECORDING, part, None
         if self._gap_start is not None:
+            before = len(self.row.gaps)
             self._add_gap(self._gap_start, since)
             self._gap_start = None
+            self._gap_closed_by = str(part) if len(self.row.gaps) > before else None
         self._save()
         log.info("record %s: video arriving in %s", self.row.record_id, part.name)
+
+    def _refine_first_frame(self, part: Path, earlier: float) -> None:
+        """A closer estimate of when this part's video began: it moves the record's begin (first
+        part) or the end of the gap that this part closed."""
+        if self.row.parts == [str(part)] and not self.row.gaps:
+            self.row.begin_unix = earlier
+        elif self.row.gaps and self._gap_closed_by == str(part):
+            start, _ = self.row.gaps[-1]
+            self.row.gaps[-1] = (start, max(start, earlier))
+        else:
+            return
+        self._save()
 
     def _add_gap(self, start: float, end: float) -> None:
         # A time-lapse cannot miss less than one frame interval (that is just a fetch's latency).

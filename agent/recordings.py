@@ -22,7 +22,7 @@ from agent.camera import CameraSpec
 from agent.ffmpeg.record_command import record_command
 from agent.journal import Journal, RecordRow
 from agent.orphans import stop_orphans
-from agent.record_files import RecordPaths, check_record_id, has_fragment
+from agent.record_files import RecordPaths, check_record_id, has_fragment, probe_duration
 from agent.recorder import RecorderConfig, Recording
 from shared.enums import RecordStatus
 
@@ -99,6 +99,7 @@ class RecordManager:
                 for part in [Path(p) for p in row.parts if not has_fragment(Path(p))]:
                     part.unlink(missing_ok=True)
                     row.parts.remove(str(part))
+                await self._settle_begin(row)
             recording = Recording(row, paths, self._config, journal, self._http)
             self._records[row.record_id] = recording
             if row.status in (RecordStatus.RECORDING, RecordStatus.PENDING):
@@ -111,6 +112,17 @@ class RecordManager:
                 recording.finalise()
             elif paths.parts_dir.exists():  # the agent stopped between the final file and the clean-up
                 shutil.rmtree(paths.parts_dir, ignore_errors=True)
+
+    async def _settle_begin(self, row: RecordRow) -> None:
+        """When the only part is finished (its ffmpeg stopped), when its video began is exact: its
+        last write minus the media it holds. The agent may have died before it saw the video come."""
+        if len(row.parts) != 1 or row.gaps:
+            return
+        part = Path(row.parts[0])
+        duration = await probe_duration(part, self._config.ffmpeg_bin)
+        if duration is not None:
+            row.begin_unix = part.stat().st_mtime - duration  # noqa: ASYNC240 - one stat at start-up
+            self._opened().save(row)
 
     async def aclose(self) -> None:
         """Agent shutdown: stop every ffmpeg; records stay `recording` and the next open() resumes them."""

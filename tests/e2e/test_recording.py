@@ -259,7 +259,7 @@ def test_agent_killed_and_restarted_resumes_and_loses_nothing(tmp_path: Path, ca
             time.sleep(3)
             agent.kill()
             agent = start_agent(tmp_path, cp, name="phoenix")
-            wait_agent_online(cp, "phoenix")
+            wait_agent_online(cp, "phoenix", address=agent.address())
             time.sleep(3)
             assert c.put("/api/v1/record", json={"tag_name": "r-1"}).status_code == 200
         (record,) = records(cp, "r-1")

@@ -236,6 +236,7 @@ def test_destination_killed_mid_copy_then_back_completes(site: Site) -> None:
     site.dest.kill()
     time.sleep(1.0)
     site.dest = start_agent(site.dest.log_path.parent, site.cp, name="dest")
+    wait_agent_online(site.cp, "dest", address=site.dest.address())
     job = site.wait_job(job_id, timeout=120)
     assert job["status"] == "completed", job
     assert job["items"][0]["attempts"] >= 2

@@ -40,7 +40,8 @@ async def test_record_resumes_after_agent_restart_with_the_downtime_as_gap(
     await asyncio.sleep(2)  # the agent is down
     async with open_manager(tmp_path) as manager:
         resumed = manager.get(info.record_id)
-        assert resumed.status == "recording" and resumed.begin_unix == info.begin_unix
+        # The begin is only settled more exactly from the finished part (by at most a fragment).
+        assert resumed.status == "recording" and abs(resumed.begin_unix - info.begin_unix) < 1.0
         await wait_for(lambda: manager.get(info.record_id).growing, what="video after the restart")
         assert manager.get(info.record_id).path.name == "part-0002.mp4"
         await asyncio.sleep(2)

@@ -124,9 +124,10 @@ class AgentProc(Proc):
     storage: Path = field(default_factory=Path)
 
     def address(self) -> str:
-        match = re.search(r"listening on (\S+)", self.log())
-        assert match, self.log()
-        return match.group(1)
+        """Where the latest start of this agent listens."""
+        found = re.findall(r"listening on (\S+)", self.log())
+        assert found, self.log()
+        return found[-1]
 
 
 def start_agent(
@@ -149,16 +150,21 @@ def start_agent(
     agent = AgentProc(
         [sys.executable, "-m", "agent"], full_env, tmp_path / f"agent-{name}.log", name=name, storage=storage
     )
+    # The log is appended to across restarts: wait for this start's own line.
+    earlier = agent.log().count("listening on") if agent.log_path.exists() else 0
     agent.start()
-    wait_until(lambda: "listening on" in agent.log(), 60, what=f"agent {name} to listen")
+    wait_until(lambda: agent.log().count("listening on") > earlier, 60, what=f"agent {name} to listen")
     return agent
 
 
-def wait_agent_online(cp: ControlPlane, name: str, timeout: float = 45.0) -> dict:
+def wait_agent_online(cp: ControlPlane, name: str, timeout: float = 45.0, address: str | None = None) -> dict:
+    """`address`: wait for that instance (after a restart the old one may still count as online)."""
+
     def online() -> dict | None:
         with cp.client() as c:
             for agent in c.get("/api/v1/agent").json():
-                if agent["name"] == name and agent["state"] == "online":
+                wanted = address is None or agent["address"] == address
+                if agent["name"] == name and agent["state"] == "online" and wanted:
                     return agent
         return None
 
