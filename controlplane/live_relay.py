@@ -25,6 +25,7 @@ class _Feed:
         self.key = key
         self.stream = stream
         self.latest = first
+        self.latest_at = time.monotonic()
         self.seq = 1
         self.viewers = 0
         self.idle_since = time.monotonic()
@@ -34,7 +35,7 @@ class _Feed:
 
     async def publish(self, image: pb.Image) -> None:
         async with self.changed:
-            self.latest, self.seq = image, self.seq + 1
+            self.latest, self.latest_at, self.seq = image, time.monotonic(), self.seq + 1
             self.changed.notify_all()
 
     async def end(self) -> None:
@@ -60,6 +61,15 @@ class LiveRelay:
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self._frame_timeout = frame_timeout_s
         self._linger = linger_s
+
+    def latest(self, source_id: int, max_age_s: float) -> pb.Image | None:
+        """The newest frame of a source watched through this replica, if fresh: a snapshot of a
+        watched camera then costs no call to its agent."""
+        for key, feed in self._feeds.items():
+            fresh = time.monotonic() - feed.latest_at <= max_age_s
+            if isinstance(key, tuple) and key[0] == source_id and not feed.ended and fresh:
+                return feed.latest
+        return None
 
     def upstream_count(self) -> int:
         return sum(1 for f in self._feeds.values() if not f.ended)

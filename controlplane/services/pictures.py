@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from controlplane.agents.client import AgentClient
 from controlplane.agents.convert import source_spec
 from controlplane.context import AppContext
+from controlplane.data import sources as sources_data
 from controlplane.services import agents as agents_service
 from shared.rpc import agent_pb2 as pb
 
@@ -20,12 +21,16 @@ async def _client_for(
     ctx: AppContext, session: AsyncSession, source_id: int
 ) -> tuple[AgentClient, pb.SourceSpec]:
     source, agent = await agents_service.agent_for_source(session, ctx.settings, source_id)
-    # Placement may have just been decided: keep it before the request goes on.
-    await session.commit()
+    if session.dirty:
+        await session.commit()  # placement was just decided: keep it before the request goes on
     return ctx.agents.client(agent.name, agent.address), source_spec(source)
 
 
 async def snapshot(ctx: AppContext, session: AsyncSession, source_id: int) -> bytes:
+    await sources_data.get(session, source_id)  # 404 first, even for a watched source
+    watched = ctx.live.latest(source_id, max_age_s=1.0)
+    if watched is not None:
+        return watched.jpeg
     client, spec = await _client_for(ctx, session, source_id)
     image = await client.snapshot(spec, timeout_s=ctx.settings.grpc_timeout_s)
     return image.jpeg

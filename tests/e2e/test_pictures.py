@@ -178,6 +178,14 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack, rtsp: RtspC
         viewers = [pool.submit(read_mjpeg, cp, source_id, delay, seconds) for _ in range(2)]
         time.sleep(2.0)  # sample the process table while both viewers are watching
         readers_while_watching = agent_readers(agent)
+        # A snapshot of a watched source answers from the frame the viewers are getting.
+        with cp.client() as c:
+            started = time.monotonic()
+            picture = c.get(f"/api/v1/source/{source_id}/picture")
+            warm_s = time.monotonic() - started
+        assert picture.status_code == 200, picture.text
+        assert assert_jpeg_decodes(picture.content) == (640, 360)
+        assert warm_s < 0.2, warm_s  # a cold grab takes ~0.5 s on this camera
         results = [v.result() for v in viewers]
     assert len(readers_while_watching) == 1, readers_while_watching
     for frames, times in results:
