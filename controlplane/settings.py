@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         description='S3 buckets that may receive copies: {"archive": {"endpoint_url": ..., "access_key_id": ..., '
         '"secret_access_key": ...}}.',
     )
+    sync_lease_s: float = Field(
+        15.0, gt=0, description="A sync job whose replica stops renewing it for this long is taken over."
+    )
     sync_retries: int = Field(8, ge=0, description="Attempts per record before a sync job reports it failed.")
     live_relay_interval_s: float = Field(
         0.2, gt=0, description="Frame interval asked of an agent for a watched source (viewers share it)."

@@ -30,7 +30,6 @@ from controlplane.sync.transfer import copy_record
 from shared.enums import RecordStatus
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=15)
 
 
 class SyncRunner:
@@ -38,6 +37,7 @@ class SyncRunner:
         self._ctx = ctx
         self._owner = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._poll = poll_s
+        self._lease = timedelta(seconds=ctx.settings.sync_lease_s)
         # Set by POST /sync on this replica: look now rather than at the next poll.
         self._wake = ctx.sync_wake
 
@@ -56,7 +56,7 @@ class SyncRunner:
 
     async def _claim(self) -> str | None:
         async with self._ctx.sessions() as session:
-            job_id = await sync_jobs.claim(session, self._owner, utcnow(), LEASE)
+            job_id = await sync_jobs.claim(session, self._owner, utcnow(), self._lease)
             await session.commit()
             return job_id
 
@@ -81,9 +81,9 @@ class SyncRunner:
 
     async def _keep_lease(self, job_id: str) -> None:
         while True:
-            await asyncio.sleep(LEASE.total_seconds() / 3)
+            await asyncio.sleep(self._lease.total_seconds() / 3)
             async with self._ctx.sessions() as session:
-                await sync_jobs.renew(session, job_id, self._owner, utcnow() + LEASE)
+                await sync_jobs.renew(session, job_id, self._owner, utcnow() + self._lease)
                 await session.commit()
 
     async def _plan(self, session: AsyncSession, job: SyncJob, target: Target) -> None:

@@ -40,13 +40,15 @@ class Site:
                 "secret_access_key": s3.config.secret_access_key.get_secret_value(),
             }
         }
-        self.cp = start_controlplane(
-            tmp,
-            VIDEOREC_SYNC_AGENTS='["dest"]',
-            VIDEOREC_SYNC_PEERS=json.dumps(peers),
-            VIDEOREC_SYNC_BUCKETS=json.dumps(buckets),
-            VIDEOREC_SYNC_RETRIES="12",
-        )
+        self.tmp = tmp
+        self.cp_env = {
+            "VIDEOREC_SYNC_AGENTS": '["dest"]',
+            "VIDEOREC_SYNC_PEERS": json.dumps(peers),
+            "VIDEOREC_SYNC_BUCKETS": json.dumps(buckets),
+            "VIDEOREC_SYNC_RETRIES": "12",
+            "VIDEOREC_SYNC_LEASE_S": "3",
+        }
+        self.cp = start_controlplane(tmp, **self.cp_env)
         self.src = start_agent(tmp, self.cp, name="src")
         self.dest = start_agent(tmp, self.cp, name="dest")
         for cp, name in ((self.cp, "src"), (self.cp, "dest"), (self.peer, "peer-agent")):
@@ -244,3 +246,21 @@ def test_destination_killed_mid_copy_then_back_completes(site: Site) -> None:
     copy = Path(synced["sync_location"].split(":", 1)[1])
     assert hashlib.md5(copy.read_bytes()).hexdigest() == record["hash_md5"]  # noqa: S324
     assert len(list(copy.parent.glob("*.mp4"))) == 1  # no duplicate copies
+
+
+def test_control_plane_restarted_mid_copy_resumes_the_job(site: Site) -> None:
+    (record,) = site.record("cp-restart", seconds=4)
+    rate = max(record["size_bytes"] // 5, 50_000)
+    job_id = site.sync("cp-restart", "agent://dest/cp-restart", bandwidth_bps=rate)
+    time.sleep(1.5)
+    port = int(site.cp.url.rsplit(":", 1)[1])
+    site.cp.kill()  # mid-copy, without a chance to release its lease
+    site.cp = start_controlplane(site.tmp, port=port, **site.cp_env)
+    for name in ("src", "dest"):
+        wait_agent_online(site.cp, name)
+    job = site.wait_job(job_id, timeout=120)
+    assert job["status"] == "completed", job
+    (synced,) = site.records("cp-restart")
+    copy = Path(synced["sync_location"].split(":", 1)[1])
+    assert hashlib.md5(copy.read_bytes()).hexdigest() == record["hash_md5"]  # noqa: S324
+    assert len(list(copy.parent.glob("*"))) == 1  # one copy, no leftovers of the broken one
