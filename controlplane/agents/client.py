@@ -110,11 +110,15 @@ class AgentClient:
             raise self.translate(exc) from None
 
     async def read_file(
-        self, record_id: str, location: str, offset: int, length: int
+        self, record_id: str, location: str, offset: int, length: int, chunk_size: int = 0
     ) -> AsyncIterator[bytes]:
-        """The bytes of [offset, offset+length), streamed; memory stays at one chunk."""
+        """The bytes of [offset, offset+length), streamed; memory stays at one chunk (0: the agent's
+        default, 1 MiB; bulk copies ask for more to pay the per-message cost less often)."""
         request = pb.ReadFileRequest(
-            file=pb.FileRef(record_id=record_id, location=location), offset=offset, length=length
+            file=pb.FileRef(record_id=record_id, location=location),
+            offset=offset,
+            length=length,
+            chunk_size=chunk_size,
         )
         call = self._stub.ReadFile(request, metadata=self._metadata)
         try:

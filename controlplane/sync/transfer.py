@@ -17,6 +17,7 @@ from controlplane.sync.locations import AgentTarget, PeerTarget, S3Target, Targe
 from shared.rpc import agent_pb2 as pb
 
 MIN_RATE = 1024 * 1024  # bytes/s assumed when a deadline is sized for a copy
+COPY_CHUNK = 4 * 1024 * 1024  # the agents' largest; gRPC messages stay under their 8 MiB limit
 
 
 async def metered(
@@ -57,7 +58,9 @@ async def copy_record(
     """Copy and verify; returns the sync_location. Raises a ServiceError to be retried."""
     assert record.location and record.hash_md5 and record.size_bytes is not None
     size, md5 = record.size_bytes, record.hash_md5
-    chunks = metered(source.read_file(record.id, record.location, 0, size), on_bytes, bandwidth_bps)
+    chunks = metered(
+        source.read_file(record.id, record.location, 0, size, COPY_CHUNK), on_bytes, bandwidth_bps
+    )
     deadline = 60.0 + size / min(bandwidth_bps or MIN_RATE, MIN_RATE)
     if isinstance(target, AgentTarget):
         address = agent_address(target.agent)
