@@ -54,3 +54,9 @@ async def add(session: AsyncSession, row: Record) -> Record:
     session.add(row)
     await session.flush()
     return row
+
+
+async def add_all(session: AsyncSession, rows: list[Record]) -> list[Record]:
+    session.add_all(rows)
+    await session.flush()
+    return rows

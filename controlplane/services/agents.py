@@ -122,14 +122,35 @@ async def agent_for_source(session: AsyncSession, settings: Settings, source_id:
     source = await sources_data.get(session, source_id)
     if source.agent_name is None:
         await place_unplaced(session, settings)
+    agent = await agents_data.get(session, source.agent_name) if source.agent_name else None
+    return source, serving_agent(source, agent, settings)
+
+
+async def agents_for_sources(
+    session: AsyncSession, settings: Settings, sources: Sequence[Source]
+) -> dict[int, Agent | AgentUnavailableError]:
+    """agent_for_source for a whole group at once: one placement pass, one read of the agents."""
+    if any(s.agent_name is None for s in sources):
+        await place_unplaced(session, settings)
+    agents = {a.name: a for a in await agents_data.list_all(session)}
+    result: dict[int, Agent | AgentUnavailableError] = {}
+    for source in sources:
+        assert source.id is not None
+        try:
+            result[source.id] = serving_agent(source, agents.get(source.agent_name or ""), settings)
+        except AgentUnavailableError as exc:
+            result[source.id] = exc
+    return result
+
+
+def serving_agent(source: Source, agent: Agent | None, settings: Settings) -> Agent:
     if source.agent_name is None:
-        raise AgentUnavailableError(f"no online agent to serve source {source_id}")
-    agent = await agents_data.get(session, source.agent_name)
+        raise AgentUnavailableError(f"no online agent to serve source {source.id}")
     if agent is None:
-        raise AgentUnavailableError(f"agent {source.agent_name} of source {source_id} has never connected")
+        raise AgentUnavailableError(f"agent {source.agent_name} of source {source.id} has never connected")
     if not is_online(agent, settings):
-        raise AgentUnavailableError(f"agent {agent.name} of source {source_id} is offline")
-    return source, agent
+        raise AgentUnavailableError(f"agent {agent.name} of source {source.id} is offline")
+    return agent
 
 
 async def agent_for_record(session: AsyncSession, settings: Settings, record: Record) -> Agent:

@@ -41,14 +41,14 @@ async def start(
     assert tag.id is not None
     if await records_data.active_of_tag(session, tag.id):
         raise ConflictError(f"tag {tag_name!r} is already recording")
-    rows = [await records_data.add(session, Record(tag_id=tag.id, source_id=s.id)) for s in sources]
+    rows = await records_data.add_all(session, [Record(tag_id=tag.id, source_id=s.id) for s in sources])
     # Where each source records is read first: one session is never used by two coroutines at once.
+    serving = await agents_service.agents_for_sources(session, ctx.settings, sources)
     plans: list[tuple[Record, Source, Agent]] = []
     for row, source in zip(rows, sources, strict=True):
-        try:
-            _, agent = await agents_service.agent_for_source(session, ctx.settings, source.id or 0)
-        except ServiceError as exc:
-            _fail(row, exc)
+        agent = serving[source.id or 0]
+        if isinstance(agent, ServiceError):
+            _fail(row, agent)
             continue
         row.agent_name = agent.name
         plans.append((row, source, agent))

@@ -1,0 +1,239 @@
+"""Group start latency: POST /api/v1/record for a group of 100 sources spread over 4 agents, until
+every record is `recording`, against a single-source group.
+
+    .venv/bin/python bench/group_start.py [--quick]
+
+One RTSP test camera (640x360, 15 fps, 800 kbit/s, one shared encoder), one control plane, four
+agent processes. 101 sources all point at the camera; the control plane places them on the agents
+(the agent with the fewest sources first, so 25 or 26 each). Group "start-100" holds 100 of them,
+group "start-1" the last one.
+
+A run: POST /api/v1/record {tag, group} with a new tag, then GET /api/v1/record?tag_name=... every
+20 ms until every record of the tag is `recording`: that time, from before the POST, is the figure
+(the POST's own answer time is shown too). For context the run then waits until every record has
+video on disk (the agent's part file holds a fragment; this reads the agents' storage directly) and
+stops the tag (PUT /api/v1/record, which returns once every final file is made and hashed). 5 runs
+(--quick 2) of each group, alternating which goes first; the single-source group is the baseline.
+--quick stops each run as soon as every record is `recording`, without waiting for video: its
+records then end `failed` ("no video was received"), which is expected there.
+A record that fails to start (e.g. its agent is offline) makes its run "never" reach the goal.
+
+The control plane runs with its own liveness defaults (heartbeat every 2 s, an agent is offline
+after 7 s without one) rather than the end-to-end tests' 0.5 s / 3 s.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import contextlib
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+from bench.common import markdown_table, percentile, ratio, yes_no
+from bench.record_common import (
+    Cluster,
+    Outcome,
+    add_sources,
+    has_video,
+    make_group,
+    outcome,
+    records,
+    running_cluster,
+    start_tag,
+    stop_tag,
+    wait_no_recorders,
+    wait_sources_placed,
+)
+from tests.support.processes import wait_until
+
+N_AGENTS = 4
+N_SOURCES = 100
+RUNS, QUICK_RUNS = 5, 2
+CAMERA = {"width": 640, "height": 360, "fps": 15, "bitrate": 800}
+# No background probe may run next to a start (each source is probed once when it is placed).
+AGENT_ENV = {"VIDEOREC_AGENT_PROBE_INTERVAL_S": "600"}
+# The control plane's own defaults for agent liveness (heartbeat every 2 s, offline after 7 s), not
+# the end-to-end tests' 0.5 s / 3 s: a start must not find an agent "offline" because a busy machine
+# delayed one of its heartbeats by a few seconds.
+CP_ENV = {"VIDEOREC_HEARTBEAT_INTERVAL_S": "2", "VIDEOREC_AGENT_OFFLINE_AFTER_S": "7"}
+POLL_S = 0.02
+RECORDING_TIMEOUT_S = 30.0
+VIDEO_TIMEOUT_S = 60.0
+GOAL_P95_S = 2.0
+
+
+@dataclass(frozen=True)
+class Run:
+    post_s: float  # the POST's answer
+    recording_s: float  # POST sent → a GET shows every record `recording` (inf: not all of them did)
+    not_recording: int  # records that never became `recording` (failed to start)
+    video_s: float  # POST sent → every record has video on disk (inf: not within the time-out)
+    stop_s: float
+    outcome: Outcome
+
+
+def one_run(cluster: Cluster, tag: str, group: str, n: int, wait_video: bool) -> Run:
+    cp = cluster.cp
+    recording_s = video_s = math.inf
+    with cp.client(timeout=120) as client:  # one connection: the polls measure the API, not set-up
+        started = time.perf_counter()
+        try:
+            post_s = start_tag(cp, tag, group, client)
+            # Until no record is `pending` any more: then each is `recording` or has failed to start.
+            deadline = started + RECORDING_TIMEOUT_S
+            while True:
+                rows = records(cp, tag, client)
+                now = time.perf_counter()
+                if len(rows) == n and all(r["status"] == "recording" for r in rows):
+                    recording_s = now - started
+                    break
+                if len(rows) == n and all(r["status"] != "pending" for r in rows) or now > deadline:
+                    break
+                time.sleep(POLL_S)
+            recording = [r for r in rows if r["status"] == "recording"]
+            if wait_video:
+                with contextlib.suppress(AssertionError):
+                    wait_until(lambda: all(has_video(r) for r in recording), VIDEO_TIMEOUT_S, interval=0.1)
+                    video_s = time.perf_counter() - started
+        finally:
+            stop_s = stop_tag(cp, tag)
+            wait_no_recorders(cluster.agent_pids())
+    return Run(post_s, recording_s, n - len(recording), video_s, stop_s, outcome(cp, tag))
+
+
+def measure(cluster: Cluster, runs: int, wait_video: bool) -> dict[int, list[Run]]:
+    t0 = time.monotonic()
+    ids = add_sources(cluster.cp, cluster.camera.url, N_SOURCES + 1)
+    placed, probed = wait_sources_placed(cluster.cp, ids, cluster.agent_pids(), timeout=120)
+    print(
+        f"{len(ids)} sources placed {placed}, {probed} probed, in {time.monotonic() - t0:.1f} s\n",
+        flush=True,
+    )
+    make_group(cluster.cp, f"start-{N_SOURCES}", ids[:N_SOURCES])
+    make_group(cluster.cp, "start-1", ids[N_SOURCES:])
+    results: dict[int, list[Run]] = {1: [], N_SOURCES: []}
+    for i in range(runs):
+        for n in (1, N_SOURCES) if i % 2 == 0 else (N_SOURCES, 1):
+            run = one_run(cluster, f"start-{n}-run-{i + 1}", f"start-{n}", n, wait_video)
+            results[n].append(run)
+            video = f"video after {sec(run.video_s)} s" if wait_video else "video not waited for"
+            print(
+                f"run {i + 1}, {n} source(s): all recording after {ms(run.recording_s)} ms "
+                f"(POST {ms(run.post_s)} ms; {run.not_recording} did not start), {video}, "
+                f"stop {run.stop_s:.1f} s, {run.outcome.completed}/{run.outcome.total} completed",
+                flush=True,
+            )
+    return results
+
+
+def percentile_or_inf(values: list[float], p: float) -> float:
+    """`percentile`, where a run that never got there (inf) counts as slower than any other."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low, high = math.floor(rank), min(math.floor(rank) + 1, len(ordered) - 1)
+    if math.isinf(ordered[low]) or (rank > low and math.isinf(ordered[high])):
+        return math.inf
+    return percentile(ordered, p)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}" if math.isfinite(seconds) else "never"
+
+
+def sec(seconds: float) -> str:
+    return f"{seconds:.1f}" if math.isfinite(seconds) else "never"
+
+
+def report(results: dict[int, list[Run]], waited_video: bool) -> None:
+    base = results[1]
+    base_p50 = percentile_or_inf([r.recording_s for r in base], 50)
+    base_p95 = percentile_or_inf([r.recording_s for r in base], 95)
+    rows = []
+    for n, runs in results.items():
+        recording = [r.recording_s for r in runs]
+        post = [r.post_s for r in runs]
+        video = [r.video_s for r in runs]
+        p50, p95 = percentile_or_inf(recording, 50), percentile_or_inf(recording, 95)
+        name = "1 source (baseline)" if n == 1 else f"{n} sources over {N_AGENTS} agents"
+        rows.append(
+            [
+                name,
+                len(runs),
+                ms(p50),
+                ms(p95),
+                ms(max(recording)),
+                ratio(p50, base_p50),
+                ratio(p95, base_p95),
+                f"{ms(percentile_or_inf(post, 50))} / {ms(percentile_or_inf(post, 95))}",
+                f"{sec(percentile_or_inf(video, 50))} / {sec(percentile_or_inf(video, 95))}"
+                if waited_video
+                else "not waited for (--quick)",
+                sum(r.not_recording for r in runs),
+                f"{statistics.median(r.stop_s for r in runs):.1f}",
+                f"{sum(r.outcome.completed for r in runs)} / {sum(r.outcome.total for r in runs)}"
+                if waited_video
+                else "n/a (stopped before video)",
+            ]
+        )
+    headers = [
+        "group",
+        "runs",
+        "all `recording` p50 ms",
+        "p95 ms",
+        "max ms",
+        "p50 vs 1 source",
+        "p95 vs 1 source",
+        "POST answer p50 / p95 ms",
+        "all video on disk p50 / p95 s",
+        "records that did not start",
+        "stop (final files) median s",
+        "records completed with MD5",
+    ]
+    print(markdown_table(headers, rows))
+    print()
+    p95 = percentile_or_inf([r.recording_s for r in results[N_SOURCES]], 95)
+    goals = [
+        [
+            f"{N_SOURCES} sources over {N_AGENTS} agents: POST → every record `recording`, p95",
+            f"≤ {GOAL_P95_S:g} s",
+            f"{p95:.2f} s" if math.isfinite(p95) else "not all started",
+            yes_no(p95 <= GOAL_P95_S),
+        ]
+    ]
+    print(markdown_table(["goal", "target", "measured", "met"], goals, align="lrrl"))
+    errors = sorted({e for runs in results.values() for r in runs for e in r.outcome.errors})
+    if errors and waited_video:
+        print(f"\nrecords that did not complete: {errors[:5]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_RUNS} runs of each group, each stopped as soon as all are `recording`",
+    )
+    args = parser.parse_args()
+    runs = QUICK_RUNS if args.quick else RUNS
+    started = time.monotonic()
+    with running_cluster(N_AGENTS, camera=CAMERA, cp_env=CP_ENV, agent_env=AGENT_ENV) as cluster:
+        print(
+            f"stack up in {time.monotonic() - started:.1f} s: camera {cluster.camera.url} {CAMERA}, "
+            f"{N_AGENTS} agents; {runs} runs per group\n",
+            flush=True,
+        )
+        results = measure(cluster, runs, wait_video=not args.quick)
+    print()
+    report(results, waited_video=not args.quick)
+    print(f"\nwhole run (start-up, measurements, shutdown): {time.monotonic() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
