@@ -89,36 +89,42 @@ def _stop_leftover_children() -> None:
 
 
 @contextlib.contextmanager
-def running_stack(
-    *,
-    camera: dict[str, int] | None = None,
-    agent_env: dict[str, str] | None = None,
-) -> Iterator[Stack]:
-    """A camera, a control plane and one online agent, all stopped on exit.
+def workspace() -> Iterator[tuple[Path, contextlib.ExitStack]]:
+    """A temporary directory and a stack of clean-ups for a benchmark's processes.
 
-    The temporary directory (with the processes' logs) is deleted after a clean run and kept, with
-    its path printed, after a failure.
-    """
+    The directory (with the processes' logs) is deleted after a clean run and kept, with its path
+    printed, after a failure; SIGTERM ends the run through the same clean-ups."""
     signal.signal(signal.SIGTERM, _sigterm_to_exit)
     tmp = Path(tempfile.mkdtemp(prefix="videorec-bench-"))
     ok = False
     try:
         with contextlib.ExitStack() as stop:
             stop.callback(_stop_leftover_children)  # runs last
-            cam = start_rtsp_camera(**(camera or {}), log_dir=tmp)
-            stop.callback(cam.stop)
-            cp = start_controlplane(tmp)
-            stop.callback(cp.stop)
-            agent = start_agent(tmp, cp, name=AGENT_NAME, **(agent_env or {}))
-            stop.callback(agent.stop)
-            wait_agent_online(cp, AGENT_NAME)
-            yield Stack(tmp, cam, cp, agent)
+            yield tmp, stop
         ok = True
     finally:
         if ok:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"\nbenchmark failed; logs kept in {tmp}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def running_stack(
+    *,
+    camera: dict[str, int] | None = None,
+    agent_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """A camera, a control plane and one online agent, all stopped on exit."""
+    with workspace() as (tmp, stop):
+        cam = start_rtsp_camera(**(camera or {}), log_dir=tmp)
+        stop.callback(cam.stop)
+        cp = start_controlplane(tmp)
+        stop.callback(cp.stop)
+        agent = start_agent(tmp, cp, name=AGENT_NAME, **(agent_env or {}))
+        stop.callback(agent.stop)
+        wait_agent_online(cp, AGENT_NAME)
+        yield Stack(tmp, cam, cp, agent)
 
 
 def add_rtsp_source(cp: ControlPlane, url: str) -> int:

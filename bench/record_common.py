@@ -5,10 +5,6 @@ and tags through the REST API, several agents on one control plane, memory and C
 from __future__ import annotations
 
 import contextlib
-import shutil
-import signal
-import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,10 +15,9 @@ import httpx
 from agent.record_files import RecordPaths, has_fragment
 from bench.common import (
     CLK_TCK,
-    _sigterm_to_exit,
     _stat,
-    _stop_leftover_children,
     child_pids,
+    workspace,
 )
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.processes import (
@@ -205,31 +200,20 @@ def running_cluster(
     agent_env: dict[str, str] | None = None,
 ) -> Iterator[Cluster]:
     """A camera, a control plane and `n_agents` online agents, all stopped on exit (as
-    `bench.common.running_stack`, whose clean-up it shares)."""
-    signal.signal(signal.SIGTERM, _sigterm_to_exit)
-    tmp = Path(tempfile.mkdtemp(prefix="videorec-bench-"))
-    ok = False
-    try:
-        with contextlib.ExitStack() as stop:
-            stop.callback(_stop_leftover_children)  # runs last
-            cam = start_rtsp_camera(**(camera or {}), log_dir=tmp)
-            stop.callback(cam.stop)
-            cp = start_controlplane(tmp, **(cp_env or {}))
-            stop.callback(cp.stop)
-            agents = []
-            for i in range(n_agents):
-                agent = start_agent(tmp, cp, name=f"bench-agent-{i + 1}", **(agent_env or {}))
-                stop.callback(agent.stop)
-                agents.append(agent)
-            for agent in agents:
-                wait_agent_online(cp, agent.name)
-            yield Cluster(tmp, cam, cp, agents)
-        ok = True
-    finally:
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"\nbenchmark failed; logs kept in {tmp}", file=sys.stderr)
+    `bench.common.running_stack`, in the same `workspace`)."""
+    with workspace() as (tmp, stop):
+        cam = start_rtsp_camera(**(camera or {}), log_dir=tmp)
+        stop.callback(cam.stop)
+        cp = start_controlplane(tmp, **(cp_env or {}))
+        stop.callback(cp.stop)
+        agents = []
+        for i in range(n_agents):
+            agent = start_agent(tmp, cp, name=f"bench-agent-{i + 1}", **(agent_env or {}))
+            stop.callback(agent.stop)
+            agents.append(agent)
+        for agent in agents:
+            wait_agent_online(cp, agent.name)
+        yield Cluster(tmp, cam, cp, agents)
 
 
 # --- processes: CPU and memory from /proc ----------------------------------------------------------
