@@ -112,9 +112,15 @@ def start_controlplane(
         url=f"http://127.0.0.1:{port}",
     )
     cp.start()
-    wait_until(
-        lambda: httpx.get(cp.url + "/openapi.json", timeout=2).status_code == 200, 60, what="control plane"
-    )
+    try:
+        wait_until(
+            lambda: httpx.get(cp.url + "/openapi.json", timeout=2).status_code == 200,
+            60,
+            what="control plane",
+        )
+    except BaseException:
+        cp.stop()  # never leave a half-started process behind a failed test
+        raise
     return cp
 
 
@@ -153,7 +159,11 @@ def start_agent(
     # The log is appended to across restarts: wait for this start's own line.
     earlier = agent.log().count("listening on") if agent.log_path.exists() else 0
     agent.start()
-    wait_until(lambda: agent.log().count("listening on") > earlier, 60, what=f"agent {name} to listen")
+    try:
+        wait_until(lambda: agent.log().count("listening on") > earlier, 60, what=f"agent {name} to listen")
+    except BaseException:
+        agent.stop()
+        raise
     return agent
 
 
