@@ -155,15 +155,17 @@ async def test_corrupted_stream_is_data_loss(
 
 @pytest.mark.parametrize("path", ["../../escape", "/tmp/escape", "a/../../escape", ".."])
 async def test_escaping_paths_are_invalid(stub: agent_pb2_grpc.AgentStub, tmp_path: Path, path: str) -> None:
+    # The header alone: the agent refuses on it, and a client still sending data when the refusal
+    # lands would see its own send fail (INTERNAL) instead of the agent's answer.
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.WriteFile(messages(header(path=path)))
+        await stub.WriteFile(messages(header(path=path), b""))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert sync_files(tmp_path) == []
     assert not (tmp_path.parent / "escape").exists()
 
 
 async def test_first_message_must_be_a_header(stub: agent_pb2_grpc.AgentStub, tmp_path: Path) -> None:
-    for stream in (messages(None), iter([])):
+    for stream in (messages(None, DATA[:10]), iter([])):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.WriteFile(stream)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
