@@ -19,10 +19,10 @@ plane, one agent. For each N in 1, 10, 50, 100, 200 (--quick: 1, 10, 50):
 
 Starting N ffmpeg at once is a CPU burst (each decodes a little while probing the stream), after
 which ffmpeg and the camera catch up for a while at ~1.7 times their steady CPU (on 2 cores ~15 s at
-N=100). So in both phases the window also waits (at most 25 s, --quick 5 s) until the measured
-ffmpeg use at most 1.25 times, per stream, what one bare ffmpeg used in the level before (for the
-first two levels: until the machine is below 90 % busy, or this benchmark's processes below half of
-it).
+N=100). So in both phases the window also waits (at most 25 s, --quick 5 s) until, for 3 s in a row
+(--quick 1 s), the measured ffmpeg each use 0.6 to 1.25 times what one bare ffmpeg used in the level
+before (at the first two levels: until the machine is below 90 % busy, or this benchmark's
+processes use less than half of it).
 
 Per-stream overhead = (agent process CPU - its idle CPU + its ffmpeg CPU - the bare ffmpeg CPU) / N,
 and the same for memory with the agent's RSS before any recording as its idle RSS. The ffmpeg sums are
@@ -95,15 +95,17 @@ class Timing:
     run_s: float  # streams run at least this long, from their start to the end of the window
     window_s: float  # the window is the end of the run
     settle_s: float  # and begins at least this long after the last stream got video,
-    calm_cap_s: float  # and once the machine is calm again (< CALM_BUSY), waiting at most this long
+    calm_cap_s: float  # and once the start-up is over (see settle()), waiting at most this long
+    calm_samples: int  # that many seconds in a row
 
 
-FULL = Timing(run_s=15.0, window_s=10.0, settle_s=2.0, calm_cap_s=25.0)
-QUICK = Timing(run_s=4.0, window_s=3.0, settle_s=0.5, calm_cap_s=5.0)
+FULL = Timing(run_s=15.0, window_s=10.0, settle_s=2.0, calm_cap_s=25.0, calm_samples=3)
+QUICK = Timing(run_s=4.0, window_s=3.0, settle_s=0.5, calm_cap_s=5.0, calm_samples=1)
 # Starting N ffmpeg at once is a burst (each decodes a little while it probes the stream), after
 # which ffmpeg and the camera catch up for a while (on 2 cores, ~15 s at N=100) at ~1.7 times their
 # steady CPU. The window waits for its end: see settle().
 CALM_RATIO = 1.25
+CALM_LOW = 0.6  # below: ffmpeg is still starved by the start-up of the others
 CALM_BUSY = 0.9
 CALM_MINE = 0.5
 CALM_SAMPLE_S = 1.0
@@ -134,7 +136,7 @@ class Window:
     processes: int
     exited: int  # measured ffmpeg processes that were gone at the end of the window
     settled_s: float  # from every stream having video to the window's opening
-    calm: bool  # the machine was calm when the window opened (else `calm_cap_s` ran out)
+    calm: bool  # the start-up was over when the window opened (else `calm_cap_s` ran out)
     camera_cpu_s: float  # the test camera (its encoder and the RTSP fan-out to every client)
     cp_cpu_s: float  # the control plane (heartbeats, record reports)
     agent_other_cpu_s: float  # the agent's children that are not measured ffmpeg (e.g. ffprobe)
@@ -227,29 +229,30 @@ def settle(
     start-up is over (at most `calm_cap_s`), and no sooner than `run_s - window_s` after `started`
     (time.monotonic() the streams were started). Returns how long it waited and whether it was calm.
 
-    The start-up is over when the ffmpeg `pids` use at most CALM_RATIO times `steady` (a stream's
-    CPU, in cores, in the bare window of the level before) each; at the first levels, which have no
-    `steady`, when the machine is calm (below CALM_BUSY, or this benchmark's processes below
-    CALM_MINE of it while other work keeps it busy)."""
+    The start-up is over when for `calm_samples` seconds in a row the ffmpeg `pids` each use between
+    CALM_LOW and CALM_RATIO times `steady` (a stream's CPU, in cores, in the bare window of the level
+    before); at the first levels, which have no `steady`, when the machine is calm (below CALM_BUSY,
+    or this benchmark's processes below CALM_MINE of it while other work keeps it busy)."""
     now = time.monotonic()
     time.sleep(timing.settle_s)
     give_up = time.monotonic() + timing.calm_cap_s
     cores = os.cpu_count() or 1
-    calm = False
-    while not calm and time.monotonic() < give_up:
+    calm_for = 0  # consecutive calm samples
+    while calm_for < timing.calm_samples and time.monotonic() < give_up:
         machine, mine, before = MachineCpu.now(), cpu_sample(os.getpid()), time.monotonic()
         ffmpeg = [cpu_seconds(pid) or 0.0 for pid in pids]
         time.sleep(CALM_SAMPLE_S)
         elapsed = time.monotonic() - before
         if steady is not None:
             used = sum((cpu_seconds(pid) or 0.0) - was for pid, was in zip(pids, ffmpeg, strict=True))
-            calm = used / elapsed / len(pids) <= CALM_RATIO * steady
+            calm = CALM_LOW * steady <= used / elapsed / len(pids) <= CALM_RATIO * steady
         else:
             mine_used = (cpu_sample(os.getpid()) - mine).total
             busy = MachineCpu.now().busy_since(machine)
             calm = busy < CALM_BUSY or mine_used / elapsed < CALM_MINE * cores
+        calm_for = calm_for + 1 if calm else 0
     time.sleep(max(0.0, started + run_s - timing.window_s - time.monotonic()))
-    return time.monotonic() - now, calm
+    return time.monotonic() - now, calm_for >= timing.calm_samples
 
 
 def run_bare(stack: Stack, n: int, timing: Timing, steady: float | None) -> Window:

@@ -295,7 +295,7 @@ def test_stop_while_the_agent_is_unreachable_finishes_when_it_returns(
                     next(a for a in c.get("/api/v1/agent").json() if a["name"] == "frozen")["state"]
                     == "offline"
                 ),
-                10,
+                30,
                 what="agent offline",
             )
             started = time.monotonic()
