@@ -21,8 +21,10 @@ async def _client_for(
     ctx: AppContext, session: AsyncSession, source_id: int
 ) -> tuple[AgentClient, pb.SourceSpec]:
     source, agent = await agents_service.agent_for_source(session, ctx.settings, source_id)
-    if session.dirty:
-        await session.commit()  # placement was just decided: keep it before the request goes on
+    # Always end the transaction here: placement may have been written (flushed, so no longer
+    # "dirty"), and an MJPEG answer keeps this session open for as long as someone watches; an open
+    # write transaction would hold SQLite's lock and stall every heartbeat meanwhile.
+    await session.commit()
     return ctx.agents.client(agent.name, agent.address), source_spec(source)
 
 
