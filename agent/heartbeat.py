@@ -77,5 +77,5 @@ class HeartbeatLoop:
                     log.warning("heartbeat to %s failed: %s", self._url, exc)
                 self.connected = False
                 # Back off while the control plane is away, with jitter so agents do not beat in step.
-                delay = min(self._interval * 2 ** min(failures - 1, 4), 30.0)
+                delay = min(self._interval * 2 ** min(failures - 1, 4), 5.0)
             await asyncio.sleep(delay * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not crypto

@@ -99,7 +99,7 @@ def start_controlplane(
         "VIDEOREC_AGENT_TOKEN": AGENT_TOKEN,
         "VIDEOREC_HEARTBEAT_INTERVAL_S": "0.5",
         # Short enough for the offline tests, long enough for heartbeats late on a loaded 2-core CI box.
-        "VIDEOREC_AGENT_OFFLINE_AFTER_S": "10",
+        "VIDEOREC_AGENT_OFFLINE_AFTER_S": "5",
         "VIDEOREC_GRPC_TIMEOUT_S": "10",
         **env,
     }
