@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -329,8 +329,16 @@ def test_recording_goes_on_while_the_control_plane_is_down(tmp_path: Path, camer
         time.sleep(2)
         cp.stop()
         time.sleep(3)  # the control plane is away; the agent must keep recording
+        back = datetime.now(UTC)
         cp = start_controlplane(tmp_path, port=port)
-        wait_agent_online(cp, "steady")
+
+        def heartbeat_since_back() -> bool:
+            with cp.client() as c:
+                (steady,) = [a for a in c.get("/api/v1/agent").json() if a["name"] == "steady"]
+            return datetime.fromisoformat(steady["last_seen_utc"]) > back
+
+        # Its last heartbeat from before may still count as "online": wait for a fresh one.
+        wait_until(heartbeat_since_back, 30, what="a heartbeat to the restarted control plane")
         assert records(cp, "s-1")[0]["status"] == "recording"
         time.sleep(1)
         with cp.client(timeout=120) as c:
