@@ -45,10 +45,11 @@ run: $(STAMP) system-deps ## Start the control plane (SQLite under ./data) and o
 test: $(STAMP) system-deps lint ## Lint, then run the whole test suite
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
 
-lint: $(STAMP) proto-check ## ruff, ruff format --check, mypy
+lint: $(STAMP) proto-check ## ruff, ruff format --check, mypy, models vs migrations (alembic check)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) -m controlplane.schema check
 
 fmt: $(STAMP) ## Format the code and apply safe fixes
 	$(VENV)/bin/ruff format .

@@ -4,21 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controlplane import __version__
+from controlplane import __version__, schema
 from controlplane.agents.pool import AgentPool
 from controlplane.api.main import api_router, internal_router, selftest_router
 from controlplane.api.slashes import TrailingSlashMiddleware
 from controlplane.context import AppContext
-from controlplane.db import create_schema, make_engine, make_sessionmaker
+from controlplane.db import make_engine, make_sessionmaker, sync_clock
 from controlplane.errors import install_handlers
 from controlplane.live_relay import LiveRelay
 from controlplane.settings import Settings
 from controlplane.sync.runner import SyncRunner
+
+log = logging.getLogger(__name__)
+CLOCK_SYNC_S = 30.0
+
+
+async def _keep_clock(engine: AsyncEngine) -> None:
+    """Follow the database's clock: liveness and leases compare times that other replicas wrote."""
+    while True:
+        try:
+            await sync_clock(engine)
+        except Exception as exc:  # a database away for a while must not end the loop
+            log.warning("could not read the database clock: %s", exc)
+        await asyncio.sleep(CLOCK_SYNC_S)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,7 +45,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(url)
-        await create_schema(engine)
+        if settings.migrates_on_start():
+            await schema.upgrade(engine)
+        else:
+            await schema.require_head(engine)
+        clock = asyncio.create_task(_keep_clock(engine), name="db-clock")
         token = settings.agent_token.get_secret_value() if settings.agent_token else None
         agents = AgentPool(token, settings.grpc_timeout_s, settings.agent_channel_credentials())
         live = LiveRelay(frame_timeout_s=settings.grpc_timeout_s)
@@ -41,9 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"ctx": ctx}
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            for task in (runner, clock):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await live.aclose()
             await agents.close()
             await engine.dispose()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -33,8 +32,28 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# How far the database's clock is ahead of this process's. Liveness and leases compare times that
+# different replicas wrote, so every replica reads the one clock they share: the database's.
+_clock_offset = timedelta(0)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, by the database's clock (as last measured by sync_clock)."""
+    return datetime.now(UTC) + _clock_offset
+
+
+async def sync_clock(engine: AsyncEngine) -> timedelta:
+    """Measure the database server's clock against ours. SQLite runs in this process: no offset."""
+    global _clock_offset
+    if engine.dialect.name != "postgresql":
+        return _clock_offset
+    async with engine.connect() as conn:
+        before = time.time()
+        server = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
+        after = time.time()
+    midpoint = datetime.fromtimestamp((before + after) / 2, UTC)
+    _clock_offset = server - midpoint
+    return _clock_offset
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -60,18 +79,5 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor.close()
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    # Importing the models registers their tables on SQLModel.metadata.
-    from controlplane import models  # noqa: F401
-
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
-
-
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-
-async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    async with maker() as session:
-        yield session

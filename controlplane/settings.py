@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the metadata database; a postgresql:// URL switches to PostgreSQL. "
         "Default: a SQLite file videorec.db under data_dir.",
     )
+    migrate_on_start: bool | None = Field(
+        None,
+        description="Upgrade the database schema when the service starts. Default: yes for SQLite; no for "
+        "PostgreSQL, where `videorec-controlplane migrate` runs as a step of its own and replicas refuse "
+        "a schema older than their code.",
+    )
     api_token: SecretStr | None = Field(
         None,
         description="Bearer token every /api/ request must carry. Required to listen beyond loopback.",
@@ -88,6 +94,11 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url.removeprefix(prefix)
         return url
+
+    def migrates_on_start(self) -> bool:
+        if self.migrate_on_start is not None:
+            return self.migrate_on_start
+        return self.resolved_database_url().startswith("sqlite")
 
     def agent_channel_credentials(self) -> grpc.ChannelCredentials | None:
         if self.agent_tls_ca is None:

@@ -38,6 +38,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
+    overrides.setdefault("migrate_on_start", True)  # PostgreSQL would otherwise wait for `migrate`
     return Settings(data_dir=tmp_path / "data", database_url=database_url, **overrides)  # type: ignore[arg-type]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,9 +41,22 @@ async def source_counts(session: AsyncSession) -> dict[str, int]:
 
 
 async def sources_of(session: AsyncSession, name: str) -> Sequence[Source]:
-    return (
-        await session.exec(select(Source).where(Source.agent_name == name).order_by(col(Source.id)))
-    ).all()
+    # populate_existing: a placement decided by another request may have changed rows this session
+    # already holds, and the agent must be told what the database says.
+    stmt = select(Source).where(Source.agent_name == name).order_by(col(Source.id))
+    return (await session.exec(stmt.execution_options(populate_existing=True))).all()
+
+
+async def place(session: AsyncSession, source_id: int, agent_name: str) -> bool:
+    """Give an unplaced source to an agent; False when another request placed it first."""
+    stmt = (
+        update(Source)
+        .where(col(Source.id) == source_id, col(Source.agent_name).is_(None))
+        .values(agent_name=agent_name)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount == 1)
 
 
 async def unplaced_sources(session: AsyncSession) -> Sequence[Source]:

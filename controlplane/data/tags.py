@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.db import utcnow
 from controlplane.models import Record, Tag
 from shared.enums import ACTIVE_RECORD_STATUSES
 
@@ -17,12 +20,29 @@ async def by_name(session: AsyncSession, name: str) -> Tag | None:
 
 async def get_or_create(session: AsyncSession, name: str) -> Tag:
     tag = await by_name(session, name)
-    if tag is None:
-        tag = Tag(name=name)
-        session.add(tag)
-        await session.flush()
-        await session.refresh(tag)
+    if tag is not None:
+        return tag
+    # Two requests may create the same tag at once: the unique name decides, and the one that loses
+    # reads the winner's row instead of failing (no savepoint: pysqlite's are unreliable).
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(Tag).values(name=name, created_utc=utcnow(), start_seq=0).on_conflict_do_nothing()
+    await session.exec(stmt)  # type: ignore[call-overload]
+    tag = await by_name(session, name)
+    assert tag is not None
     return tag
+
+
+async def claim_start(session: AsyncSession, tag: Tag) -> bool:
+    """Take the right to start `tag` as last read: False when another start got there first."""
+    assert tag.id is not None
+    stmt = (
+        update(Tag)
+        .where(col(Tag.id) == tag.id, col(Tag.start_seq) == tag.start_seq)
+        .values(start_seq=tag.start_seq + 1)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount == 1)
 
 
 async def names_recording(session: AsyncSession) -> Sequence[str]:

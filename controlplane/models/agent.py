@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
+from sqlalchemy import BigInteger
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -21,8 +22,9 @@ class Agent(SQLModel, table=True):
     version: str = ""
     capacity: int = 0
     active_records: int = 0
-    disk_free_bytes: int = 0
-    disk_total_bytes: int = 0
+    # BIGINT: PostgreSQL's INTEGER ends at 2 GiB, and disks do not.
+    disk_free_bytes: int = SQLField(default=0, sa_type=BigInteger)
+    disk_total_bytes: int = SQLField(default=0, sa_type=BigInteger)
     last_seen_utc: datetime | None = utc_field(index=True)
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, BigInteger, String
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -31,7 +31,7 @@ class Record(SQLModel, table=True):
     location: str | None = None
     sync_location: str | None = None
     agent_name: str | None = None
-    size_bytes: int | None = None
+    size_bytes: int | None = SQLField(default=None, sa_type=BigInteger)  # recordings pass 2 GiB
     duration_s: float | None = None
     error: str | None = None
     gaps: list[dict[str, Any]] = SQLField(default_factory=list, sa_type=JSON)
@@ -54,7 +54,7 @@ class RecordPublic(BaseModel):
     sync_location: str | None
     tag_name: str
     agent: str | None
-    size_bytes: int | None = None
+    size_bytes: int | None = SQLField(default=None, sa_type=BigInteger)  # recordings pass 2 GiB
     duration_s: float | None = None
     error: str | None = None
     gaps: list[Gap] = Field(default_factory=list, description="Intervals the camera was lost")

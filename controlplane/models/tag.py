@@ -18,6 +18,9 @@ class Tag(SQLModel, table=True):
     id: int | None = SQLField(default=None, primary_key=True)
     created_utc: datetime = created_field()
     name: str = SQLField(unique=True, index=True)
+    # Bumped by every start with a conditional UPDATE: two starts of one tag that both saw the same
+    # value cannot both win, whichever replica or database serves them.
+    start_seq: int = SQLField(default=0, nullable=False, sa_column_kwargs={"server_default": "0"})
 
 
 class TagPublic(BaseModel):

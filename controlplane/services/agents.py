@@ -97,7 +97,9 @@ def _apply_probes(sources: Sequence[Source], beat: HeartbeatIn, now: datetime) -
 async def place_unplaced(session: AsyncSession, settings: Settings) -> None:
     """Give every source that names no agent to the online agent with the fewest sources.
 
-    Once placed, a source stays where it is: its files and its live reader are there."""
+    Each placement is a conditional UPDATE, so two replicas placing at once cannot give one source to
+    two agents: the loser's write matches no row, and it reads the winner's choice back. Once placed,
+    a source stays where it is: its files and its live reader are there."""
     unplaced = await agents_data.unplaced_sources(session)
     if not unplaced:
         return
@@ -106,10 +108,11 @@ async def place_unplaced(session: AsyncSession, settings: Settings) -> None:
         return
     counts = await agents_data.source_counts(session)
     for source in unplaced:
+        assert source.id is not None
         target = min(online, key=lambda a: (counts.get(a.name, 0), a.name))
-        source.agent_name = target.name
-        counts[target.name] = counts.get(target.name, 0) + 1
-    await session.flush()
+        if await agents_data.place(session, source.id, target.name):
+            counts[target.name] = counts.get(target.name, 0) + 1
+        await session.refresh(source, ["agent_name"])
 
 
 async def online_agents(session: AsyncSession, settings: Settings) -> list[Agent]:

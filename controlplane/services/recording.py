@@ -39,7 +39,10 @@ async def start(
         raise invalid(("body", "group_name"), f"group {group_name!r} has {what}")
     tag = await tags_data.get_or_create(session, tag_name)
     assert tag.id is not None
-    if await records_data.active_of_tag(session, tag.id):
+    # The claim comes before the check: a start that loses the claim, or that finds records a start
+    # committed before it, is a 409; the database orders them, not this process.
+    if not await tags_data.claim_start(session, tag) or await records_data.active_of_tag(session, tag.id):
+        await session.rollback()
         raise ConflictError(f"tag {tag_name!r} is already recording")
     rows = await records_data.add_all(session, [Record(tag_id=tag.id, source_id=s.id) for s in sources])
     # Where each source records is read first: one session is never used by two coroutines at once.

@@ -105,6 +105,9 @@ def start_controlplane(
     }
     if database_url:
         full_env["VIDEOREC_DATABASE_URL"] = database_url
+        # Replicas on PostgreSQL migrate only when told to; starting them together also proves that
+        # concurrent upgrades wait for each other.
+        full_env.setdefault("VIDEOREC_MIGRATE_ON_START", "true")
     cp = ControlPlane(
         [sys.executable, "-m", "controlplane"],
         full_env,
