@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from controlplane import __version__, schema
 from controlplane.agents.pool import AgentPool
 from controlplane.api.main import api_router, internal_router, selftest_router
+from controlplane.api.routes import health
 from controlplane.api.slashes import TrailingSlashMiddleware
 from controlplane.context import AppContext
 from controlplane.db import make_engine, make_sessionmaker, sync_clock
 from controlplane.errors import install_handlers
 from controlplane.live_relay import LiveRelay
+from controlplane.metrics import Metrics, MetricsMiddleware
 from controlplane.settings import Settings
 from controlplane.sync.runner import SyncRunner
 
@@ -38,6 +40,7 @@ async def _keep_clock(engine: AsyncEngine) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, AppContext]]:
@@ -54,7 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         agents = AgentPool(token, settings.grpc_timeout_s, settings.agent_channel_credentials())
         live = LiveRelay(frame_timeout_s=settings.grpc_timeout_s)
         ctx = AppContext(
-            settings=settings, engine=engine, sessions=make_sessionmaker(engine), agents=agents, live=live
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            agents=agents,
+            live=live,
+            metrics=metrics,
         )
         runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
         try:
@@ -79,5 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(internal_router)
     app.include_router(selftest_router)
+    app.include_router(health.router)
+    # Inside the slash wrapper, which copies the scope: metrics must see the one the router fills in.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(TrailingSlashMiddleware)
     return app

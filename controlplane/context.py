@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.pool import AgentPool
 from controlplane.live_relay import LiveRelay
+from controlplane.metrics import Metrics
 from controlplane.settings import Settings
 
 
@@ -20,4 +21,5 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     agents: AgentPool
     live: LiveRelay
+    metrics: Metrics = field(default_factory=Metrics)
     sync_wake: asyncio.Event = field(default_factory=asyncio.Event)

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.heartbeat import HEARTBEAT_PATH
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.db import postgres_database
-from shared.heartbeat import HEARTBEAT_PATH
 from tests.support.processes import (
     AGENT_TOKEN,
     AgentProc,
@@ -70,7 +70,9 @@ def _group(cluster: Cluster, name: str, camera: RtspCamera, count: int) -> None:
     with cluster.client() as c:
         group = c.post("/api/v1/group", json={"name": name}).json()
         for i in range(count):
-            source = c.post("/api/v1/source", json={"uri_rtsp": camera.url, "description": f"{name}-{i}"}).json()
+            source = c.post(
+                "/api/v1/source", json={"uri_rtsp": camera.url, "description": f"{name}-{i}"}
+            ).json()
             assert c.post(f"/api/v1/group/{group['id']}/source/{source['id']}").json() is True
 
 
@@ -79,7 +81,9 @@ def test_one_tag_started_twenty_times_at_once_records_each_camera_once(cluster: 
 
     def start(_: int) -> int:
         with cluster.client() as c:
-            return c.post("/api/v1/record", json={"tag_name": "once", "group_name": "double-click"}).status_code
+            return c.post(
+                "/api/v1/record", json={"tag_name": "once", "group_name": "double-click"}
+            ).status_code
 
     with ThreadPoolExecutor(20) as pool:
         codes = Counter(pool.map(start, range(20)))

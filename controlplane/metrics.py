@@ -1,0 +1,152 @@
+"""Prometheus metrics of one control-plane process: its HTTP traffic, and the cluster's state as the
+database has it (agents, records, sync), read when scraped so that every replica reports the same.
+
+No label ever holds a URL, a camera address or a credential: routes are templates, agents are names."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from controlplane.db import utcnow
+from controlplane.models import Agent, Record, SyncJob
+from controlplane.settings import Settings
+from shared.enums import RecordStatus
+
+# Seconds: a heartbeat, a list, a snapshot from a camera, a stop that joins files.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
+
+
+@dataclass
+class ClusterSnapshot:
+    """What the database says at scrape time."""
+
+    heartbeat_age_s: dict[str, float] = field(default_factory=dict)
+    agents_online: int = 0
+    records: dict[str, int] = field(default_factory=dict)
+    sync_jobs: dict[str, int] = field(default_factory=dict)
+    sync_bytes_done: int = 0
+
+
+class _ClusterCollector(Collector):
+    def __init__(self) -> None:
+        self.snapshot = ClusterSnapshot()
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        snap = self.snapshot
+        age = GaugeMetricFamily(
+            "videorec_agent_heartbeat_age_seconds",
+            "Seconds since each agent's last heartbeat",
+            labels=["agent"],
+        )
+        for name, seconds in sorted(snap.heartbeat_age_s.items()):
+            age.add_metric([name], seconds)
+        yield age
+        yield GaugeMetricFamily(
+            "videorec_agents_online", "Agents whose heartbeats are current", snap.agents_online
+        )
+        records = GaugeMetricFamily("videorec_records", "Records by status", labels=["status"])
+        for status in RecordStatus:
+            records.add_metric([status.value], snap.records.get(status.value, 0))
+        yield records
+        jobs = GaugeMetricFamily("videorec_sync_jobs", "Sync jobs by status", labels=["status"])
+        for job_status, count in sorted(snap.sync_jobs.items()):
+            jobs.add_metric([job_status], count)
+        yield jobs
+        yield GaugeMetricFamily(
+            "videorec_sync_bytes_done", "Bytes copied by every sync job so far", snap.sync_bytes_done
+        )
+
+
+class Metrics:
+    """One registry per app, so that tests running several apps in one process stay apart."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "videorec_http_requests",
+            "HTTP requests answered, by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "videorec_http_request_duration_seconds",
+            "Time to the start of the answer (streams: to their first byte)",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.cluster = _ClusterCollector()
+        self.registry.register(self.cluster)
+
+    async def refresh(self, session: AsyncSession, settings: Settings) -> None:
+        now = utcnow()
+        snap = ClusterSnapshot()
+        for agent in (await session.exec(select(Agent))).all():
+            if agent.last_seen_utc is not None:
+                age = (now - agent.last_seen_utc).total_seconds()
+                snap.heartbeat_age_s[agent.name] = age
+                snap.agents_online += age <= settings.agent_offline_after_s
+        by_status = select(Record.status, func.count()).group_by(col(Record.status))
+        snap.records = {str(status): count for status, count in (await session.exec(by_status)).all()}
+        jobs = select(SyncJob.status, func.count(), func.coalesce(func.sum(SyncJob.bytes_done), 0)).group_by(
+            col(SyncJob.status)
+        )
+        for status, count, done in (await session.exec(jobs)).all():
+            snap.sync_jobs[str(status)] = count
+            snap.sync_bytes_done += int(done)
+        self.cluster.snapshot = snap
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template (pure ASGI: streams pass through)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                self.metrics.duration.labels(scope["method"], _route(scope)).observe(
+                    time.perf_counter() - started
+                )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            self.metrics.requests.labels(scope["method"], _route(scope), str(status)).inc()
+
+
+def _route(scope: Scope) -> str:
+    """The template (/api/v1/source/{source_id}), never the path: ids and names would explode the series.
+
+    Rebuilt from the path and its parameters because a route nested in a prefixed router knows only
+    its own part of the template."""
+    if scope.get("route") is None:
+        return "unmatched"
+    segments = str(scope["path"]).rstrip("/").split("/")
+    for name, value in (scope.get("path_params") or {}).items():
+        for i in range(len(segments) - 1, 0, -1):
+            if segments[i] == str(value):
+                segments[i] = "{" + name + "}"
+                break
+    return "/".join(segments) or "/"
