@@ -1,13 +1,16 @@
 """`python -m controlplane` / `videorec-controlplane`: serve the REST API (no local agent);
-`videorec-controlplane migrate`: upgrade the database schema to this code's head and exit."""
+`videorec-controlplane migrate`: upgrade the database schema to this code's head and exit;
+`videorec-controlplane enrol-agent NAME`: print the token agent NAME must hold (needs the agent key)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 
 from controlplane import schema
 from controlplane.db import make_engine
+from controlplane.services.agent_identity import token_for
 from controlplane.serving import check_exposure, configure_logging, serve
 from controlplane.settings import Settings
 
@@ -22,6 +25,18 @@ async def migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
+def enrol_agent(settings: Settings, name: str) -> int:
+    """The token goes to stdout only, for the admin to put in that agent's VIDEOREC_AGENT_TOKEN."""
+    if settings.agents_key is None:
+        print("VIDEOREC_AGENTS_KEY is not set: per-agent tokens are derived from it", file=sys.stderr)
+        return 2
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", name):
+        print("an agent name is 1-128 of A-Z a-z 0-9 . _ -", file=sys.stderr)
+        return 2
+    print(token_for(settings.agents_key.get_secret_value(), name))
+    return 0
+
+
 def main() -> int:
     settings = Settings()
     configure_logging(settings)
@@ -29,8 +44,10 @@ def main() -> int:
         asyncio.run(migrate(settings))
         print(f"database schema at {schema.head()}")
         return 0
+    if len(sys.argv) == 3 and sys.argv[1] == "enrol-agent":
+        return enrol_agent(settings, sys.argv[2])
     if sys.argv[1:]:
-        print("usage: videorec-controlplane [migrate]", file=sys.stderr)
+        print("usage: videorec-controlplane [migrate | enrol-agent NAME]", file=sys.stderr)
         return 2
     if not check_exposure(settings):
         return 2

@@ -53,8 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             await schema.require_head(engine)
         clock = asyncio.create_task(_keep_clock(engine), name="db-clock")
-        token = settings.agent_token.get_secret_value() if settings.agent_token else None
-        agents = AgentPool(token, settings.grpc_timeout_s, settings.agent_channel_credentials())
+        agents = AgentPool(
+            settings.agent_token_for, settings.grpc_timeout_s, settings.agent_channel_credentials()
+        )
         live = LiveRelay(frame_timeout_s=settings.grpc_timeout_s)
         ctx = AppContext(
             settings=settings,

@@ -15,13 +15,18 @@ from controlplane.serving import check_exposure, configure_logging, serve
 from controlplane.settings import Settings
 
 log = logging.getLogger("controlplane.launch")
+LOCAL_AGENT_NAME = os.environ.get("VIDEOREC_AGENT_NAME", "local")
+_PASSED_ON = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV"}
 
 
 def start_local_agent(settings: Settings, token: str) -> subprocess.Popen[bytes]:
     host = "127.0.0.1" if settings.listens_on_loopback() else settings.http_host
+    # The agent gets the environment it needs and none of the control plane's secrets (API token, the
+    # agents' key), which it would otherwise hand on to every ffmpeg it starts.
+    inherited = {k: v for k, v in os.environ.items() if k in _PASSED_ON or k.startswith("VIDEOREC_AGENT_")}
     env = {
-        **os.environ,
-        "VIDEOREC_AGENT_NAME": os.environ.get("VIDEOREC_AGENT_NAME", "local"),
+        **inherited,
+        "VIDEOREC_AGENT_NAME": LOCAL_AGENT_NAME,
         # Port 0: the agent reports the port it got in its heartbeat, so nothing here is hard-coded.
         "VIDEOREC_AGENT_GRPC_PORT": os.environ.get("VIDEOREC_AGENT_GRPC_PORT", "0"),
         "VIDEOREC_AGENT_STORAGE_ROOT": os.environ.get(
@@ -48,12 +53,14 @@ def main() -> int:
     configure_logging(settings)
     if not check_exposure(settings):
         return 2
-    if settings.agent_token is None:
-        # Both processes are ours: a fresh shared secret per run is enough.
-        settings.agent_token = SecretStr(secrets.token_urlsafe(24))
+    if settings.agents_key is None:
+        # Both processes are ours: a fresh key per run, and the local agent gets its own token from it.
+        settings.agents_key = SecretStr(secrets.token_urlsafe(32))
     url = f"http://{settings.http_host}:{settings.http_port}"
     print(f"videorec control plane: {url}  (API docs: {url}/docs)", flush=True)
-    agent = start_local_agent(settings, settings.agent_token.get_secret_value())
+    token = settings.agent_token_for(LOCAL_AGENT_NAME)
+    assert token is not None
+    agent = start_local_agent(settings, token)
     try:
         serve(settings)
     finally:

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         description="Shared secret between the control plane and its recorder agents (gRPC metadata and "
         "heartbeats). Without it agents cannot join.",
     )
+    agents_key: SecretStr | None = Field(
+        None,
+        description="Key from which each agent's own token is derived (`videorec-controlplane enrol-agent "
+        "NAME` prints it). When set, an agent can only act as the name its token was issued to, and the "
+        "shared agent_token is no longer accepted.",
+    )
     agent_tls_ca: Path | None = Field(
         None, description="CA of the agents' certificates (enables TLS to agents)."
     )
@@ -99,6 +105,14 @@ class Settings(BaseSettings):
         if self.migrate_on_start is not None:
             return self.migrate_on_start
         return self.resolved_database_url().startswith("sqlite")
+
+    def agent_token_for(self, name: str) -> str | None:
+        """The token agent `name` holds: its own when there is an agent key, else the shared one."""
+        from controlplane.services.agent_identity import token_for
+
+        if self.agents_key is not None:
+            return token_for(self.agents_key.get_secret_value(), name)
+        return self.agent_token.get_secret_value() if self.agent_token else None
 
     def agent_channel_credentials(self) -> grpc.ChannelCredentials | None:
         if self.agent_tls_ca is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 from controlplane.agents.client import AgentClient
@@ -16,9 +18,12 @@ _OPTIONS = [
 
 class AgentPool:
     def __init__(
-        self, token: str | None, timeout_s: float, credentials: grpc.ChannelCredentials | None = None
+        self,
+        token_for: Callable[[str], str | None],
+        timeout_s: float,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        self._token = token
+        self._token_for = token_for  # each agent checks the token it was issued
         self._credentials = credentials
         self._timeout = timeout_s
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -31,7 +36,7 @@ class AgentPool:
             else:
                 channel = grpc.aio.insecure_channel(address, options=_OPTIONS)
             self._channels[address] = channel
-        return AgentClient(name, channel, self._token, self._timeout)
+        return AgentClient(name, channel, self._token_for(name), self._timeout)
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -21,7 +21,11 @@ async def get(session: AsyncSession, name: str) -> Agent | None:
 
 
 async def seen_since(session: AsyncSession, since: datetime) -> Sequence[Agent]:
-    stmt = select(Agent).where(col(Agent.last_seen_utc) >= since).order_by(col(Agent.name))
+    stmt = (
+        select(Agent)
+        .where(col(Agent.last_seen_utc) >= since, col(Agent.revoked_utc).is_(None))
+        .order_by(col(Agent.name))
+    )
     return (await session.exec(stmt)).all()
 
 
@@ -61,3 +65,14 @@ async def place(session: AsyncSession, source_id: int, agent_name: str) -> bool:
 
 async def unplaced_sources(session: AsyncSession) -> Sequence[Source]:
     return (await session.exec(select(Source).where(col(Source.agent_name).is_(None)))).all()
+
+
+async def unplace_sources_of(session: AsyncSession, name: str) -> int:
+    stmt = (
+        update(Source)
+        .where(col(Source.agent_name) == name)
+        .values(agent_name=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return int(result.rowcount)

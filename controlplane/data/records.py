@@ -60,3 +60,8 @@ async def add_all(session: AsyncSession, rows: list[Record]) -> list[Record]:
     session.add_all(rows)
     await session.flush()
     return rows
+
+
+async def active_on_agent(session: AsyncSession, agent_name: str) -> Sequence[Record]:
+    stmt = select(Record).where(Record.agent_name == agent_name, col(Record.status).in_(_ACTIVE))
+    return (await session.exec(stmt)).all()

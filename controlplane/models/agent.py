@@ -26,6 +26,7 @@ class Agent(SQLModel, table=True):
     disk_free_bytes: int = SQLField(default=0, sa_type=BigInteger)
     disk_total_bytes: int = SQLField(default=0, sa_type=BigInteger)
     last_seen_utc: datetime | None = utc_field(index=True)
+    revoked_utc: datetime | None = utc_field()  # its token no longer counts; the name is retired
 
 
 class AgentPublic(BaseModel):
@@ -39,3 +40,4 @@ class AgentPublic(BaseModel):
     disk_total_bytes: int
     created_utc: UtcDatetimeOut
     last_seen_utc: UtcDatetimeOut | None
+    revoked: bool = Field(False, description="revoked by an admin: refused, and its sources moved")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -12,18 +14,25 @@ from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
 from controlplane.db import utcnow
-from controlplane.errors import AgentUnavailableError, NotFoundError
+from controlplane.errors import AgentUnavailableError, NotFoundError, UnauthorizedError, invalid
 from controlplane.models import Agent, Record, Source
 from controlplane.models.agent import AgentPublic
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
-from shared.enums import AgentState, SourceStatus
+from shared.enums import AgentState, RecordStatus, SourceStatus
 from shared.heartbeat import HeartbeatIn, HeartbeatOut
+
+log = logging.getLogger(__name__)
+
+
+# What the control plane will dial: a host name or IP and a port, nothing a resolver or gRPC would read
+# as another transport (unix:, a path, a URL with credentials).
+_ADDRESS = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$")
 
 
 def is_online(agent: Agent, settings: Settings) -> bool:
     # Liveness is derived from the last heartbeat, so no loop (and no replica) has to flip a flag.
-    if agent.last_seen_utc is None:
+    if agent.last_seen_utc is None or agent.revoked_utc is not None:
         return False
     return utcnow() - agent.last_seen_utc <= timedelta(seconds=settings.agent_offline_after_s)
 
@@ -40,12 +49,27 @@ def public(agent: Agent, settings: Settings) -> AgentPublic:
         disk_total_bytes=agent.disk_total_bytes,
         created_utc=agent.created_utc,
         last_seen_utc=agent.last_seen_utc,
+        revoked=agent.revoked_utc is not None,
     )
 
 
-async def heartbeat(session: AsyncSession, settings: Settings, beat: HeartbeatIn) -> HeartbeatOut:
+def check_address(address: str) -> None:
+    host_port_ok = _ADDRESS.match(address) is not None and 0 < int(address.rsplit(":", 1)[1]) <= 65535
+    if not host_port_ok:
+        raise invalid(("body", "address"), "must be host:port of the agent's gRPC server")
+
+
+async def heartbeat(
+    session: AsyncSession, settings: Settings, beat: HeartbeatIn, who: str | None = None
+) -> HeartbeatOut:
+    """`who`: the name the caller's token was issued to (None with a shared token)."""
+    if who is not None and who != beat.name:
+        raise UnauthorizedError(f"this token was issued to agent {who}, not {beat.name}")
+    check_address(beat.address)
     now = utcnow()
     existing = await agents_data.get(session, beat.name)
+    if existing is not None and existing.revoked_utc is not None:
+        raise UnauthorizedError(f"agent {beat.name} is revoked")
     row = existing or Agent(name=beat.name, address=beat.address, created_utc=now)
     row.address = beat.address
     row.version = beat.version
@@ -77,7 +101,7 @@ async def _apply_record_reports(session: AsyncSession, beat: HeartbeatIn) -> flo
     ack = 0.0
     for report in beat.records:
         row = known.get(report.record_id)
-        if row is not None and row.agent_name in (None, beat.name):
+        if row is not None and row.agent_name == beat.name:  # only the agent that holds it
             apply_report(row, report)
         ack = max(ack, report.updated_unix)
     return ack
@@ -151,6 +175,8 @@ def serving_agent(source: Source, agent: Agent | None, settings: Settings) -> Ag
         raise AgentUnavailableError(f"no online agent to serve source {source.id}")
     if agent is None:
         raise AgentUnavailableError(f"agent {source.agent_name} of source {source.id} has never connected")
+    if agent.revoked_utc is not None:
+        raise AgentUnavailableError(f"agent {agent.name} of source {source.id} is revoked")
     if not is_online(agent, settings):
         raise AgentUnavailableError(f"agent {agent.name} of source {source.id} is offline")
     return agent
@@ -163,6 +189,22 @@ async def agent_for_record(session: AsyncSession, settings: Settings, record: Re
     agent = await agents_data.get(session, record.agent_name)
     if agent is None or not is_online(agent, settings):
         raise AgentUnavailableError(f"agent {record.agent_name} holding record {record.id} is offline")
+    return agent
+
+
+async def revoke(session: AsyncSession, name: str) -> Agent:
+    """Retire an agent's identity for good; what it served goes elsewhere."""
+    agent = await agents_data.get(session, name)
+    if agent is None:
+        raise NotFoundError("agent", repr(name))
+    if agent.revoked_utc is None:
+        agent.revoked_utc = utcnow()
+        moved = await agents_data.unplace_sources_of(session, name)
+        for row in await records_data.active_on_agent(session, name):
+            row.status = RecordStatus.INTERRUPTED.value
+            row.error = f"agent {name} was revoked"
+        log.warning("agent %s revoked; %d sources will be placed again", name, moved)
+        await session.flush()
     return agent
 
 

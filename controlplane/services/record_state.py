@@ -31,8 +31,14 @@ def apply_report(row: Record, report: RecordReport) -> bool:
     current = RecordStatus(row.status)
     if _RANK[report.status] < _RANK[current]:
         return False
-    if _RANK[current] == 3 and report.status != current and report.status != RecordStatus.DELETED:
-        return False  # an end is an end
+    if _RANK[current] >= 3:
+        # An end is an end: a finished record's file, hash and times are fixed. Its file may only go
+        # away later (deleted, retention), and that changes nothing else.
+        if report.status != RecordStatus.DELETED or current == RecordStatus.DELETED:
+            return False
+        row.status = RecordStatus.DELETED.value
+        row.error = report.error or row.error
+        return True
     row.status = report.status.value
     row.begin_utc = _utc(report.begin_unix) or row.begin_utc
     row.end_utc = _utc(report.end_unix) or row.end_utc

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
 
-from controlplane.api.deps import ContextDep, SessionDep, require_agent_token
+from fastapi import APIRouter, Path
+
+from controlplane.api.agent_auth import AgentIdentityDep
+from controlplane.api.deps import ContextDep, SessionDep
 from controlplane.data import agents as agents_data
 from controlplane.models.agent import AgentPublic
 from controlplane.services import agents as agents_service
@@ -19,8 +22,21 @@ async def list_agents(ctx: ContextDep, session: SessionDep) -> list[AgentPublic]
     return [agents_service.public(a, ctx.settings) for a in await agents_data.list_all(session)]
 
 
-@internal.post(HEARTBEAT_PATH, response_model=HeartbeatOut, dependencies=[Depends(require_agent_token)])
-async def heartbeat(ctx: ContextDep, session: SessionDep, beat: HeartbeatIn) -> HeartbeatOut:
-    answer = await agents_service.heartbeat(session, ctx.settings, beat)
+@router.delete("/{name}", response_model=AgentPublic, responses={404: {"description": "No such agent"}})
+async def revoke_agent(
+    ctx: ContextDep, session: SessionDep, name: Annotated[str, Path(max_length=128)]
+) -> AgentPublic:
+    """Revoke an agent: its token stops working on every replica, its sources move to other agents,
+    and its running records are marked interrupted. The name cannot be enrolled again."""
+    agent = await agents_service.revoke(session, name)
+    await session.commit()
+    return agents_service.public(agent, ctx.settings)
+
+
+@internal.post(HEARTBEAT_PATH, response_model=HeartbeatOut, responses={401: {"description": "Bad token"}})
+async def heartbeat(
+    ctx: ContextDep, session: SessionDep, beat: HeartbeatIn, who: AgentIdentityDep
+) -> HeartbeatOut:
+    answer = await agents_service.heartbeat(session, ctx.settings, beat, who)
     await session.commit()
     return answer
