@@ -9,15 +9,14 @@ import re
 import sys
 
 from controlplane import schema
-from controlplane.db import make_engine
+from controlplane.db import make_engine, private_sqlite_file
 from controlplane.services.agent_identity import token_for
 from controlplane.serving import check_exposure, configure_logging, serve
 from controlplane.settings import Settings
 
 
 async def migrate(settings: Settings) -> None:
-    if settings.resolved_database_url().startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(settings.resolved_database_url())
     engine = make_engine(settings.resolved_database_url())
     try:
         await schema.upgrade(engine)

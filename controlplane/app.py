@@ -17,7 +17,7 @@ from controlplane.api.main import api_router, internal_router, selftest_router
 from controlplane.api.routes import health
 from controlplane.api.slashes import TrailingSlashMiddleware
 from controlplane.context import AppContext
-from controlplane.db import make_engine, make_sessionmaker, sync_clock
+from controlplane.db import make_engine, make_sessionmaker, private_sqlite_file, sync_clock
 from controlplane.errors import install_handlers
 from controlplane.live_relay import LiveRelay
 from controlplane.metrics import Metrics, MetricsMiddleware
@@ -45,8 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, AppContext]]:
         url = settings.resolved_database_url()
-        if url.startswith("sqlite"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         engine = make_engine(url)
         if settings.migrates_on_start():
             await schema.upgrade(engine)

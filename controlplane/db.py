@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import DateTime, event, make_url, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -54,6 +56,23 @@ async def sync_clock(engine: AsyncEngine) -> timedelta:
     midpoint = datetime.fromtimestamp((before + after) / 2, UTC)
     _clock_offset = server - midpoint
     return _clock_offset
+
+
+def private_sqlite_file(url: str) -> None:
+    """Make the SQLite file (and its folder) readable by this user alone before SQLite opens it: it
+    holds camera passwords. SQLite gives its -wal and -shm files the database file's mode."""
+    if not url.startswith("sqlite"):
+        return
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if each.exists():
+            each.chmod(0o600)  # a file from an older version may have been world-readable
 
 
 def make_engine(url: str) -> AsyncEngine:
