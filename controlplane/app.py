@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from controlplane import __version__
 from controlplane.agents.pool import AgentPool
+from controlplane.api.edge import EdgeGuard
 from controlplane.api.main import api_router, internal_router, selftest_router
 from controlplane.api.slashes import TrailingSlashMiddleware
 from controlplane.context import AppContext
@@ -60,4 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(internal_router)
     app.include_router(selftest_router)
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(EdgeGuard, settings=settings)
+    if settings.cors_origins:
+        # Outermost: a preflight is answered before the guard, which lets these origins write.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "Range"],
+        )
     return app
