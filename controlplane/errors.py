@@ -45,6 +45,10 @@ class UnauthorizedError(ServiceError):
     status_code = 401
 
 
+class ForbiddenError(ServiceError):
+    status_code = 403
+
+
 class CameraUnavailableError(ServiceError):
     """The agent answered, but the camera did not (wrong password, unreachable, no frame)."""
 

@@ -48,6 +48,9 @@ def main() -> int:
     configure_logging(settings)
     if not check_exposure(settings):
         return 2
+    if "VIDEOREC_CAMERA_ALLOW_LOCAL" not in os.environ and settings.api_token is None:
+        # Local mode (loopback, no token): cameras on this machine are what a first run points at.
+        settings.camera_allow_local = True
     if settings.agent_token is None:
         # Both processes are ours: a fresh shared secret per run is enough.
         settings.agent_token = SecretStr(secrets.token_urlsafe(24))

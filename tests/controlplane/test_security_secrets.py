@@ -85,6 +85,13 @@ def test_a_sent_back_mask_never_takes_the_stored_password_to_a_new_host(
             )
             assert same.status_code == 200, same.text
             assert c.get(f"/api/v1/source/{source_id}/picture").status_code == 502
+            # A camera URL naming another service: the error says nothing of what answered there.
+            inner = {"uri": f"{cp.url}/openapi.json"}
+            created = c.post("/api/v1/source", json={"model": "PictureSource", "uri_http_picture": inner})
+            foreign = c.get(f"/api/v1/source/{created.json()['id']}/picture")
+            assert foreign.status_code == 502, foreign.text
+            assert "json" not in foreign.text.lower() and "content-type" not in foreign.text.lower()
+            assert not any(ch.isdigit() for ch in foreign.json()["detail"].split(":", 1)[1])
     finally:
         agent.stop()
         cp.stop()

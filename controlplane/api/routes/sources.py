@@ -21,9 +21,9 @@ async def list_sources(ctx: ContextDep, session: SessionDep) -> list[SourcePubli
 
 @router.post("", response_model=SourcePublic, status_code=status.HTTP_201_CREATED)
 async def create_source(
-    session: SessionDep, body: Annotated[SourceCreate, Depends(body_or_query(SourceCreate))]
+    ctx: ContextDep, session: SessionDep, body: Annotated[SourceCreate, Depends(body_or_query(SourceCreate))]
 ) -> SourcePublic:
-    row = await sources_service.create(session, body)
+    row = await sources_service.create(session, ctx.settings, body)
     await session.commit()
     return SourcePublic.of(row)
 
@@ -38,11 +38,12 @@ async def get_source(ctx: ContextDep, session: SessionDep, source_id: int) -> So
 
 @router.put("/{source_id}", response_model=SourcePublic)
 async def update_source(
+    ctx: ContextDep,
     session: SessionDep,
     source_id: int,
     body: Annotated[SourceUpdate, Depends(body_or_query(SourceUpdate))],
 ) -> SourcePublic:
-    row = await sources_service.update(session, source_id, body)
+    row = await sources_service.update(session, ctx.settings, source_id, body)
     await session.commit()
     return SourcePublic.of(row)
 
