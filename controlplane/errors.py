@@ -86,7 +86,8 @@ def safe_echo(value: Any, depth: int = 0) -> Any:
     """A refused input as a 422 may show it: secrets masked (URL userinfo and credential query
     values, fields named like a password), strings truncated, containers bounded."""
     if isinstance(value, str):
-        text = redact_url(value[: MAX_ECHO_CHARS * 4])
+        # Lone surrogates (valid JSON escapes, invalid UTF-8) become "?" so the answer can be encoded.
+        text = redact_url(value[: MAX_ECHO_CHARS * 4]).encode("utf-8", "replace").decode()
         return text if len(text) <= MAX_ECHO_CHARS else text[:MAX_ECHO_CHARS] + "…"
     if isinstance(value, bytes | bytearray):
         return safe_echo(bytes(value[: MAX_ECHO_CHARS * 4]).decode("utf-8", "replace"), depth)

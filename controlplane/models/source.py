@@ -42,7 +42,7 @@ class HttpPictureIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    uri: str = Field(description="http:// or https:// URI of the camera's still image")
+    uri: str = Field(max_length=MAX_URI, description="http:// or https:// URI of the camera's still image")
     auth: PictureAuth = Field(PictureAuth.BASIC, description="How user/password are sent")
     user: str | None = Field(None, max_length=256)
     password: str | None = Field(None, max_length=256, description="Write-only; read back as ********")
@@ -69,7 +69,9 @@ class SourceFields(BaseModel):
         None, description="Source (RTSP stream) or PictureSource (HTTP still image)"
     )
     description: str | None = Field(None, max_length=2000)
-    uri_rtsp: str | None = Field(None, description="rtsp:// or rtsps:// URI of the stream")
+    uri_rtsp: str | None = Field(
+        None, max_length=MAX_URI, description="rtsp:// or rtsps:// URI of the stream"
+    )
     uri_http_picture: HttpPictureIn | None = None
     ffmpeg_cmd: str | None = Field(None, max_length=2000, description="Recording command template")
     agent: str | None = Field(None, max_length=128, description="Name of the agent that must record it")
