@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controlplane import __version__, schema
 from controlplane.agents.pool import AgentPool
+from controlplane.api.edge import EdgeGuard
 from controlplane.api.main import api_router, internal_router, selftest_router
 from controlplane.api.routes import health
 from controlplane.api.slashes import TrailingSlashMiddleware
@@ -88,7 +90,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(internal_router)
     app.include_router(selftest_router)
     app.include_router(health.router)
-    # Inside the slash wrapper, which copies the scope: metrics must see the one the router fills in.
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(EdgeGuard, settings=settings)
+    if settings.cors_origins:
+        # Outside the guard: a preflight is answered before it, and it lets these origins write.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "Range"],
+        )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: refusals count too
     return app

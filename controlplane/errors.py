@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+
+from shared.redact import MASK, SECRET_QUERY_KEYS, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,10 @@ class UnauthorizedError(ServiceError):
     status_code = 401
 
 
+class ForbiddenError(ServiceError):
+    status_code = 403
+
+
 class CameraUnavailableError(ServiceError):
     """The agent answered, but the camera did not (wrong password, unreachable, no frame)."""
 
@@ -68,7 +76,54 @@ def invalid(loc: tuple[str | int, ...], msg: str) -> RequestValidationError:
     return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error", "input": None}])
 
 
+# How much of a refused value a 422 shows back: enough to recognise it, never a 10 MB echo.
+MAX_ECHO_CHARS = 200
+MAX_ECHO_ITEMS = 20
+_SECRET_KEYS = SECRET_QUERY_KEYS | {"picture_password", "api_token", "agent_token"}
+
+
+def safe_echo(value: Any, depth: int = 0) -> Any:
+    """A refused input as a 422 may show it: secrets masked (URL userinfo and credential query
+    values, fields named like a password), strings truncated, containers bounded."""
+    if isinstance(value, str):
+        # Lone surrogates (valid JSON escapes, invalid UTF-8) become "?" so the answer can be encoded.
+        text = redact_url(value[: MAX_ECHO_CHARS * 4]).encode("utf-8", "replace").decode()
+        return text if len(text) <= MAX_ECHO_CHARS else text[:MAX_ECHO_CHARS] + "…"
+    if isinstance(value, bytes | bytearray):
+        return safe_echo(bytes(value[: MAX_ECHO_CHARS * 4]).decode("utf-8", "replace"), depth)
+    if depth >= 4:
+        return "…"
+    if isinstance(value, dict):
+        items = list(value.items())[:MAX_ECHO_ITEMS]
+        return {
+            str(k)[:MAX_ECHO_CHARS]: MASK if str(k).lower() in _SECRET_KEYS and v else safe_echo(v, depth + 1)
+            for k, v in items
+        }
+    if isinstance(value, list | tuple):
+        return [safe_echo(v, depth + 1) for v in list(value)[:MAX_ECHO_ITEMS]]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return safe_echo(str(value), depth)
+
+
+def _safe_error(error: dict[str, Any]) -> dict[str, Any]:
+    safe = {k: v for k, v in error.items() if k not in ("input", "ctx")}
+    safe["msg"] = safe_echo(str(error.get("msg", "")))
+    if "ctx" in error:
+        safe["ctx"] = safe_echo(error["ctx"])
+    if "input" in error:
+        named_secret = any(str(part).lower() in _SECRET_KEYS for part in error.get("loc", ()))
+        safe["input"] = MASK if named_secret and error["input"] else safe_echo(error["input"])
+    return safe
+
+
 def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes every input whole: stored secrets and 10 MB strings included.
+        errors = [_safe_error(dict(err)) for err in list(exc.errors())[:MAX_ECHO_ITEMS]]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None

@@ -53,6 +53,9 @@ def main() -> int:
     configure_logging(settings)
     if not check_exposure(settings):
         return 2
+    if "VIDEOREC_CAMERA_ALLOW_LOCAL" not in os.environ and settings.api_token is None:
+        # Local mode (loopback, no token): cameras on this machine are what a first run points at.
+        settings.camera_allow_local = True
     if settings.agents_key is None:
         # Both processes are ours: a fresh key per run, and the local agent gets its own token from it.
         settings.agents_key = SecretStr(secrets.token_urlsafe(32))

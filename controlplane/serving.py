@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from controlplane.api import access_log
 from controlplane.app import create_app
 from controlplane.settings import Settings
 
@@ -56,4 +57,6 @@ def serve(settings: Settings) -> None:
         port=settings.http_port,
         log_level=settings.log_level.lower(),
     )
+    # After uvicorn.Config: it (re)configures its loggers when it is created.
+    access_log.install()
     ForegroundServer(config).run()

@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 
 import grpc
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -90,6 +90,34 @@ class Settings(BaseSettings):
         0.2, gt=0, description="Frame interval asked of an agent for a watched source (viewers share it)."
     )
     log_level: str = Field("info", description="Log level of the control plane.")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body accepted (413 beyond), /api/v1/import aside."
+    )
+    max_import_bytes: int = Field(
+        64 * 1024**3, ge=1024, description="Largest record another deployment may send to /api/v1/import."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names served without an API token besides loopback ones (localhost, 127.0.0.1, "
+        "[::1]); a guard against DNS rebinding. With a token every Host is served.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Browser origins of a console served elsewhere, e.g. ["https://console.example"]: '
+        "they get CORS headers and, without an API token, may write.",
+    )
+    camera_allow_local: bool = Field(
+        False,
+        description="Let camera URLs point at loopback and link-local addresses (this host's own "
+        "services, cloud metadata). `make run` and the tests enable it for their local cameras.",
+    )
+    camera_networks_allow: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description='If set, camera URLs must resolve into these networks, e.g. ["10.20.0.0/16"].',
+    )
+    camera_networks_deny: list[IPvAnyNetwork] = Field(
+        default_factory=list, description="Networks camera URLs may never point at (besides local ones)."
+    )
 
     def resolved_database_url(self) -> str:
         """The async SQLAlchemy URL to connect to, with the driver the service ships with."""

@@ -38,8 +38,16 @@ _URL_AUTHORITY_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<au
 
 # Query parameters that conventionally carry credentials (snapshot URLs of
 # many IP cameras look like ``/snapshot.cgi?user=admin&pwd=secret``).
+SECRET_QUERY_KEYS = frozenset(
+    {
+        "password", "passwd", "pass", "pwd", "passphrase", "token", "access_token", "auth_token",
+        "api_key", "apikey", "api-key", "secret", "auth", "credentials", "sig", "signature",
+    }
+)  # fmt: skip
 _SECRET_QUERY_RE = re.compile(
-    r"(?P<key>[?&;](?:password|passwd|pass|pwd|token|access_token|api_key|apikey|secret|auth)=)"
+    r"(?P<key>[?&;](?:"
+    + "|".join(re.escape(k) for k in sorted(SECRET_QUERY_KEYS, key=len, reverse=True))
+    + r")=)"
     r"(?P<value>[^&#\s'\"<>]*)",
     re.IGNORECASE,
 )

@@ -49,5 +49,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    # A local client: without an API token only loopback Host values are served.
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as test_client:
         yield test_client

@@ -6,7 +6,8 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, Depends, Request
+from fastapi import Body, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,6 +18,13 @@ from controlplane.services.validation import checked
 from controlplane.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
+
+# Id columns are INTEGER (32-bit signed on PostgreSQL): a larger id is a 422 here, not a 500 there.
+MAX_ID = 2**31 - 1
+ObjectId = Annotated[int, Path(ge=0, le=MAX_ID)]
+RecordId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+# Text that PostgreSQL can store: no NUL (a lone surrogate cannot come through a query string).
+TagName = Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 
 
 def get_context(request: Request) -> AppContext:
@@ -60,11 +68,6 @@ require_api_token = token_guard(
     "bearer token",
     HTTPBearer(auto_error=False, description="VIDEOREC_API_TOKEN, when the service has one"),
 )
-require_agent_token = token_guard(
-    lambda s: s.agent_token,
-    "agent token",
-    HTTPBearer(auto_error=False, description="VIDEOREC_AGENT_TOKEN, shared by the agents"),
-)
 
 
 def body_or_query(model: type[M]) -> Callable[..., Awaitable[M]]:
@@ -75,15 +78,32 @@ def body_or_query(model: type[M]) -> Callable[..., Awaitable[M]]:
 
     async def dependency(request: Request, body: Annotated[model | None, Body()] = None) -> M:  # type: ignore[valid-type]
         if body is not None:
+            _check_text(body.model_dump(), ("body",))
             return body
         params: dict[str, Any] = {}
         for key, value in request.query_params.items():
             # A nested object (uri_http_picture) can only come as JSON in a query parameter.
             params[key] = _maybe_json(value)
         where = "query" if params else "body"
-        return checked(lambda: model.model_validate(params), (where,))
+        parsed = checked(lambda: model.model_validate(params), (where,))
+        _check_text(parsed.model_dump(), (where,))
+        return parsed
 
     return dependency
+
+
+def _check_text(value: Any, loc: tuple[str | int, ...]) -> None:
+    """JSON may carry a lone surrogate (`"\\ud800"`) or a NUL that no database column can store."""
+    if isinstance(value, str):
+        if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            msg = "must be valid Unicode text without NUL characters"
+            raise RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error", "input": None}])
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, (*loc, index))
 
 
 def _maybe_json(value: str) -> Any:

@@ -16,7 +16,7 @@ class TrailingSlashMiddleware:
         if scope["type"] in ("http", "websocket"):
             path: str = scope["path"]
             if len(path) > 1 and path.endswith("/"):
-                scope = dict(scope)
+                # In place, not a copy: the wrappers outside (metrics) read the route the router sets.
                 scope["path"] = path.rstrip("/") or "/"
                 raw = scope.get("raw_path")
                 if isinstance(raw, bytes | bytearray) and raw.endswith(b"/"):

@@ -18,7 +18,7 @@ class GroupCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    model: str | None = Field(None, description="Accepted and ignored")
+    model: str | None = Field(None, max_length=64, description="Accepted and ignored")
 
     @field_validator("name")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import String
@@ -12,6 +12,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from controlplane.models.common import MASK, UtcDatetimeOut, created_field, utc_field
+from controlplane.models.source_secrets import keep_picture_password, mask_uri, unmask_uri
 from shared.enums import PictureAuth, SourceModel, SourceStatus
 from shared.ffmpeg_cmd import FfmpegCmdError, validate_template
 
@@ -36,33 +37,12 @@ def _check_uri(value: str, schemes: tuple[str, ...], what: str) -> str:
     return value
 
 
-def mask_uri_password(uri: str | None) -> str | None:
-    """rtsp://user:secret@host/x → rtsp://user:********@host/x, so responses never carry the secret."""
-    if not uri:
-        return uri
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
-
-
-def unmask_uri_password(new: str, old: str | None) -> str:
-    """A client that PUTs back what it read sends the mask: keep the stored password then."""
-    parts = urlsplit(new)
-    if parts.password != MASK or not old:
-        return new
-    old_password = urlsplit(old).password or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:{old_password}@{host}"))
-
-
 class HttpPictureIn(BaseModel):
     """The still-image URI of a camera, as written by a client."""
 
     model_config = ConfigDict(extra="forbid")
 
-    uri: str = Field(description="http:// or https:// URI of the camera's still image")
+    uri: str = Field(max_length=MAX_URI, description="http:// or https:// URI of the camera's still image")
     auth: PictureAuth = Field(PictureAuth.BASIC, description="How user/password are sent")
     user: str | None = Field(None, max_length=256)
     password: str | None = Field(None, max_length=256, description="Write-only; read back as ********")
@@ -89,7 +69,9 @@ class SourceFields(BaseModel):
         None, description="Source (RTSP stream) or PictureSource (HTTP still image)"
     )
     description: str | None = Field(None, max_length=2000)
-    uri_rtsp: str | None = Field(None, description="rtsp:// or rtsps:// URI of the stream")
+    uri_rtsp: str | None = Field(
+        None, max_length=MAX_URI, description="rtsp:// or rtsps:// URI of the stream"
+    )
     uri_http_picture: HttpPictureIn | None = None
     ffmpeg_cmd: str | None = Field(None, max_length=2000, description="Recording command template")
     agent: str | None = Field(None, max_length=128, description="Name of the agent that must record it")
@@ -157,7 +139,9 @@ class Source(SQLModel, table=True):
         if "description" in sent:
             self.description = fields.description or ""
         if "uri_rtsp" in sent:
-            self.uri_rtsp = unmask_uri_password(fields.uri_rtsp, self.uri_rtsp) if fields.uri_rtsp else None
+            self.uri_rtsp = (
+                unmask_uri(fields.uri_rtsp, self.uri_rtsp, ("uri_rtsp",)) if fields.uri_rtsp else None
+            )
         if "uri_http_picture" in sent:
             self._apply_picture(fields.uri_http_picture)
         if "ffmpeg_cmd" in sent:
@@ -170,22 +154,26 @@ class Source(SQLModel, table=True):
         if picture is None:
             self.picture_uri = self.picture_auth = self.picture_user = self.picture_password = None
             return
-        self.picture_uri = picture.uri
+        # Both checks run before anything is written: a refused mask leaves the row as it was.
+        uri = unmask_uri(picture.uri, self.picture_uri, ("uri_http_picture", "uri"))
+        password = keep_picture_password(
+            picture.password, uri, picture.user, self.picture_uri, self.picture_user, self.picture_password
+        )
+        self.picture_uri, self.picture_password = uri, password
         self.picture_auth = picture.auth.value
         self.picture_user = picture.user
-        if picture.password != MASK:
-            self.picture_password = picture.password
 
     def as_create(self) -> SourceCreate:
         """The stored fields as a create body, to check the merged result of an update."""
         picture: dict[str, Any] | None = None
         if self.picture_uri:
-            picture = {"uri": self.picture_uri, "auth": self.picture_auth or "basic"}
+            picture = {"uri": mask_uri(self.picture_uri), "auth": self.picture_auth or "basic"}
         return SourceCreate.model_validate(
             {
                 "model": self.model,
                 "description": self.description,
-                "uri_rtsp": self.uri_rtsp,
+                # Masked: a refused merge is a 422 whose `input` must not carry the secrets.
+                "uri_rtsp": mask_uri(self.uri_rtsp),
                 "uri_http_picture": picture,
                 "ffmpeg_cmd": self.ffmpeg_cmd,
             }
@@ -214,7 +202,7 @@ class SourcePublic(BaseModel):
         picture = None
         if row.picture_uri:
             picture = HttpPictureOut(
-                uri=row.picture_uri,
+                uri=mask_uri(row.picture_uri) or "",
                 auth=PictureAuth(row.picture_auth or PictureAuth.BASIC),
                 user=row.picture_user,
                 password=MASK if row.picture_password else None,
@@ -226,7 +214,7 @@ class SourcePublic(BaseModel):
             status_detail=f"agent {row.agent_name} is offline" if agent_offline else row.status_detail,
             status_utc=row.status_utc,
             model=SourceModel(row.model),
-            uri_rtsp=mask_uri_password(row.uri_rtsp),
+            uri_rtsp=mask_uri(row.uri_rtsp),
             uri_http_picture=picture,
             description=row.description,
             ffmpeg_cmd=row.ffmpeg_cmd,

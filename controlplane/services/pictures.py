@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -10,16 +12,24 @@ from controlplane.agents.client import AgentClient
 from controlplane.agents.convert import source_spec
 from controlplane.context import AppContext
 from controlplane.data import sources as sources_data
+from controlplane.errors import CameraUnavailableError, ForbiddenError
 from controlplane.services import agents as agents_service
+from controlplane.services import camera_policy
 from shared.rpc import agent_pb2 as pb
 
 BOUNDARY = "frame"
 MJPEG_MEDIA_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+_DETAILS = re.compile(r"\s*\([^)]*\)")
 
 
 async def _client_for(
     ctx: AppContext, session: AsyncSession, source_id: int
 ) -> tuple[AgentClient, pb.SourceSpec]:
+    stored = await sources_data.get(session, source_id)
+    for uri in (stored.uri_rtsp, stored.picture_uri):
+        reason = await camera_policy.refusal(uri, ctx.settings)
+        if reason is not None:
+            raise ForbiddenError(f"source {source_id}: its camera URL {reason}")
     source, agent = await agents_service.agent_for_source(session, ctx.settings, source_id)
     # Always end the transaction here: placement may have been written (flushed, so no longer
     # "dirty"), and an MJPEG answer keeps this session open for as long as someone watches; an open
@@ -34,8 +44,19 @@ async def snapshot(ctx: AppContext, session: AsyncSession, source_id: int) -> by
     if watched is not None:
         return watched.jpeg
     client, spec = await _client_for(ctx, session, source_id)
-    image = await client.snapshot(spec, timeout_s=ctx.settings.grpc_timeout_s)
+    with _no_foreign_details():
+        image = await client.snapshot(spec, timeout_s=ctx.settings.grpc_timeout_s)
     return image.jpeg
+
+
+@contextmanager
+def _no_foreign_details() -> Iterator[None]:
+    """A camera URL may name any service: what answered there (its content type, its size) is
+    not ours to describe, so the agent's parenthesised details are dropped from the error."""
+    try:
+        yield
+    except CameraUnavailableError as exc:
+        raise CameraUnavailableError(_DETAILS.sub("", exc.message)) from None
 
 
 async def live(
@@ -46,7 +67,8 @@ async def live(
     client, spec = await _client_for(ctx, session, source_id)
     interval = min(delay_s, ctx.settings.live_relay_interval_s)
     key = (source_id, client.name, spec.SerializeToString(deterministic=True))
-    feed = await ctx.live.join(key, lambda: client.live_frames(spec, interval))
+    with _no_foreign_details():
+        feed = await ctx.live.join(key, lambda: client.live_frames(spec, interval))
     return _parts(ctx.live.frames(feed, delay_s))
 
 

@@ -9,7 +9,9 @@ _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 
 
 class RangeNotSatisfiable(Exception):
-    pass
+    def __init__(self, size: int) -> None:
+        super().__init__(f"no byte of a {size}-byte file is in the range")
+        self.size = size  # a 416 says it: Content-Range: bytes */SIZE
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,10 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if first == "":  # the last n bytes
         suffix = int(last)
         if suffix == 0 or size == 0:
-            raise RangeNotSatisfiable
+            raise RangeNotSatisfiable(size)
         return ByteRange(max(0, size - suffix), size - 1)
     start = int(first)
     end = size - 1 if last == "" else min(int(last), size - 1)
     if start >= size or end < start:
-        raise RangeNotSatisfiable
+        raise RangeNotSatisfiable(size)
     return ByteRange(start, end)

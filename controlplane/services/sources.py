@@ -10,23 +10,44 @@ from controlplane.data import agents as agents_data
 from controlplane.data import groups as groups_data
 from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
-from controlplane.errors import ConflictError
+from controlplane.errors import ConflictError, invalid
 from controlplane.models import Source
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
+from controlplane.models.source_secrets import MaskedSecretError
 from controlplane.services import agents as agents_service
+from controlplane.services import camera_policy
 from controlplane.services.validation import checked
 from controlplane.settings import Settings
 
 
-async def create(session: AsyncSession, body: SourceCreate) -> Source:
+def _apply(row: Source, body: SourceCreate | SourceUpdate) -> None:
+    try:
+        row.apply(body)
+    except MaskedSecretError as exc:
+        raise invalid(("body", *exc.loc), exc.message) from None
+
+
+async def _check_networks(row: Source, sent: set[str], settings: Settings) -> None:
+    for field, loc, uri in (
+        ("uri_rtsp", ("body", "uri_rtsp"), row.uri_rtsp),
+        ("uri_http_picture", ("body", "uri_http_picture", "uri"), row.picture_uri),
+    ):
+        reason = await camera_policy.refusal(uri, settings) if field in sent else None
+        if reason is not None:
+            raise invalid(loc, f"the camera URL {reason}")
+
+
+async def create(session: AsyncSession, settings: Settings, body: SourceCreate) -> Source:
     row = Source(model=body.model.value)
-    row.apply(body)
+    _apply(row, body)
+    await _check_networks(row, {"uri_rtsp", "uri_http_picture"}, settings)
     return await sources_data.add(session, row)
 
 
-async def update(session: AsyncSession, source_id: int, body: SourceUpdate) -> Source:
+async def update(session: AsyncSession, settings: Settings, source_id: int, body: SourceUpdate) -> Source:
     row = await sources_data.get(session, source_id)
-    row.apply(body)
+    _apply(row, body)
+    await _check_networks(row, body.model_fields_set, settings)
     # The merged source must still be whole (a Source keeps a uri_rtsp, a PictureSource its picture).
     checked(row.as_create)
     if await records_data.active_of_source(session, source_id):

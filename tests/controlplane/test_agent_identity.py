@@ -25,7 +25,7 @@ KEY = "test-agents-key-0123456789"
 @pytest.fixture
 def keyed(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
     settings = make_settings(tmp_path, database_url, agents_key=KEY, agent_token="old-shared-secret")
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         yield client
 
 

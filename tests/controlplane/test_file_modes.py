@@ -17,7 +17,7 @@ def _mode(path: Path) -> int:
 
 def test_sqlite_database_and_its_folder_are_private(tmp_path: Path):
     data = tmp_path / "data"
-    with TestClient(create_app(Settings(data_dir=data))) as client:
+    with TestClient(create_app(Settings(data_dir=data)), base_url="http://127.0.0.1") as client:
         created = client.post("/api/v1/source", json={"uri_rtsp": "rtsp://u:canary-pw@cam.example/s"})
         assert created.status_code == 201
         db = data / "videorec.db"
@@ -32,6 +32,6 @@ def test_a_world_readable_database_from_before_is_made_private(tmp_path: Path):
     data.mkdir(mode=0o755)
     (data / "videorec.db").touch(mode=0o644)
     (data / "videorec.db").chmod(0o644)
-    with TestClient(create_app(Settings(data_dir=data))):
+    with TestClient(create_app(Settings(data_dir=data)), base_url="http://127.0.0.1"):
         assert _mode(data / "videorec.db") == 0o600
         assert _mode(data) == 0o700

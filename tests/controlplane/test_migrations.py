@@ -53,7 +53,7 @@ async def test_baseline_with_data_upgrades_to_head_and_keeps_it(
 ):
     settings = make_settings(tmp_path, database_url)
     await _at_baseline(settings.resolved_database_url(), drop_version_table=legacy)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         tag = client.get("/api/v1/tag", params={"name": "old-tag"}).json()
         assert [(r["id"], r["status"], r["size_bytes"], r["hash_md5"]) for r in tag["records"]] == [
             ("r-1", "completed", 1234, "abc")
@@ -79,7 +79,7 @@ def test_replica_refuses_an_older_schema_on_postgres(tmp_path: Path, pg_url: str
     try:
         with (
             pytest.raises(schema.SchemaOutOfDateError, match="videorec-controlplane migrate"),
-            TestClient(create_app(settings)),
+            TestClient(create_app(settings), base_url="http://127.0.0.1"),
         ):
             pass
         # The admin's step: the command upgrades, and then the replica serves.
@@ -93,7 +93,7 @@ def test_replica_refuses_an_older_schema_on_postgres(tmp_path: Path, pg_url: str
         )
         assert done.returncode == 0, done.stderr
         assert schema.head() in done.stdout
-        with TestClient(create_app(settings)) as client:
+        with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
             assert client.get("/api/v1/source/7").json()["description"] == "door"
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:

@@ -36,3 +36,9 @@ def test_unsatisfiable_ranges(header: str) -> None:
 def test_content_range_header() -> None:
     assert ByteRange(0, 99).content_range(1000) == "bytes 0-99/1000"
     assert ByteRange(0, 99).length == 100
+
+
+def test_an_unsatisfiable_range_knows_the_size_for_content_range() -> None:
+    with pytest.raises(RangeNotSatisfiable) as raised:
+        parse_range("bytes=5000-", 1000)
+    assert raised.value.size == 1000

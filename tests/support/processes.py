@@ -101,6 +101,8 @@ def start_controlplane(
         # Short enough for the offline tests, long enough for heartbeats late on a loaded 2-core CI box.
         "VIDEOREC_AGENT_OFFLINE_AFTER_S": "5",
         "VIDEOREC_GRPC_TIMEOUT_S": "10",
+        # The test cameras listen on 127.0.0.1, which camera URLs may not name by default.
+        "VIDEOREC_CAMERA_ALLOW_LOCAL": "true",
         **env,
     }
     if database_url:

@@ -6,12 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from controlplane.api.deps import ContextDep, SessionDep, body_or_query
+from controlplane.api.deps import ContextDep, ObjectId, SessionDep, body_or_query
 from controlplane.data import groups as groups_data
 from controlplane.models.group import GroupCreate, GroupPublic, GroupWithSources
 from controlplane.services import groups as groups_service
 
-router = APIRouter(prefix="/group", tags=["groups"])
+router = APIRouter(
+    prefix="/group",
+    tags=["groups"],
+    responses={
+        404: {"description": "no such group or source"},
+        409: {"description": "conflicts with an existing group"},
+    },
+)
 
 
 @router.get("", response_model=list[GroupPublic])
@@ -29,12 +36,12 @@ async def create_group(
 
 
 @router.get("/{group_id}", response_model=GroupWithSources)
-async def get_group(ctx: ContextDep, session: SessionDep, group_id: int) -> GroupWithSources:
+async def get_group(ctx: ContextDep, session: SessionDep, group_id: ObjectId) -> GroupWithSources:
     return await groups_service.with_sources(session, ctx.settings, group_id)
 
 
 @router.delete("/{group_id}", response_model=GroupPublic)
-async def delete_group(session: SessionDep, group_id: int) -> GroupPublic:
+async def delete_group(session: SessionDep, group_id: ObjectId) -> GroupPublic:
     row = await groups_service.delete(session, group_id)
     public = GroupPublic.of(row)
     await session.commit()
@@ -42,14 +49,14 @@ async def delete_group(session: SessionDep, group_id: int) -> GroupPublic:
 
 
 @router.post("/{group_id}/source/{source_id}", response_model=bool)
-async def add_source_to_group(session: SessionDep, group_id: int, source_id: int) -> bool:
+async def add_source_to_group(session: SessionDep, group_id: ObjectId, source_id: ObjectId) -> bool:
     added = await groups_service.add_source(session, group_id, source_id)
     await session.commit()
     return added
 
 
 @router.delete("/{group_id}/source/{source_id}", response_model=bool)
-async def remove_source_from_group(session: SessionDep, group_id: int, source_id: int) -> bool:
+async def remove_source_from_group(session: SessionDep, group_id: ObjectId, source_id: ObjectId) -> bool:
     removed = await groups_service.remove_source(session, group_id, source_id)
     await session.commit()
     return removed

@@ -7,15 +7,23 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
-from controlplane.api.deps import ContextDep, SessionDep
+from controlplane.api.deps import ContextDep, ObjectId, SessionDep
 from controlplane.services import pictures
 
-router = APIRouter(prefix="/source", tags=["sources"])
+router = APIRouter(
+    prefix="/source",
+    tags=["sources"],
+    responses={
+        404: {"description": "no such source"},
+        502: {"description": "the camera did not give a picture"},
+        503: {"description": "no agent can reach it"},
+    },
+)
 NO_CACHE = {"Cache-Control": "no-store"}
 
 
 @router.get("/{source_id}/picture", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-async def source_picture(ctx: ContextDep, session: SessionDep, source_id: int) -> Response:
+async def source_picture(ctx: ContextDep, session: SessionDep, source_id: ObjectId) -> Response:
     jpeg = await pictures.snapshot(ctx, session, source_id)
     return Response(jpeg, media_type="image/jpeg", headers=NO_CACHE)
 
@@ -28,7 +36,7 @@ async def source_picture(ctx: ContextDep, session: SessionDep, source_id: int) -
 async def source_video(
     ctx: ContextDep,
     session: SessionDep,
-    source_id: int,
+    source_id: ObjectId,
     delay: Annotated[float, Query(gt=0, le=3600, description="Seconds between frames")] = 1.0,
 ) -> StreamingResponse:
     parts = await pictures.live(ctx, session, source_id, delay)

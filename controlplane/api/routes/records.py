@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from controlplane.api.deps import ContextDep, SessionDep, body_or_query
+from controlplane.api.deps import ContextDep, RecordId, SessionDep, TagName, body_or_query
 from controlplane.data import records as records_data
 from controlplane.data import tags as tags_data
 from controlplane.models.record import RecordPublic, RecordStart, RecordStop
@@ -15,8 +15,14 @@ from controlplane.services import playback, recording
 from controlplane.services import tags as tags_service
 from controlplane.services.ranges import RangeNotSatisfiable
 
-router = APIRouter(prefix="/record", tags=["records"])
-TagName = Annotated[str, Query(min_length=1)]
+router = APIRouter(
+    prefix="/record",
+    tags=["records"],
+    responses={
+        404: {"description": "no such tag or record"},
+        409: {"description": "the tag is already recording or stopping"},
+    },
+)
 
 
 @router.post("", response_model=None, status_code=200)
@@ -50,7 +56,7 @@ async def tag_is_recording(session: SessionDep, tag_name: TagName) -> bool:
 
 
 @router.get("/{record_id}", response_model=RecordPublic)
-async def get_record(session: SessionDep, record_id: str) -> RecordPublic:
+async def get_record(session: SessionDep, record_id: RecordId) -> RecordPublic:
     row = await records_data.get(session, record_id)
     tag = await tags_data.by_id(session, row.tag_id)
     (public,) = await tags_service.records_public(session, tag.name, [row])
@@ -65,19 +71,23 @@ async def get_record(session: SessionDep, record_id: str) -> RecordPublic:
 async def record_video(
     ctx: ContextDep,
     session: SessionDep,
-    record_id: str,
+    record_id: RecordId,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
     try:
         answer = await playback.video(ctx, session, record_id, range_header)
-    except RangeNotSatisfiable:
-        return Response(status_code=416, headers={"Content-Range": "bytes */*", "Accept-Ranges": "bytes"})
+    except RangeNotSatisfiable as exc:
+        headers = {"Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"}
+        return Response(status_code=416, headers=headers)
     return StreamingResponse(answer.body, status_code=answer.status_code, headers=answer.headers)
 
 
 @router.delete("/{record_id}/file", response_model=RecordPublic)
 async def delete_record_file(
-    ctx: ContextDep, session: SessionDep, record_id: str, location: Annotated[str, Query(min_length=1)]
+    ctx: ContextDep,
+    session: SessionDep,
+    record_id: RecordId,
+    location: Annotated[str, Query(min_length=1, max_length=4096)],
 ) -> RecordPublic:
     row = await playback.delete_file(ctx, session, record_id, location)
     await session.commit()

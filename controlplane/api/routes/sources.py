@@ -6,12 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from controlplane.api.deps import ContextDep, SessionDep, body_or_query
+from controlplane.api.deps import ContextDep, ObjectId, SessionDep, body_or_query
 from controlplane.data import sources as sources_data
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
 from controlplane.services import sources as sources_service
 
-router = APIRouter(prefix="/source", tags=["sources"])
+router = APIRouter(
+    prefix="/source",
+    tags=["sources"],
+    responses={404: {"description": "no such source"}, 409: {"description": "the source is recording"}},
+)
 
 
 @router.get("", response_model=list[SourcePublic])
@@ -21,15 +25,15 @@ async def list_sources(ctx: ContextDep, session: SessionDep) -> list[SourcePubli
 
 @router.post("", response_model=SourcePublic, status_code=status.HTTP_201_CREATED)
 async def create_source(
-    session: SessionDep, body: Annotated[SourceCreate, Depends(body_or_query(SourceCreate))]
+    ctx: ContextDep, session: SessionDep, body: Annotated[SourceCreate, Depends(body_or_query(SourceCreate))]
 ) -> SourcePublic:
-    row = await sources_service.create(session, body)
+    row = await sources_service.create(session, ctx.settings, body)
     await session.commit()
     return SourcePublic.of(row)
 
 
 @router.get("/{source_id}", response_model=SourcePublic)
-async def get_source(ctx: ContextDep, session: SessionDep, source_id: int) -> SourcePublic:
+async def get_source(ctx: ContextDep, session: SessionDep, source_id: ObjectId) -> SourcePublic:
     (public,) = await sources_service.public(
         session, ctx.settings, [await sources_data.get(session, source_id)]
     )
@@ -38,17 +42,18 @@ async def get_source(ctx: ContextDep, session: SessionDep, source_id: int) -> So
 
 @router.put("/{source_id}", response_model=SourcePublic)
 async def update_source(
+    ctx: ContextDep,
     session: SessionDep,
-    source_id: int,
+    source_id: ObjectId,
     body: Annotated[SourceUpdate, Depends(body_or_query(SourceUpdate))],
 ) -> SourcePublic:
-    row = await sources_service.update(session, source_id, body)
+    row = await sources_service.update(session, ctx.settings, source_id, body)
     await session.commit()
     return SourcePublic.of(row)
 
 
 @router.delete("/{source_id}", response_model=SourcePublic)
-async def delete_source(session: SessionDep, source_id: int) -> SourcePublic:
+async def delete_source(session: SessionDep, source_id: ObjectId) -> SourcePublic:
     row = await sources_service.delete(session, source_id)
     public = SourcePublic.of(row)
     await session.commit()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
-from controlplane.api.deps import SessionDep
+from controlplane.api.deps import SessionDep, TagName
 from controlplane.models.tag import TagPublic
 from controlplane.services import tags as tags_service
 
@@ -14,7 +12,7 @@ router = APIRouter(prefix="/tag", tags=["tags"])
 
 
 @router.get("", response_model=TagPublic)
-async def get_tag(session: SessionDep, name: Annotated[str, Query(min_length=1)]) -> TagPublic:
+async def get_tag(session: SessionDep, name: TagName) -> TagPublic:
     return await tags_service.tag_public(session, name)
 
 

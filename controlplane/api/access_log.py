@@ -1,0 +1,53 @@
+"""The access log without secrets: a query string may carry a camera URL with its password (the
+query form of `POST /api/v1/source`) or a token, so only known harmless values are written."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import unquote
+
+from shared.redact import MASK
+
+# Query parameters whose values say what was asked and can never carry a credential.
+VISIBLE_PARAMS = frozenset(
+    {
+        "tag_name",
+        "name",
+        "group_name",
+        "model",
+        "delay",
+        "frames",
+        "record_id",
+        "hash_md5",
+        "size",
+        "begin_utc",
+        "end_utc",
+    }
+)
+
+
+def scrub_target(target: str) -> str:
+    """`/a?uri_rtsp=rtsp%3A%2F%2Fu%3Apw%40h&tag_name=x` → `/a?uri_rtsp=***&tag_name=x`."""
+    path, question, query = target.partition("?")
+    if not question:
+        return target
+    items = []
+    for item in query.split("&"):
+        key, eq, value = item.partition("=")
+        visible = unquote(key).lower() in VISIBLE_PARAMS
+        items.append(f"{key}{eq}{value if visible or not value else MASK}")
+    return f"{path}?{'&'.join(items)}"
+
+
+class ScrubAccessLog(logging.Filter):
+    """For uvicorn's access logger, whose arguments are (client, method, target, version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], scrub_target(args[2]), *args[3:])
+        return True
+
+
+def install() -> None:
+    logging.getLogger("uvicorn.access").addFilter(ScrubAccessLog())
