@@ -10,7 +10,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from agent.camera import CameraError, CameraFailure, CameraSpec, grab_rtsp_frame, probe, snapshot
+from agent.cameras.prober import probe
+from agent.cameras.snapshot import grab_rtsp_frame, snapshot
+from agent.cameras.spec import CameraError, CameraFailure, CameraSpec
 from agent.ffmpeg.commands import live_command, snapshot_command
 from agent.ffmpeg.jpeg import is_jpeg
 from tests.agent.test_ffmpeg_process import child_processes

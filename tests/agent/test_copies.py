@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.copies import CopyHeader, CopyMismatchError, CopyResumeError, CopyStore
-from agent.recordings import FileAccessError, UnknownRecordError
+from agent.errors import FileAccessError, UnknownRecordError
+from agent.files.copies import CopyHeader, CopyMismatchError, CopyResumeError, CopyStore
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from agent.camera import CameraError, CameraFailure, CameraSpec
+from agent.cameras.spec import CameraError, CameraFailure, CameraSpec
 from agent.ffmpeg.jpeg import is_jpeg
 from agent.live import Frame, LiveHub, Subscription
 from tests.agent.test_ffmpeg_process import child_processes

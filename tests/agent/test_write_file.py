@@ -14,13 +14,13 @@ import httpx
 import pytest
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
-from agent.copies import CopyStore
+from agent.cameras.prober import Prober
+from agent.control.runtime import RuntimeState
+from agent.files.copies import CopyStore
 from agent.live import LiveHub
-from agent.prober import Prober
-from agent.recordings import RecordManager
-from agent.runtime_state import RuntimeState
-from agent.server import create_server
-from agent.servicer import AgentServicer
+from agent.recording.manager import RecordManager
+from agent.rpc.server import create_server
+from agent.rpc.servicer import AgentServicer
 from agent.settings import AgentSettings
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc

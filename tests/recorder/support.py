@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from agent.camera import CameraSpec
-from agent.recordings import RecordInfo, RecordManager
+from agent.cameras.spec import CameraSpec
+from agent.recording.manager import RecordInfo, RecordManager
 from tests.support.media import ffprobe_json
 
 AGENT = "agent-t"

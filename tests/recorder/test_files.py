@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.camera import CameraSpec
-from agent.recordings import FileAccessError, RecordBusyError, UnknownRecordError
+from agent.cameras.spec import CameraSpec
+from agent.errors import FileAccessError, RecordBusyError, UnknownRecordError
 from tests.recorder.support import AGENT, open_manager, start_and_wait_for_video
 from tests.support.cameras import start_rtsp_camera
 

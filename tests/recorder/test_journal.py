@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.camera import CameraSpec
-from agent.journal import JOURNAL_NAME, Journal, RecordRow
-from agent.record_files import RecordPaths, safe_tag
-from agent.recordings import CapacityError
+from agent.cameras.spec import CameraSpec
+from agent.errors import CapacityError
+from agent.files.layout import RecordPaths, safe_tag
+from agent.recording.journal import JOURNAL_NAME, Journal, RecordRow
 from shared.enums import RecordStatus
 from tests.recorder.support import open_manager
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.camera import CameraSpec
+from agent.cameras.spec import CameraSpec
 from tests.recorder.support import assert_final_file, open_manager, start_and_wait_for_video
 from tests.support.cameras import start_http_camera
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.ffmpeg.record_command import record_command
+from agent.ffmpeg.commands import record_command
 from shared.ffmpeg_cmd import FfmpegCmdError
 
 URL = "rtsp://admin:pa ss'word@10.0.0.5:554/stream"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.camera import CameraSpec
+from agent.cameras.spec import CameraSpec
 from tests.recorder.support import (
     assert_final_file,
     duration_of,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.camera import CameraSpec
-from agent.journal import JOURNAL_NAME
+from agent.cameras.spec import CameraSpec
+from agent.recording.journal import JOURNAL_NAME
 from tests.recorder.support import assert_final_file, open_manager, start_and_wait_for_video, wait_for
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 

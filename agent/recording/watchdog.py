@@ -15,19 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.ffmpeg.probe import probe_duration
 from agent.ffmpeg.process import FfmpegProcess
-from agent.record_files import has_fragment, probe_duration
+from agent.files.layout import has_fragment
+from agent.recording.states import WatchEnd
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.25  # how often the part's size is looked at
 REFINE_S = 2.5  # how long the first frame's time is refined (a couple of fragments)
-
-
-class WatchEnd:
-    STOPPED = "stopped"  # stop was asked
-    EXITED = "exited"  # ffmpeg exited by itself
-    STALLED = "stalled"  # no growth for the stall time-out (or no video within the grace)
 
 
 @dataclass
@@ -42,7 +38,7 @@ class PartWatch:
     ffmpeg_bin: str = "ffmpeg"
     had_video: bool = False
     video_end: float | None = None  # wall time the video stopped, unless the run was stopped
-    end: str = WatchEnd.STOPPED
+    end: WatchEnd = WatchEnd.STOPPED
     _first_frame: float | None = None
     _refine_until: float = 0.0
     _reported: bool = False

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import httpx
 
-from agent.convert import record_report, spec_from_assigned
-from agent.prober import Prober
-from agent.recordings import RecordManager
-from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut
+from agent.cameras.prober import Prober
+from agent.cameras.spec import spec_from_assigned
+from agent.recording.manager import RecordManager
+from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut, RecordReport
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class HeartbeatLoop:
         self.connected = False
 
     async def beat(self) -> HeartbeatOut:
-        pending = [record_report(r) for r in self._records.list(self._records_ack)]
+        pending: list[RecordReport] = list(self._records.list(self._records_ack))
         body = self._describe().model_copy(update={"probes": self._prober.results(), "records": pending})
         response = await self._client.post(
             self._url,

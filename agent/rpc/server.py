@@ -6,8 +6,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lag grpcio
 
-from agent.auth import TokenInterceptor
-from agent.servicer import AgentServicer
+from agent.rpc.auth import TokenInterceptor
+from agent.rpc.servicer import AgentServicer
 from agent.settings import AgentSettings
 from shared.rpc import agent_pb2_grpc
 

@@ -1,4 +1,5 @@
-"""Keeps the availability of the agent's assigned cameras current, for the next heartbeat."""
+"""Keeps the availability of the agent's assigned cameras current, for the next heartbeat: one
+cheap probe per camera (an RTSP DESCRIBE or an HTTP still image), skipped while video arrives."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from collections.abc import Callable
 
 import httpx
 
-from agent import camera
-from agent.camera import CameraSpec
+from agent.cameras.rtsp_probe import RtspProbeError, describe
+from agent.cameras.snapshot import fetch_picture
+from agent.cameras.spec import CameraError, CameraSpec
 from agent.live import LiveHub
 from shared.heartbeat import SourceProbe
+from shared.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ class Prober:
         else:
             async with self._limit:
                 try:
-                    online, detail = await camera.probe(spec, self._client, self._timeout, self._ffmpeg)
+                    online, detail = await probe(spec, self._client, self._timeout, self._ffmpeg)
                 except Exception as exc:  # a probe must never stop the loop
                     log.warning("probe of source %s failed: %s", spec.source_id, type(exc).__name__)
                     online, detail = False, f"probe error: {type(exc).__name__}"
@@ -81,3 +84,29 @@ class Prober:
             self._results[spec.source_id] = SourceProbe(
                 source_id=spec.source_id, online=online, detail=detail, probed_unix=time.time()
             )
+
+
+async def probe(
+    spec: CameraSpec,
+    client: httpx.AsyncClient,
+    timeout: float,  # noqa: ASYNC109 - the camera's deadline
+    ffmpeg_bin: str,
+) -> tuple[bool, str]:
+    """Whether the camera answers now, and a detail (free of credentials) either way.
+
+    The RTSP stream is probed when there is one, since that is what recording needs, with one
+    DESCRIBE (no ffmpeg: probing is periodic and per camera, so it must be cheap).
+    """
+    started = time.monotonic()
+    try:
+        if spec.rtsp_url:
+            try:
+                return True, await describe(spec.rtsp_url, timeout)
+            except RtspProbeError as exc:
+                return False, redact_text(str(exc), spec.secrets)
+        else:
+            jpeg = await fetch_picture(spec, client, timeout)
+            what = "HTTP picture"
+    except CameraError as exc:
+        return False, exc.detail
+    return True, f"{what} of {len(jpeg)} bytes in {time.monotonic() - started:.2f} s"

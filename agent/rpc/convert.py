@@ -1,10 +1,13 @@
-"""Between protobuf messages and the agent's own types: done here once, not in every handler."""
+"""The agent's one protobuf mapper: between the generated messages and the agent's own types, done
+here once, not in every handler."""
 
 from __future__ import annotations
 
-from agent.camera import CameraSpec
-from agent.recordings import RecordInfo
-from shared.heartbeat import AssignedSource, RecordReport
+from pathlib import Path
+
+from agent.cameras.spec import CameraSpec
+from agent.recording.manager import RecordInfo
+from shared.heartbeat import HeartbeatIn
 from shared.rpc import agent_pb2 as pb
 from shared.rpc_enums import RECORD_STATUS_TO_PB
 
@@ -20,17 +23,6 @@ def spec_from_proto(source: pb.SourceSpec) -> CameraSpec:
         picture_auth=_AUTH_NAMES.get(source.picture.auth) if has_picture else None,
         picture_user=(source.picture.user or None) if has_picture else None,
         picture_password=(source.picture.password or None) if has_picture else None,
-    )
-
-
-def spec_from_assigned(source: AssignedSource) -> CameraSpec:
-    return CameraSpec(
-        source_id=source.id,
-        rtsp_url=source.uri_rtsp,
-        picture_url=source.picture_uri,
-        picture_auth=source.picture_auth.value if source.picture_auth else None,
-        picture_user=source.picture_user,
-        picture_password=source.picture_password,
     )
 
 
@@ -52,18 +44,13 @@ def record_state(info: RecordInfo) -> pb.RecordState:
     )
 
 
-def record_report(info: RecordInfo) -> RecordReport:
-    return RecordReport(
-        record_id=info.record_id,
-        source_id=info.source_id,
-        status=info.status,
-        begin_unix=info.begin_unix,
-        end_unix=info.end_unix,
-        location=info.location,
-        hash_md5=info.hash_md5,
-        size_bytes=info.size_bytes,
-        duration_s=info.duration_s,
-        error=info.error,
-        gaps=list(info.gaps),
-        updated_unix=info.updated_unix,
+def agent_info(facts: HeartbeatIn, storage_root: Path) -> pb.AgentInfo:
+    return pb.AgentInfo(
+        name=facts.name,
+        version=facts.version,
+        capacity=facts.capacity,
+        active_records=facts.active_records,
+        disk_free_bytes=facts.disk_free_bytes,
+        disk_total_bytes=facts.disk_total_bytes,
+        storage_root=str(storage_root),
     )

@@ -12,16 +12,17 @@ from pathlib import Path
 
 import grpc
 
-from agent import camera
-from agent.camera import CameraError
-from agent.convert import record_state, spec_from_proto
-from agent.copies import CopyHeader, CopyMismatchError, CopyResumeError
+from agent.cameras.snapshot import snapshot
+from agent.cameras.spec import CameraError
+from agent.control.runtime import RuntimeState
+from agent.errors import CapacityError, FileAccessError, RecordBusyError, UnknownRecordError
 from agent.ffmpeg import commands
 from agent.ffmpeg.jpeg import JpegSplitter
 from agent.ffmpeg.process import FfmpegProcess
-from agent.files import read_range
-from agent.recordings import CapacityError, FileAccessError, RecordBusyError, UnknownRecordError
-from agent.runtime_state import RuntimeState
+from agent.files.copies import CopyHeader, CopyMismatchError, CopyResumeError
+from agent.files.reads import read_range
+from agent.live.pacing import Pacer
+from agent.rpc.convert import agent_info, record_state, spec_from_proto
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
 
@@ -36,7 +37,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self._settings = state.settings
 
     async def GetInfo(self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext) -> pb.AgentInfo:
-        return self._state.info()
+        return agent_info(self._state.facts(), self._settings.storage_root)
 
     async def Snapshot(self, request: pb.SnapshotRequest, context: grpc.aio.ServicerContext) -> pb.Image:
         spec = spec_from_proto(request.source)
@@ -45,7 +46,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         if frame is not None:
             return pb.Image(jpeg=frame.jpeg, captured_unix=frame.captured)
         try:
-            jpeg = await camera.snapshot(
+            jpeg = await snapshot(
                 spec, self._state.http, self._settings.snapshot_timeout_s, self._settings.ffmpeg_bin
             )
         except CameraError as exc:
@@ -56,10 +57,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self, request: pb.LiveFramesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.Image]:
         spec = spec_from_proto(request.source)
-        interval = request.interval_s if request.interval_s > 0 else 1.0
+        pacer = Pacer(request.interval_s if request.interval_s > 0 else 1.0)
         async with self._state.hub.subscribe(spec) as subscription:
             seq = 0
-            next_at: float | None = None
             while True:
                 try:
                     frame = await subscription.next_frame(seq, timeout=self._settings.snapshot_timeout_s)
@@ -67,20 +67,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                     await context.abort(grpc.StatusCode.FAILED_PRECONDITION, exc.detail)
                 seq = frame.seq
                 yield pb.Image(jpeg=frame.jpeg, captured_unix=frame.captured)
-                # Paced on a schedule, not "sleep after send", so the rate does not drift; the schedule
-                # starts at the first frame and never bursts to catch up after a slow one.
-                now = time.monotonic()
-                next_at = (
-                    now + interval if next_at is None or next_at + interval < now else next_at + interval
-                )
-                await asyncio.sleep(next_at - now)
-
-    async def Probe(self, request: pb.ProbeRequest, context: grpc.aio.ServicerContext) -> pb.ProbeResult:
-        spec = spec_from_proto(request.source)
-        online, detail = await camera.probe(
-            spec, self._state.http, self._settings.probe_timeout_s, self._settings.ffmpeg_bin
-        )
-        return pb.ProbeResult(online=online, detail=detail)
+                await asyncio.sleep(pacer.next_delay())
 
     async def TestImage(self, request: pb.TestImageRequest, context: grpc.aio.ServicerContext) -> pb.Image:
         argv = commands.test_image_argv(self._settings.ffmpeg_bin)
@@ -132,21 +119,6 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         except UnknownRecordError:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"record {request.record_id} is not on this agent")
         return record_state(info)
-
-    async def GetRecord(
-        self, request: pb.GetRecordRequest, context: grpc.aio.ServicerContext
-    ) -> pb.RecordState:
-        try:
-            return record_state(self._state.records.get(request.record_id))
-        except UnknownRecordError:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"record {request.record_id} is not on this agent")
-            raise  # unreachable: abort raises
-
-    async def ListRecords(
-        self, request: pb.ListRecordsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListRecordsResponse:
-        infos = self._state.records.list(request.changed_since_unix)
-        return pb.ListRecordsResponse(records=[record_state(i) for i in infos])
 
     async def _resolve(self, ref: pb.FileRef, context: grpc.aio.ServicerContext) -> _File:
         """The file `ref` names: a registered sync copy (exact record and location), else one of

@@ -13,39 +13,24 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
 
 import httpx
 
-from agent.camera import CameraError, CameraSpec, fetch_picture, picture_auth
-from agent.ffmpeg.feeder import FedFfmpegProcess, FeederClosed
+from agent.cameras.snapshot import fetch_picture
+from agent.cameras.spec import CameraError, CameraSpec, picture_auth
+from agent.ffmpeg.process import FfmpegProcess, StdinClosed
+from agent.live.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
-_KEYFRAME_EVERY_S = 2.0  # a fragment per keyframe: at most this much is lost when ffmpeg is killed
 _EOF_GRACE_S = 10.0  # after end of input, ffmpeg encodes what it holds and writes the file's end
-
-
-def picture_argv(ffmpeg_bin: str, output: Path, interval_s: float) -> list[str]:
-    """ffmpeg reading JPEGs on stdin, one every `interval_s` of video time, into an H.264 fMP4."""
-    rate = 1 / Fraction(interval_s).limit_denominator(1000)
-    gop = max(1, round(_KEYFRAME_EVERY_S / interval_s))
-    argv = [ffmpeg_bin, "-hide_banner", "-loglevel", "warning"]
-    argv += ["-f", "image2pipe", "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0"]
-    # Even sizes: yuv420p cannot hold an odd width or height. zerolatency: no look-ahead, so each
-    # frame is encoded (and its fragment written) when it arrives, not dozens of frames later.
-    argv += ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast"]
-    argv += ["-tune", "zerolatency", "-g", str(gop), "-pix_fmt", "yuv420p"]
-    argv += ["-f", "mp4", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-flush_packets", "1"]
-    return [*argv, str(output)]
 
 
 @dataclass
 class PictureFeed:
     """Feeds one ffmpeg until `stop` is set or ffmpeg exits; reports data, freezes and errors."""
 
-    proc: FedFfmpegProcess
+    proc: FfmpegProcess  # started with stdin_pipe=True
     spec: CameraSpec
     http: httpx.AsyncClient
     interval_s: float
@@ -58,7 +43,7 @@ class PictureFeed:
         auth = picture_auth(self.spec)  # one per feed, so digest auth skips the challenge
         timeout = min(max(2 * self.interval_s, 3.0), 10.0)
         last_jpeg: bytes | None = None
-        t0 = 0.0
+        pacer = Pacer(self.interval_s)  # starts at the first picture written
         failing_since: float | None = None
         try:
             while not stop.is_set() and self.proc.running:
@@ -77,18 +62,17 @@ class PictureFeed:
                     await _wait(stop, self.interval_s)
                     continue
                 if self.frames == 0:
-                    t0 = time.monotonic()
                     self.on_data(time.time())
-                due = int((time.monotonic() - t0) / self.interval_s) + 1
+                due = pacer.due()
                 while self.frames < due:  # catch up after a slow fetch: video time = wall time
                     await self.proc.write(last_jpeg)
                     self.frames += 1
-                await _wait(stop, t0 + self.frames * self.interval_s - time.monotonic())
-        except FeederClosed:
+                await _wait(stop, pacer.until_slot(self.frames))
+        except StdinClosed:
             log.warning("%s: ffmpeg stopped reading pictures", self.proc.name)
         if failing_since is not None and last_jpeg is not None:
             self.on_gap(failing_since, time.time())
-        await self.proc.close_stdin()
+        self.proc.close_stdin()
         if stop.is_set():
             # End of input, not SIGTERM: ffmpeg encodes the frames it holds and closes the file.
             done, _ = await asyncio.wait({asyncio.ensure_future(self.proc.wait())}, timeout=_EOF_GRACE_S)

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.camera import CameraSpec
+from agent.cameras.spec import CameraSpec
+from agent.files.layout import JOURNAL_NAME
 from shared.enums import RecordStatus
 
-JOURNAL_NAME = "journal.sqlite3"
+__all__ = ["JOURNAL_NAME", "Journal", "RecordRow"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (

@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from agent.journal import JOURNAL_NAME
-from agent.record_files import check_record_id
-from agent.recordings import FileAccessError, UnknownRecordError
+from agent.errors import FileAccessError, UnknownRecordError
+from agent.files.layout import JOURNAL_NAME, check_record_id
 
 log = logging.getLogger(__name__)
 

@@ -9,61 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import dataclasses
 import logging
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from pydantic import ConfigDict
 
-from agent.camera import CameraSpec
-from agent.ffmpeg.record_command import record_command
-from agent.journal import Journal, RecordRow
-from agent.orphans import stop_orphans
-from agent.record_files import RecordPaths, check_record_id, has_fragment, probe_duration
-from agent.recorder import RecorderConfig, Recording
+from agent.cameras.spec import CameraSpec
+from agent.errors import CapacityError, FileAccessError, RecordBusyError, UnknownRecordError
+from agent.ffmpeg.commands import record_command
+from agent.ffmpeg.probe import probe_duration
+from agent.files.layout import RecordPaths, check_record_id, has_fragment
+from agent.recording.attempt import RecorderConfig
+from agent.recording.journal import Journal, RecordRow
+from agent.recording.orphans import stop_orphans
+from agent.recording.recorder import Recording
+from agent.recording.states import Phase
 from shared.enums import RecordStatus
+from shared.heartbeat import RecordReport
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RecordInfo:
-    """A record as the rest of the agent sees it, at one moment."""
+class RecordInfo(RecordReport):
+    """A record as the rest of the agent sees it, at one moment: the heartbeat's `RecordReport`
+    (which is what the heartbeat sends of it) plus what only the agent needs."""
 
-    record_id: str
+    model_config = ConfigDict(frozen=True)
+
     tag_name: str
-    source_id: int
-    status: RecordStatus
-    begin_unix: float
-    end_unix: float | None
-    location: str  # "<agent_name>:<absolute path>" of the current file
     path: Path  # the file to serve now: the current part while recording, the final file when completed
     growing: bool  # ffmpeg is appending to `path` right now
-    hash_md5: str | None
-    size_bytes: int | None
-    duration_s: float | None
-    error: str | None
-    gaps: list[tuple[float, float]]
-    updated_unix: float
-
-
-class FileAccessError(Exception):
-    """A location that is not the record's own, or a path outside the storage root."""
-
-
-class UnknownRecordError(KeyError):
-    """No record with that id on this agent."""
-
-
-class CapacityError(Exception):
-    """The agent already runs as many recordings as it may."""
-
-
-class RecordBusyError(Exception):
-    """The record is still recording (or finalising): its file cannot be deleted."""
+    phase: Phase  # where the recording is now (for diagnosis; not stored)
 
 
 class RecordManager:
@@ -190,7 +169,7 @@ class RecordManager:
         recording = self._get(record_id)
         path = self._inside_root(self._own_path(recording, location))
         info = self._info(recording)
-        return dataclasses.replace(info, path=path, growing=info.growing and path == info.path.resolve())
+        return info.model_copy(update={"path": path, "growing": info.growing and path == info.path.resolve()})
 
     async def delete_file(self, record_id: str, location: str) -> RecordInfo:
         """Delete the record's file at `location`; the record becomes `deleted`."""
@@ -238,6 +217,7 @@ class RecordManager:
             error=row.error,
             gaps=list(row.gaps),
             updated_unix=row.updated_unix,
+            phase=recording.phase,
         )
 
     def _own_path(self, recording: Recording, location: str) -> Path:
