@@ -14,6 +14,7 @@ import httpx
 
 from agent.cameras.spec import CameraSpec
 from agent.recording.manager import RecordInfo, RecordManager
+from agent.recording.states import Phase
 from tests.support.media import ffprobe_json
 
 AGENT = "agent-t"
@@ -46,7 +47,9 @@ async def start_and_wait_for_video(
     record_id = str(uuid.uuid4())
     await manager.start(record_id, tag, spec, ffmpeg_cmd)
     await wait_for(lambda: manager.get(record_id).growing, what="video in the first part")
-    return manager.get(record_id)
+    info = manager.get(record_id)
+    assert info.phase is Phase.RECORDING, info.phase
+    return info
 
 
 def duration_of(path: Path) -> float:

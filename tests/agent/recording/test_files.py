@@ -9,7 +9,7 @@ import pytest
 
 from agent.cameras.spec import CameraSpec
 from agent.errors import FileAccessError, RecordBusyError, UnknownRecordError
-from tests.recorder.support import AGENT, open_manager, start_and_wait_for_video
+from tests.agent.recording.support import AGENT, open_manager, start_and_wait_for_video
 from tests.support.cameras import start_rtsp_camera
 
 pytestmark = pytest.mark.anyio

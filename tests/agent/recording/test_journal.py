@@ -13,7 +13,7 @@ from agent.errors import CapacityError
 from agent.files.layout import RecordPaths, safe_tag
 from agent.recording.journal import JOURNAL_NAME, Journal, RecordRow
 from shared.enums import RecordStatus
-from tests.recorder.support import open_manager
+from tests.agent.recording.support import open_manager
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from agent.cameras.snapshot import grab_rtsp_frame, snapshot
 from agent.cameras.spec import CameraError, CameraFailure, CameraSpec
 from agent.ffmpeg.commands import live_command, snapshot_command
 from agent.ffmpeg.jpeg import is_jpeg
-from tests.agent.test_ffmpeg_process import child_processes
+from tests.agent.ffmpeg.test_process import child_processes
 from tests.support.cameras import HttpCamera, RtspCamera, start_http_camera, start_rtsp_camera
 
 pytestmark = pytest.mark.anyio

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.cameras.spec import CameraSpec
-from tests.recorder.support import (
+from tests.agent.recording.support import (
     assert_final_file,
     duration_of,
     open_manager,

@@ -14,7 +14,7 @@ import pytest
 from agent.cameras.spec import CameraError, CameraFailure, CameraSpec
 from agent.ffmpeg.jpeg import is_jpeg
 from agent.live import Frame, LiveHub, Subscription
-from tests.agent.test_ffmpeg_process import child_processes
+from tests.agent.ffmpeg.test_process import child_processes
 from tests.support.cameras import RtspCamera, start_http_camera, start_rtsp_camera
 
 pytestmark = pytest.mark.anyio

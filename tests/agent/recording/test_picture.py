@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.cameras.spec import CameraSpec
-from tests.recorder.support import assert_final_file, open_manager, start_and_wait_for_video
+from tests.agent.recording.support import assert_final_file, open_manager, start_and_wait_for_video
 from tests.support.cameras import start_http_camera
 
 pytestmark = pytest.mark.anyio
