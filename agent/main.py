@@ -10,14 +10,14 @@ import signal
 import httpx
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lag grpcio
 
-from agent.copies import CopyStore
-from agent.heartbeat import HeartbeatLoop
+from agent.cameras.prober import Prober
+from agent.control.heartbeat import HeartbeatLoop
+from agent.control.runtime import RuntimeState
+from agent.files.copies import CopyStore
 from agent.live import LiveHub
-from agent.prober import Prober
-from agent.recordings import RecordManager
-from agent.runtime_state import RuntimeState
-from agent.server import create_server, mark_serving
-from agent.servicer import AgentServicer
+from agent.recording.manager import RecordManager
+from agent.rpc.server import create_server, mark_serving
+from agent.rpc.servicer import AgentServicer
 from agent.settings import AgentSettings
 
 log = logging.getLogger("agent")
@@ -63,7 +63,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             settings.controlplane_url,
             token,
             settings.heartbeat_interval_s,
-            state.heartbeat,
+            state.facts,
             prober,
             records,
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from agent.record_files import RecordPaths, has_fragment
+from agent.files.layout import RecordPaths, has_fragment
 from bench.common import (
     CLK_TCK,
     _stat,

@@ -6,7 +6,7 @@ One 1280x720 25 fps 2000 kbit/s RTSP test camera (one shared encoder for every c
 plane, one agent. For each N in 1, 10, 50, 100, 200 (--quick: 1, 10, 50):
 
 - baseline: N bare ffmpeg processes started by this script with exactly the agent's recording argv
-  (`agent.ffmpeg.record_command.record_command`, the function the agent calls, writing into a
+  (`agent.ffmpeg.commands.record_command`, the function the agent calls, writing into a
   temporary directory, the camera URL on stdin as the agent hands it over). A window of 10 s
   (--quick 3 s) opens 2 s (0.5 s) after every output holds video: CPU (user + system, from /proc) and
   RSS are taken over it. The agent, with nothing to record, is measured in the same window: its idle
@@ -52,8 +52,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.ffmpeg.record_command import record_command
-from agent.record_files import has_fragment, safe_tag
+from agent.ffmpeg.commands import record_command
+from agent.files.layout import has_fragment, safe_tag
 from agent.settings import AgentSettings
 from bench.common import Stack, cpu_sample, markdown_table, ratio, running_stack, yes_no
 from bench.record_common import (

@@ -1,4 +1,7 @@
-"""The ffmpeg command lines the agent runs for pictures: pure functions, no I/O.
+"""Every ffmpeg and ffprobe command line the agent runs: pure functions, no I/O.
+
+Snapshots, live MJPEG, self-checks, recording an RTSP camera (from a validated template),
+recording a picture-only camera (JPEGs fed on stdin), joining parts, and ffprobe's duration.
 
 Camera URLs carry credentials (`rtsp://user:password@host/...`) and a command line is public
 (`ps`, `/proc/PID/cmdline`). So an RTSP input is never put on the command line: ffmpeg reads a
@@ -8,8 +11,13 @@ one-line concat script (`ffconcat`) naming the URL from its stdin, and the comma
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from shared.ffmpeg_cmd import ALLOWED_OPTIONS, build_argv
 
 # ffmpeg reads the script from pipe:; RTSP itself needs tcp/udp/rtp, rtsps needs tls.
 _RTSP_PROTOCOLS = "pipe,rtsp,rtsps,tcp,udp,rtp,tls"
@@ -17,6 +25,20 @@ _COMMON = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
 # Measured on the H.264 test camera: a cold grab in ~0.3 s instead of ~1.3 s with default probing.
 _FAST_PROBE = {"analyzeduration": "0", "probesize": "32"}
 TEST_SIZE = "640x360"
+# Demuxer (AVFormatContext / RTSP) options of a recording template: they belong to the inner input
+# the script opens, where they reach the RTSP demuxer.
+_INNER_OPTIONS = frozenset(
+    {
+        "-rtsp_transport",
+        "-rtsp_flags",
+        "-timeout",
+        "-analyzeduration",
+        "-probesize",
+        "-fflags",
+        "-use_wallclock_as_timestamps",
+    }
+)
+_KEYFRAME_EVERY_S = 2.0  # a time-lapse fragment per keyframe: at most this much is lost on a kill
 
 
 @dataclass(frozen=True)
@@ -36,8 +58,6 @@ def rtsp_input(url: str, *, fast_probe: bool = True, io_timeout_s: float | None 
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("rtsp", "rtsps"):
         raise ValueError(f"not an RTSP URL (scheme {scheme!r})")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        raise ValueError("control characters in the RTSP URL")  # a newline would add script lines
     # TCP: UDP loses packets (smeared frames) and rarely passes NAT. Video only: no audio track is
     # set up, and with fast probing an audio track could hide the video's parameters.
     options = {"rtsp_transport": "tcp", "allowed_media_types": "video"}
@@ -45,15 +65,13 @@ def rtsp_input(url: str, *, fast_probe: bool = True, io_timeout_s: float | None 
         options["timeout"] = str(round(io_timeout_s * 1_000_000))  # microseconds
     if fast_probe:
         options |= _FAST_PROBE
-    quoted = "'" + url.replace("'", "'\\''") + "'"
-    script = "ffconcat version 1.0\nfile " + quoted + "\n"
-    script += "".join(f"option {key} {value}\n" for key, value in options.items())
+    script = _concat_script(url, [f"option {key} {value}" for key, value in options.items()])
     # The concat demuxer opens the camera with the options above; these flags apply to the script
     # itself, and the outer probing must be fast too or it undoes the inner fast probing.
     argv = ["-f", "concat", "-safe", "0", "-protocol_whitelist", _RTSP_PROTOCOLS]
     if fast_probe:
         argv += [arg for key, value in _FAST_PROBE.items() for arg in (f"-{key}", value)]
-    return FfmpegCommand([*argv, "-i", "pipe:0"], script.encode())
+    return FfmpegCommand([*argv, "-i", "pipe:0"], script)
 
 
 def snapshot_command(
@@ -91,3 +109,70 @@ def test_video_argv(frames: int, fps: float, ffmpeg_bin: str) -> list[str]:
     source = ["-re", "-f", "lavfi", "-i", f"testsrc2=size={TEST_SIZE}:rate={fps:g}"]
     argv = [ffmpeg_bin, *_COMMON, *source, "-frames:v", str(frames)]
     return [*argv, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "5", "pipe:1"]
+
+
+def record_command(template: str | None, rtsp_url: str, output: str, ffmpeg_bin: str) -> FfmpegCommand:
+    """The argv (safe to show) and the stdin script (secret) that record `rtsp_url` into `output`.
+
+    `shared.ffmpeg_cmd.build_argv` puts the input where `{input}` is; here that is `pipe:0`, and the
+    template's options that configure how the camera is read move into the script (`option key
+    value`); the rest of the validated template is kept as it is.
+    """
+    argv = build_argv(template, "pipe:0", output, ffmpeg_bin)  # validates the template
+    split = argv.index("-i")
+    outer, options = [argv[0]], []
+    index = 1
+    while index < split:
+        arg = argv[index]
+        # The template is validated: every argument before -i is an allow-listed option.
+        takes_value = ALLOWED_OPTIONS[arg].value is not None
+        if arg in _INNER_OPTIONS and takes_value:
+            options.append(f"option {arg[1:]} {argv[index + 1]}")
+        else:
+            outer += argv[index : index + 2] if takes_value else [arg]
+        index += 2 if takes_value else 1
+    script = _concat_script(rtsp_url, options)
+    outer += ["-f", "concat", "-safe", "0", "-protocol_whitelist", _RTSP_PROTOCOLS]
+    return FfmpegCommand([*outer, *argv[split:]], script)
+
+
+def picture_record_argv(ffmpeg_bin: str, output: Path, interval_s: float) -> list[str]:
+    """ffmpeg reading JPEGs on stdin, one every `interval_s` of video time, into an H.264 fMP4."""
+    rate = 1 / Fraction(interval_s).limit_denominator(1000)
+    gop = max(1, round(_KEYFRAME_EVERY_S / interval_s))
+    argv = [ffmpeg_bin, "-hide_banner", "-loglevel", "warning"]
+    argv += ["-f", "image2pipe", "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0"]
+    # Even sizes: yuv420p cannot hold an odd width or height. zerolatency: no look-ahead, so each
+    # frame is encoded (and its fragment written) when it arrives, not dozens of frames later.
+    argv += ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast"]
+    argv += ["-tune", "zerolatency", "-g", str(gop), "-pix_fmt", "yuv420p"]
+    argv += ["-f", "mp4", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-flush_packets", "1"]
+    return [*argv, str(output)]
+
+
+def remux_argv(ffmpeg_bin: str, source: list[str], output: Path, muxer: str) -> list[str]:
+    """A stream-copy remux of `source` (input options + `-i`) into `output`, index in front."""
+    argv = [ffmpeg_bin, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *source]
+    return [*argv, "-map", "0", "-c", "copy", "-movflags", "+faststart", "-f", muxer, str(output)]
+
+
+def ffprobe_duration_argv(ffmpeg_bin: str, path: Path) -> list[str]:
+    """ffprobe (next to the configured ffmpeg) printing the media duration of `path` as JSON."""
+    sibling = Path(ffmpeg_bin).with_name("ffprobe")
+    ffprobe = str(sibling) if os.sep in ffmpeg_bin and sibling.exists() else "ffprobe"
+    return [ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)]
+
+
+def concat_list(paths: list[Path]) -> str:
+    """An ffconcat file listing `paths` in order (the concat demuxer joins them by stream copy)."""
+    return "\n".join(["ffconcat version 1.0", *(f"file {_quote(str(p))}" for p in paths)]) + "\n"
+
+
+def _concat_script(url: str, options: list[str]) -> bytes:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError("control characters in the RTSP URL")  # a newline would add script lines
+    return ("\n".join(["ffconcat version 1.0", f"file {_quote(url)}", *options]) + "\n").encode()
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"

@@ -1,7 +1,8 @@
 """The one supervisor of an ffmpeg child process, used for every ffmpeg the agent runs.
 
-The child gets an argument list (never a shell), `/dev/null` or a one-shot script as stdin, and its
-own session, so that stopping it reaches its whole process group. Its stderr is read all the time
+The child gets an argument list (never a shell), `/dev/null`, a one-shot script or a live pipe
+(`stdin_pipe`: `write()` then `close_stdin()`, for a time-lapse fed JPEGs) as stdin, and its own
+session, so that stopping it reaches its whole process group. Its stderr is read all the time
 into a bounded, redacted tail (the last lines explain why it died), and it is always reaped: `stop()`
 goes SIGTERM → wait → SIGKILL in a task that the caller's cancellation cannot interrupt.
 
@@ -43,6 +44,10 @@ _STDOUT_LIMIT = 1 << 20
 _STDIN_MAX = 60 * 1024
 
 
+class StdinClosed(Exception):
+    """The child no longer reads its stdin (it exited, or `close_stdin()` was called)."""
+
+
 class ProcessState(enum.Enum):
     NEW = "new"  # not started (or start() failed)
     RUNNING = "running"
@@ -61,17 +66,22 @@ class FfmpegProcess:
         stdout_pipe: bool = False,
         secrets: Sequence[str] = (),
         stdin_data: bytes | None = None,
+        stdin_pipe: bool = False,
         log_level: int = logging.INFO,
     ) -> None:
         """`log_level` is for the start and the expected exit (frequent short-lived grabs use DEBUG);
         an unexpected failure is logged as a warning at INFO and above."""
         if stdin_data is not None and len(stdin_data) > _STDIN_MAX:
             raise ValueError(f"stdin_data is {len(stdin_data)} bytes, at most {_STDIN_MAX} fit")
+        if stdin_data is not None and stdin_pipe:
+            raise ValueError("stdin is either a prefilled script or a live pipe, not both")
         self.argv = list(argv)
         self.name = name
         self._stdout_pipe = stdout_pipe
         self._secrets = tuple(secrets)
         self._stdin_data = stdin_data
+        self._stdin_pipe = stdin_pipe
+        self._stdin: asyncio.StreamWriter | None = None
         self._log_level = log_level
         self._state = ProcessState.NEW
         self._proc: asyncio.subprocess.Process | None = None
@@ -124,6 +134,10 @@ class FfmpegProcess:
             if self._stdin_data is not None:
                 stdin = _prefilled_pipe(self._stdin_data)
                 child_ends.append(stdin)
+            elif self._stdin_pipe:
+                stdin, in_w = os.pipe()
+                parent_ends.append(in_w)
+                child_ends.append(stdin)
             err_r, err_w = os.pipe()
             parent_ends.append(err_r)
             child_ends.append(err_w)
@@ -157,11 +171,35 @@ class FfmpegProcess:
             stderr = await self._connect(loop, err_r, limit=_STDERR_LINE_MAX * 4)
             if self._stdout_pipe:
                 self._stdout = await self._connect(loop, out_r, limit=_STDOUT_LIMIT)
+            if self._stdin_pipe:
+                transport, protocol = await loop.connect_write_pipe(
+                    asyncio.streams.FlowControlMixin, os.fdopen(in_w, "wb", buffering=0)
+                )
+                self._stdin = asyncio.StreamWriter(transport, protocol, None, loop)
         except BaseException:
             self._signal_group(signal.SIGKILL)  # a child we cannot supervise must not run on
             raise
         self._stderr_task = asyncio.create_task(self._read_stderr(stderr), name=f"{self.name}-stderr")
         self._exit_task = asyncio.create_task(self._watch_exit(), name=f"{self.name}-exit")
+
+    async def write(self, data: bytes) -> None:
+        """Send `data` on the stdin pipe, waiting while it is full; StdinClosed once it is not read."""
+        writer = self._stdin
+        if writer is None or writer.is_closing():
+            raise StdinClosed(self.name)
+        try:
+            writer.write(data)
+            await writer.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise StdinClosed(self.name) from exc
+
+    def close_stdin(self) -> None:
+        """End of input: ffmpeg then flushes its encoder and writes the file's end by itself."""
+        writer, self._stdin = self._stdin, None
+        if writer is not None and not writer.is_closing():
+            # The transport flushes what is buffered, then closes. No wait_closed(): the plain
+            # FlowControlMixin protocol has no close waiter; waiting for ffmpeg's exit says more.
+            writer.close()
 
     async def wait(self) -> int:
         """Wait for the exit; cancelling the caller does not disturb the supervision."""
@@ -176,6 +214,7 @@ class FfmpegProcess:
         reaped. Concurrent and repeated calls share that one task. A process that never started
         has nothing to stop: it is marked EXITED (it can no longer start) and 0 is returned.
         """
+        self.close_stdin()
         if self._exit_task is None:
             self._state = ProcessState.EXITED
             return 0

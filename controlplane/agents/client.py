@@ -4,7 +4,8 @@ one of the control plane's own exceptions (mapped to HTTP once, in controlplane.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import grpc
 
@@ -19,6 +20,8 @@ from controlplane.errors import (
 )
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
+
+T = TypeVar("T")
 
 
 class AgentClient:
@@ -50,64 +53,45 @@ class AgentClient:
             return AgentUnavailableError(f"agent {self.name} is unreachable")
         return AgentUnavailableError(f"agent {self.name} failed: {code.name} {details}".strip())
 
-    async def info(self) -> pb.AgentInfo:
+    async def _unary(
+        self,
+        method: Callable[..., Awaitable[T]],
+        request: object,
+        *,
+        timeout_s: float | None = None,
+        source_id: int | None = None,
+    ) -> T:
+        """One unary (or client-streaming) call with its deadline, its errors translated once."""
+        timeout = self._timeout if timeout_s is None else timeout_s
         try:
-            return await self._stub.GetInfo(
-                pb.GetInfoRequest(), timeout=self._timeout, metadata=self._metadata
-            )
+            return await method(request, timeout=timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
-            raise self.translate(exc) from None
+            raise self.translate(exc, source_id) from None
+
+    async def info(self) -> pb.AgentInfo:
+        return await self._unary(self._stub.GetInfo, pb.GetInfoRequest())
 
     async def snapshot(self, source: pb.SourceSpec, timeout_s: float) -> pb.Image:
-        try:
-            return await self._stub.Snapshot(
-                pb.SnapshotRequest(source=source), timeout=timeout_s, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise self.translate(exc, source.id) from None
+        request = pb.SnapshotRequest(source=source)
+        return await self._unary(self._stub.Snapshot, request, timeout_s=timeout_s, source_id=source.id)
 
     async def test_image(self) -> pb.Image:
-        try:
-            return await self._stub.TestImage(
-                pb.TestImageRequest(), timeout=self._timeout, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise self.translate(exc) from None
+        return await self._unary(self._stub.TestImage, pb.TestImageRequest())
 
     async def start_record(self, record_id: str, tag_name: str, source: pb.SourceSpec) -> pb.RecordState:
         request = pb.StartRecordRequest(record_id=record_id, tag_name=tag_name, source=source)
-        try:
-            return await self._stub.StartRecord(request, timeout=self._timeout, metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise self.translate(exc, source.id) from None
+        return await self._unary(self._stub.StartRecord, request, source_id=source.id)
 
     async def stop_record(self, record_id: str, timeout_s: float) -> pb.RecordState:
         """Waits until the agent has joined, verified and hashed the file."""
         request = pb.StopRecordRequest(record_id=record_id, wait=True)
-        try:
-            return await self._stub.StopRecord(request, timeout=timeout_s, metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise self.translate(exc) from None
+        return await self._unary(self._stub.StopRecord, request, timeout_s=timeout_s)
 
     async def stat_file(self, record_id: str, location: str) -> pb.FileStat:
-        try:
-            return await self._stub.StatFile(
-                pb.FileRef(record_id=record_id, location=location),
-                timeout=self._timeout,
-                metadata=self._metadata,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise self.translate(exc) from None
+        return await self._unary(self._stub.StatFile, pb.FileRef(record_id=record_id, location=location))
 
     async def delete_file(self, record_id: str, location: str) -> None:
-        try:
-            await self._stub.DeleteFile(
-                pb.FileRef(record_id=record_id, location=location),
-                timeout=self._timeout,
-                metadata=self._metadata,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise self.translate(exc) from None
+        await self._unary(self._stub.DeleteFile, pb.FileRef(record_id=record_id, location=location))
 
     async def read_file(
         self, record_id: str, location: str, offset: int, length: int, chunk_size: int = 0
@@ -139,10 +123,7 @@ class AgentClient:
             async for data in chunks:
                 yield pb.WriteFileChunk(data=data)
 
-        try:
-            return await self._stub.WriteFile(requests(), timeout=timeout_s, metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise self.translate(exc) from None
+        return await self._unary(self._stub.WriteFile, requests(), timeout_s=timeout_s)
 
     def live_frames(self, source: pb.SourceSpec, interval_s: float) -> FrameStream:
         call = self._stub.LiveFrames(

@@ -114,20 +114,6 @@ class Image(_message.Message):
     captured_unix: float
     def __init__(self, jpeg: _Optional[bytes] = ..., captured_unix: _Optional[float] = ...) -> None: ...
 
-class ProbeRequest(_message.Message):
-    __slots__ = ("source",)
-    SOURCE_FIELD_NUMBER: _ClassVar[int]
-    source: SourceSpec
-    def __init__(self, source: _Optional[_Union[SourceSpec, _Mapping]] = ...) -> None: ...
-
-class ProbeResult(_message.Message):
-    __slots__ = ("online", "detail")
-    ONLINE_FIELD_NUMBER: _ClassVar[int]
-    DETAIL_FIELD_NUMBER: _ClassVar[int]
-    online: bool
-    detail: str
-    def __init__(self, online: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
-
 class TestImageRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -157,12 +143,6 @@ class StopRecordRequest(_message.Message):
     record_id: str
     wait: bool
     def __init__(self, record_id: _Optional[str] = ..., wait: _Optional[bool] = ...) -> None: ...
-
-class GetRecordRequest(_message.Message):
-    __slots__ = ("record_id",)
-    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
-    record_id: str
-    def __init__(self, record_id: _Optional[str] = ...) -> None: ...
 
 class Gap(_message.Message):
     __slots__ = ("start_unix", "end_unix")
@@ -201,18 +181,6 @@ class RecordState(_message.Message):
     gaps: _containers.RepeatedCompositeFieldContainer[Gap]
     updated_unix: float
     def __init__(self, record_id: _Optional[str] = ..., tag_name: _Optional[str] = ..., source_id: _Optional[int] = ..., status: _Optional[_Union[RecordStatus, str]] = ..., begin_unix: _Optional[float] = ..., end_unix: _Optional[float] = ..., location: _Optional[str] = ..., hash_md5: _Optional[str] = ..., size_bytes: _Optional[int] = ..., duration_s: _Optional[float] = ..., error: _Optional[str] = ..., gaps: _Optional[_Iterable[_Union[Gap, _Mapping]]] = ..., updated_unix: _Optional[float] = ...) -> None: ...
-
-class ListRecordsRequest(_message.Message):
-    __slots__ = ("changed_since_unix",)
-    CHANGED_SINCE_UNIX_FIELD_NUMBER: _ClassVar[int]
-    changed_since_unix: float
-    def __init__(self, changed_since_unix: _Optional[float] = ...) -> None: ...
-
-class ListRecordsResponse(_message.Message):
-    __slots__ = ("records",)
-    RECORDS_FIELD_NUMBER: _ClassVar[int]
-    records: _containers.RepeatedCompositeFieldContainer[RecordState]
-    def __init__(self, records: _Optional[_Iterable[_Union[RecordState, _Mapping]]] = ...) -> None: ...
 
 class FileRef(_message.Message):
     __slots__ = ("record_id", "location")

@@ -49,11 +49,6 @@ class AgentStub:
                 request_serializer=shared_dot_rpc_dot_agent__pb2.LiveFramesRequest.SerializeToString,
                 response_deserializer=shared_dot_rpc_dot_agent__pb2.Image.FromString,
                 _registered_method=True)
-        self.Probe = channel.unary_unary(
-                '/videorec.agent.v1.Agent/Probe',
-                request_serializer=shared_dot_rpc_dot_agent__pb2.ProbeRequest.SerializeToString,
-                response_deserializer=shared_dot_rpc_dot_agent__pb2.ProbeResult.FromString,
-                _registered_method=True)
         self.TestImage = channel.unary_unary(
                 '/videorec.agent.v1.Agent/TestImage',
                 request_serializer=shared_dot_rpc_dot_agent__pb2.TestImageRequest.SerializeToString,
@@ -73,16 +68,6 @@ class AgentStub:
                 '/videorec.agent.v1.Agent/StopRecord',
                 request_serializer=shared_dot_rpc_dot_agent__pb2.StopRecordRequest.SerializeToString,
                 response_deserializer=shared_dot_rpc_dot_agent__pb2.RecordState.FromString,
-                _registered_method=True)
-        self.GetRecord = channel.unary_unary(
-                '/videorec.agent.v1.Agent/GetRecord',
-                request_serializer=shared_dot_rpc_dot_agent__pb2.GetRecordRequest.SerializeToString,
-                response_deserializer=shared_dot_rpc_dot_agent__pb2.RecordState.FromString,
-                _registered_method=True)
-        self.ListRecords = channel.unary_unary(
-                '/videorec.agent.v1.Agent/ListRecords',
-                request_serializer=shared_dot_rpc_dot_agent__pb2.ListRecordsRequest.SerializeToString,
-                response_deserializer=shared_dot_rpc_dot_agent__pb2.ListRecordsResponse.FromString,
                 _registered_method=True)
         self.StatFile = channel.unary_unary(
                 '/videorec.agent.v1.Agent/StatFile',
@@ -131,13 +116,6 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Probe(self, request, context):
-        """Whether the camera answers now (RTSP: the stream opens; HTTP: the image answers).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def TestImage(self, request, context):
         """Self-checks made from ffmpeg's test sources.
         """
@@ -160,19 +138,6 @@ class AgentServicer:
 
     def StopRecord(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetRecord(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ListRecords(self, request, context):
-        """Every record in the agent's journal (optionally only those changed since a time): reconciliation.
-        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -221,11 +186,6 @@ def add_AgentServicer_to_server(servicer, server):
                     request_deserializer=shared_dot_rpc_dot_agent__pb2.LiveFramesRequest.FromString,
                     response_serializer=shared_dot_rpc_dot_agent__pb2.Image.SerializeToString,
             ),
-            'Probe': grpc.unary_unary_rpc_method_handler(
-                    servicer.Probe,
-                    request_deserializer=shared_dot_rpc_dot_agent__pb2.ProbeRequest.FromString,
-                    response_serializer=shared_dot_rpc_dot_agent__pb2.ProbeResult.SerializeToString,
-            ),
             'TestImage': grpc.unary_unary_rpc_method_handler(
                     servicer.TestImage,
                     request_deserializer=shared_dot_rpc_dot_agent__pb2.TestImageRequest.FromString,
@@ -245,16 +205,6 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.StopRecord,
                     request_deserializer=shared_dot_rpc_dot_agent__pb2.StopRecordRequest.FromString,
                     response_serializer=shared_dot_rpc_dot_agent__pb2.RecordState.SerializeToString,
-            ),
-            'GetRecord': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetRecord,
-                    request_deserializer=shared_dot_rpc_dot_agent__pb2.GetRecordRequest.FromString,
-                    response_serializer=shared_dot_rpc_dot_agent__pb2.RecordState.SerializeToString,
-            ),
-            'ListRecords': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListRecords,
-                    request_deserializer=shared_dot_rpc_dot_agent__pb2.ListRecordsRequest.FromString,
-                    response_serializer=shared_dot_rpc_dot_agent__pb2.ListRecordsResponse.SerializeToString,
             ),
             'StatFile': grpc.unary_unary_rpc_method_handler(
                     servicer.StatFile,
@@ -369,33 +319,6 @@ class Agent:
             _registered_method=True)
 
     @staticmethod
-    def Probe(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/videorec.agent.v1.Agent/Probe',
-            shared_dot_rpc_dot_agent__pb2.ProbeRequest.SerializeToString,
-            shared_dot_rpc_dot_agent__pb2.ProbeResult.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
     def TestImage(request,
             target,
             options=(),
@@ -493,60 +416,6 @@ class Agent:
             '/videorec.agent.v1.Agent/StopRecord',
             shared_dot_rpc_dot_agent__pb2.StopRecordRequest.SerializeToString,
             shared_dot_rpc_dot_agent__pb2.RecordState.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetRecord(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/videorec.agent.v1.Agent/GetRecord',
-            shared_dot_rpc_dot_agent__pb2.GetRecordRequest.SerializeToString,
-            shared_dot_rpc_dot_agent__pb2.RecordState.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ListRecords(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/videorec.agent.v1.Agent/ListRecords',
-            shared_dot_rpc_dot_agent__pb2.ListRecordsRequest.SerializeToString,
-            shared_dot_rpc_dot_agent__pb2.ListRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

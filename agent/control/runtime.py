@@ -1,0 +1,41 @@
+"""What the running agent holds (its settings and the long-lived helpers its handlers share) and the
+facts it reports about itself, in the one shape the heartbeat carries."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+import httpx
+
+from agent import __version__
+from agent.cameras.prober import Prober
+from agent.files.copies import CopyStore
+from agent.live import LiveHub
+from agent.recording.manager import RecordManager
+from agent.settings import AgentSettings
+from shared.heartbeat import HeartbeatIn
+
+
+@dataclass
+class RuntimeState:
+    settings: AgentSettings
+    http: httpx.AsyncClient
+    hub: LiveHub
+    prober: Prober
+    records: RecordManager
+    copies: CopyStore  # copies of other agents' records received by sync
+    address: str = ""
+
+    def facts(self) -> HeartbeatIn:
+        """Who the agent is and how loaded it is now (GetInfo answers the same facts)."""
+        usage = shutil.disk_usage(self.settings.storage_root)
+        return HeartbeatIn(
+            name=self.settings.name,
+            address=self.address,
+            version=__version__,
+            capacity=self.settings.capacity,
+            active_records=self.records.active_count(),
+            disk_free_bytes=usage.free,
+            disk_total_bytes=usage.total,
+        )

@@ -1,0 +1,123 @@
+"""One attempt of a recording: one ffmpeg run writing one part, watched until stop, exit or stall
+(RTSP), or fed the camera's still images (picture-only); what it brought goes into the timeline.
+
+MediaMTX's `recorder_instance`: the restart loop (`recorder`) makes a new one after each failure."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from agent.ffmpeg.commands import picture_record_argv, record_command
+from agent.ffmpeg.process import FfmpegProcess
+from agent.recording.picture_feed import PictureFeed
+from agent.recording.states import PartOutcome, Phase, WatchEnd
+from agent.recording.timeline import Timeline
+from agent.recording.watchdog import PartWatch
+
+_MIN_START_GRACE_S = 5.0  # ffmpeg's stream probing alone can take ~2 s before the first write
+_STOP_GRACE_S = 5.0  # SIGTERM lets ffmpeg write its last fragment; then SIGKILL
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    ffmpeg_bin: str
+    stall_timeout_s: float = 10.0
+    max_backoff_s: float = 5.0
+    picture_interval_s: float = 1.0
+
+
+class Attempt:
+    """`await run(stop)` once; `proc` is its ffmpeg (for the pid while it runs)."""
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        config: RecorderConfig,
+        http: httpx.AsyncClient,
+        transition: Callable[[Phase], None],
+    ) -> None:
+        self._timeline = timeline
+        self._config = config
+        self._http = http
+        self._transition = transition
+        self.part = timeline.new_part()
+        spec, name = timeline.row.spec, f"record-{timeline.row.record_id[:8]}"
+        if spec.rtsp_url:
+            command = record_command(
+                timeline.row.ffmpeg_cmd, spec.rtsp_url, str(self.part), config.ffmpeg_bin
+            )
+            self.proc = FfmpegProcess(command.argv, name=name, secrets=spec.secrets, stdin_data=command.stdin)
+        else:
+            argv = picture_record_argv(config.ffmpeg_bin, self.part, config.picture_interval_s)
+            self.proc = FfmpegProcess(argv, name=name, secrets=spec.secrets, stdin_pipe=True)
+
+    async def run(self, stop: asyncio.Event) -> PartOutcome:
+        timeline, proc, part = self._timeline, self.proc, self.part
+        self._transition(Phase.CONNECTING)
+        started = time.time()
+        try:
+            await proc.start()
+            if timeline.row.spec.rtsp_url:
+                had_video = await self._watch(stop, started)
+            else:
+                had_video = await self._feed_pictures(stop)
+        except OSError as exc:
+            timeline.set_error(f"cannot run ffmpeg: {exc.strerror}")
+            had_video = False
+        finally:
+            await proc.stop(_STOP_GRACE_S)
+        tail = proc.stderr_tail()
+        if not had_video:
+            timeline.drop_part(part, started)
+            if tail:
+                timeline.set_error(tail[-1])
+            return PartOutcome.NO_VIDEO
+        if not stop.is_set() and tail and timeline.row.error is None:
+            timeline.set_error(tail[-1])  # why the camera dropped, until video comes again
+        return PartOutcome.VIDEO
+
+    def _on_video(self, since: float) -> None:
+        self._timeline.on_video(self.part, since)
+        self._transition(Phase.RECORDING)
+
+    async def _watch(self, stop: asyncio.Event, started: float) -> bool:
+        timeline, config = self._timeline, self._config
+        watch = PartWatch(
+            self.proc,
+            self.part,
+            started,
+            config.stall_timeout_s,
+            max(config.stall_timeout_s, _MIN_START_GRACE_S),
+            on_video=self._on_video,
+            on_refine=lambda earlier: timeline.refine_first_frame(self.part, earlier),
+            ffmpeg_bin=config.ffmpeg_bin,
+        )
+        had_video = await watch.run(stop)
+        if watch.end is WatchEnd.STALLED:
+            timeline.set_error("camera stalled: no video" if had_video else "camera sent no video")
+        if had_video and watch.video_end is not None:
+            timeline.gap_start = watch.video_end
+        return had_video
+
+    async def _feed_pictures(self, stop: asyncio.Event) -> bool:
+        timeline = self._timeline
+        if timeline.gap_start is None and timeline.serving is None:
+            timeline.gap_start = time.time()  # a camera down at the start is a gap too (as for RTSP)
+        feed = PictureFeed(
+            self.proc,
+            timeline.row.spec,
+            self._http,
+            self._config.picture_interval_s,
+            on_data=self._on_video,
+            on_gap=timeline.add_gap,
+            on_error=timeline.set_error,
+        )
+        await feed.run(stop)
+        if feed.frames and not stop.is_set():
+            timeline.gap_start = time.time()
+        return feed.frames > 0

@@ -1,0 +1,150 @@
+"""The agent's local journal: one SQLite file under the storage root that lists every record the
+agent holds, so that an agent restart resumes what was recording and finalises what was stopping.
+
+It holds camera URLs with their credentials (a resumed recording must reconnect without the
+control plane), so the file is created 0600 before SQLite opens it; SQLite gives its `-wal` and
+`-shm` files the database file's permissions.
+
+The API is synchronous and meant to be called on the event loop: in WAL mode with
+`synchronous=NORMAL` a commit is an append to the WAL without fsync (well under a millisecond), and
+writes happen only on state changes (start, new part, gap, stop), never per frame. Moving them to
+`asyncio.to_thread` would cost more than the write and let two writes on one connection race.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.cameras.spec import CameraSpec
+from agent.files.layout import JOURNAL_NAME
+from shared.enums import RecordStatus
+
+__all__ = ["JOURNAL_NAME", "Journal", "RecordRow"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    tag_name TEXT NOT NULL,
+    source_id INTEGER NOT NULL,
+    spec TEXT NOT NULL,           -- JSON: CameraSpec fields + ffmpeg_cmd (credentials included)
+    status TEXT NOT NULL,
+    begin_unix REAL NOT NULL,
+    end_unix REAL,
+    final_path TEXT,
+    parts TEXT NOT NULL,          -- JSON list of part file paths, oldest first
+    gaps TEXT NOT NULL,           -- JSON list of [start_unix, end_unix]
+    hash_md5 TEXT,
+    size_bytes INTEGER,
+    duration_s REAL,
+    error TEXT,
+    updated_unix REAL NOT NULL
+)
+"""
+_COLUMNS = (
+    "id, tag_name, source_id, spec, status, begin_unix, end_unix, final_path, parts, gaps, "
+    "hash_md5, size_bytes, duration_s, error, updated_unix"
+)
+
+
+@dataclass
+class RecordRow:
+    """One record as the journal keeps it; the Recording that owns it mutates it and saves it."""
+
+    record_id: str
+    tag_name: str
+    spec: CameraSpec
+    ffmpeg_cmd: str | None
+    status: RecordStatus
+    begin_unix: float
+    final_path: str
+    end_unix: float | None = None
+    parts: list[str] = field(default_factory=list)
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+    hash_md5: str | None = None
+    size_bytes: int | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    updated_unix: float = 0.0
+
+    @property
+    def source_id(self) -> int:
+        return self.spec.source_id
+
+
+class Journal:
+    """The records table of `<storage_root>/journal.sqlite3`."""
+
+    def __init__(self, storage_root: Path) -> None:
+        self.path = storage_root / JOURNAL_NAME
+        storage_root.mkdir(parents=True, exist_ok=True)
+        # Create it private before SQLite does (SQLite would use the umask, usually 0644).
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        os.chmod(self.path, 0o600)  # an existing file made by an older version, or another umask
+        self._db = sqlite3.connect(self.path, isolation_level=None)  # autocommit: one statement each
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def save(self, row: RecordRow) -> None:
+        """Insert or replace the row; sets `updated_unix` to now, so `list(changed_since)` sees it."""
+        row.updated_unix = time.time()
+        spec = dataclasses.asdict(row.spec) | {"ffmpeg_cmd": row.ffmpeg_cmd}
+        values = (
+            row.record_id,
+            row.tag_name,
+            row.source_id,
+            json.dumps(spec),
+            row.status.value,
+            row.begin_unix,
+            row.end_unix,
+            row.final_path,
+            json.dumps(row.parts),
+            json.dumps(row.gaps),
+            row.hash_md5,
+            row.size_bytes,
+            row.duration_s,
+            row.error,
+            row.updated_unix,
+        )
+        placeholders = ", ".join("?" * len(values))
+        self._db.execute(f"INSERT OR REPLACE INTO records ({_COLUMNS}) VALUES ({placeholders})", values)  # noqa: S608 - constants only
+
+    def load_all(self) -> list[RecordRow]:
+        cursor = self._db.execute(f"SELECT {_COLUMNS} FROM records ORDER BY begin_unix")  # noqa: S608
+        return [_row(values) for values in cursor.fetchall()]
+
+
+def _row(values: tuple[Any, ...]) -> RecordRow:
+    (rid, tag, _source_id, spec_json, status, begin, end, final, parts, gaps, md5, size, dur, err, upd) = (
+        values
+    )
+    spec_fields = json.loads(spec_json)
+    ffmpeg_cmd = spec_fields.pop("ffmpeg_cmd", None)
+    return RecordRow(
+        record_id=rid,
+        tag_name=tag,
+        spec=CameraSpec(**spec_fields),
+        ffmpeg_cmd=ffmpeg_cmd,
+        status=RecordStatus(status),
+        begin_unix=begin,
+        final_path=final,
+        end_unix=end,
+        parts=list(json.loads(parts)),
+        gaps=[(float(a), float(b)) for a, b in json.loads(gaps)],
+        hash_md5=md5,
+        size_bytes=size,
+        duration_s=dur,
+        error=err,
+        updated_unix=upd,
+    )

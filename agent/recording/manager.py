@@ -1,0 +1,242 @@
+"""All records of this agent: starting and stopping them, what they look like now (`RecordInfo`),
+and which files of theirs may be read or deleted. Owns the journal and one `Recording` per record.
+
+File access is an allow-list: a location must be one this record produced (its current file, a part
+that still exists, its final file), and the path it names must resolve inside the storage root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+from pydantic import ConfigDict
+
+from agent.cameras.spec import CameraSpec
+from agent.errors import CapacityError, FileAccessError, RecordBusyError, UnknownRecordError
+from agent.ffmpeg.commands import record_command
+from agent.ffmpeg.probe import probe_duration
+from agent.files.layout import RecordPaths, check_record_id, has_fragment
+from agent.recording.attempt import RecorderConfig
+from agent.recording.journal import Journal, RecordRow
+from agent.recording.orphans import stop_orphans
+from agent.recording.recorder import Recording
+from agent.recording.states import Phase
+from shared.enums import RecordStatus
+from shared.heartbeat import RecordReport
+
+log = logging.getLogger(__name__)
+
+
+class RecordInfo(RecordReport):
+    """A record as the rest of the agent sees it, at one moment: the heartbeat's `RecordReport`
+    (which is what the heartbeat sends of it) plus what only the agent needs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tag_name: str
+    path: Path  # the file to serve now: the current part while recording, the final file when completed
+    growing: bool  # ffmpeg is appending to `path` right now
+    phase: Phase  # where the recording is now (for diagnosis; not stored)
+
+
+class RecordManager:
+    def __init__(
+        self,
+        storage_root: Path,
+        agent_name: str,
+        ffmpeg_bin: str,
+        http: httpx.AsyncClient,
+        *,
+        stall_timeout_s: float = 10.0,
+        max_backoff_s: float = 5.0,
+        picture_interval_s: float = 1.0,
+        capacity: int = 64,
+    ) -> None:
+        self._root = Path(storage_root).absolute()
+        self._agent = agent_name
+        self._config = RecorderConfig(ffmpeg_bin, stall_timeout_s, max_backoff_s, picture_interval_s)
+        self._http = http
+        self._capacity = capacity
+        self._journal: Journal | None = None
+        self._records: dict[str, Recording] = {}
+
+    async def open(self) -> None:
+        """Load the journal; resume what was `recording`, finalise what was `stopping`."""
+        self._journal = journal = Journal(self._root)
+        for row in journal.load_all():
+            paths = RecordPaths.for_final(Path(row.final_path))
+            if row.status.active:
+                # ffmpeg outlives a killed agent: let it finish its fragment before a new part starts.
+                await stop_orphans([Path(p) for p in row.parts])
+                # Parts whose ffmpeg got no video before the agent went down hold nothing to keep.
+                for part in [Path(p) for p in row.parts if not has_fragment(Path(p))]:
+                    part.unlink(missing_ok=True)
+                    row.parts.remove(str(part))
+                await self._settle_begin(row)
+            recording = Recording(row, paths, self._config, journal, self._http)
+            self._records[row.record_id] = recording
+            if row.status in (RecordStatus.RECORDING, RecordStatus.PENDING):
+                row.status = RecordStatus.RECORDING
+                journal.save(row)
+                log.info("record %s: resuming after an agent restart", row.record_id)
+                recording.start(resume=True)
+            elif row.status is RecordStatus.STOPPING:
+                log.info("record %s: finalising after an agent restart", row.record_id)
+                recording.finalise()
+            elif paths.parts_dir.exists():  # the agent stopped between the final file and the clean-up
+                shutil.rmtree(paths.parts_dir, ignore_errors=True)
+
+    async def _settle_begin(self, row: RecordRow) -> None:
+        """When the only part is finished (its ffmpeg stopped), when its video began is exact: its
+        last write minus the media it holds. The agent may have died before it saw the video come."""
+        if len(row.parts) != 1 or row.gaps:
+            return
+        part = Path(row.parts[0])
+        duration = await probe_duration(part, self._config.ffmpeg_bin)
+        if duration is not None:
+            row.begin_unix = part.stat().st_mtime - duration  # noqa: ASYNC240 - one stat at start-up
+            self._opened().save(row)
+
+    async def aclose(self) -> None:
+        """Agent shutdown: stop every ffmpeg; records stay `recording` and the next open() resumes them."""
+        await asyncio.gather(*(r.suspend() for r in self._records.values()))
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    async def start(
+        self, record_id: str, tag_name: str, spec: CameraSpec, ffmpeg_cmd: str | None
+    ) -> RecordInfo:
+        """Start recording; the same id again returns the record as it is (a retried command)."""
+        if record_id in self._records:
+            return self._info(self._records[record_id])
+        check_record_id(record_id)
+        if self.active_count() >= self._capacity:
+            raise CapacityError(f"agent {self._agent} already records {self._capacity} sources")
+        paths = RecordPaths.of(self._root, tag_name, spec.source_id, record_id)
+        if spec.rtsp_url:  # a bad template is the caller's error now, not a record that never records
+            record_command(ffmpeg_cmd, spec.rtsp_url, str(paths.part(1)), self._config.ffmpeg_bin)
+        row = RecordRow(
+            record_id=record_id,
+            tag_name=tag_name,
+            spec=spec,
+            ffmpeg_cmd=ffmpeg_cmd,
+            status=RecordStatus.RECORDING,
+            begin_unix=time.time(),
+            final_path=str(paths.final),
+        )
+        self._opened().save(row)
+        recording = Recording(row, paths, self._config, self._opened(), self._http)
+        self._records[record_id] = recording
+        recording.start()
+        log.info("record %s: started for source %s under tag %r", record_id, spec.source_id, tag_name)
+        return self._info(recording)
+
+    async def stop(self, record_id: str, wait: bool = True) -> RecordInfo:
+        """Stop recording; `wait`: return once the final file is verified and hashed."""
+        recording = self._get(record_id)
+        recording.request_stop()
+        if wait:
+            await recording.wait_done()
+        return self._info(recording)
+
+    def get(self, record_id: str) -> RecordInfo:
+        return self._info(self._get(record_id))
+
+    def list(self, changed_since_unix: float = 0.0) -> builtins.list[RecordInfo]:
+        """Records whose state changed strictly after `changed_since_unix` (all of them for 0)."""
+        return [self._info(r) for r in self._records.values() if r.row.updated_unix > changed_since_unix]
+
+    def active_count(self) -> int:
+        return sum(1 for r in self._records.values() if r.row.status.active)
+
+    def receiving_video(self, source_id: int) -> bool:
+        """A camera whose video is arriving in a recording right now is online: no probe needed."""
+        return any(r.row.source_id == source_id and r.growing for r in self._records.values())
+
+    def recording(self, record_id: str) -> Recording:
+        """The live object behind a record (tests use it to find ffmpeg's pid)."""
+        return self._get(record_id)
+
+    def resolve_file(self, record_id: str, location: str) -> RecordInfo:
+        """The record, with `path` set to the existing file that `location` names; else FileAccessError."""
+        recording = self._get(record_id)
+        path = self._inside_root(self._own_path(recording, location))
+        info = self._info(recording)
+        return info.model_copy(update={"path": path, "growing": info.growing and path == info.path.resolve()})
+
+    async def delete_file(self, record_id: str, location: str) -> RecordInfo:
+        """Delete the record's file at `location`; the record becomes `deleted`."""
+        recording = self._get(record_id)
+        if recording.row.status.active:
+            raise RecordBusyError(f"record {record_id} is {recording.row.status.value}")
+        path = self._own_path(recording, location)
+        if path.exists() or path.is_symlink():
+            self._inside_root(path)
+            path.unlink()  # the name itself: a link inside the root is removed, not its target
+        shutil.rmtree(recording.paths.parts_dir, ignore_errors=True)
+        recording.row.status = RecordStatus.DELETED
+        self._opened().save(recording.row)
+        log.info("record %s: file %s deleted", record_id, path)
+        return self._info(recording)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _get(self, record_id: str) -> Recording:
+        try:
+            return self._records[record_id]
+        except KeyError:
+            raise UnknownRecordError(record_id) from None
+
+    def _opened(self) -> Journal:
+        if self._journal is None:
+            raise RuntimeError("RecordManager.open() has not been called (or aclose() has)")
+        return self._journal
+
+    def _info(self, recording: Recording) -> RecordInfo:
+        row, path = recording.row, recording.current_path
+        return RecordInfo(
+            record_id=row.record_id,
+            tag_name=row.tag_name,
+            source_id=row.source_id,
+            status=row.status,
+            begin_unix=row.begin_unix,
+            end_unix=row.end_unix,
+            location=f"{self._agent}:{path}",
+            path=path,
+            growing=recording.growing,
+            hash_md5=row.hash_md5,
+            size_bytes=row.size_bytes,
+            duration_s=row.duration_s,
+            error=row.error,
+            gaps=list(row.gaps),
+            updated_unix=row.updated_unix,
+            phase=recording.phase,
+        )
+
+    def _own_path(self, recording: Recording, location: str) -> Path:
+        """The path of `location` if it is one of this record's own locations (compared as text)."""
+        agent, sep, text = location.partition(":")
+        if not sep or agent != self._agent:
+            raise FileAccessError(f"location {location!r} is not on agent {self._agent}")
+        own = [recording.current_path, Path(recording.row.final_path), *map(Path, recording.row.parts)]
+        for path in own:
+            if str(path) == text:
+                return path
+        raise FileAccessError(f"{location!r} is not a location of record {recording.row.record_id}")
+
+    def _inside_root(self, path: Path) -> Path:
+        """`path` resolved (symlinks followed); it must be an existing file inside the storage root."""
+        try:
+            resolved = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise FileAccessError(f"{path} does not exist") from None
+        if not resolved.is_relative_to(self._root.resolve()) or not resolved.is_file():
+            raise FileAccessError(f"{path} is not a file inside the storage root")
+        return resolved

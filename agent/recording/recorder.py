@@ -1,0 +1,147 @@
+"""One record's life on the agent: the restart loop around its attempts (one ffmpeg run, one part
+each), the phase it is in, and at the end the finalising into one file with its MD5.
+
+As MediaMTX's `recorder`: an attempt ends → it is closed → after a paced pause a new one starts. The
+phases are in `states.Phase`; every change goes through `_transition`, which logs it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import httpx
+
+from agent.files.layout import RecordPaths
+from agent.recording.attempt import Attempt, RecorderConfig
+from agent.recording.journal import Journal, RecordRow
+from agent.recording.states import PartOutcome, Phase
+from agent.recording.timeline import Timeline
+from agent.restart import restart_policy
+from shared.enums import RecordStatus
+from shared.redact import redact_text
+
+log = logging.getLogger(__name__)
+
+
+class _NoVideo(Exception):
+    """An ffmpeg run ended without video: the camera is down. Retried with back-off."""
+
+
+class Recording:
+    """One record: call `start()` (or `finalise()` for a record found `stopping`), then
+    `request_stop()` + `wait_done()`, or `suspend()` at agent shutdown."""
+
+    def __init__(
+        self,
+        row: RecordRow,
+        paths: RecordPaths,
+        config: RecorderConfig,
+        journal: Journal,
+        http: httpx.AsyncClient,
+    ) -> None:
+        self.timeline = Timeline(row, paths, journal, config.picture_interval_s)
+        self.phase = Phase.DONE if not row.status.active else Phase.IDLE
+        self._config = config
+        self._http = http
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._attempt: Attempt | None = None
+
+    # -- what the manager reads --------------------------------------------------------------------
+
+    @property
+    def row(self) -> RecordRow:
+        return self.timeline.row
+
+    @property
+    def paths(self) -> RecordPaths:
+        return self.timeline.paths
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._attempt.proc if self._attempt is not None else None
+        return proc.pid if proc is not None and proc.running else None
+
+    @property
+    def current_path(self) -> Path:
+        return self.timeline.current_path
+
+    @property
+    def growing(self) -> bool:
+        t = self.timeline
+        return self.phase is Phase.RECORDING and t.serving is not None and t.serving == t.part
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self, *, resume: bool = False) -> None:
+        """Record in the background. `resume`: the agent was down since the last part was written."""
+        if resume:
+            self.timeline.resumed()
+        self._task = asyncio.create_task(self._lifecycle(), name=f"record-{self.row.record_id}")
+
+    def finalise(self) -> None:
+        """Join the parts of a record found `stopping` (the agent stopped while it finalised)."""
+        self._stop.set()
+        self._task = asyncio.create_task(self._finish(), name=f"finalise-{self.row.record_id}")
+
+    def request_stop(self) -> None:
+        self.timeline.mark_stopping()
+        self._stop.set()
+
+    async def wait_done(self) -> None:
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def suspend(self) -> None:
+        """Agent shutdown: stop ffmpeg (its part stays playable) and leave the journal as it is."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._transition(Phase.SUSPENDED)
+
+    def _transition(self, phase: Phase) -> None:
+        """The one place the phase changes: every change is logged."""
+        if phase is not self.phase:
+            log.info("record %s: %s -> %s", self.row.record_id, self.phase.value, phase.value)
+            self.phase = phase
+
+    async def _lifecycle(self) -> None:
+        retrying = restart_policy(
+            _NoVideo, first_s=1.0, max_s=self._config.max_backoff_s, sleep=self._back_off
+        )  # 1, 2, 4 … s
+        try:
+            while not self._stop.is_set():
+                async for attempt in retrying:  # a run that brought video starts the back-off anew
+                    with attempt:
+                        await self._run_attempt()
+        except Exception as exc:  # a bug or a full disk: say so on the record rather than hang in it
+            log.exception("record %s: recording failed", self.row.record_id)
+            self.row.status = RecordStatus.STOPPING
+            self.timeline.set_error(
+                redact_text(f"recording failed: {type(exc).__name__}: {exc}", self.row.spec.secrets)
+            )
+        await self._finish()
+
+    async def _run_attempt(self) -> None:
+        if self._stop.is_set():
+            return
+        self._attempt = Attempt(self.timeline, self._config, self._http, self._transition)
+        outcome = await self._attempt.run(self._stop)
+        if outcome is PartOutcome.NO_VIDEO and not self._stop.is_set():
+            raise _NoVideo(self.row.error)
+
+    async def _back_off(self, seconds: float) -> None:
+        self._transition(Phase.RETRY_WAIT)
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
+        except TimeoutError:
+            pass
+
+    async def _finish(self) -> None:
+        self._transition(Phase.FINALISING)
+        await self.timeline.finalise(self._config.ffmpeg_bin)
+        self._transition(Phase.DONE)

@@ -1,0 +1,75 @@
+"""Helpers of the recorder tests: a RecordManager on a temporary root, polling, file checks."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from agent.cameras.spec import CameraSpec
+from agent.recording.manager import RecordInfo, RecordManager
+from agent.recording.states import Phase
+from tests.support.media import ffprobe_json
+
+AGENT = "agent-t"
+
+
+@asynccontextmanager
+async def open_manager(root: Path, **options: float) -> AsyncIterator[RecordManager]:
+    options = {"stall_timeout_s": 3.0, "max_backoff_s": 1.0} | options
+    async with httpx.AsyncClient() as http:
+        manager = RecordManager(root, AGENT, "ffmpeg", http, **options)  # type: ignore[arg-type]
+        await manager.open()
+        try:
+            yield manager
+        finally:
+            await manager.aclose()
+
+
+async def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll `condition` until it is truthy; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def start_and_wait_for_video(
+    manager: RecordManager, spec: CameraSpec, tag: str = "tag-1", ffmpeg_cmd: str | None = None
+) -> RecordInfo:
+    record_id = str(uuid.uuid4())
+    await manager.start(record_id, tag, spec, ffmpeg_cmd)
+    await wait_for(lambda: manager.get(record_id).growing, what="video in the first part")
+    info = manager.get(record_id)
+    assert info.phase is Phase.RECORDING, info.phase
+    return info
+
+
+def duration_of(path: Path) -> float:
+    return float(ffprobe_json(path)["format"]["duration"])
+
+
+def md5_of(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def assert_final_file(info: RecordInfo, root: Path) -> float:
+    """The completed record's one final file: in place, hashed right, plays; returns its duration."""
+    assert info.status == "completed", info
+    assert info.path == root / "tag-1" / str(info.source_id) / f"{info.record_id}.mp4"
+    assert info.location == f"{AGENT}:{info.path}"
+    assert info.path.is_file() and not info.path.with_suffix(".parts").exists()
+    assert info.hash_md5 == md5_of(info.path)
+    assert info.size_bytes == info.path.stat().st_size
+    probe = ffprobe_json(info.path)
+    assert probe["streams"][0]["codec_name"] == "h264"
+    duration = float(probe["format"]["duration"])
+    assert info.duration_s is not None and abs(duration - info.duration_s) < 0.1
+    return duration

@@ -1,0 +1,125 @@
+"""Recording from the real RTSP test camera with real ffmpeg: the final file, drops, stalls, kills."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.cameras.spec import CameraSpec
+from tests.agent.recording.support import (
+    assert_final_file,
+    duration_of,
+    open_manager,
+    start_and_wait_for_video,
+    wait_for,
+)
+from tests.support.cameras import RtspCamera, start_rtsp_camera
+from tests.support.net import free_port
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def cam() -> Iterator[RtspCamera]:
+    camera = start_rtsp_camera()
+    yield camera
+    camera.stop()
+
+
+async def test_recording_stops_into_one_hashed_file_as_long_as_the_wall_time(
+    cam: RtspCamera, tmp_path: Path
+) -> None:
+    async with open_manager(tmp_path) as manager:
+        info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
+        assert info.path.name == "part-0001.mp4" and info.location == f"agent-t:{info.path}"
+        await asyncio.sleep(4 - (time.time() - info.begin_unix))
+        started = time.monotonic()
+        done = await manager.stop(info.record_id)
+        finalise_s = time.monotonic() - started
+    duration = assert_final_file(done, tmp_path)
+    assert done.end_unix is not None
+    assert abs(duration - (done.end_unix - done.begin_unix)) < 1.0, duration
+    assert done.gaps == [] and done.error is None
+    assert finalise_s < 3, finalise_s
+
+
+async def test_camera_that_drops_and_returns_leaves_one_gap(cam: RtspCamera, tmp_path: Path) -> None:
+    async with open_manager(tmp_path) as manager:
+        info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
+        await asyncio.sleep(2)
+        cam.stop()
+        await asyncio.sleep(3)
+        cam.restart()
+        await wait_for(lambda: manager.get(info.record_id).gaps, what="the gap")
+        assert manager.get(info.record_id).status == "recording"
+        await asyncio.sleep(2)
+        done = await manager.stop(info.record_id)
+    duration = assert_final_file(done, tmp_path)
+    [(gap_start, gap_end)] = done.gaps
+    assert 2.5 < gap_end - gap_start < 6.5, done.gaps
+    assert done.end_unix is not None
+    expected = done.end_unix - done.begin_unix - (gap_end - gap_start)
+    assert abs(duration - expected) < 1.5, (duration, expected, done.gaps)
+
+
+async def test_stalled_camera_is_restarted_by_the_watchdog(cam: RtspCamera, tmp_path: Path) -> None:
+    async with open_manager(tmp_path, stall_timeout_s=3.0) as manager:
+        info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
+        recording = manager.recording(info.record_id)
+        first_pid = recording.pid
+        await asyncio.sleep(1)
+        cam.stall()
+        await wait_for(lambda: recording.pid != first_pid, what="the watchdog to replace ffmpeg")
+        assert manager.get(info.record_id).error is not None
+        cam.resume()
+        await wait_for(lambda: manager.get(info.record_id).gaps, what="the gap")
+        await asyncio.sleep(1)
+        done = await manager.stop(info.record_id)
+    assert_final_file(done, tmp_path)
+    [(gap_start, gap_end)] = done.gaps
+    assert gap_end - gap_start > 2.5, done.gaps
+
+
+async def test_sigkilled_ffmpeg_leaves_a_playable_part_and_recording_goes_on(
+    cam: RtspCamera, tmp_path: Path
+) -> None:
+    async with open_manager(tmp_path) as manager:
+        info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
+        await asyncio.sleep(3)
+        pid = manager.recording(info.record_id).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.time()
+        first_part = info.path
+        part_duration = duration_of(first_part)  # fragmented MP4: plays without its ffmpeg's exit
+        assert part_duration > killed_at - info.begin_unix - 2.0, part_duration
+        await wait_for(
+            lambda: manager.get(info.record_id).growing and manager.get(info.record_id).path != first_part,
+            what="video in a second part",
+        )
+        assert manager.get(info.record_id).path.name == "part-0002.mp4"
+        await asyncio.sleep(1)
+        done = await manager.stop(info.record_id)
+    assert_final_file(done, tmp_path)
+    assert len(done.gaps) == 1
+
+
+async def test_camera_that_never_answers_fails_the_record_with_the_reason(tmp_path: Path) -> None:
+    spec = CameraSpec(1, rtsp_url=f"rtsp://admin:hunter22@127.0.0.1:{free_port()}/stream")
+    async with open_manager(tmp_path) as manager:
+        record_id = str(uuid.uuid4())
+        await manager.start(record_id, "tag-1", spec, None)
+        await wait_for(lambda: manager.get(record_id).error, what="an error")
+        assert manager.get(record_id).status == "recording"  # it keeps trying
+        done = await manager.stop(record_id)
+    assert done.status == "failed"
+    assert done.error is not None and "no video" in done.error and "Connection refused" in done.error
+    assert "hunter22" not in done.error
+    assert not done.path.exists()
