@@ -44,7 +44,9 @@ async def new_job(sessions: async_sessionmaker[AsyncSession], location: str = "a
         return job.id
 
 
-async def claim(sessions: async_sessionmaker[AsyncSession], owner: str, later: timedelta = timedelta(0)) -> Lease:
+async def claim(
+    sessions: async_sessionmaker[AsyncSession], owner: str, later: timedelta = timedelta(0)
+) -> Lease:
     """`later`: claim as if that much time had passed (the other owner's lease has lapsed by then)."""
     now = utcnow() + later
     async with sessions() as session:
