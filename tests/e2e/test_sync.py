@@ -317,3 +317,29 @@ def test_multipart_upload_cut_by_a_dead_bucket_is_cleaned_up_and_retried(site: S
     assert int(obj["ETag"].strip('"').rsplit("-", 1)[1]) >= 3  # sent in parts
     # The parts of the upload the dead bucket cut short were aborted by the retry, not left to cost.
     assert s3.client().list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
+
+
+def test_jobs_to_different_destinations_run_at_once(site: Site) -> None:
+    (record,) = site.record("parallel")
+    cap = max(record["size_bytes"] // 4, 16 * 1024)
+    to_agent = site.sync("parallel", "agent://dest/parallel", bandwidth_bps=cap)
+    to_bucket = site.sync("parallel", f"s3://{site.s3.bucket}/parallel", bandwidth_bps=cap)
+    # Queued jobs are planned (running) only once a runner slot takes them.
+    wait_until(
+        lambda: {site.job(j)["status"] for j in (to_agent, to_bucket)} == {"running"},
+        30,
+        interval=0.1,
+        what="both jobs running together",
+    )
+    for job_id in (to_agent, to_bucket):
+        assert site.wait_job(job_id, timeout=120)["status"] == "completed"
+
+
+@pytest.mark.parametrize("bandwidth", [0, -1, 2**64, 2**40 + 1])
+def test_out_of_range_bandwidth_is_422(site: Site, bandwidth: int) -> None:
+    with site.cp.client() as c:
+        response = c.post(
+            "/api/v1/sync",
+            json={"tag_name": "to-agent", "location": "agent://dest/x", "bandwidth_bps": bandwidth},
+        )
+        assert response.status_code == 422, response.text
