@@ -133,17 +133,8 @@ class SyncJobPublic(BaseModel):
         items = job.items
         done = [i for i in items if i.status in (ItemStatus.COPIED, ItemStatus.SKIPPED)]
         return cls(
-            id=job.id,
-            created_utc=job.created_utc,
-            updated_utc=job.updated_utc,
-            tag_name=job.tag_name,
-            location=job.location,
-            status=job.status,
+            **job.model_dump(include=set(cls.model_fields) & set(SyncJob.model_fields)),
             records_total=len(items),
             records_done=len(done),
-            bytes_total=job.bytes_total,
-            bytes_done=job.bytes_done,
-            bandwidth_bps=job.bandwidth_bps,
-            items=items,
             errors=[i for i in items if i.status is ItemStatus.FAILED],
         )

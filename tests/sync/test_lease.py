@@ -22,7 +22,8 @@ from controlplane.sync.lease import Lease, LeaseLost
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.anyio
-LEASE = timedelta(seconds=0.6)
+LEASE = timedelta(seconds=1.5)  # renewed every 0.5 s: how fast a lost lease is noticed
+LONG = timedelta(seconds=60)  # a lease that cannot lapse while a test looks at it, however loaded the machine
 
 
 @pytest.fixture
@@ -45,15 +46,18 @@ async def new_job(sessions: async_sessionmaker[AsyncSession], location: str = "a
 
 
 async def claim(
-    sessions: async_sessionmaker[AsyncSession], owner: str, later: timedelta = timedelta(0)
+    sessions: async_sessionmaker[AsyncSession],
+    owner: str,
+    later: timedelta = timedelta(0),
+    lease: timedelta = LEASE,
 ) -> Lease:
     """`later`: claim as if that much time had passed (the other owner's lease has lapsed by then)."""
     now = utcnow() + later
     async with sessions() as session:
-        claimed = await sync_jobs.claim(session, owner, now, LEASE)
+        claimed = await sync_jobs.claim(session, owner, now, lease)
         await session.commit()
     assert claimed is not None, f"{owner} claimed nothing"
-    return Lease(sessions, claimed[0], owner, LEASE, now + LEASE)
+    return Lease(sessions, claimed[0], owner, lease, now + lease)
 
 
 async def save(sessions: async_sessionmaker[AsyncSession], lease: Lease, bytes_done: int) -> bool:
@@ -75,11 +79,11 @@ async def test_after_a_takeover_the_old_owners_writes_are_refused(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     job_id = await new_job(sessions)
-    a = await claim(sessions, "replica-a")
+    a = await claim(sessions, "replica-a", lease=LONG)
     assert await save(sessions, a, 100)
     async with sessions() as session:  # a live lease is not taken, not even for the same destination
         assert await sync_jobs.claim(session, "replica-b", utcnow(), LEASE) is None
-    b = await claim(sessions, "replica-b", later=2 * LEASE)
+    b = await claim(sessions, "replica-b", later=2 * LONG)
     assert b.job_id == job_id
 
     assert await save(sessions, b, 300)
@@ -175,7 +179,7 @@ async def test_one_job_per_destination_at_a_time(sessions: async_sessionmaker[As
     first = await new_job(sessions, "s3://bucket-a/x")
     await new_job(sessions, "s3://bucket-a/y")  # same bucket: waits
     other = await new_job(sessions, "agent://dest/z")
-    a = await claim(sessions, "replica-a")
+    a = await claim(sessions, "replica-a", lease=LONG)
     assert a.job_id == first
     async with sessions() as session:
         # Another replica skips the bucket A is copying to, and takes the job to the agent.
