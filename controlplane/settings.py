@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 import grpc
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,12 +18,26 @@ class PeerConfig(BaseModel):
 
 
 class BucketSettings(BaseModel):
-    """S3-compatible storage that accepts copies."""
+    """S3-compatible storage that accepts copies (one per bucket name in `sync_buckets`)."""
 
-    endpoint_url: str | None = Field(None, description="None for AWS itself")
-    access_key_id: str = ""
-    secret_access_key: SecretStr = SecretStr("")
-    region: str = "us-east-1"
+    model_config = ConfigDict(frozen=True)
+
+    endpoint_url: str | None = Field(
+        None, description="None for AWS itself, else e.g. https://minio.example:9000"
+    )
+    access_key_id: str = Field("", description="Access key of an account that may write the bucket.")
+    secret_access_key: SecretStr = Field(SecretStr(""), description="Its secret key (never logged).")
+    region: str = Field("us-east-1", description="Region the request signatures are made for.")
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "path", description="path style works with every S3-compatible server and with IP endpoints"
+    )
+    part_size: int = Field(
+        8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=5 * 1024**3,
+        description="Multipart part size in bytes; larger records are sent in parts of this size. AWS and "
+        "most compatible servers refuse parts under 5 MiB: go lower only for a server that allows it.",
+    )
 
 
 class Settings(BaseSettings):
@@ -86,6 +101,9 @@ class Settings(BaseSettings):
         15.0, gt=0, description="A sync job whose replica stops renewing it for this long is taken over."
     )
     sync_retries: int = Field(8, ge=0, description="Attempts per record before a sync job reports it failed.")
+    sync_parallel_jobs: int = Field(
+        3, ge=1, le=64, description="Sync jobs one replica runs at once; never two to one destination."
+    )
     live_relay_interval_s: float = Field(
         0.2, gt=0, description="Frame interval asked of an agent for a watched source (viewers share it)."
     )

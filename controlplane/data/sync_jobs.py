@@ -1,18 +1,22 @@
-"""Queries on sync jobs, including the lease that makes one replica run each job."""
+"""Queries on sync jobs, including the lease that makes one replica run each job.
+
+Every write of a running job is fenced: a conditional UPDATE ... WHERE lease_owner = me, so once
+another replica has taken a job over, the old owner's writes change nothing and it learns it lost."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.errors import NotFoundError
-from controlplane.models.sync import SyncJob, SyncStatus
+from controlplane.models.sync import SyncJob, SyncStatus, destination_key
 
-_OPEN = [SyncStatus.QUEUED.value, SyncStatus.RUNNING.value]
+_OPEN = [SyncStatus.QUEUED, SyncStatus.RUNNING]
 
 
 async def get(session: AsyncSession, job_id: str) -> SyncJob:
@@ -32,28 +36,39 @@ async def add(session: AsyncSession, row: SyncJob) -> SyncJob:
     return row
 
 
-async def claim(session: AsyncSession, owner: str, now: datetime, lease: timedelta) -> str | None:
-    """Take one open job whose lease has lapsed (or is ours). A conditional UPDATE, so of two
-    replicas that pick the same job only one gets it, on SQLite and PostgreSQL alike."""
+async def claim(
+    session: AsyncSession, owner: str, now: datetime, lease: timedelta, busy: Set[str] = frozenset()
+) -> tuple[str, str] | None:
+    """Take (id, location) of the oldest open job whose lease has lapsed (or is ours) and whose destination is neither
+    in `busy` (ours) nor being copied to under another replica's live lease. A conditional UPDATE, so
+    of two replicas that pick the same job only one gets it, on SQLite and PostgreSQL alike."""
     free = or_(
         col(SyncJob.lease_until).is_(None), col(SyncJob.lease_until) < now, col(SyncJob.lease_owner) == owner
     )
-    candidates = (
+    open_jobs = (
         await session.exec(
-            select(SyncJob.id)
-            .where(col(SyncJob.status).in_(_OPEN), free)
+            select(SyncJob.id, SyncJob.location, SyncJob.lease_owner, SyncJob.lease_until)
+            .where(col(SyncJob.status).in_(_OPEN))
             .order_by(col(SyncJob.created_utc))
-            .limit(5)
         )
     ).all()
-    for job_id in candidates:
+
+    def held_elsewhere(holder: str | None, until: datetime | None) -> bool:
+        return holder not in (None, owner) and until is not None and until >= now
+
+    taken = set(busy) | {
+        destination_key(loc) for _, loc, holder, until in open_jobs if held_elsewhere(holder, until)
+    }
+    for job_id, location, holder, until in open_jobs:
+        if held_elsewhere(holder, until) or destination_key(location) in taken:
+            continue
         result = await session.exec(  # type: ignore[call-overload]
             update(SyncJob)
             .where(col(SyncJob.id) == job_id, free)
             .values(lease_owner=owner, lease_until=now + lease)
         )
         if result.rowcount == 1:
-            return job_id
+            return str(job_id), str(location)
     return None
 
 
@@ -64,3 +79,18 @@ async def renew(session: AsyncSession, job_id: str, owner: str, until: datetime)
         .values(lease_until=until)
     )
     return bool(result.rowcount == 1)
+
+
+async def save(session: AsyncSession, job_id: str, owner: str, **values: Any) -> bool:
+    """Write the job's progress if `owner` still holds it; False (nothing written) otherwise."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(SyncJob).where(col(SyncJob.id) == job_id, col(SyncJob.lease_owner) == owner).values(**values)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def finish(session: AsyncSession, job_id: str, owner: str, status: SyncStatus, now: datetime) -> bool:
+    """End the job and give up its lease, if `owner` still holds it."""
+    return await save(
+        session, job_id, owner, status=status, lease_owner=None, lease_until=None, updated_utc=now
+    )

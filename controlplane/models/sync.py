@@ -7,12 +7,23 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, String
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from sqlalchemy import JSON, BigInteger, Column, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from controlplane.models.common import UtcDatetimeOut, created_field, utc_field
+
+# Bytes/s a job may be capped at: far above any link, and inside a signed 64-bit column.
+MAX_BANDWIDTH_BPS = 2**40
+
+
+def destination_key(location: str) -> str:
+    """What two jobs must not copy to at the same time: one agent, one peer, one bucket."""
+    scheme, _, rest = location.partition("://")
+    return f"{scheme.lower()}://{rest.split('/', 1)[0].rsplit('@', 1)[-1].lower()}"
 
 
 class SyncStatus(StrEnum):
@@ -36,7 +47,49 @@ class SyncStart(BaseModel):
 
     tag_name: str = Field(min_length=1, max_length=200)
     location: str = Field(min_length=3, max_length=2048)
-    bandwidth_bps: int | None = Field(None, gt=0, description="Cap of this job's copy rate in bytes/s")
+    bandwidth_bps: int | None = Field(
+        None, gt=0, le=MAX_BANDWIDTH_BPS, description="Cap of this job's copy rate in bytes/s"
+    )
+
+
+class SyncItem(BaseModel):
+    """One record of a job and how far its copy got."""
+
+    record_id: str
+    status: ItemStatus
+    bytes: int = 0
+    sync_location: str | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+_ITEMS = TypeAdapter(list[SyncItem])
+
+
+class SyncItemsJSON(TypeDecorator[list[SyncItem]]):
+    """The items as a JSON array in the row, as models in Python."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: list[SyncItem] | None, dialect: Dialect) -> Any:
+        return None if value is None else _ITEMS.dump_python(value, mode="json")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[SyncItem] | None:
+        return None if value is None else _ITEMS.validate_python(value)
+
+
+class SyncStatusColumn(TypeDecorator[SyncStatus]):
+    """The status as its string value in the row (a VARCHAR as before), as the enum in Python."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: SyncStatus | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else SyncStatus(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> SyncStatus | None:
+        return None if value is None else SyncStatus(value)
 
 
 class SyncJob(SQLModel, table=True):
@@ -47,23 +100,17 @@ class SyncJob(SQLModel, table=True):
     updated_utc: datetime | None = utc_field()
     tag_name: str
     location: str
-    status: str = SQLField(default=SyncStatus.QUEUED.value, sa_type=String(16), index=True)
-    bandwidth_bps: int | None = None
-    bytes_total: int = 0
-    bytes_done: int = 0
-    items: list[dict[str, Any]] = SQLField(default_factory=list, sa_type=JSON)
-    # The replica running it and until when: another replica takes over once the lease lapses.
+    status: SyncStatus = SQLField(
+        default=SyncStatus.QUEUED, sa_column=Column(SyncStatusColumn, index=True, nullable=False)
+    )
+    bandwidth_bps: int | None = SQLField(default=None, sa_type=BigInteger)
+    bytes_total: int = SQLField(default=0, sa_type=BigInteger)
+    bytes_done: int = SQLField(default=0, sa_type=BigInteger)
+    items: list[SyncItem] = SQLField(default_factory=list, sa_column=Column(SyncItemsJSON, nullable=False))
+    # The replica running it and until when: another replica takes over once the lease lapses, and
+    # from then on every write of the old one is refused (its WHERE lease_owner no longer matches).
     lease_owner: str | None = None
     lease_until: datetime | None = utc_field()
-
-
-class SyncItem(BaseModel):
-    record_id: str
-    status: ItemStatus
-    bytes: int = 0
-    sync_location: str | None = None
-    error: str | None = None
-    attempts: int = 0
 
 
 class SyncJobPublic(BaseModel):
@@ -83,20 +130,11 @@ class SyncJobPublic(BaseModel):
 
     @classmethod
     def of(cls, job: SyncJob) -> SyncJobPublic:
-        items = [SyncItem.model_validate(i) for i in job.items]
+        items = job.items
         done = [i for i in items if i.status in (ItemStatus.COPIED, ItemStatus.SKIPPED)]
         return cls(
-            id=job.id,
-            created_utc=job.created_utc,
-            updated_utc=job.updated_utc,
-            tag_name=job.tag_name,
-            location=job.location,
-            status=SyncStatus(job.status),
+            **job.model_dump(include=set(cls.model_fields) & set(SyncJob.model_fields)),
             records_total=len(items),
             records_done=len(done),
-            bytes_total=job.bytes_total,
-            bytes_done=job.bytes_done,
-            bandwidth_bps=job.bandwidth_bps,
-            items=items,
             errors=[i for i in items if i.status is ItemStatus.FAILED],
         )

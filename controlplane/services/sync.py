@@ -5,27 +5,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.context import AppContext
-from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
 from controlplane.data import sync_jobs
 from controlplane.data import tags as tags_data
-from controlplane.errors import AgentUnavailableError, ConflictError, CopyVerificationError
+from controlplane.errors import ConflictError, CopyVerificationError
 from controlplane.models import Record
 from controlplane.models.sync import SyncJob, SyncStart
 from controlplane.services import agents as agents_service
 from controlplane.services.tags import get_tag
-from controlplane.sync.locations import PeerTarget, S3Target, parse_location
-from controlplane.sync.transfer import safe_tag
+from controlplane.sync.destinations import safe_tag
+from controlplane.sync.locations import holder_of, links_of, parse_location
 from shared.enums import RecordStatus
 from shared.rpc import agent_pb2 as pb
 
 
 async def start(ctx: AppContext, session: AsyncSession, body: SyncStart) -> SyncJob:
-    parse_location(body.location, ctx.settings)  # 422 before anything is stored or sent
+    parse_location(body.location, ctx.settings, links_of(ctx))  # 422 before anything is stored or sent
     await get_tag(session, body.tag_name)
     job = await sync_jobs.add(
         session, SyncJob(tag_name=body.tag_name, location=body.location, bandwidth_bps=body.bandwidth_bps)
@@ -50,7 +48,7 @@ async def import_copy(
     existing = await records_data.by_ids(session, {record_id})
     if record_id in existing:
         row = existing[record_id]
-        if row.hash_md5 == hash_md5 and row.status == RecordStatus.COMPLETED.value:
+        if row.hash_md5 == hash_md5 and row.status == RecordStatus.COMPLETED:
             return row  # the same copy again: nothing to do
         raise ConflictError(f"record {record_id} exists here with other content")
     agent = await agents_service.any_online_agent(session, ctx.settings)
@@ -83,40 +81,6 @@ async def import_copy(
 
 async def delete_copy(ctx: AppContext, session: AsyncSession, row: Record) -> None:
     """Delete the record's synced copy wherever it is; sync_location is cleared by the caller."""
-    location = row.sync_location
-    assert location is not None
-    if location.startswith(("http://", "https://")):
-        await _delete_on_peer(ctx, row, location)
-    elif location.startswith("s3://"):
-        await _delete_in_s3(ctx, location)
-    else:
-        name = location.split(":", 1)[0]
-        agent = await agents_data.get(session, name)
-        if agent is None or not agents_service.is_online(agent, ctx.settings):
-            raise AgentUnavailableError(f"agent {name} holding the copy of record {row.id} is offline")
-        await ctx.agents.client(agent.name, agent.address).delete_file(row.id, location)
-
-
-async def _delete_on_peer(ctx: AppContext, row: Record, location: str) -> None:
-    base = location.split("/api/v1/record/", 1)[0]
-    target = parse_location(base + "/", ctx.settings)
-    assert isinstance(target, PeerTarget)
-    headers = (
-        {"Authorization": f"Bearer {target.config.token.get_secret_value()}"} if target.config.token else {}
-    )
-    async with httpx.AsyncClient(timeout=30, headers=headers) as client:
-        try:
-            remote = (await client.get(location)).raise_for_status().json()
-            deleted = await client.delete(f"{location}/file", params={"location": remote["location"]})
-            deleted.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise AgentUnavailableError(f"peer {base} did not delete the copy: {exc}") from None
-
-
-async def _delete_in_s3(ctx: AppContext, location: str) -> None:
-    from controlplane.sync.s3 import S3Destination
-
-    bucket, _, key = location.removeprefix("s3://").partition("/")
-    target = parse_location(f"s3://{bucket}/", ctx.settings)
-    assert isinstance(target, S3Target)
-    await S3Destination(bucket, "", target.config).delete(key)
+    assert row.sync_location is not None
+    del session  # the destination looks agents up in a session of its own
+    await holder_of(row.sync_location, ctx.settings, links_of(ctx)).delete(row.id, row.sync_location)

@@ -6,45 +6,19 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from controlplane.context import AppContext
+from controlplane.data import agents as agents_data
 from controlplane.errors import invalid
-from controlplane.settings import BucketSettings, PeerConfig, Settings
+from controlplane.services import agents as agents_service
+from controlplane.settings import Settings
+from controlplane.sync.destinations import Destination, Links
+from controlplane.sync.destinations.agent import AgentDestination
+from controlplane.sync.destinations.peer import PeerDestination
+from controlplane.sync.destinations.s3 import S3Destination
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
-
-
-@dataclass(frozen=True)
-class AgentTarget:
-    agent: str
-    path: str  # relative directory under the agent's sync root
-
-    def owns(self, sync_location: str) -> bool:
-        return sync_location.startswith(f"{self.agent}:") and f"/sync/{self.path}/" in sync_location
-
-
-@dataclass(frozen=True)
-class PeerTarget:
-    base_url: str  # scheme://host:port, no trailing slash
-    config: PeerConfig
-
-    def owns(self, sync_location: str) -> bool:
-        return sync_location.startswith(self.base_url + "/")
-
-
-@dataclass(frozen=True)
-class S3Target:
-    bucket: str
-    prefix: str
-    config: BucketSettings
-
-    def owns(self, sync_location: str) -> bool:
-        base = f"s3://{self.bucket}/{self.prefix}".rstrip("/") + "/"
-        return sync_location.startswith(base)
-
-
-Target = AgentTarget | PeerTarget | S3Target
 
 
 def _bad(msg: str) -> Exception:
@@ -59,7 +33,7 @@ def _clean_path(path: str) -> str:
     return "/".join(segments)
 
 
-def parse_location(location: str, settings: Settings) -> Target:
+def parse_location(location: str, settings: Settings, links: Links) -> Destination:
     if "%" in location or "\\" in location or any(ch.isspace() for ch in location):
         raise _bad("location must not contain escapes, backslashes or white space")
     parts = urlsplit(location)
@@ -68,7 +42,7 @@ def parse_location(location: str, settings: Settings) -> Target:
         name = parts.netloc
         if name not in settings.sync_agents:
             raise _bad(f"agent {name!r} is not an allowed sync destination")
-        return AgentTarget(name, _clean_path(parts.path) or "default")
+        return AgentDestination(name, _clean_path(parts.path) or "default", links)
     if scheme in ("https", "http"):
         host = parts.hostname or ""
         if scheme == "http" and not _is_loopback(host):
@@ -77,12 +51,12 @@ def parse_location(location: str, settings: Settings) -> Target:
         config = settings.sync_peers.get(netloc)
         if config is None:
             raise _bad(f"peer {netloc!r} is not an allowed sync destination")
-        return PeerTarget(f"{scheme}://{netloc}", config)
+        return PeerDestination(f"{scheme}://{netloc}", config)
     if scheme == "s3":
         config_b = settings.sync_buckets.get(parts.netloc)
         if config_b is None:
             raise _bad(f"bucket {parts.netloc!r} is not an allowed sync destination")
-        return S3Target(parts.netloc, _clean_path(parts.path), config_b)
+        return S3Destination(parts.netloc, _clean_path(parts.path), config_b)
     raise _bad("location must be agent://NAME/PATH, https://HOST/ or s3://BUCKET/PREFIX")
 
 
@@ -93,3 +67,23 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def holder_of(sync_location: str, settings: Settings, links: Links) -> Destination:
+    """The destination that holds an existing copy, to delete it."""
+    if sync_location.startswith(("http://", "https://")):
+        return parse_location(sync_location.split("/api/v1/record/", 1)[0] + "/", settings, links)
+    if sync_location.startswith("s3://"):
+        bucket = sync_location.removeprefix("s3://").partition("/")[0]
+        return parse_location(f"s3://{bucket}/", settings, links)
+    # A copy on an agent stays deletable after the agent left the allow-list.
+    return AgentDestination(sync_location.split(":", 1)[0], "", links)
+
+
+def links_of(ctx: AppContext) -> Links:
+    async def agent_address(name: str) -> str | None:
+        async with ctx.sessions() as session:
+            agent = await agents_data.get(session, name)
+        return agent.address if agent is not None and agents_service.is_online(agent, ctx.settings) else None
+
+    return Links(ctx.agents, agent_address)

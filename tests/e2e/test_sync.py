@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.cameras import RtspCamera, start_rtsp_camera
@@ -19,27 +20,23 @@ from tests.support.processes import (
     wait_agent_online,
     wait_until,
 )
-from tests.support.s3 import MotoS3, moto_s3
+from tests.support.s3 import MotoS3, moto_s3, small_parts_allowed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sync")]
 PEER_TOKEN = "peer-api-token"
+SMALL_PART = 128 * 1024  # so that a few seconds of video go through the multipart path
 
 
 class Site:
-    def __init__(self, tmp: Path, camera: RtspCamera, s3: MotoS3) -> None:
+    def __init__(self, tmp: Path, camera: RtspCamera, s3: MotoS3, parted: MotoS3) -> None:
         self.s3 = s3
+        self.parted = parted  # a server of its own, killed by a test, whose bucket takes small parts
         self.peer_port = free_port()
         self.peer = start_controlplane(tmp / "peer", port=self.peer_port, VIDEOREC_API_TOKEN=PEER_TOKEN)
         self.peer.api_token = PEER_TOKEN
         self.peer_agent = start_agent(tmp / "peer", self.peer, name="peer-agent")
         peers = {f"127.0.0.1:{self.peer_port}": {"token": PEER_TOKEN}}
-        buckets = {
-            s3.bucket: {
-                "endpoint_url": s3.endpoint_url,
-                "access_key_id": s3.config.access_key_id,
-                "secret_access_key": s3.config.secret_access_key.get_secret_value(),
-            }
-        }
+        buckets = {s3.bucket: s3.settings_json(), parted.bucket: parted.settings_json(part_size=SMALL_PART)}
         self.tmp = tmp
         self.cp_env = {
             "VIDEOREC_SYNC_AGENTS": '["dest"]',
@@ -94,10 +91,22 @@ class Site:
             assert isinstance(job_id, str)
             return job_id
 
-    def wait_job(self, job_id: str, timeout: float = 90) -> dict:
+    def job(self, job_id: str) -> dict:
+        with self.cp.client() as c:
+            job = c.get(f"/api/v1/sync/{job_id}").json()
+            assert isinstance(job, dict)
+            return job
+
+    def wait_job(self, job_id: str, timeout: float = 90, progress: list[int] | None = None) -> dict:
+        """Until the job ends; `progress` collects every bytes_done seen on the way."""
+
         def finished() -> dict | None:
-            with self.cp.client() as c:
-                job = c.get(f"/api/v1/sync/{job_id}").json()
+            try:
+                job = self.job(job_id)
+            except httpx.TransportError:  # a control plane being restarted
+                return None
+            if progress is not None:
+                progress.append(job["bytes_done"])
             return job if job["status"] in ("completed", "failed") else None
 
         return wait_until(finished, timeout, interval=0.2, what=f"sync job {job_id}")
@@ -109,8 +118,8 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with start_rtsp_camera() as camera, moto_s3() as s3:
-        site = Site(tmp_path_factory.mktemp("sync"), camera, s3)
+    with start_rtsp_camera() as camera, moto_s3() as s3, moto_s3() as parted, small_parts_allowed(SMALL_PART):
+        site = Site(tmp_path_factory.mktemp("sync"), camera, s3, parted)
         try:
             yield site
         finally:
@@ -254,13 +263,83 @@ def test_control_plane_restarted_mid_copy_resumes_the_job(site: Site) -> None:
     job_id = site.sync("cp-restart", "agent://dest/cp-restart", bandwidth_bps=rate)
     time.sleep(1.5)
     port = int(site.cp.url.rsplit(":", 1)[1])
+    progress = [site.job(job_id)["bytes_done"]]
     site.cp.kill()  # mid-copy, without a chance to release its lease
     site.cp = start_controlplane(site.tmp, port=port, **site.cp_env)
     for name in ("src", "dest"):
         wait_agent_online(site.cp, name)
-    job = site.wait_job(job_id, timeout=120)
+    job = site.wait_job(job_id, timeout=120, progress=progress)
     assert job["status"] == "completed", job
+    assert progress == sorted(progress), progress  # progress never went backwards
+    assert job["bytes_done"] == job["bytes_total"] == record["size_bytes"]  # every byte counted once
     (synced,) = site.records("cp-restart")
     copy = Path(synced["sync_location"].split(":", 1)[1])
     assert hashlib.md5(copy.read_bytes()).hexdigest() == record["hash_md5"]  # noqa: S324
     assert len(list(copy.parent.glob("*"))) == 1  # one copy, no leftovers of the broken one
+
+
+def test_bandwidth_cap_holds_the_real_rate_of_a_sync(site: Site) -> None:
+    (record,) = site.record("capped")
+    size = record["size_bytes"]
+    cap = max(size // 3, 16 * 1024)  # about three seconds at the cap
+    started = time.monotonic()
+    job = site.wait_job(site.sync("capped", "agent://dest/capped", bandwidth_bps=cap), timeout=120)
+    elapsed = time.monotonic() - started
+    assert job["status"] == "completed", job
+    # A lower bound only: a loaded machine makes a copy slower, never faster than the cap allows.
+    assert elapsed >= 0.8 * size / cap, (elapsed, size, cap)
+
+
+def test_multipart_upload_cut_by_a_dead_bucket_is_cleaned_up_and_retried(site: Site) -> None:
+    s3 = site.parted
+    (record,) = site.record("parted", seconds=4)
+    assert record["size_bytes"] > 3 * SMALL_PART, record  # several parts
+    rate = max(record["size_bytes"] // 5, 64 * 1024)
+    job_id = site.sync("parted", f"s3://{s3.bucket}/archive", bandwidth_bps=rate)
+
+    def a_part_landed() -> bool:
+        uploads = s3.client().list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
+        return any(
+            s3.client().list_parts(Bucket=s3.bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts")
+            for u in uploads
+        )
+
+    wait_until(a_part_landed, 60, interval=0.1, what="a first part in the bucket")
+    s3.kill()  # mid-upload: the copy cannot even abort its upload
+    wait_until(lambda: site.job(job_id)["items"][0]["error"], 60, interval=0.2, what="a failed attempt")
+    s3.restart()
+    job = site.wait_job(job_id, timeout=120)
+    assert job["status"] == "completed", job
+    (synced,) = site.records("parted")
+    key = synced["sync_location"].split("/", 3)[3]
+    obj = s3.client().get_object(Bucket=s3.bucket, Key=key)
+    assert hashlib.md5(obj["Body"].read()).hexdigest() == record["hash_md5"]  # noqa: S324
+    assert int(obj["ETag"].strip('"').rsplit("-", 1)[1]) >= 3  # sent in parts
+    # The parts of the upload the dead bucket cut short were aborted by the retry, not left to cost.
+    assert s3.client().list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
+
+
+def test_jobs_to_different_destinations_run_at_once(site: Site) -> None:
+    (record,) = site.record("parallel")
+    cap = max(record["size_bytes"] // 4, 16 * 1024)
+    to_agent = site.sync("parallel", "agent://dest/parallel", bandwidth_bps=cap)
+    to_bucket = site.sync("parallel", f"s3://{site.s3.bucket}/parallel", bandwidth_bps=cap)
+    # Queued jobs are planned (running) only once a runner slot takes them.
+    wait_until(
+        lambda: {site.job(j)["status"] for j in (to_agent, to_bucket)} == {"running"},
+        30,
+        interval=0.1,
+        what="both jobs running together",
+    )
+    for job_id in (to_agent, to_bucket):
+        assert site.wait_job(job_id, timeout=120)["status"] == "completed"
+
+
+@pytest.mark.parametrize("bandwidth", [0, -1, 2**64, 2**40 + 1])
+def test_out_of_range_bandwidth_is_422(site: Site, bandwidth: int) -> None:
+    with site.cp.client() as c:
+        response = c.post(
+            "/api/v1/sync",
+            json={"tag_name": "to-agent", "location": "agent://dest/x", "bandwidth_bps": bandwidth},
+        )
+        assert response.status_code == 422, response.text

@@ -25,7 +25,7 @@ from moto.moto_server.werkzeug_app import (
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from controlplane.sync.s3 import BucketConfig
+from controlplane.settings import BucketSettings
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"  # noqa: S105 - moto accepts any credentials
@@ -91,10 +91,17 @@ class MotoS3:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def config(self) -> BucketConfig:
-        return BucketConfig.model_validate(
-            {"endpoint_url": self.endpoint_url, "access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY}
-        )
+    def config(self) -> BucketSettings:
+        return BucketSettings.model_validate(self.settings_json())
+
+    def settings_json(self, **extra: object) -> dict[str, object]:
+        """The bucket's entry of VIDEOREC_SYNC_BUCKETS."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "access_key_id": ACCESS_KEY,
+            "secret_access_key": SECRET_KEY,
+            **extra,
+        }
 
     def client(self) -> Any:
         """A boto3 client of its own, to look at the bucket independently of the code under test."""
@@ -122,6 +129,20 @@ class MotoS3:
         server = _KillableMotoServer(self.port)
         server.start()
         self._box[0] = server
+
+
+@contextmanager
+def small_parts_allowed(min_part_size: int) -> Iterator[None]:
+    """Let the server accept multipart parts down to `min_part_size` (S3 itself wants 5 MiB), so a
+    short recording can go through the multipart path. Process-wide, like moto's state."""
+    import moto.s3.models
+
+    before = moto.s3.models.S3_UPLOAD_PART_MIN_SIZE
+    moto.s3.models.S3_UPLOAD_PART_MIN_SIZE = min_part_size
+    try:
+        yield
+    finally:
+        moto.s3.models.S3_UPLOAD_PART_MIN_SIZE = before
 
 
 @contextmanager

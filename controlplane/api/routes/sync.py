@@ -41,7 +41,7 @@ async def import_record(
     tag_name: Annotated[str, Query(min_length=1, max_length=200)],
     record_id: Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")],
     hash_md5: Annotated[str, Query(pattern=r"^[0-9a-f]{32}$")],
-    size: Annotated[int, Query(ge=0)],
+    size: Annotated[int, Query(ge=0, le=2**62)],
     begin_utc: datetime | None = None,
     end_utc: datetime | None = None,
 ) -> dict[str, str]:

@@ -1,0 +1,72 @@
+"""Where copies go: one class per kind of destination, all behind the `Destination` protocol.
+
+`agent.py` writes to another of our agents over gRPC, `peer.py` imports into another deployment over
+HTTPS, `s3.py` uploads to a bucket. `controlplane.sync.locations` turns an allowed `location` string
+into one of them; the runner knows nothing else about them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from controlplane.agents.pool import AgentPool
+from controlplane.models import Record
+
+# The address of an online agent by name, or None when it is offline or unknown.
+AgentAddress = Callable[[str], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class Links:
+    """What destinations need from the running control plane to reach agents."""
+
+    agents: AgentPool
+    agent_address: AgentAddress
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One record's bytes on their way: exactly `record.size_bytes` hashing to `record.hash_md5`."""
+
+    record: Record
+    tag_name: str
+    chunks: AsyncIterator[bytes]
+    deadline_s: float  # for the whole copy, sized for the slowest rate we accept
+    attempt: int = 1  # > 1: an earlier attempt of this copy failed and may have left something behind
+
+    @property
+    def size(self) -> int:
+        assert self.record.size_bytes is not None
+        return self.record.size_bytes
+
+    @property
+    def md5(self) -> str:
+        assert self.record.hash_md5
+        return self.record.hash_md5
+
+
+class Destination(Protocol):
+    """A place that receives verified copies of finished records."""
+
+    async def copy(self, outgoing: Outgoing) -> str:
+        """Copy and verify; returns the record's new sync_location. Raises a ServiceError to retry."""
+        ...
+
+    async def delete(self, record_id: str, sync_location: str) -> None:
+        """Remove the copy at `sync_location` (one this destination owns)."""
+        ...
+
+    def owns(self, sync_location: str) -> bool:
+        """Whether a copy at `sync_location` is already in this destination."""
+        ...
+
+
+def safe_tag(tag_name: str) -> str:
+    """A tag as one path segment (destinations name folders and keys after it)."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in tag_name).strip(".")
+    return safe or "tag"
+
+
+def copy_key(tag_name: str, record: Record) -> str:
+    return f"{safe_tag(tag_name)}/{record.id}.mp4"
