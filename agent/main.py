@@ -15,6 +15,11 @@ from agent.control.heartbeat import HeartbeatLoop
 from agent.control.runtime import RuntimeState
 from agent.files.copies import CopyStore
 from agent.live import LiveHub
+from agent.ops import metrics as ops_metrics
+from agent.ops import server as ops_server
+from agent.ops.metrics import default_reserve
+from agent.ops.registry import REGISTRY
+from agent.ops.server import Readiness
 from agent.recording.manager import RecordManager
 from agent.rpc.server import create_server, mark_serving
 from agent.rpc.servicer import AgentServicer
@@ -67,6 +72,12 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             prober,
             records,
         )
+        reserve = default_reserve(settings)
+        collector = ops_metrics.AgentCollector(settings, records, prober, reserve)
+        REGISTRY.register(collector)
+        readiness = Readiness(settings, reserve, lambda: beat.connected)
+        ops_runner, http_port = await ops_server.start(readiness, settings.http_host, settings.http_port)
+        print(f"videorec agent {settings.name} http on {settings.http_host}:{http_port}", flush=True)
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(beat.run(), name="heartbeat")
@@ -78,6 +89,8 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         finally:
             log.info("agent %s stopping", settings.name)
             await server.stop(grace=3)
+            await ops_runner.cleanup()
+            REGISTRY.unregister(collector)
             await hub.aclose()
             await records.aclose()
             copies.close()

@@ -19,6 +19,10 @@ class AgentSettings(BaseSettings):
     )
     grpc_host: str = Field("127.0.0.1", description="Address the gRPC server listens on.")
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 picks a free one).")
+    http_host: str = Field("127.0.0.1", description="Address of the HTTP port (health, metrics).")
+    http_port: int = Field(
+        0, ge=0, le=65535, description="HTTP port for /healthz, /readyz and /metrics (0 picks a free one)."
+    )
     advertise_address: str | None = Field(
         None, description="host:port the control plane dials; default grpc_host and the bound port."
     )

@@ -85,6 +85,22 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        # This replica's share of the copying (sum them across replicas).
+        self.sync_bytes = Counter(
+            "videorec_sync_bytes",
+            "Bytes copied and verified by this replica's sync jobs",
+            registry=self.registry,
+        )
+        self.sync_failures = Counter(
+            "videorec_sync_failures",
+            "Records a sync job gave up on after its retries",
+            registry=self.registry,
+        )
+        self.sync_mismatches = Counter(
+            "videorec_sync_md5_mismatches",
+            "Copies whose bytes did not hash to the record's MD5 (each attempt)",
+            registry=self.registry,
+        )
         self.cluster = _ClusterCollector()
         self.registry.register(self.cluster)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from agent.files.layout import RecordPaths
+from agent.ops.registry import FINALISE_SECONDS
 from agent.recording.attempt import Attempt, RecorderConfig
 from agent.recording.journal import Journal, RecordRow
 from agent.recording.states import PartOutcome, Phase
@@ -43,6 +44,7 @@ class Recording:
     ) -> None:
         self.timeline = Timeline(row, paths, journal, config.picture_interval_s)
         self.phase = Phase.DONE if not row.status.active else Phase.IDLE
+        self.attempts = 0
         self._config = config
         self._http = http
         self._stop = asyncio.Event()
@@ -128,6 +130,7 @@ class Recording:
     async def _run_attempt(self) -> None:
         if self._stop.is_set():
             return
+        self.attempts += 1  # read by the metrics: every attempt after the first is an ffmpeg restart
         self._attempt = Attempt(self.timeline, self._config, self._http, self._transition)
         outcome = await self._attempt.run(self._stop)
         if outcome is PartOutcome.NO_VIDEO and not self._stop.is_set():
@@ -143,5 +146,6 @@ class Recording:
 
     async def _finish(self) -> None:
         self._transition(Phase.FINALISING)
-        await self.timeline.finalise(self._config.ffmpeg_bin)
+        with FINALISE_SECONDS.time():
+            await self.timeline.finalise(self._config.ffmpeg_bin)
         self._transition(Phase.DONE)

@@ -93,6 +93,8 @@ class JobRun:
         async def note_failure(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             item.error = exc.message if isinstance(exc, ServiceError) else repr(exc)
+            if isinstance(exc, CopyVerificationError):
+                self._ctx.metrics.sync_mismatches.inc()
             log.warning("sync %s: record %s attempt %s: %s", job.id, record.id, item.attempts, item.error)
             await self._save(job)
 
@@ -110,6 +112,9 @@ class JobRun:
                     location = await self._copy_once(job, record, destination, on_bytes, item.attempts)
         except ServiceError as exc:
             item.status, item.error = ItemStatus.FAILED, exc.message
+            self._ctx.metrics.sync_failures.inc()
+            if isinstance(exc, CopyVerificationError):
+                self._ctx.metrics.sync_mismatches.inc()
             log.warning(
                 "sync %s: record %s failed after %s attempts: %s", job.id, record.id, item.attempts, exc
             )
@@ -117,6 +122,7 @@ class JobRun:
             return
         item.status, item.sync_location, item.error, item.bytes = ItemStatus.COPIED, location, None, sent
         job.bytes_done += sent
+        self._ctx.metrics.sync_bytes.inc(sent)
         await self._save(job, bytes_done=job.bytes_done, record_copied=(record.id, location, destination))
 
     async def _copy_once(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,14 +225,25 @@ def test_sync_of_unknown_tag_is_404(site: Site) -> None:
         assert c.get("/api/v1/sync/not-a-job").status_code == 404
 
 
+def _sync_counters(site: Site) -> dict[str, float]:
+    text = httpx.get(site.cp.url + "/metrics", timeout=10).text
+    values = dict(re.findall(r"^videorec_sync_(failures|md5_mismatches)_total (\S+)$", text, re.M))
+    return {"failures": float(values["failures"]), "mismatches": float(values["md5_mismatches"])}
+
+
 def test_a_corrupted_copy_is_detected_and_never_marked_synced(site: Site) -> None:
     (record,) = site.record("rot")
     path = Path(record["location"].split(":", 1)[1])
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # the disk rotted after the record was hashed
     path.write_bytes(bytes(data))
+    before = _sync_counters(site)
     job = site.wait_job(site.sync("rot", "agent://dest/rot"), timeout=120)
     assert job["status"] == "failed"
+    after = _sync_counters(site)
+    # Counted for the alert on failing syncs: one record given up on, each bad copy a mismatch.
+    assert after["failures"] == before["failures"] + 1
+    assert after["mismatches"] >= before["mismatches"] + 1
     (error,) = job["errors"]
     assert error["record_id"] == record["id"] and "md5" in error["error"].lower()
     assert site.records("rot")[0]["sync_location"] is None

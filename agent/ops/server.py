@@ -1,0 +1,82 @@
+"""The agent's HTTP port: aiohttp, because the same port will serve recordings with sendfile."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from agent.ops.registry import REGISTRY
+from agent.settings import AgentSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Readiness:
+    """What /readyz checks, each a callable so the answer is always current."""
+
+    settings: AgentSettings
+    reserve_bytes: Callable[[], int]
+    controlplane_connected: Callable[[], bool]
+
+    async def problems(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        if not await asyncio.to_thread(_writable, self.settings):
+            found["storage"] = "not writable"
+        free = shutil.disk_usage(self.settings.storage_root).free
+        if free < self.reserve_bytes():
+            found["disk"] = f"{free} bytes free, below the reserve of {self.reserve_bytes()}"
+        if not self.controlplane_connected():
+            found["controlplane"] = "heartbeats are not answered"
+        return found
+
+
+def _writable(settings: AgentSettings) -> bool:
+    try:
+        fd, name = tempfile.mkstemp(prefix=".readyz-", dir=settings.storage_root)
+        os.close(fd)
+        os.unlink(name)
+        return True
+    except OSError:
+        return False
+
+
+def make_app(readiness: Readiness) -> web.Application:
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_request: web.Request) -> web.Response:
+        problems = await readiness.problems()
+        if problems:
+            return web.json_response({"status": "unready", "checks": problems}, status=503)
+        return web.json_response({"status": "ready", "checks": {}})
+
+    async def metrics(_request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(generate_latest, REGISTRY)  # stats files: off the event loop
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def start(readiness: Readiness, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve on host:port (0 picks one); returns the runner to clean up and the bound port."""
+    runner = web.AppRunner(make_app(readiness), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server  # aiohttp exposes the bound port only here
+    assert server is not None
+    bound = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+    return runner, bound
