@@ -8,31 +8,16 @@ SIGKILL; the final file is a plain MP4 with its index in front (`+faststart`) fo
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.names import safe_tag
+
 JOURNAL_NAME = "journal.sqlite3"  # the agent's SQLite file: the record journal and the copies table
-_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_TAG_MAX = 80
 _RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-
-
-def safe_tag(tag: str) -> str:
-    """A directory name for `tag`: only [A-Za-z0-9._-], never `.`/`..`, never hidden.
-
-    A changed name gets a short hash of the original, so "a/b" and "a_b" cannot share a directory.
-    """
-    cleaned = _TAG_UNSAFE.sub("_", tag)[:_TAG_MAX]
-    cleaned = re.sub(r"\.{2,}", "_", cleaned)
-    if not cleaned or cleaned.startswith("."):
-        cleaned = "_" + cleaned
-    if cleaned == tag:
-        return tag
-    return f"{cleaned}-{hashlib.sha256(tag.encode()).hexdigest()[:8]}"
 
 
 def check_record_id(record_id: str) -> str:

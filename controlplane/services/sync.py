@@ -16,9 +16,9 @@ from controlplane.models import Record
 from controlplane.models.sync import SyncJob, SyncStart
 from controlplane.services import agents as agents_service
 from controlplane.services.tags import get_tag
-from controlplane.sync.destinations import safe_tag
 from controlplane.sync.locations import holder_of, links_of, parse_location
 from shared.enums import RecordStatus
+from shared.names import safe_tag
 from shared.rpc import agent_pb2 as pb
 
 

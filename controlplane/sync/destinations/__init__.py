@@ -12,6 +12,7 @@ from typing import Protocol
 
 from controlplane.agents.pool import AgentPool
 from controlplane.models import Record
+from shared.names import safe_tag
 
 # The address of an online agent by name, or None when it is offline or unknown.
 AgentAddress = Callable[[str], Awaitable[str | None]]
@@ -60,12 +61,6 @@ class Destination(Protocol):
     def owns(self, sync_location: str) -> bool:
         """Whether a copy at `sync_location` is already in this destination."""
         ...
-
-
-def safe_tag(tag_name: str) -> str:
-    """A tag as one path segment (destinations name folders and keys after it)."""
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in tag_name).strip(".")
-    return safe or "tag"
 
 
 def copy_key(tag_name: str, record: Record) -> str:
