@@ -44,6 +44,15 @@ _STDOUT_LIMIT = 1 << 20
 _STDIN_MAX = 60 * 1024
 
 
+# ffmpeg needs none of the agent's settings, and its token must not sit in /proc/<pid>/environ of
+# every child: it gets where to find programs, the locale and the time zone.
+_CHILD_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "HOME")
+
+
+def child_environment() -> dict[str, str]:
+    return {key: os.environ[key] for key in _CHILD_ENV_KEYS if key in os.environ}
+
+
 class StdinClosed(Exception):
     """The child no longer reads its stdin (it exited, or `close_stdin()` was called)."""
 
@@ -152,6 +161,7 @@ class FfmpegProcess:
                 stdout=stdout,
                 stderr=err_w,
                 start_new_session=True,
+                env=child_environment(),
                 # Keep Python's SIGPIPE=ignore in the child: if the agent dies, ffmpeg's next log line
                 # to the closed stderr pipe must not kill a recording mid-fragment (it gets EPIPE
                 # and goes on recording until the restarted agent stops it cleanly).

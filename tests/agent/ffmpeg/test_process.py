@@ -194,3 +194,14 @@ async def test_missing_binary_raises_and_leaves_nothing_to_stop() -> None:
     assert proc.state is ProcessState.EXITED
     with pytest.raises(RuntimeError):
         await proc.start()
+
+
+async def test_children_get_none_of_the_agents_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/proc/<ffmpeg>/environ is readable by the user's other processes: no token may sit there."""
+    monkeypatch.setenv("VIDEOREC_AGENT_TOKEN", "canary-agent-token")
+    monkeypatch.setenv("VIDEOREC_API_TOKEN", "canary-api-token")
+    async with FfmpegProcess(endless_ffmpeg(), name="env") as proc:
+        assert proc.pid is not None
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+    assert b"canary" not in environ and b"VIDEOREC" not in environ
+    assert b"PATH=" in environ  # it still finds what it needs
