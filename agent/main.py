@@ -10,6 +10,7 @@ import signal
 import httpx
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lag grpcio
 
+from agent.cameras.gate import SnapshotGate
 from agent.cameras.prober import Prober
 from agent.control.heartbeat import HeartbeatLoop
 from agent.control.runtime import RuntimeState
@@ -53,7 +54,13 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         await records.open()
         copies = CopyStore(settings.storage_root, settings.name)
         state = RuntimeState(
-            settings=settings, http=http, hub=hub, prober=prober, records=records, copies=copies
+            settings=settings,
+            http=http,
+            hub=hub,
+            prober=prober,
+            records=records,
+            copies=copies,
+            snapshots=SnapshotGate(settings.snapshot_concurrency),
         )
         health_servicer = health_aio.HealthServicer()
         server, port = create_server(settings, AgentServicer(state), health_servicer)

@@ -37,6 +37,9 @@ class AgentSettings(BaseSettings):
     heartbeat_interval_s: float = Field(2.0, gt=0, description="Seconds between heartbeats.")
     probe_interval_s: float = Field(3.0, gt=0, description="Seconds between probes of each camera.")
     probe_timeout_s: float = Field(5.0, gt=0, description="How long one camera probe may take.")
+    snapshot_concurrency: int = Field(
+        4, ge=1, le=64, description="Cold snapshots (ffmpeg grabs, HTTP fetches) run at once at most."
+    )
     snapshot_timeout_s: float = Field(8.0, gt=0, description="How long one cold snapshot may take.")
     live_fps: float = Field(5.0, gt=0, le=30, description="Frame rate of a live reader (fan-out source).")
     live_linger_s: float = Field(5.0, ge=0, description="Keep a live reader this long after its last viewer.")

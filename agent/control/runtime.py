@@ -4,11 +4,12 @@ facts it reports about itself, in the one shape the heartbeat carries."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from agent import __version__
+from agent.cameras.gate import SnapshotGate
 from agent.cameras.prober import Prober
 from agent.files.copies import CopyStore
 from agent.live import LiveHub
@@ -25,6 +26,7 @@ class RuntimeState:
     prober: Prober
     records: RecordManager
     copies: CopyStore  # copies of other agents' records received by sync
+    snapshots: SnapshotGate = field(default_factory=lambda: SnapshotGate(4))
     address: str = ""
 
     def facts(self) -> HeartbeatIn:

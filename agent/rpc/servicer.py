@@ -46,8 +46,11 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         if frame is not None:
             return pb.Image(jpeg=frame.jpeg, captured_unix=frame.captured)
         try:
-            jpeg = await snapshot(
-                spec, self._state.http, self._settings.snapshot_timeout_s, self._settings.ffmpeg_bin
+            jpeg = await self._state.snapshots.take(
+                spec,
+                lambda: snapshot(
+                    spec, self._state.http, self._settings.snapshot_timeout_s, self._settings.ffmpeg_bin
+                ),
             )
         except CameraError as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, exc.detail)

@@ -157,6 +157,7 @@ class Handler(BaseHTTPRequestHandler):
                 camera.rejected += 1
             challenge = camera.challenge(stale)
             return self.reply(401, "text/plain", b"unauthorized\n", {"WWW-Authenticate": challenge})
+        time.sleep(self.server.delay)  # a camera that takes its time to encode a still
         self.reply(200, "image/jpeg", camera.next_frame(), {"Cache-Control": "no-store"})
 
     def reply(self, status: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
@@ -172,8 +173,9 @@ class Handler(BaseHTTPRequestHandler):
 class CameraServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], camera: Camera) -> None:
+    def __init__(self, address: tuple[str, int], camera: Camera, delay: float = 0.0) -> None:
         self.camera = camera
+        self.delay = delay
         super().__init__(address, Handler)
 
 
@@ -186,13 +188,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--password", default="secret")
     p.add_argument("--size", default="320x240", help="frame size, WIDTHxHEIGHT")
     p.add_argument("--frames", type=int, default=10, help="distinct frames to cycle through")
+    p.add_argument("--delay", type=float, default=0.0, help="seconds before answering a snapshot")
     return p.parse_args(argv)
 
 
 def main() -> None:
     args = parse_args()
     camera = Camera(args, make_frames(args.frames, args.size))
-    server = CameraServer((args.host, args.port), camera)
+    server = CameraServer((args.host, args.port), camera, args.delay)
     # SIGTERM -> SystemExit out of serve_forever(), so the socket is closed cleanly
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     port = server.server_address[1]

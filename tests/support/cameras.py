@@ -288,12 +288,14 @@ def start_http_camera(
     password: str = "secret",
     size: str = "320x240",
     frames: int = 10,
+    delay: float = 0.0,
     ready_timeout: float = READY_TIMEOUT,
     log_dir: Path | None = None,
 ) -> HttpCamera:
     """Start the HTTP snapshot camera (``auth``: "none", "basic" or "digest") and wait until it serves."""
     argv = [sys.executable, str(CAMERAS_DIR / "http_camera.py"), "--auth", auth]
     argv += ["--user", user, "--password", password, "--size", size, "--frames", str(frames)]
+    argv += ["--delay", str(delay)]
     log_path, owns_log = _log_file("http-camera", log_dir)
     camera = HttpCamera(
         argv, log_path, ready_timeout, port=port, owns_log=owns_log, auth=auth, user=user, password=password
