@@ -84,8 +84,8 @@ def test_recording_health_series_move_and_hold_no_credential(stack, camera: Rtsp
             written if sample(text, "videorec_agent_recording_up", source=sid) == 1 and written > 0 else None
         )
 
-    first = wait_until(growing, 30, interval=0.3, what="recording_up 1 with bytes")
-    wait_until(lambda: (growing() or 0) > first, 15, interval=0.3, what="bytes growing")
+    first = wait_until(growing, 90, interval=0.3, what="recording_up 1 with bytes")
+    wait_until(lambda: (growing() or 0) > first, 60, interval=0.3, what="bytes growing")
     assert sample(scrape(), "videorec_agent_disk_free_bytes") > 0
 
     camera.stall()  # the session stays open, the video stops

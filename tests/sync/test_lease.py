@@ -15,8 +15,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane import schema
 from controlplane.data import sync_jobs
-from controlplane.db import create_schema, make_engine, make_sessionmaker, utcnow
+from controlplane.db import make_engine, make_sessionmaker, utcnow
 from controlplane.models.sync import ItemStatus, SyncItem, SyncJob, SyncStatus
 from controlplane.sync.lease import Lease, LeaseLost
 from tests.conftest import make_settings
@@ -31,7 +32,7 @@ async def sessions(tmp_path: Path, database_url: str) -> AsyncIterator[async_ses
     settings = make_settings(tmp_path, database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url())
-    await create_schema(engine)
+    await schema.upgrade(engine)
     try:
         yield make_sessionmaker(engine)
     finally:
