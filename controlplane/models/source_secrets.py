@@ -7,6 +7,7 @@ changed, keeping it would hand the old camera's password to whoever answers at t
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from controlplane.models.common import MASK
@@ -48,8 +49,14 @@ def _with_password(parts: SplitResult, password: str) -> SplitResult:
 
 def mask_uri(uri: str | None) -> str | None:
     """`rtsp://u:pw@h/x?pwd=1` → `rtsp://u:********@h/x?pwd=********`: no answer carries a secret."""
-    if not uri:
-        return uri
+    if not uri or ("@" not in uri and "?" not in uri):
+        return uri  # nothing that could hold a secret: the common case of a list, at no cost
+    return _mask(uri)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mask(uri: str) -> str:
+    # Cached: listing a thousand sources masks the same URLs on every request (urlsplit is the cost).
     parts = urlsplit(uri)
     if parts.password is not None:
         parts = _with_password(parts, MASK)
