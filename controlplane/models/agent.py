@@ -47,3 +47,5 @@ class AgentPublic(BaseModel):
     created_utc: UtcDatetimeOut
     last_seen_utc: UtcDatetimeOut | None
     revoked: bool = Field(False, description="revoked by an admin: refused, and its sources moved")
+    down_utc: UtcDatetimeOut | None = Field(None, description="when it was last declared down (failover)")
+    up_since_utc: UtcDatetimeOut | None = Field(None, description="start of its current run of heartbeats")

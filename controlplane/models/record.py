@@ -43,7 +43,8 @@ class Record(SQLModel, table=True):
     gaps: list[dict[str, Any]] = SQLField(default_factory=list, sa_type=JSON)
     # The record this one continues on another agent after its agent was declared down; unique, so
     # two replicas deciding at once cannot both continue it.
-    continues: str | None = SQLField(default=None, foreign_key="record.id", unique=True, max_length=36)
+    # (A unique index, not a foreign key: SQLite would copy the whole table to add one.)
+    continues: str | None = SQLField(default=None, unique=True, index=True, max_length=36)
 
 
 class Gap(BaseModel):

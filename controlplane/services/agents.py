@@ -73,6 +73,8 @@ def public(agent: Agent, settings: Settings) -> AgentPublic:
         created_utc=agent.created_utc,
         last_seen_utc=agent.last_seen_utc,
         revoked=agent.revoked_utc is not None,
+        down_utc=agent.down_utc,
+        up_since_utc=agent.up_since_utc,
     )
 
 

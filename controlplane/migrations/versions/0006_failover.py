@@ -18,6 +18,8 @@ depends_on = None
 
 def upgrade() -> None:
     # Server defaults so that rows written before this revision get a value; the models set it after.
+    # Plain literals and an index only: anything else makes SQLite copy the table, and dropping the old
+    # `source` would cascade to its group links.
     with op.batch_alter_table("agent", schema=None) as batch_op:
         batch_op.add_column(sa.Column("site", sa.String(length=128), nullable=False, server_default="default"))
         batch_op.add_column(sa.Column("down_utc", sa.DateTime(timezone=True), nullable=True))
@@ -25,12 +27,11 @@ def upgrade() -> None:
 
     with op.batch_alter_table("record", schema=None) as batch_op:
         batch_op.add_column(sa.Column("continues", sa.String(length=36), nullable=True))
-        batch_op.create_unique_constraint("uq_record_continues", ["continues"])
-        batch_op.create_foreign_key("fk_record_continues", "record", ["continues"], ["id"])
+        batch_op.create_index(batch_op.f("ix_record_continues"), ["continues"], unique=True)
 
     with op.batch_alter_table("source", schema=None) as batch_op:
         batch_op.add_column(sa.Column("site", sa.String(length=128), nullable=True))
-        batch_op.add_column(sa.Column("failover", sa.Boolean(), nullable=False, server_default=sa.true()))
+        batch_op.add_column(sa.Column("failover", sa.Boolean(), nullable=False, server_default="1"))
 
 
 def downgrade() -> None:
@@ -39,8 +40,7 @@ def downgrade() -> None:
         batch_op.drop_column("site")
 
     with op.batch_alter_table("record", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_record_continues", type_="foreignkey")
-        batch_op.drop_constraint("uq_record_continues", type_="unique")
+        batch_op.drop_index(batch_op.f("ix_record_continues"))
         batch_op.drop_column("continues")
 
     with op.batch_alter_table("agent", schema=None) as batch_op:
