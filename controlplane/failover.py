@@ -115,7 +115,9 @@ async def _take_over(
     return continuations
 
 
-async def _continue_records(session: AsyncSession, down: Agent, moved: dict[int, Agent]) -> list[Continuation]:
+async def _continue_records(
+    session: AsyncSession, down: Agent, moved: dict[int, Agent]
+) -> list[Continuation]:
     rows = await records_data.recording_on_agent(session, down.name)
     sources = await sources_data.by_ids(session, {r.source_id for r in rows if r.source_id is not None})
     result = []

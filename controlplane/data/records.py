@@ -69,7 +69,9 @@ async def active_on_agent(session: AsyncSession, agent_name: str) -> Sequence[Re
 
 
 async def recording_on_agent(session: AsyncSession, agent_name: str) -> Sequence[Record]:
-    stmt = select(Record).where(Record.agent_name == agent_name, Record.status == RecordStatus.RECORDING.value)
+    stmt = select(Record).where(
+        Record.agent_name == agent_name, Record.status == RecordStatus.RECORDING.value
+    )
     return (await session.exec(stmt.order_by(col(Record.created_utc)))).all()
 
 

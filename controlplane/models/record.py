@@ -50,7 +50,9 @@ class Record(SQLModel, table=True):
 class Gap(BaseModel):
     start_utc: UtcDatetimeOut
     end_utc: UtcDatetimeOut
-    reason: GapReason = Field(GapReason.CAMERA, description="camera: the camera was lost; failover: the agent")
+    reason: GapReason = Field(
+        GapReason.CAMERA, description="camera: the camera was lost; failover: the agent"
+    )
 
 
 class RecordPublic(BaseModel):

@@ -45,8 +45,10 @@ def placeable(agent: Agent, settings: Settings) -> bool:
     if agent.down_utc is None:
         return True
     back = agent.up_since_utc
-    return back is not None and back > agent.down_utc and utcnow() - back >= timedelta(
-        seconds=settings.failover_stable_s
+    return (
+        back is not None
+        and back > agent.down_utc
+        and utcnow() - back >= timedelta(seconds=settings.failover_stable_s)
     )
 
 

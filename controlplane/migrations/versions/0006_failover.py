@@ -21,7 +21,9 @@ def upgrade() -> None:
     # Plain literals and an index only: anything else makes SQLite copy the table, and dropping the old
     # `source` would cascade to its group links.
     with op.batch_alter_table("agent", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("site", sa.String(length=128), nullable=False, server_default="default"))
+        batch_op.add_column(
+            sa.Column("site", sa.String(length=128), nullable=False, server_default="default")
+        )
         batch_op.add_column(sa.Column("down_utc", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("up_since_utc", sa.DateTime(timezone=True), nullable=True))
 
