@@ -17,6 +17,11 @@ class AgentSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9._-]+$",
         description="Unique name of this agent in its deployment (default: the host name).",
     )
+    site: str = Field(
+        "default",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Site of this agent: sources of a site fail over only to agents of the same site.",
+    )
     grpc_host: str = Field("127.0.0.1", description="Address the gRPC server listens on.")
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 picks a free one).")
     http_host: str = Field("127.0.0.1", description="Address of the HTTP port (health, metrics).")

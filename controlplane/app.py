@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controlplane import __version__, schema
+from controlplane import __version__, failover, schema
 from controlplane.agents.pool import AgentPool
 from controlplane.api.edge import EdgeGuard
 from controlplane.api.main import api_router, internal_router, selftest_router
@@ -67,10 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
         )
         runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
+        failing_over = asyncio.create_task(failover.run(ctx), name="failover")
         try:
             yield {"ctx": ctx}
         finally:
-            for task in (runner, clock):
+            for task in (failing_over, runner, clock):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

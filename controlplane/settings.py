@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     agent_offline_after_s: float = Field(
         7.0, gt=0, description="An agent that has not reported for this long is offline."
     )
+    failover_after_s: float = Field(
+        5.0,
+        gt=0,
+        description="An agent silent this long is declared down and its recordings go on on another agent "
+        "of its site.",
+    )
+    failover_stable_s: float = Field(
+        30.0, ge=0, description="A returning agent gets new sources only after it has been up this long."
+    )
     grpc_timeout_s: float = Field(10.0, gt=0, description="Deadline of an ordinary gRPC call to an agent.")
     sync_agents: list[str] = Field(
         default_factory=list,

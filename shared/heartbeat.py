@@ -42,6 +42,7 @@ class HeartbeatIn(BaseModel):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
     address: str = Field(min_length=3, max_length=256, description="host:port of the agent's gRPC server")
     version: str = ""
+    site: str = Field("default", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
     capacity: int = Field(0, ge=0)
     active_records: int = Field(0, ge=0)
     disk_free_bytes: int = Field(0, ge=0)

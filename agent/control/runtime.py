@@ -36,6 +36,7 @@ class RuntimeState:
             name=self.settings.name,
             address=self.address,
             version=__version__,
+            site=self.settings.site,
             capacity=self.settings.capacity,
             active_records=self.records.active_count(),
             disk_free_bytes=usage.free,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -82,3 +82,43 @@ async def unplace_sources_of(session: AsyncSession, name: str) -> int:
     )
     result = await session.exec(stmt)  # type: ignore[call-overload]
     return int(result.rowcount)
+
+
+async def silent_since(session: AsyncSession, before: datetime) -> Sequence[Agent]:
+    """Agents last heard before `before` that have not been declared down since."""
+    stmt = select(Agent).where(
+        col(Agent.last_seen_utc) < before,
+        col(Agent.revoked_utc).is_(None),
+        or_(col(Agent.down_utc).is_(None), col(Agent.down_utc) < col(Agent.last_seen_utc)),
+    )
+    return (await session.exec(stmt.order_by(col(Agent.name)))).all()
+
+
+async def declare_down(session: AsyncSession, name: str, now: datetime, before: datetime) -> bool:
+    """Declare an agent down once per outage: False when it beat again meanwhile or another replica
+    declared it first (the same condition as `silent_since`, now as one conditional UPDATE)."""
+    stmt = (
+        update(Agent)
+        .where(
+            col(Agent.name) == name,
+            col(Agent.last_seen_utc) < before,
+            col(Agent.revoked_utc).is_(None),
+            or_(col(Agent.down_utc).is_(None), col(Agent.down_utc) < col(Agent.last_seen_utc)),
+        )
+        .values(down_utc=now)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount == 1)
+
+
+async def move(session: AsyncSession, source_id: int, from_agent: str, to_agent: str) -> bool:
+    """Move a source between agents; False when it is no longer where the caller saw it."""
+    stmt = (
+        update(Source)
+        .where(col(Source.id) == source_id, col(Source.agent_name) == from_agent)
+        .values(agent_name=to_agent)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount == 1)

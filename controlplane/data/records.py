@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -65,3 +66,23 @@ async def add_all(session: AsyncSession, rows: list[Record]) -> list[Record]:
 async def active_on_agent(session: AsyncSession, agent_name: str) -> Sequence[Record]:
     stmt = select(Record).where(Record.agent_name == agent_name, col(Record.status).in_(_ACTIVE))
     return (await session.exec(stmt)).all()
+
+
+async def recording_on_agent(session: AsyncSession, agent_name: str) -> Sequence[Record]:
+    stmt = select(Record).where(
+        Record.agent_name == agent_name, Record.status == RecordStatus.RECORDING.value
+    )
+    return (await session.exec(stmt.order_by(col(Record.created_utc)))).all()
+
+
+async def hand_over(session: AsyncSession, record_id: str) -> bool:
+    """`recording` → `stopping` for a record whose agent was declared down: its continuation takes
+    over, and its agent is told to stop when it is heard again. False when it was no longer recording."""
+    stmt = (
+        update(Record)
+        .where(col(Record.id) == record_id, col(Record.status) == RecordStatus.RECORDING.value)
+        .values(status=RecordStatus.STOPPING.value)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount == 1)

@@ -45,6 +45,18 @@ async def claim_start(session: AsyncSession, tag: Tag) -> bool:
     return bool(result.rowcount == 1)
 
 
+async def bump(session: AsyncSession, tag_id: int) -> None:
+    """Take the tag's row before changing which of its records run (a stop): a failover that read the
+    tag before must lose its `claim_start`, and one after it sees the stop's records."""
+    stmt = (
+        update(Tag)
+        .where(col(Tag.id) == tag_id)
+        .values(start_seq=col(Tag.start_seq) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.exec(stmt)  # type: ignore[call-overload]
+
+
 async def names_recording(session: AsyncSession) -> Sequence[str]:
     """Tags that have a record pending, recording or being stopped."""
     stmt = (

@@ -19,6 +19,7 @@ class Agent(SQLModel, table=True):
     name: str = SQLField(primary_key=True, max_length=128)
     created_utc: datetime = created_field()
     address: str  # host:port of its gRPC server
+    site: str = SQLField(default="default", max_length=128)  # sources fail over only within a site
     version: str = ""
     capacity: int = 0
     active_records: int = 0
@@ -27,12 +28,17 @@ class Agent(SQLModel, table=True):
     disk_total_bytes: int = SQLField(default=0, sa_type=BigInteger)
     last_seen_utc: datetime | None = utc_field(index=True)
     revoked_utc: datetime | None = utc_field()  # its token no longer counts; the name is retired
+    # Failover: when it was last declared down (once per outage), and since when it beats again; a
+    # returning agent gets no new sources until it has been up for a while.
+    down_utc: datetime | None = utc_field()
+    up_since_utc: datetime | None = utc_field()
 
 
 class AgentPublic(BaseModel):
     name: str
     state: AgentState = Field(description="online while it keeps sending heartbeats")
     address: str
+    site: str = "default"
     version: str
     capacity: int
     active_records: int
@@ -41,3 +47,5 @@ class AgentPublic(BaseModel):
     created_utc: UtcDatetimeOut
     last_seen_utc: UtcDatetimeOut | None
     revoked: bool = Field(False, description="revoked by an admin: refused, and its sources moved")
+    down_utc: UtcDatetimeOut | None = Field(None, description="when it was last declared down (failover)")
+    up_since_utc: UtcDatetimeOut | None = Field(None, description="start of its current run of heartbeats")

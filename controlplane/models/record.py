@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,11 @@ from sqlmodel import SQLModel
 from controlplane.models.common import UtcDatetimeOut, created_field, utc_field
 from controlplane.models.source import SourcePublic
 from shared.enums import RecordStatus, SourceModel
+
+
+class GapReason(StrEnum):
+    CAMERA = "camera"  # reported by the agent: the camera was lost
+    FAILOVER = "failover"  # between a record and its continuation on another agent
 
 
 class Record(SQLModel, table=True):
@@ -35,11 +41,18 @@ class Record(SQLModel, table=True):
     duration_s: float | None = None
     error: str | None = None
     gaps: list[dict[str, Any]] = SQLField(default_factory=list, sa_type=JSON)
+    # The record this one continues on another agent after its agent was declared down; unique, so
+    # two replicas deciding at once cannot both continue it.
+    # (A unique index, not a foreign key: SQLite would copy the whole table to add one.)
+    continues: str | None = SQLField(default=None, unique=True, index=True, max_length=36)
 
 
 class Gap(BaseModel):
     start_utc: UtcDatetimeOut
     end_utc: UtcDatetimeOut
+    reason: GapReason = Field(
+        GapReason.CAMERA, description="camera: the camera was lost; failover: the agent"
+    )
 
 
 class RecordPublic(BaseModel):
@@ -57,7 +70,8 @@ class RecordPublic(BaseModel):
     size_bytes: int | None = SQLField(default=None, sa_type=BigInteger)  # recordings pass 2 GiB
     duration_s: float | None = None
     error: str | None = None
-    gaps: list[Gap] = Field(default_factory=list, description="Intervals the camera was lost")
+    gaps: list[Gap] = Field(default_factory=list, description="Intervals with no video")
+    continues: str | None = Field(None, description="The record this one continues after a failover")
 
 
 class RecordStart(BaseModel):

@@ -75,6 +75,12 @@ class SourceFields(BaseModel):
     uri_http_picture: HttpPictureIn | None = None
     ffmpeg_cmd: str | None = Field(None, max_length=2000, description="Recording command template")
     agent: str | None = Field(None, max_length=128, description="Name of the agent that must record it")
+    site: str | None = Field(
+        None, max_length=128, pattern=r"^[A-Za-z0-9._-]+$", description="Record only on agents of this site"
+    )
+    failover: bool | None = Field(
+        None, description="Continue its recordings on another agent of the site when its agent is down"
+    )
 
     @field_validator("uri_rtsp")
     @classmethod
@@ -130,6 +136,8 @@ class Source(SQLModel, table=True):
     ffmpeg_cmd: str | None = None
     agent_name: str | None = SQLField(default=None, index=True)  # where it is recorded
     agent_pinned: bool = False  # the client named the agent; never reassigned
+    site: str | None = SQLField(default=None, max_length=128)  # None: any agent's site will do
+    failover: bool = True
 
     def apply(self, fields: SourceFields) -> None:
         """Write the fields the client sent, keeping stored secrets where it sent the mask back."""
@@ -149,6 +157,12 @@ class Source(SQLModel, table=True):
         if "agent" in sent:
             self.agent_name = fields.agent or None
             self.agent_pinned = bool(fields.agent)
+        if "site" in sent and fields.site != self.site:
+            self.site = fields.site or None
+            if not self.agent_pinned:
+                self.agent_name = None  # placed again, within its new site
+        if "failover" in sent and fields.failover is not None:
+            self.failover = fields.failover
 
     def _apply_picture(self, picture: HttpPictureIn | None) -> None:
         if picture is None:
@@ -194,6 +208,8 @@ class SourcePublic(BaseModel):
     description: str
     ffmpeg_cmd: str | None
     agent: str | None = Field(None, description="The agent that records this source")
+    site: str | None = Field(None, description="Site whose agents may record it (any when null)")
+    failover: bool = Field(True, description="Its recordings go on on another agent when its agent is down")
 
     @classmethod
     def of(cls, row: Source, agent_offline: bool = False) -> SourcePublic:
@@ -219,4 +235,6 @@ class SourcePublic(BaseModel):
             description=row.description,
             ffmpeg_cmd=row.ffmpeg_cmd,
             agent=row.agent_name,
+            site=row.site,
+            failover=row.failover,
         )

@@ -37,11 +37,36 @@ def is_online(agent: Agent, settings: Settings) -> bool:
     return utcnow() - agent.last_seen_utc <= timedelta(seconds=settings.agent_offline_after_s)
 
 
+def placeable(agent: Agent, settings: Settings) -> bool:
+    """Online, and not declared down, or back from that for `failover_stable_s`: an agent that comes
+    and goes would otherwise draw sources back and lose them again."""
+    if not is_online(agent, settings):
+        return False
+    if agent.down_utc is None:
+        return True
+    back = agent.up_since_utc
+    return (
+        back is not None
+        and back > agent.down_utc
+        and utcnow() - back >= timedelta(seconds=settings.failover_stable_s)
+    )
+
+
+def _returning(existing: Agent | None, now: datetime, settings: Settings) -> bool:
+    """This heartbeat starts a run of them: a new agent, or one silent or declared down since."""
+    if existing is None or existing.last_seen_utc is None:
+        return True
+    if existing.down_utc is not None and existing.down_utc >= existing.last_seen_utc:
+        return True
+    return now - existing.last_seen_utc > timedelta(seconds=settings.agent_offline_after_s)
+
+
 def public(agent: Agent, settings: Settings) -> AgentPublic:
     return AgentPublic(
         name=agent.name,
         state=AgentState.ONLINE if is_online(agent, settings) else AgentState.OFFLINE,
         address=agent.address,
+        site=agent.site,
         version=agent.version,
         capacity=agent.capacity,
         active_records=agent.active_records,
@@ -50,6 +75,8 @@ def public(agent: Agent, settings: Settings) -> AgentPublic:
         created_utc=agent.created_utc,
         last_seen_utc=agent.last_seen_utc,
         revoked=agent.revoked_utc is not None,
+        down_utc=agent.down_utc,
+        up_since_utc=agent.up_since_utc,
     )
 
 
@@ -70,8 +97,14 @@ async def heartbeat(
     existing = await agents_data.get(session, beat.name)
     if existing is not None and existing.revoked_utc is not None:
         raise UnauthorizedError(f"agent {beat.name} is revoked")
+    returning = _returning(existing, now, settings)
+    if returning and existing is not None and existing.down_utc is not None:
+        log.info("agent %s is back after it was declared down", beat.name)
     row = existing or Agent(name=beat.name, address=beat.address, created_utc=now)
     row.address = beat.address
+    row.site = beat.site
+    if returning:
+        row.up_since_utc = now
     row.version = beat.version
     row.capacity = beat.capacity
     row.active_records = beat.active_records
@@ -119,7 +152,7 @@ def _apply_probes(sources: Sequence[Source], beat: HeartbeatIn, now: datetime) -
 
 
 async def place_unplaced(session: AsyncSession, settings: Settings) -> None:
-    """Give every source that names no agent to the online agent with the fewest sources.
+    """Give every source that names no agent to the online agent of its site with the fewest sources.
 
     Each placement is a conditional UPDATE, so two replicas placing at once cannot give one source to
     two agents: the loser's write matches no row, and it reads the winner's choice back. Once placed,
@@ -127,13 +160,16 @@ async def place_unplaced(session: AsyncSession, settings: Settings) -> None:
     unplaced = await agents_data.unplaced_sources(session)
     if not unplaced:
         return
-    online = await online_agents(session, settings)
+    online = [a for a in await online_agents(session, settings) if placeable(a, settings)]
     if not online:
         return
     counts = await agents_data.source_counts(session)
     for source in unplaced:
         assert source.id is not None
-        target = min(online, key=lambda a: (counts.get(a.name, 0), a.name))
+        of_site = [a for a in online if source.site is None or a.site == source.site]
+        if not of_site:
+            continue  # no agent of its site yet: placed when one joins
+        target = min(of_site, key=lambda a: (counts.get(a.name, 0), a.name))
         if await agents_data.place(session, source.id, target.name):
             counts[target.name] = counts.get(target.name, 0) + 1
         await session.refresh(source, ["agent_name"])

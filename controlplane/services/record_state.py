@@ -6,8 +6,10 @@ recording. A report never moves a record backwards (a late "recording" cannot un
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from controlplane.models import Record
+from controlplane.models.record import GapReason
 from shared.enums import RecordStatus
 from shared.heartbeat import RecordReport
 
@@ -48,7 +50,7 @@ def apply_report(row: Record, report: RecordReport) -> bool:
     row.size_bytes = report.size_bytes if report.size_bytes is not None else row.size_bytes
     row.duration_s = report.duration_s if report.duration_s is not None else row.duration_s
     row.error = report.error or row.error
-    row.gaps = [
+    row.gaps = _failover_gaps(row) + [
         {
             "start_utc": datetime.fromtimestamp(a, UTC).isoformat(),
             "end_utc": datetime.fromtimestamp(b, UTC).isoformat(),
@@ -56,3 +58,17 @@ def apply_report(row: Record, report: RecordReport) -> bool:
         for a, b in report.gaps
     ]
     return True
+
+
+def _failover_gaps(row: Record) -> list[dict[str, Any]]:
+    """The gap before a continuation is the control plane's, not the agent's: kept across reports, and
+    it ends where the continuation's video begins (the agent moves `begin` to its first frame)."""
+    kept = []
+    for gap in row.gaps or []:
+        if gap.get("reason") != GapReason.FAILOVER.value:
+            continue
+        end = gap["end_utc"]
+        if row.begin_utc is not None:
+            end = max(datetime.fromisoformat(gap["start_utc"]), row.begin_utc).isoformat()
+        kept.append({**gap, "end_utc": end})
+    return kept

@@ -55,6 +55,14 @@ async def start(
             continue
         row.agent_name = agent.name
         plans.append((row, source, agent))
+    await launch(ctx, session, tag_name, plans)
+    return rows
+
+
+async def launch(
+    ctx: AppContext, session: AsyncSession, tag_name: str, plans: list[tuple[Record, Source, Agent]]
+) -> None:
+    """Ask each agent to start its record, and take what it answers."""
     # The records exist before any agent is asked, so a crash here leaves pending records to reconcile.
     await session.commit()
     outcomes = await asyncio.gather(
@@ -72,7 +80,6 @@ async def start(
         else:
             apply_report(row, report_from_state(outcome))
     await session.commit()
-    return rows
 
 
 def _fail(row: Record, exc: ServiceError) -> None:
@@ -86,6 +93,9 @@ async def stop(ctx: AppContext, session: AsyncSession, tag_name: str, model: Sou
     reached (its records stay `stopping` and are finished when it comes back)."""
     tag = await get_tag(session, tag_name)
     assert tag.id is not None
+    # Before the read: a failover continuing one of these records either lands before it (and its
+    # continuation is read and stopped here) or loses its claim on the tag.
+    await tags_data.bump(session, tag.id)
     rows = [r for r in await records_data.active_of_tag(session, tag.id)]
     if model is not None:
         sources = await sources_data.by_ids(session, {r.source_id for r in rows if r.source_id is not None})

@@ -1,0 +1,145 @@
+"""Failover: an agent silent for `failover_after_s` is declared down, and what it recorded goes on
+on another agent of its site.
+
+Every replica runs this loop; the database decides. Declaring an agent down is one conditional
+UPDATE that only one replica wins per outage, and everything that follows from it (sources moved,
+records handed over, continuations created) is written in that same transaction, so a replica that
+dies half-way leaves nothing behind and the next one decides again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.context import AppContext
+from controlplane.data import agents as agents_data
+from controlplane.data import records as records_data
+from controlplane.data import sources as sources_data
+from controlplane.data import tags as tags_data
+from controlplane.db import utcnow
+from controlplane.models import Agent, Record, Source
+from controlplane.models.record import GapReason
+from controlplane.services import agents as agents_service
+from controlplane.services.recording import launch
+from controlplane.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Continuation:
+    record: Record  # the new record, on `agent`
+    source: Source
+    agent: Agent
+    tag_name: str
+
+
+async def run(ctx: AppContext) -> None:
+    """The background loop of one replica; it looks several times per `failover_after_s`, so a dead
+    agent is declared down at most a fraction of that late."""
+    poll = min(1.0, ctx.settings.failover_after_s / 5)
+    while True:
+        try:
+            await check_once(ctx)
+        except Exception:  # a database away for a while must not end the loop
+            log.exception("failover check")
+        await asyncio.sleep(poll)
+
+
+async def check_once(ctx: AppContext) -> int:
+    """Declare every newly silent agent down and continue its records; returns how many it declared."""
+    settings = ctx.settings
+    declared = 0
+    async with ctx.sessions() as session:
+        now = utcnow()
+        before = now - timedelta(seconds=settings.failover_after_s)
+        silent = [a.name for a in await agents_data.silent_since(session, before)]
+        await session.rollback()
+        for name in silent:
+            continuations = await _take_over(session, settings, name, now, before)
+            if continuations is None:
+                continue
+            declared += 1
+            # One launch per tag: the agent is told the tag name with each record.
+            for tag_name in {c.tag_name for c in continuations}:
+                plans = [(c.record, c.source, c.agent) for c in continuations if c.tag_name == tag_name]
+                await launch(ctx, session, tag_name, plans)
+    return declared
+
+
+async def _take_over(
+    session: AsyncSession, settings: Settings, name: str, now: datetime, before: datetime
+) -> list[Continuation] | None:
+    """In one transaction: declare `name` down, move its sources, hand its records over. None when
+    another replica (or the agent's own heartbeat) got there first."""
+    if not await agents_data.declare_down(session, name, now, before):
+        await session.rollback()
+        return None
+    down = await agents_data.get(session, name)
+    assert down is not None
+    await session.refresh(down)
+    targets = [
+        a
+        for a in await agents_service.online_agents(session, settings)
+        # Another agent as silent as this one is no refuge, even before it is declared down too.
+        if a.name != name and agents_service.placeable(a, settings) and (a.last_seen_utc or now) >= before
+    ]
+    load = {a.name: a.active_records for a in targets}
+    moved: dict[int, Agent] = {}
+    for source in await agents_data.sources_of(session, name):
+        assert source.id is not None
+        if source.agent_pinned or not source.failover:
+            continue
+        site = source.site or down.site
+        fits = [a for a in targets if a.site == site and load[a.name] < max(a.capacity, 1)]
+        if not fits:
+            log.warning("source %s of down agent %s: no agent of site %s can take it", source.id, name, site)
+            continue
+        target = min(fits, key=lambda a: (load[a.name], a.name))
+        if await agents_data.move(session, source.id, name, target.name):
+            load[target.name] += 1
+            moved[source.id] = target
+    continuations = await _continue_records(session, down, moved)
+    await session.commit()
+    log.warning(
+        "agent %s declared down (silent since %s): %d sources moved, %d records continued",
+        name,
+        down.last_seen_utc,
+        len(moved),
+        len(continuations),
+    )
+    return continuations
+
+
+async def _continue_records(
+    session: AsyncSession, down: Agent, moved: dict[int, Agent]
+) -> list[Continuation]:
+    rows = await records_data.recording_on_agent(session, down.name)
+    sources = await sources_data.by_ids(session, {r.source_id for r in rows if r.source_id is not None})
+    result = []
+    for old in rows:
+        target = moved.get(old.source_id or 0)
+        if target is None:
+            continue  # its source stays (failover off, pinned, no room): it waits for its agent
+        tag = await tags_data.by_id(session, old.tag_id)
+        await session.refresh(tag)
+        # The tag's claim orders this against a concurrent stop of the tag (see recording.stop).
+        if not await tags_data.claim_start(session, tag) or not await records_data.hand_over(session, old.id):
+            log.info("record %s: not continued, its tag changed meanwhile", old.id)
+            continue
+        since = (down.last_seen_utc or utcnow()).isoformat()
+        new = Record(
+            tag_id=old.tag_id,
+            source_id=old.source_id,
+            agent_name=target.name,
+            continues=old.id,
+            gaps=[{"start_utc": since, "end_utc": utcnow().isoformat(), "reason": GapReason.FAILOVER.value}],
+        )
+        await records_data.add(session, new)
+        result.append(Continuation(new, sources[old.source_id or 0], target, tag.name))
+        log.warning("record %s of agent %s continues as %s on %s", old.id, down.name, new.id, target.name)
+    return result

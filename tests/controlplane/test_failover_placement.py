@@ -1,0 +1,94 @@
+"""Sites and failover placement through the API and heartbeats, on SQLite and PostgreSQL: the agents
+here are heartbeats only, as placement needs nothing more (recording through a failover is e2e)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from controlplane.app import create_app
+from shared.heartbeat import HEARTBEAT_PATH
+from tests.conftest import make_settings
+from tests.support.processes import wait_until
+
+TOKEN = "failover-test-token"
+
+
+@pytest.fixture
+def api(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        agent_token=TOKEN,
+        failover_after_s=2.0,
+        agent_offline_after_s=30.0,
+        failover_stable_s=60.0,
+    )
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+        yield client
+
+
+def beat(client: TestClient, name: str, site: str) -> set[int]:
+    body = {"name": name, "address": f"127.0.0.1:{40000 + len(name)}", "site": site, "capacity": 4}
+    response = client.post(HEARTBEAT_PATH, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.text
+    return {s["id"] for s in response.json()["sources"]}
+
+
+def source(client: TestClient, **fields: object) -> int:
+    response = client.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/1", **fields})
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def agent_of(client: TestClient, source_id: int) -> str | None:
+    return client.get(f"/api/v1/source/{source_id}").json()["agent"]
+
+
+def test_sources_are_placed_only_on_agents_of_their_site(api: TestClient):
+    beat(api, "a1", "A")
+    beat(api, "b1", "B")
+    in_b = [source(api, site="B") for _ in range(3)]
+    anywhere = [source(api) for _ in range(2)]
+    beat(api, "a1", "A")
+    assert all(agent_of(api, s) == "b1" for s in in_b)
+    assert {agent_of(api, s) for s in anywhere} == {"a1"}  # the least loaded, whatever its site
+    nowhere = source(api, site="C")
+    beat(api, "a1", "A")
+    assert agent_of(api, nowhere) is None  # waits for an agent of its site
+    assert beat(api, "c1", "C") == {nowhere}
+    assert api.get(f"/api/v1/source/{nowhere}").json()["site"] == "C"
+
+
+def test_a_silent_agents_sources_move_within_its_site_once_and_stay(api: TestClient):
+    beat(api, "a1", "A")
+    moving = source(api, site="A")
+    unsited = source(api)
+    pinned = source(api, agent="a1")
+    stays = source(api, site="A", failover=False)
+    beat(api, "a1", "A")
+    assert {agent_of(api, s) for s in (moving, unsited, pinned, stays)} == {"a1"}
+    beat(api, "b1", "B")
+
+    def moved() -> bool:
+        beat(api, "a2", "A")
+        beat(api, "b1", "B")
+        return agent_of(api, moving) == "a2"
+
+    wait_until(moved, 10, interval=0.2, what="the source moved to a2")
+    assert agent_of(api, unsited) == "a2"  # no site of its own: its agent's site
+    assert agent_of(api, pinned) == "a1" and agent_of(api, stays) == "a1"
+    agents = {a["name"]: a for a in api.get("/api/v1/agent").json()}
+    assert agents["a1"]["down_utc"] is not None and agents["a2"]["down_utc"] is None
+    assert agents["a1"]["site"] == "A" and agents["b1"]["site"] == "B"
+
+    # a1 returns: nothing moves back, and a new source of its site goes to a2 while a1 is not stable.
+    beat(api, "a2", "A")  # a2 keeps beating, or it would be declared down in turn
+    assert beat(api, "a1", "A") == {pinned, stays}
+    fresh = source(api, site="A")
+    beat(api, "a1", "A")
+    beat(api, "a2", "A")
+    assert agent_of(api, fresh) == "a2" and agent_of(api, moving) == "a2"
