@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event, make_url, text
+from sqlalchemy import DateTime, String, event, make_url, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -37,6 +38,24 @@ class UtcDateTime(TypeDecorator[datetime]):
 # How far the database's clock is ahead of this process's. Liveness and leases compare times that
 # different replicas wrote, so every replica reads the one clock they share: the database's.
 _clock_offset = timedelta(0)
+
+
+class StrEnumColumn(TypeDecorator[StrEnum]):
+    """A status or kind stored as its string value (a plain VARCHAR), read back as the enum, so
+    Python code compares members, never strings."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: StrEnum | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 def utcnow() -> datetime:

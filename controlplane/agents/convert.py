@@ -36,7 +36,7 @@ def assigned_source(row: Source) -> AssignedSource:
     assert row.id is not None
     return AssignedSource(
         id=row.id,
-        model=SourceModel(row.model),
+        model=row.model,
         uri_rtsp=row.uri_rtsp,
         picture_uri=row.picture_uri,
         picture_auth=PictureAuth(row.picture_auth) if row.picture_auth and row.picture_uri else None,

@@ -12,7 +12,7 @@ from controlplane.errors import NotFoundError
 from controlplane.models import Record, Source
 from shared.enums import ACTIVE_RECORD_STATUSES, RecordStatus
 
-_ACTIVE = [s.value for s in ACTIVE_RECORD_STATUSES]
+_ACTIVE = list(ACTIVE_RECORD_STATUSES)
 
 
 async def of_tag(session: AsyncSession, tag_id: int, model: str | None = None) -> Sequence[Record]:
@@ -47,7 +47,7 @@ async def active_of_tag(session: AsyncSession, tag_id: int) -> Sequence[Record]:
 
 
 async def stopping_on_agent(session: AsyncSession, agent_name: str) -> Sequence[Record]:
-    stmt = select(Record).where(Record.agent_name == agent_name, Record.status == RecordStatus.STOPPING.value)
+    stmt = select(Record).where(Record.agent_name == agent_name, Record.status == RecordStatus.STOPPING)
     return (await session.exec(stmt)).all()
 
 
@@ -69,9 +69,7 @@ async def active_on_agent(session: AsyncSession, agent_name: str) -> Sequence[Re
 
 
 async def recording_on_agent(session: AsyncSession, agent_name: str) -> Sequence[Record]:
-    stmt = select(Record).where(
-        Record.agent_name == agent_name, Record.status == RecordStatus.RECORDING.value
-    )
+    stmt = select(Record).where(Record.agent_name == agent_name, Record.status == RecordStatus.RECORDING)
     return (await session.exec(stmt.order_by(col(Record.created_utc)))).all()
 
 
@@ -80,8 +78,8 @@ async def hand_over(session: AsyncSession, record_id: str) -> bool:
     over, and its agent is told to stop when it is heard again. False when it was no longer recording."""
     stmt = (
         update(Record)
-        .where(col(Record.id) == record_id, col(Record.status) == RecordStatus.RECORDING.value)
-        .values(status=RecordStatus.STOPPING.value)
+        .where(col(Record.id) == record_id, col(Record.status) == RecordStatus.RECORDING)
+        .values(status=RecordStatus.STOPPING)
         .execution_options(synchronize_session=False)
     )
     result = await session.exec(stmt)  # type: ignore[call-overload]

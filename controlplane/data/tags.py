@@ -62,7 +62,7 @@ async def names_recording(session: AsyncSession) -> Sequence[str]:
     stmt = (
         select(Tag.name)
         .join(Record, col(Record.tag_id) == col(Tag.id))
-        .where(col(Record.status).in_([s.value for s in ACTIVE_RECORD_STATUSES]))
+        .where(col(Record.status).in_(list(ACTIVE_RECORD_STATUSES)))
         .distinct()
         .order_by(col(Tag.name))
     )

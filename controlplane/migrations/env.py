@@ -9,13 +9,15 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from controlplane import models  # noqa: F401  (registers the tables)
-from controlplane.db import UtcDateTime
+from controlplane.db import StrEnumColumn, UtcDateTime
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     # Revisions name plain SQLAlchemy types, so they never import application code that may change.
     if type_ == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, StrEnumColumn):
+        return f"sa.String(length={obj.impl_instance.length})"  # type: ignore[attr-defined]
     if type_ == "type" and type(obj).__name__ == "AutoString":
         return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
     return False

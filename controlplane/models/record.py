@@ -8,10 +8,11 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, BigInteger, String
+from sqlalchemy import JSON, BigInteger, Column
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
+from controlplane.db import StrEnumColumn
 from controlplane.models.common import UtcDatetimeOut, created_field, utc_field
 from controlplane.models.source import SourcePublic
 from shared.enums import RecordStatus, SourceModel
@@ -30,7 +31,10 @@ class Record(SQLModel, table=True):
     tag_id: int = SQLField(foreign_key="tag.id", index=True)
     # Kept when the source is deleted later: the recording still exists.
     source_id: int | None = SQLField(default=None, foreign_key="source.id", index=True, ondelete="SET NULL")
-    status: str = SQLField(default=RecordStatus.PENDING.value, sa_type=String(16), index=True)
+    status: RecordStatus = SQLField(
+        default=RecordStatus.PENDING,
+        sa_column=Column(StrEnumColumn(RecordStatus), index=True, nullable=False),
+    )
     begin_utc: datetime | None = utc_field()
     end_utc: datetime | None = utc_field()
     hash_md5: str | None = None

@@ -7,10 +7,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import String
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
+from controlplane.db import StrEnumColumn
 from controlplane.models.common import MASK, UtcDatetimeOut, created_field, utc_field
 from controlplane.models.source_secrets import keep_picture_password, mask_uri, unmask_uri
 from shared.enums import PictureAuth, SourceModel, SourceStatus
@@ -123,8 +123,8 @@ class Source(SQLModel, table=True):
 
     id: int | None = SQLField(default=None, primary_key=True)
     created_utc: datetime = created_field()
-    model: str = SQLField(sa_type=String(32))
-    status: str = SQLField(default=SourceStatus.UNKNOWN.value, sa_type=String(16))
+    model: SourceModel = SQLField(sa_type=StrEnumColumn(SourceModel, 32))
+    status: SourceStatus = SQLField(default=SourceStatus.UNKNOWN, sa_type=StrEnumColumn(SourceStatus))
     status_detail: str | None = None
     status_utc: datetime | None = utc_field()
     uri_rtsp: str | None = None
@@ -143,7 +143,7 @@ class Source(SQLModel, table=True):
         """Write the fields the client sent, keeping stored secrets where it sent the mask back."""
         sent = fields.model_fields_set
         if "model" in sent and fields.model is not None:
-            self.model = fields.model.value
+            self.model = fields.model
         if "description" in sent:
             self.description = fields.description or ""
         if "uri_rtsp" in sent:
@@ -226,10 +226,10 @@ class SourcePublic(BaseModel):
         return cls(
             id=row.id,
             created_utc=row.created_utc,
-            status=SourceStatus.UNKNOWN if agent_offline else SourceStatus(row.status),
+            status=SourceStatus.UNKNOWN if agent_offline else row.status,
             status_detail=f"agent {row.agent_name} is offline" if agent_offline else row.status_detail,
             status_utc=row.status_utc,
-            model=SourceModel(row.model),
+            model=row.model,
             uri_rtsp=mask_uri(row.uri_rtsp),
             uri_http_picture=picture,
             description=row.description,

@@ -8,12 +8,13 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy import JSON, BigInteger, Column, String
+from sqlalchemy import JSON, BigInteger, Column
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
+from controlplane.db import StrEnumColumn
 from controlplane.models.common import UtcDatetimeOut, created_field, utc_field
 
 # Bytes/s a job may be capped at: far above any link, and inside a signed 64-bit column.
@@ -79,19 +80,6 @@ class SyncItemsJSON(TypeDecorator[list[SyncItem]]):
         return None if value is None else _ITEMS.validate_python(value)
 
 
-class SyncStatusColumn(TypeDecorator[SyncStatus]):
-    """The status as its string value in the row (a VARCHAR as before), as the enum in Python."""
-
-    impl = String(16)
-    cache_ok = True
-
-    def process_bind_param(self, value: SyncStatus | str | None, dialect: Dialect) -> str | None:
-        return None if value is None else SyncStatus(value).value
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> SyncStatus | None:
-        return None if value is None else SyncStatus(value)
-
-
 class SyncJob(SQLModel, table=True):
     """A job as stored; its items keep per-record progress so it resumes where it stopped."""
 
@@ -101,7 +89,7 @@ class SyncJob(SQLModel, table=True):
     tag_name: str
     location: str
     status: SyncStatus = SQLField(
-        default=SyncStatus.QUEUED, sa_column=Column(SyncStatusColumn, index=True, nullable=False)
+        default=SyncStatus.QUEUED, sa_column=Column(StrEnumColumn(SyncStatus), index=True, nullable=False)
     )
     bandwidth_bps: int | None = SQLField(default=None, sa_type=BigInteger)
     bytes_total: int = SQLField(default=0, sa_type=BigInteger)

@@ -146,7 +146,7 @@ def _apply_probes(sources: Sequence[Source], beat: HeartbeatIn, now: datetime) -
         source = by_id.get(probe.source_id)
         if source is None:
             continue  # not (or no longer) this agent's source: its report does not count
-        source.status = (SourceStatus.ONLINE if probe.online else SourceStatus.OFFLINE).value
+        source.status = SourceStatus.ONLINE if probe.online else SourceStatus.OFFLINE
         source.status_detail = probe.detail or None
         source.status_utc = now
 
@@ -237,7 +237,7 @@ async def revoke(session: AsyncSession, name: str) -> Agent:
         agent.revoked_utc = utcnow()
         moved = await agents_data.unplace_sources_of(session, name)
         for row in await records_data.active_on_agent(session, name):
-            row.status = RecordStatus.INTERRUPTED.value
+            row.status = RecordStatus.INTERRUPTED
             row.error = f"agent {name} was revoked"
         log.warning("agent %s revoked; %d sources will be placed again", name, moved)
         await session.flush()

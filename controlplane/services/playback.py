@@ -32,7 +32,7 @@ async def _holder(ctx: AppContext, session: AsyncSession, row: Record) -> AgentC
 
 async def video(ctx: AppContext, session: AsyncSession, record_id: str, range_header: str | None) -> Playback:
     row = await records_data.get(session, record_id)
-    if row.status == RecordStatus.DELETED.value:
+    if row.status == RecordStatus.DELETED:
         raise NotFoundError("file of record", record_id)
     client = await _holder(ctx, session, row)
     assert row.location is not None
@@ -61,7 +61,7 @@ async def _empty() -> AsyncIterator[bytes]:
 async def delete_file(ctx: AppContext, session: AsyncSession, record_id: str, location: str) -> Record:
     row = await records_data.get(session, record_id)
     # A record still recording refuses any delete (its location moves from part to part meanwhile).
-    if RecordStatus(row.status).active:
+    if row.status.active:
         raise ConflictError(f"record {record_id} is still recording")
     if location not in {row.location, row.sync_location} - {None}:
         raise BadLocationError(f"{location!r} is not a location of record {record_id}")
@@ -73,6 +73,6 @@ async def delete_file(ctx: AppContext, session: AsyncSession, record_id: str, lo
         await sync_service.delete_copy(ctx, session, row)
         row.sync_location = None
     if row.location is None and row.sync_location is None:
-        row.status = RecordStatus.DELETED.value
+        row.status = RecordStatus.DELETED
     await session.flush()
     return row

@@ -30,7 +30,7 @@ def _utc(unix: float | None) -> datetime | None:
 
 def apply_report(row: Record, report: RecordReport) -> bool:
     """Take the agent's facts; returns False when the report is older than what is stored."""
-    current = RecordStatus(row.status)
+    current = row.status
     if _RANK[report.status] < _RANK[current]:
         return False
     if _RANK[current] >= 3:
@@ -38,10 +38,10 @@ def apply_report(row: Record, report: RecordReport) -> bool:
         # away later (deleted, retention), and that changes nothing else.
         if report.status != RecordStatus.DELETED or current == RecordStatus.DELETED:
             return False
-        row.status = RecordStatus.DELETED.value
+        row.status = RecordStatus.DELETED
         row.error = report.error or row.error
         return True
-    row.status = report.status.value
+    row.status = report.status
     row.begin_utc = _utc(report.begin_unix) or row.begin_utc
     row.end_utc = _utc(report.end_unix) or row.end_utc
     if report.location and row.status != RecordStatus.DELETED:

@@ -31,9 +31,7 @@ async def start(
     group = await groups_data.by_name(session, group_name)
     if group is None or group.id is None:
         raise NotFoundError("group", repr(group_name))
-    sources = [
-        s for s in await sources_data.of_group(session, group.id) if model is None or s.model == model.value
-    ]
+    sources = [s for s in await sources_data.of_group(session, group.id) if model is None or s.model == model]
     if not sources:
         what = f"no {model.value} sources" if model else "no sources"
         raise invalid(("body", "group_name"), f"group {group_name!r} has {what}")
@@ -83,7 +81,7 @@ async def launch(
 
 
 def _fail(row: Record, exc: ServiceError) -> None:
-    row.status = RecordStatus.FAILED.value
+    row.status = RecordStatus.FAILED
     row.error = exc.message
     log.warning("record %s of source %s failed to start: %s", row.id, row.source_id, exc.message)
 
@@ -99,14 +97,14 @@ async def stop(ctx: AppContext, session: AsyncSession, tag_name: str, model: Sou
     rows = [r for r in await records_data.active_of_tag(session, tag.id)]
     if model is not None:
         sources = await sources_data.by_ids(session, {r.source_id for r in rows if r.source_id is not None})
-        rows = [r for r in rows if r.source_id in sources and sources[r.source_id].model == model.value]
+        rows = [r for r in rows if r.source_id in sources and sources[r.source_id].model == model]
     calls = []
     delivered = True
     for row in rows:
-        row.status = RecordStatus.STOPPING.value
+        row.status = RecordStatus.STOPPING
         agent = await agents_data.get(session, row.agent_name) if row.agent_name else None
         if agent is None:
-            row.status = RecordStatus.FAILED.value
+            row.status = RecordStatus.FAILED
             row.error = row.error or "never reached an agent"
             continue
         if not agents_service.is_online(agent, ctx.settings):
@@ -136,4 +134,4 @@ async def running(session: AsyncSession, tag_name: str) -> bool:
     if tag is None or tag.id is None:
         return False
     records = await records_data.active_of_tag(session, tag.id)
-    return any(r.status == RecordStatus.RECORDING.value for r in records)
+    return any(r.status == RecordStatus.RECORDING for r in records)

@@ -38,7 +38,7 @@ async def _check_networks(row: Source, sent: set[str], settings: Settings) -> No
 
 
 async def create(session: AsyncSession, settings: Settings, body: SourceCreate) -> Source:
-    row = Source(model=body.model.value)
+    row = Source(model=body.model)
     _apply(row, body)
     await _check_networks(row, {"uri_rtsp", "uri_http_picture"}, settings)
     return await sources_data.add(session, row)

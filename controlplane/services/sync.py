@@ -66,7 +66,7 @@ async def import_copy(
         Record(
             id=record_id,
             tag_id=tag.id,
-            status=RecordStatus.COMPLETED.value,
+            status=RecordStatus.COMPLETED,
             begin_utc=begin_utc,
             end_utc=end_utc,
             hash_md5=result.hash_md5,

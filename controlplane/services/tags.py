@@ -14,7 +14,6 @@ from controlplane.models import Record, Source, Tag
 from controlplane.models.record import Gap, RecordPublic
 from controlplane.models.source import SourcePublic
 from controlplane.models.tag import TagPublic
-from shared.enums import RecordStatus
 
 
 async def get_tag(session: AsyncSession, name: str) -> Tag:
@@ -36,7 +35,7 @@ def record_public(row: Record, tag_name: str, source: Source | None) -> RecordPu
     return RecordPublic(
         id=row.id,
         created_utc=row.created_utc,
-        status=RecordStatus(row.status),
+        status=row.status,
         begin_utc=row.begin_utc,
         end_utc=row.end_utc,
         source=SourcePublic.of(source) if source is not None else None,
