@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Literal
 
 import grpc
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.net import is_loopback
 
 
 class PeerConfig(BaseModel):
@@ -177,9 +178,4 @@ class Settings(BaseSettings):
         return grpc.ssl_channel_credentials(self.agent_tls_ca.read_bytes(), key, cert)
 
     def listens_on_loopback(self) -> bool:
-        if self.http_host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.http_host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.http_host)

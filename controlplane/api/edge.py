@@ -9,7 +9,6 @@ rebound to 127.0.0.1 can read answers; so only loopback `Host` values and same-o
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 
@@ -17,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controlplane.settings import Settings
+from shared.net import is_loopback
 
 # Routes behind the API token (the agents' heartbeat has its own credential, checked by its route).
 TOKEN_PREFIXES = ("/api/", "/test/")
@@ -35,13 +35,7 @@ def host_name(host: str) -> str:
 
 def host_is_loopback(host: str) -> bool:
     """`Host` header value (with or without port) naming this machine's loopback interface."""
-    name = host_name(host)
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host_name(host))
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -4,7 +4,6 @@ Only what an admin configured can receive copies; anything else is a 422 and not
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -17,6 +16,7 @@ from controlplane.sync.destinations import Destination, Links
 from controlplane.sync.destinations.agent import AgentDestination
 from controlplane.sync.destinations.peer import PeerDestination
 from controlplane.sync.destinations.s3 import S3Destination
+from shared.net import is_loopback
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -45,7 +45,7 @@ def parse_location(location: str, settings: Settings, links: Links) -> Destinati
         return AgentDestination(name, _clean_path(parts.path) or "default", links)
     if scheme in ("https", "http"):
         host = parts.hostname or ""
-        if scheme == "http" and not _is_loopback(host):
+        if scheme == "http" and not is_loopback(host):
             raise _bad("plain http is only allowed to loopback peers; use https")
         netloc = parts.netloc.rsplit("@", 1)[-1]
         config = settings.sync_peers.get(netloc)
@@ -58,15 +58,6 @@ def parse_location(location: str, settings: Settings, links: Links) -> Destinati
             raise _bad(f"bucket {parts.netloc!r} is not an allowed sync destination")
         return S3Destination(parts.netloc, _clean_path(parts.path), config_b)
     raise _bad("location must be agent://NAME/PATH, https://HOST/ or s3://BUCKET/PREFIX")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def holder_of(sync_location: str, settings: Settings, links: Links) -> Destination:
