@@ -24,6 +24,8 @@ from shared.redact import redact_text
 
 log = logging.getLogger(__name__)
 
+_FOLLOW_S = 0.5  # how often the record's file is hashed (and later parts appended) while recording
+
 
 class _NoVideo(Exception):
     """An ffmpeg run ended without video: the camera is down. Retried with back-off."""
@@ -48,6 +50,7 @@ class Recording:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._attempt: Attempt | None = None
+        self._follower: asyncio.Task[None] | None = None
 
     # -- what the manager reads --------------------------------------------------------------------
 
@@ -101,6 +104,8 @@ class Recording:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._transition(Phase.SUSPENDED)
+        if self._follower is not None:
+            self._follower.cancel()
 
     def _transition(self, phase: Phase) -> None:
         """The one place the phase changes: every change is logged."""
@@ -112,6 +117,7 @@ class Recording:
         retrying = restart_policy(
             _NoVideo, first_s=1.0, max_s=self._config.max_backoff_s, sleep=self._back_off
         )  # 1, 2, 4 … s
+        self._follower = asyncio.create_task(self._follow(), name=f"follow-{self.row.record_id}")
         try:
             while not self._stop.is_set():
                 async for attempt in retrying:  # a run that brought video starts the back-off anew
@@ -123,7 +129,17 @@ class Recording:
             self.timeline.set_error(
                 redact_text(f"recording failed: {type(exc).__name__}: {exc}", self.row.spec.secrets)
             )
+        self._stop.set()
+        await self._follower  # its last pass ends before the file is sealed
         await self._finish()
+
+    async def _follow(self) -> None:
+        """Hash the record's file as it grows, so that the stop has only the last second left."""
+        while not self._stop.is_set():
+            await self.timeline.follow_file()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_FOLLOW_S):
+                    await self._stop.wait()
 
     async def _run_attempt(self) -> None:
         if self._stop.is_set():
