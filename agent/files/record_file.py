@@ -137,7 +137,9 @@ class RecordFile:
                     continue
                 frag = Fragment.parse(read_box(src, moof))
                 if source.shifts is None:  # its first fragment follows the record's last one
-                    source.shifts = {t: self._ends.get(t, tfdt) - tfdt for t, (tfdt, _, _) in frag.times.items()}
+                    source.shifts = {
+                        t: self._ends.get(t, tfdt) - tfdt for t, (tfdt, _, _) in frag.times.items()
+                    }
                 data = frag.shifted(self.fragments + 1, source.shifts)
                 out.write(data)
                 self._hash(data)

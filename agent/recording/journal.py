@@ -134,9 +134,24 @@ class Journal:
 
 
 def _row(values: tuple[Any, ...]) -> RecordRow:
-    (rid, tag, _source_id, spec_json, status, begin, end, final, parts, gaps, md5, size, dur, err, upd, bases) = (
-        values
-    )
+    (
+        rid,
+        tag,
+        _source_id,
+        spec_json,
+        status,
+        begin,
+        end,
+        final,
+        parts,
+        gaps,
+        md5,
+        size,
+        dur,
+        err,
+        upd,
+        bases,
+    ) = values
     spec_fields = json.loads(spec_json)
     ffmpeg_cmd = spec_fields.pop("ffmpeg_cmd", None)
     return RecordRow(

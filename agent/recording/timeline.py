@@ -189,7 +189,13 @@ class Timeline:
         if duration is None:
             duration = await probe_duration(self.file.path, ffmpeg_bin) or 0.0
         os.replace(self.file.path, self.paths.final)
-        log.info("record %s: sealed %s (%.2f s, %s bytes)", self.row.record_id, self.paths.final, duration, sealed.size)
+        log.info(
+            "record %s: sealed %s (%.2f s, %s bytes)",
+            self.row.record_id,
+            self.paths.final,
+            duration,
+            sealed.size,
+        )
         return FinalFile(duration, sealed.md5, sealed.size)
 
     async def _join(self, ffmpeg_bin: str) -> FinalFile | None:

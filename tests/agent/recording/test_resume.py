@@ -12,7 +12,13 @@ import pytest
 
 from agent.cameras.spec import CameraSpec
 from agent.recording.journal import JOURNAL_NAME
-from tests.agent.recording.support import assert_final_file, duration_of, open_manager, start_and_wait_for_video, wait_for
+from tests.agent.recording.support import (
+    assert_final_file,
+    duration_of,
+    open_manager,
+    start_and_wait_for_video,
+    wait_for,
+)
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 
 pytestmark = pytest.mark.anyio
