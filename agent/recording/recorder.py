@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 
 import httpx
 
+from agent.cameras.rtsp_probe import RtspProbeError, describe
 from agent.files.layout import RecordPaths
 from agent.recording.attempt import Attempt, RecorderConfig
 from agent.recording.journal import Journal, RecordRow
@@ -24,6 +26,7 @@ from shared.redact import redact_text
 
 log = logging.getLogger(__name__)
 
+_PROBE_S = 0.5  # how often a camera that is down is asked whether it is back
 _FOLLOW_S = 0.5  # how often the record's file is hashed (and later parts appended) while recording
 
 
@@ -150,12 +153,28 @@ class Recording:
             raise _NoVideo(self.row.error)
 
     async def _back_off(self, seconds: float) -> None:
+        """Wait before the next ffmpeg; an RTSP camera that was down is asked (one DESCRIBE, a round
+        trip) every `_PROBE_S` and ffmpeg restarts as soon as it answers: the gap is the outage.
+        A camera that answers at once while ffmpeg fails is waited for blind, so a failing ffmpeg
+        is never restarted in a tight loop."""
         self._transition(Phase.RETRY_WAIT)
-        try:
-            async with asyncio.timeout(seconds):
-                await self._stop.wait()
-        except TimeoutError:
-            pass
+        url = self.row.spec.rtsp_url
+        deadline = time.monotonic() + seconds
+        was_down = False
+        while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if url:
+                try:
+                    await describe(url, timeout=min(_PROBE_S, left))
+                except RtspProbeError:
+                    was_down = True
+                else:
+                    if was_down:
+                        log.info("record %s: camera answers again, reconnecting", self.row.record_id)
+                        return
+                    url = None  # up already: not a camera outage, the blind back-off applies
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(_PROBE_S, max(0.0, deadline - time.monotonic()))):
+                    await self._stop.wait()
 
     async def _finish(self) -> None:
         self._transition(Phase.FINALISING)

@@ -105,7 +105,9 @@ async def test_sigkilled_ffmpeg_leaves_a_playable_part_and_recording_goes_on(
         # The second ffmpeg's fragments are appended to the record's one file, which stays served.
         await wait_for(lambda: duration_of(first_part) > part_duration + 1.0, what="the second part appended")
         assert manager.get(info.record_id).path == first_part
+        inode = first_part.stat().st_ino
         done = await manager.stop(info.record_id)
+    assert done.path.stat().st_ino == inode  # the recorded file is the final file: renamed, not joined
     assert_final_file(done, tmp_path)
     assert len(done.gaps) == 1
 
