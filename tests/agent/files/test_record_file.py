@@ -33,7 +33,17 @@ def md5_of(path: Path) -> str:
 
 def frames_and_duration(path: Path) -> tuple[int, float]:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -42,7 +52,19 @@ def frames_and_duration(path: Path) -> tuple[int, float]:
 
 
 def frame_at(path: Path, seconds: float) -> bytes:
-    argv = ["ffmpeg", "-v", "error", "-ss", str(seconds), "-i", str(path), "-frames:v", "1", "-f", "image2pipe"]
+    argv = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-ss",
+        str(seconds),
+        "-i",
+        str(path),
+        "-frames:v",
+        "1",
+        "-f",
+        "image2pipe",
+    ]
     return subprocess.run([*argv, "-c:v", "mjpeg", "pipe:1"], capture_output=True, check=True).stdout
 
 
