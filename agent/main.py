@@ -34,6 +34,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             http,
             stall_timeout_s=settings.stall_timeout_s,
             max_backoff_s=settings.max_backoff_s,
+            min_free_bytes=settings.min_free_bytes,
             capacity=settings.capacity,
         )
         prober = Prober(

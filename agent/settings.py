@@ -39,6 +39,12 @@ class AgentSettings(BaseSettings):
     stall_timeout_s: float = Field(
         10.0, gt=0, description="A recording whose file stops growing this long is restarted."
     )
+    min_free_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="Free space kept on the storage disk; below it records pause until space returns "
+        "(default: 1 GiB or 5 % of the disk, whichever is smaller).",
+    )
     max_backoff_s: float = Field(5.0, gt=0, description="Longest pause between reconnects to a lost camera.")
     ffmpeg_bin: str = Field("ffmpeg", description="ffmpeg executable.")
     tls_cert: Path | None = Field(None, description="PEM certificate of the gRPC server (enables TLS).")

@@ -46,6 +46,8 @@ class HeartbeatIn(BaseModel):
     active_records: int = Field(0, ge=0)
     disk_free_bytes: int = Field(0, ge=0)
     disk_total_bytes: int = Field(0, ge=0)
+    disk_reserve_bytes: int = Field(0, ge=0, description="free space the agent keeps; below it records pause")
+    paused_records: int = Field(0, ge=0, description="records paused because the disk is below its reserve")
     probes: list[SourceProbe] = Field(default_factory=list)
     records: list[RecordReport] = Field(
         default_factory=list, description="records changed since the last acknowledged heartbeat"

@@ -22,6 +22,7 @@ from agent.errors import CapacityError, FileAccessError, RecordBusyError, Unknow
 from agent.ffmpeg.commands import record_command
 from agent.ffmpeg.probe import probe_duration
 from agent.files.layout import RecordPaths, check_record_id, has_fragment
+from agent.files.space import reserve_bytes
 from agent.recording.attempt import RecorderConfig
 from agent.recording.journal import Journal, RecordRow
 from agent.recording.orphans import stop_orphans
@@ -56,11 +57,16 @@ class RecordManager:
         stall_timeout_s: float = 10.0,
         max_backoff_s: float = 5.0,
         picture_interval_s: float = 1.0,
+        min_free_bytes: int | None = None,
         capacity: int = 64,
     ) -> None:
         self._root = Path(storage_root).absolute()
         self._agent = agent_name
-        self._config = RecorderConfig(ffmpeg_bin, stall_timeout_s, max_backoff_s, picture_interval_s)
+        self._root.mkdir(parents=True, exist_ok=True)
+        self.reserve_bytes = reserve_bytes(self._root, min_free_bytes)
+        self._config = RecorderConfig(
+            ffmpeg_bin, stall_timeout_s, max_backoff_s, picture_interval_s, self._root, self.reserve_bytes
+        )
         self._http = http
         self._capacity = capacity
         self._journal: Journal | None = None
@@ -155,6 +161,10 @@ class RecordManager:
 
     def active_count(self) -> int:
         return sum(1 for r in self._records.values() if r.row.status.active)
+
+    def paused_count(self) -> int:
+        """Records paused because the disk is below its reserve."""
+        return sum(1 for r in self._records.values() if r.phase is Phase.PAUSED)
 
     def receiving_video(self, source_id: int) -> bool:
         """A camera whose video is arriving in a recording right now is online: no probe needed."""

@@ -27,6 +27,7 @@ from shared.redact import redact_text
 log = logging.getLogger(__name__)
 
 _PROBE_S = 0.5  # how often a camera that is down is asked whether it is back
+_SPACE_S = 0.5  # how often the disk's free space is looked at while recording or paused
 _FOLLOW_S = 0.5  # how often the record's file is hashed (and later parts appended) while recording
 
 
@@ -145,12 +146,52 @@ class Recording:
                     await self._stop.wait()
 
     async def _run_attempt(self) -> None:
+        await self._wait_for_space()
         if self._stop.is_set():
             return
-        self._attempt = Attempt(self.timeline, self._config, self._http, self._transition)
-        outcome = await self._attempt.run(self._stop)
-        if outcome is PartOutcome.NO_VIDEO and not self._stop.is_set():
+        halt = asyncio.Event()  # a stop, or the disk below its reserve: this ffmpeg ends
+        watcher = asyncio.create_task(self._halt_on_stop_or_full_disk(halt))
+        try:
+            self._attempt = Attempt(self.timeline, self._config, self._http, self._transition)
+            outcome = await self._attempt.run(halt)
+        finally:
+            watcher.cancel()
+        if self._stop.is_set():
+            return
+        if halt.is_set():  # paused for space: what follows is a gap, until video comes again
+            if self.timeline.gap_start is None and outcome is PartOutcome.VIDEO:
+                self.timeline.gap_start = time.time()
+            return
+        if outcome is PartOutcome.NO_VIDEO:
             raise _NoVideo(self.row.error)
+
+    async def _halt_on_stop_or_full_disk(self, halt: asyncio.Event) -> None:
+        while not self._stop.is_set() and not self._config.space_low():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_SPACE_S):
+                    await self._stop.wait()
+        halt.set()
+
+    async def _wait_for_space(self) -> None:
+        """While the disk is below its reserve no ffmpeg runs: the record stays `recording`, says
+        why, and goes on by itself once space returns."""
+        if not self._config.space_low():
+            return
+        self._transition(Phase.PAUSED)
+        log.warning(
+            "record %s: disk below its reserve of %s bytes, paused",
+            self.row.record_id,
+            self._config.reserve_bytes,
+        )
+        self.timeline.set_error(
+            f"disk full: recording paused until {self._config.reserve_bytes} bytes are free"
+        )
+        while self._config.space_low() and not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_SPACE_S):
+                    await self._stop.wait()
+        if not self._stop.is_set():
+            log.info("record %s: space is back, recording again", self.row.record_id)
 
     async def _back_off(self, seconds: float) -> None:
         """Wait before the next ffmpeg; an RTSP camera that was down is asked (one DESCRIBE, a round
