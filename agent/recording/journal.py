@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -27,6 +28,8 @@ from agent.files.layout import JOURNAL_NAME
 from shared.enums import RecordStatus
 
 __all__ = ["JOURNAL_NAME", "Journal", "RecordRow"]
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -126,7 +129,14 @@ class Journal:
             json.dumps(row.bases),
         )
         placeholders = ", ".join("?" * len(values))
-        self._db.execute(f"INSERT OR REPLACE INTO records ({_COLUMNS}) VALUES ({placeholders})", values)  # noqa: S608 - constants only
+        try:
+            self._db.execute(f"INSERT OR REPLACE INTO records ({_COLUMNS}) VALUES ({placeholders})", values)  # noqa: S608 - constants only
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            # A disk filled by something else: the record goes on in memory (the heartbeat reports
+            # it from there) and its next change writes the whole row again.
+            log.error("journal: disk full, record %s kept in memory until it can be written", row.record_id)
 
     def load_all(self) -> list[RecordRow]:
         cursor = self._db.execute(f"SELECT {_COLUMNS} FROM records ORDER BY begin_unix")  # noqa: S608

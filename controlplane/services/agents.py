@@ -47,6 +47,8 @@ def public(agent: Agent, settings: Settings) -> AgentPublic:
         active_records=agent.active_records,
         disk_free_bytes=agent.disk_free_bytes,
         disk_total_bytes=agent.disk_total_bytes,
+        disk_reserve_bytes=agent.disk_reserve_bytes,
+        pausing_for_space=agent.paused_records > 0,
         created_utc=agent.created_utc,
         last_seen_utc=agent.last_seen_utc,
         revoked=agent.revoked_utc is not None,
@@ -77,6 +79,8 @@ async def heartbeat(
     row.active_records = beat.active_records
     row.disk_free_bytes = beat.disk_free_bytes
     row.disk_total_bytes = beat.disk_total_bytes
+    row.disk_reserve_bytes = beat.disk_reserve_bytes
+    row.paused_records = beat.paused_records
     row.last_seen_utc = now
     await agents_data.upsert(session, row)
     await place_unplaced(session, settings)
