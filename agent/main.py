@@ -35,6 +35,8 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             stall_timeout_s=settings.stall_timeout_s,
             max_backoff_s=settings.max_backoff_s,
             min_free_bytes=settings.min_free_bytes,
+            retention_max_age_s=settings.retention_max_age_s,
+            retention_max_bytes=settings.retention_max_bytes,
             capacity=settings.capacity,
         )
         prober = Prober(

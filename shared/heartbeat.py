@@ -76,3 +76,6 @@ class HeartbeatOut(BaseModel):
         default_factory=list,
         description="records the control plane wants stopped (a stop it could not deliver)",
     )
+    protected_tags: list[str] = Field(
+        default_factory=list, description="tags whose records retention must never delete"
+    )

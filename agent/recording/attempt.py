@@ -32,10 +32,12 @@ class RecorderConfig:
     max_backoff_s: float = 5.0
     picture_interval_s: float = 1.0
     storage_root: Path | None = None  # the disk whose free space is watched (None: not watched)
-    reserve_bytes: int = 0  # below this many free bytes, records pause
+    reserve_bytes: int = 0  # below this many free bytes retention evicts; below half, records pause
 
     def space_low(self) -> bool:
-        return self.storage_root is not None and free_bytes(self.storage_root) < self.reserve_bytes
+        """The disk is full: below half the reserve, so retention (which keeps the whole reserve
+        free when it can) found nothing to evict. The other half keeps the journal and stops safe."""
+        return self.storage_root is not None and free_bytes(self.storage_root) < self.reserve_bytes // 2
 
 
 class Attempt:

@@ -184,7 +184,7 @@ class Recording:
             self._config.reserve_bytes,
         )
         self.timeline.set_error(
-            f"disk full: recording paused until {self._config.reserve_bytes} bytes are free"
+            f"disk full: recording paused until {self._config.reserve_bytes // 2} bytes are free"
         )
         while self._config.space_low() and not self._stop.is_set():
             with contextlib.suppress(TimeoutError):

@@ -56,7 +56,7 @@ async def test_a_full_disk_pauses_the_record_and_space_back_resumes_it(small_dis
             paused = manager.get(info.record_id)
             assert paused.status == "recording" and "disk full" in (paused.error or "")
             assert manager.paused_count() == 1
-            assert free_bytes(small_disk) > RESERVE // 2  # the journal and a stop still have room
+            assert free_bytes(small_disk) > RESERVE // 4  # the journal and a stop still have room
             size_when_paused = paused.path.stat().st_size
             await asyncio.sleep(1)
             assert manager.get(info.record_id).phase == "paused"  # no ffmpeg while paused
