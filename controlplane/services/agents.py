@@ -17,6 +17,7 @@ from controlplane.db import utcnow
 from controlplane.errors import AgentUnavailableError, NotFoundError, UnauthorizedError, invalid
 from controlplane.models import Agent, Record, Source
 from controlplane.models.agent import AgentPublic
+from controlplane.services import tags as tags_service
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
 from shared.enums import AgentState, RecordStatus, SourceStatus
@@ -94,6 +95,7 @@ async def heartbeat(
         sources=[assigned_source(s) for s in mine],
         records_ack_unix=ack,
         stop_records=[r.id for r in stopping],
+        protected_tags=await tags_service.protected_names(session),
     )
 
 

@@ -125,3 +125,39 @@ def test_a_full_disk_pauses_records_and_they_go_on_when_space_returns(
     assert status == 200 and hashlib.md5(data).hexdigest() == done["hash_md5"]  # noqa: S324 - the API's checksum
     assert len(data) == done["size_bytes"] and data[: len(so_far) // 2] == so_far[: len(so_far) // 2]
     assert_plays(data, tmp_path, span_minus_gaps(done), tolerance=1.5)
+
+
+def test_retention_evicts_old_records_but_never_a_protected_tag(tmp_path: Path, camera: RtspCamera) -> None:
+    cp = start_controlplane(tmp_path)
+    try:
+        agent = start_agent(tmp_path, cp, name="ret-agent", VIDEOREC_AGENT_RETENTION_MAX_AGE_S="2")
+        try:
+            wait_agent_online(cp, agent.name)
+            make_group(cp, "ret", [{"model": "Source", "uri_rtsp": camera.url, "description": "cam"}])
+            with cp.client() as c:
+                for tag in ("keep", "drop"):
+                    assert (
+                        c.post("/api/v1/record", json={"tag_name": tag, "group_name": "ret"}).status_code
+                        == 200
+                    )
+                    if tag == "keep":
+                        answer = c.put("/api/v1/tag", params={"name": "keep"}, json={"protected": True})
+                        assert answer.status_code == 200 and answer.json()["protected"] is True
+                    wait_bytes(cp, tag)
+                    assert c.put("/api/v1/record", json={"tag_name": tag}).status_code == 200
+            (dropped,) = wait_until(
+                lambda: [r for r in records(cp, "drop") if r["status"] == "deleted"],
+                30,
+                interval=0.2,
+                what="eviction",
+            )
+            assert dropped["error"] == "evicted by retention: max age", dropped
+            assert "evicted by retention (max age)" in agent.log()
+            with cp.client() as c:
+                kept = c.get("/api/v1/tag", params={"name": "keep"}).json()
+            assert kept["protected"] is True and [r["status"] for r in kept["records"]] == ["completed"]
+            assert download(cp, kept["records"][0]["id"])[0] == 200
+        finally:
+            agent.stop()
+    finally:
+        cp.stop()

@@ -1,8 +1,9 @@
-"""agent.disk_reserve_bytes, agent.paused_records: an agent's free-space reserve and its paused records
+"""storage: agent.disk_reserve_bytes and agent.paused_records (its free-space reserve, its paused
+records), tag.protected (retention never deletes its records)
 
-Revision ID: 4dc93c167741
+Revision ID: 4c755cdf4577
 Revises: 0005
-Create Date: 2026-12-01 15:26:05.031023
+Create Date: 2026-12-01 15:29:49.640866
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "4dc93c167741"
+revision = "4c755cdf4577"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
@@ -23,8 +24,14 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("paused_records", sa.Integer(), nullable=False, server_default="0"))
 
+    with op.batch_alter_table("tag", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("protected", sa.Boolean(), server_default="false", nullable=False))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("tag", schema=None) as batch_op:
+        batch_op.drop_column("protected")
+
     with op.batch_alter_table("agent", schema=None) as batch_op:
         batch_op.drop_column("paused_records")
         batch_op.drop_column("disk_reserve_bytes")
