@@ -4,9 +4,10 @@ What a stop costs on the agent: sealing the record's file (hashing what was writ
 follow, here the last few fragments) and renaming it final; the old path joined the parts with
 ffmpeg into a new file, probed it and read it all again for its MD5. The record files are real
 fragmented MP4: one high-bitrate part made by ffmpeg, its fragments appended again and again (the
-agent's own append, as after reconnects) up to the size. Bytes read/written at stop are this
-process's `rchar`/`wchar` (/proc/self/io); the old path's ffmpeg join reads and writes the whole file
-besides (counted as its size).
+agent's own append, as after reconnects) up to the size, and the stop finds the last two fragments
+of the last part not yet appended (the multi-part case; a one-part record writes nothing at stop).
+Bytes read/written at stop are `rchar`/`wchar` of /proc/self/io, which also counts the children
+this process waited for (the old path's ffmpeg and ffprobe).
 
     .venv/bin/python bench/stop_latency.py [--quick]
 """
@@ -104,9 +105,8 @@ async def stop_old(main: Path, final: Path) -> tuple[float, int, int]:
     before, r0, w0 = time.perf_counter(), *io_counters()
     await make_final_file([main], final, "ffmpeg")
     elapsed, r1, w1 = time.perf_counter() - before, *io_counters()
-    size = final.stat().st_size
     final.unlink()
-    return elapsed, r1 - r0 + size, w1 - w0 + size  # + ffmpeg's own read of the part and write
+    return elapsed, r1 - r0, w1 - w0  # ffmpeg's and ffprobe's too: they are reaped children
 
 
 def row(
