@@ -27,6 +27,7 @@ from shared.redact import redact_text
 log = logging.getLogger(__name__)
 
 _PROBE_S = 0.5  # how often a camera that is down is asked whether it is back
+_PROBE_TIMEOUT_S = 2.0  # a DESCRIBE is ~30 ms; a loaded camera or agent may take far longer
 _SPACE_S = 0.5  # how often the disk's free space is looked at while recording or paused
 _FOLLOW_S = 0.5  # how often the record's file is hashed (and later parts appended) while recording
 
@@ -205,7 +206,7 @@ class Recording:
         while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
             if url:
                 try:
-                    await describe(url, timeout=min(_PROBE_S, left))
+                    await describe(url, timeout=min(_PROBE_TIMEOUT_S, max(left, _PROBE_S)))
                 except RtspProbeError:
                     was_down = True
                 else:
