@@ -18,7 +18,6 @@ from agent.files.copies import CopyStore
 from agent.live import LiveHub
 from agent.ops import metrics as ops_metrics
 from agent.ops import server as ops_server
-from agent.ops.metrics import default_reserve
 from agent.ops.registry import REGISTRY
 from agent.ops.server import Readiness
 from agent.recording.manager import RecordManager
@@ -40,6 +39,9 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             http,
             stall_timeout_s=settings.stall_timeout_s,
             max_backoff_s=settings.max_backoff_s,
+            min_free_bytes=settings.min_free_bytes,
+            retention_max_age_s=settings.retention_max_age_s,
+            retention_max_bytes=settings.retention_max_bytes,
             capacity=settings.capacity,
         )
         prober = Prober(
@@ -79,7 +81,10 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             prober,
             records,
         )
-        reserve = default_reserve(settings)
+
+        def reserve() -> int:
+            return records.reserve_bytes
+
         collector = ops_metrics.AgentCollector(settings, records, prober, reserve)
         REGISTRY.register(collector)
         readiness = Readiness(settings, reserve, lambda: beat.connected)

@@ -51,6 +51,20 @@ class AgentSettings(BaseSettings):
     stall_timeout_s: float = Field(
         10.0, gt=0, description="A recording whose file stops growing this long is restarted."
     )
+    min_free_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="Free space kept on the storage disk; below it records pause until space returns "
+        "(default: 1 GiB or 5 % of the disk, whichever is smaller).",
+    )
+    retention_max_age_s: float | None = Field(
+        None, gt=0, description="Finished records older than this are deleted (unset: no age limit)."
+    )
+    retention_max_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="Finished records beyond this many bytes are deleted, oldest first (unset: off).",
+    )
     max_backoff_s: float = Field(5.0, gt=0, description="Longest pause between reconnects to a lost camera.")
     ffmpeg_bin: str = Field("ffmpeg", description="ffmpeg executable.")
     tls_cert: Path | None = Field(None, description="PEM certificate of the gRPC server (enables TLS).")

@@ -47,6 +47,8 @@ class HeartbeatIn(BaseModel):
     active_records: int = Field(0, ge=0)
     disk_free_bytes: int = Field(0, ge=0)
     disk_total_bytes: int = Field(0, ge=0)
+    disk_reserve_bytes: int = Field(0, ge=0, description="free space the agent keeps; below it records pause")
+    paused_records: int = Field(0, ge=0, description="records paused because the disk is below its reserve")
     probes: list[SourceProbe] = Field(default_factory=list)
     records: list[RecordReport] = Field(
         default_factory=list, description="records changed since the last acknowledged heartbeat"
@@ -74,4 +76,7 @@ class HeartbeatOut(BaseModel):
     stop_records: list[str] = Field(
         default_factory=list,
         description="records the control plane wants stopped (a stop it could not deliver)",
+    )
+    protected_tags: list[str] = Field(
+        default_factory=list, description="tags whose records retention must never delete"
     )

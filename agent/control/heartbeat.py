@@ -38,6 +38,8 @@ class HeartbeatLoop:
         # Record changes newer than this have not been confirmed by the control plane yet.
         self._records_ack = 0.0
         self.connected = False
+        # Tags retention must spare; None until the control plane has said (nothing is evicted before).
+        self._protected: set[str] | None = None
 
     async def beat(self) -> HeartbeatOut:
         pending: list[RecordReport] = list(self._records.list(self._records_ack))
@@ -51,6 +53,7 @@ class HeartbeatLoop:
         answer = HeartbeatOut.model_validate_json(response.content)
         self._prober.assign([spec_from_assigned(s) for s in answer.sources])
         self._records_ack = max(self._records_ack, answer.records_ack_unix)
+        self._protected = set(answer.protected_tags)
         for record_id in answer.stop_records:
             # A stop the control plane could not deliver while this agent was unreachable.
             asyncio.create_task(self._stop(record_id))  # noqa: RUF006 - fire and forget, errors logged
@@ -78,4 +81,15 @@ class HeartbeatLoop:
                 self.connected = False
                 # Back off while the control plane is away, with jitter so agents do not beat in step.
                 delay = min(self._interval * 2 ** min(failures - 1, 4), 5.0)
+            await self._retention()
             await asyncio.sleep(delay * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not crypto
+
+    async def _retention(self) -> None:
+        """Once per beat, with the protected tags last heard (also while the control plane is away:
+        the disk fills all the same)."""
+        if self._protected is None:
+            return
+        try:
+            await self._records.enforce_retention(self._protected)
+        except Exception:
+            log.exception("retention failed")

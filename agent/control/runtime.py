@@ -41,4 +41,6 @@ class RuntimeState:
             active_records=self.records.active_count(),
             disk_free_bytes=usage.free,
             disk_total_bytes=usage.total,
+            disk_reserve_bytes=self.records.reserve_bytes,
+            paused_records=self.records.paused_count(),
         )

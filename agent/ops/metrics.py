@@ -132,19 +132,3 @@ class AgentCollector(Collector):
             for source, value in sorted(values.items()):
                 family.add_metric([source], value)
             yield family
-
-
-GIB = 1024**3
-
-
-def default_reserve(settings: AgentSettings) -> Callable[[], int]:
-    """The free space the agent keeps: `min_free_bytes` when set, else 1 GiB or 5 % of the disk,
-    whichever is smaller."""
-
-    def reserve() -> int:
-        explicit = getattr(settings, "min_free_bytes", None)
-        if explicit is not None:
-            return int(explicit)
-        return min(GIB, shutil.disk_usage(settings.storage_root).total // 20)
-
-    return reserve

@@ -9,11 +9,13 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from agent.ffmpeg.commands import picture_record_argv, record_command
 from agent.ffmpeg.process import FfmpegProcess
+from agent.files.space import free_bytes
 from agent.recording.picture_feed import PictureFeed
 from agent.recording.states import PartOutcome, Phase, WatchEnd
 from agent.recording.timeline import Timeline
@@ -29,6 +31,13 @@ class RecorderConfig:
     stall_timeout_s: float = 10.0
     max_backoff_s: float = 5.0
     picture_interval_s: float = 1.0
+    storage_root: Path | None = None  # the disk whose free space is watched (None: not watched)
+    reserve_bytes: int = 0  # below this many free bytes retention evicts; below half, records pause
+
+    def space_low(self) -> bool:
+        """The disk is full: below half the reserve, so retention (which keeps the whole reserve
+        free when it can) found nothing to evict. The other half keeps the journal and stops safe."""
+        return self.storage_root is not None and free_bytes(self.storage_root) < self.reserve_bytes // 2
 
 
 class Attempt:

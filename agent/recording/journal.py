@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -27,6 +28,8 @@ from agent.files.layout import JOURNAL_NAME
 from shared.enums import RecordStatus
 
 __all__ = ["JOURNAL_NAME", "Journal", "RecordRow"]
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -44,12 +47,13 @@ CREATE TABLE IF NOT EXISTS records (
     size_bytes INTEGER,
     duration_s REAL,
     error TEXT,
-    updated_unix REAL NOT NULL
+    updated_unix REAL NOT NULL,
+    bases TEXT NOT NULL DEFAULT '{}'  -- JSON: later part -> fragments in the record's file before it
 )
 """
 _COLUMNS = (
     "id, tag_name, source_id, spec, status, begin_unix, end_unix, final_path, parts, gaps, "
-    "hash_md5, size_bytes, duration_s, error, updated_unix"
+    "hash_md5, size_bytes, duration_s, error, updated_unix, bases"
 )
 
 
@@ -72,6 +76,9 @@ class RecordRow:
     duration_s: float | None = None
     error: str | None = None
     updated_unix: float = 0.0
+    # A later part whose fragments are appended to the record's file: how many fragments the file
+    # held before its first one (so an agent restart knows how many of them are in it already).
+    bases: dict[str, int] = field(default_factory=dict)
 
     @property
     def source_id(self) -> int:
@@ -92,6 +99,9 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(records)")}
+        if "bases" not in columns:  # a journal written before records were one growing file
+            self._db.execute("ALTER TABLE records ADD COLUMN bases TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         self._db.close()
@@ -116,9 +126,17 @@ class Journal:
             row.duration_s,
             row.error,
             row.updated_unix,
+            json.dumps(row.bases),
         )
         placeholders = ", ".join("?" * len(values))
-        self._db.execute(f"INSERT OR REPLACE INTO records ({_COLUMNS}) VALUES ({placeholders})", values)  # noqa: S608 - constants only
+        try:
+            self._db.execute(f"INSERT OR REPLACE INTO records ({_COLUMNS}) VALUES ({placeholders})", values)  # noqa: S608 - constants only
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            # A disk filled by something else: the record goes on in memory (the heartbeat reports
+            # it from there) and its next change writes the whole row again.
+            log.error("journal: disk full, record %s kept in memory until it can be written", row.record_id)
 
     def load_all(self) -> list[RecordRow]:
         cursor = self._db.execute(f"SELECT {_COLUMNS} FROM records ORDER BY begin_unix")  # noqa: S608
@@ -126,9 +144,24 @@ class Journal:
 
 
 def _row(values: tuple[Any, ...]) -> RecordRow:
-    (rid, tag, _source_id, spec_json, status, begin, end, final, parts, gaps, md5, size, dur, err, upd) = (
-        values
-    )
+    (
+        rid,
+        tag,
+        _source_id,
+        spec_json,
+        status,
+        begin,
+        end,
+        final,
+        parts,
+        gaps,
+        md5,
+        size,
+        dur,
+        err,
+        upd,
+        bases,
+    ) = values
     spec_fields = json.loads(spec_json)
     ffmpeg_cmd = spec_fields.pop("ffmpeg_cmd", None)
     return RecordRow(
@@ -147,4 +180,5 @@ def _row(values: tuple[Any, ...]) -> RecordRow:
         duration_s=dur,
         error=err,
         updated_unix=upd,
+        bases={str(k): int(v) for k, v in json.loads(bases).items()},
     )

@@ -22,10 +22,13 @@ from agent.errors import CapacityError, FileAccessError, RecordBusyError, Unknow
 from agent.ffmpeg.commands import record_command
 from agent.ffmpeg.probe import probe_duration
 from agent.files.layout import RecordPaths, check_record_id, has_fragment
+from agent.files.space import free_bytes, reserve_bytes
+from agent.ops.registry import EVICTIONS
 from agent.recording.attempt import RecorderConfig
 from agent.recording.journal import Journal, RecordRow
 from agent.recording.orphans import stop_orphans
 from agent.recording.recorder import Recording
+from agent.recording.retention import Candidate, Policy, Rule, choose
 from agent.recording.states import Phase
 from shared.enums import RecordStatus
 from shared.heartbeat import RecordReport
@@ -56,11 +59,19 @@ class RecordManager:
         stall_timeout_s: float = 10.0,
         max_backoff_s: float = 5.0,
         picture_interval_s: float = 1.0,
+        min_free_bytes: int | None = None,
+        retention_max_age_s: float | None = None,
+        retention_max_bytes: int | None = None,
         capacity: int = 64,
     ) -> None:
         self._root = Path(storage_root).absolute()
         self._agent = agent_name
-        self._config = RecorderConfig(ffmpeg_bin, stall_timeout_s, max_backoff_s, picture_interval_s)
+        self._root.mkdir(parents=True, exist_ok=True)
+        self.reserve_bytes = reserve_bytes(self._root, min_free_bytes)
+        self._policy = Policy(retention_max_age_s, retention_max_bytes, self.reserve_bytes)
+        self._config = RecorderConfig(
+            ffmpeg_bin, stall_timeout_s, max_backoff_s, picture_interval_s, self._root, self.reserve_bytes
+        )
         self._http = http
         self._capacity = capacity
         self._journal: Journal | None = None
@@ -155,6 +166,54 @@ class RecordManager:
 
     def active_count(self) -> int:
         return sum(1 for r in self._records.values() if r.row.status.active)
+
+    async def enforce_retention(
+        self, protected_tags: set[str], now: float | None = None
+    ) -> builtins.list[tuple[str, Rule]]:
+        """Delete the finished records the retention rules evict (`retention`); each becomes
+        `deleted` with the rule as its error, which the heartbeat reports."""
+        candidates = [
+            Candidate(
+                r.row.record_id,
+                r.row.tag_name,
+                r.row.status,
+                r.row.end_unix or r.row.begin_unix,
+                r.row.size_bytes or 0,
+            )
+            for r in self._records.values()
+        ]
+        chosen = choose(
+            candidates,
+            self._policy,
+            time.time() if now is None else now,
+            free_bytes(self._root),
+            protected_tags,
+        )
+        for record_id, rule in chosen:
+            recording = self._records[record_id]
+            # A multi-GiB unlink can take a while: off the event loop.
+            await asyncio.to_thread(self._remove_files, recording)
+            recording.row.status, recording.row.error = RecordStatus.DELETED, f"evicted by retention: {rule}"
+            self._opened().save(recording.row)
+            EVICTIONS.labels(rule).inc()
+            log.warning(
+                "record %s of tag %r: evicted by retention (%s), %s bytes freed",
+                record_id,
+                recording.row.tag_name,
+                rule,
+                recording.row.size_bytes,
+            )
+        return chosen
+
+    def _remove_files(self, recording: Recording) -> None:
+        final = Path(recording.row.final_path)
+        if final.is_file() and final.resolve().is_relative_to(self._root.resolve()):
+            final.unlink()
+        shutil.rmtree(recording.paths.parts_dir, ignore_errors=True)
+
+    def paused_count(self) -> int:
+        """Records paused because the disk is below its reserve."""
+        return sum(1 for r in self._records.values() if r.phase is Phase.PAUSED)
 
     def receiving_video(self, source_id: int) -> bool:
         """A camera whose video is arriving in a recording right now is online: no probe needed."""

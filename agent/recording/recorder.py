@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 
 import httpx
 
+from agent.cameras.rtsp_probe import RtspProbeError, describe
 from agent.files.layout import RecordPaths
 from agent.ops.registry import FINALISE_SECONDS
 from agent.recording.attempt import Attempt, RecorderConfig
@@ -24,6 +26,11 @@ from shared.enums import RecordStatus
 from shared.redact import redact_text
 
 log = logging.getLogger(__name__)
+
+_PROBE_S = 0.5  # how often a camera that is down is asked whether it is back
+_PROBE_TIMEOUT_S = 2.0  # a DESCRIBE is ~30 ms; a loaded camera or agent may take far longer
+_SPACE_S = 0.5  # how often the disk's free space is looked at while recording or paused
+_FOLLOW_S = 0.5  # how often the record's file is hashed (and later parts appended) while recording
 
 
 class _NoVideo(Exception):
@@ -50,6 +57,7 @@ class Recording:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._attempt: Attempt | None = None
+        self._follower: asyncio.Task[None] | None = None
 
     # -- what the manager reads --------------------------------------------------------------------
 
@@ -103,6 +111,8 @@ class Recording:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._transition(Phase.SUSPENDED)
+        if self._follower is not None:
+            self._follower.cancel()
 
     def _transition(self, phase: Phase) -> None:
         """The one place the phase changes: every change is logged."""
@@ -114,6 +124,7 @@ class Recording:
         retrying = restart_policy(
             _NoVideo, first_s=1.0, max_s=self._config.max_backoff_s, sleep=self._back_off
         )  # 1, 2, 4 … s
+        self._follower = asyncio.create_task(self._follow(), name=f"follow-{self.row.record_id}")
         try:
             while not self._stop.is_set():
                 async for attempt in retrying:  # a run that brought video starts the back-off anew
@@ -125,24 +136,90 @@ class Recording:
             self.timeline.set_error(
                 redact_text(f"recording failed: {type(exc).__name__}: {exc}", self.row.spec.secrets)
             )
+        self._stop.set()
+        await self._follower  # its last pass ends before the file is sealed
         await self._finish()
 
+    async def _follow(self) -> None:
+        """Hash the record's file as it grows, so that the stop has only the last second left."""
+        while not self._stop.is_set():
+            await self.timeline.follow_file()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_FOLLOW_S):
+                    await self._stop.wait()
+
     async def _run_attempt(self) -> None:
+        await self._wait_for_space()
         if self._stop.is_set():
             return
-        self.attempts += 1  # read by the metrics: every attempt after the first is an ffmpeg restart
-        self._attempt = Attempt(self.timeline, self._config, self._http, self._transition)
-        outcome = await self._attempt.run(self._stop)
-        if outcome is PartOutcome.NO_VIDEO and not self._stop.is_set():
+        halt = asyncio.Event()  # a stop, or the disk below its reserve: this ffmpeg ends
+        watcher = asyncio.create_task(self._halt_on_stop_or_full_disk(halt))
+        try:
+            self.attempts += 1  # read by the metrics: every attempt after the first is an ffmpeg restart
+            self._attempt = Attempt(self.timeline, self._config, self._http, self._transition)
+            outcome = await self._attempt.run(halt)
+        finally:
+            watcher.cancel()
+        if self._stop.is_set():
+            return
+        if halt.is_set():  # paused for space: what follows is a gap, until video comes again
+            if self.timeline.gap_start is None and outcome is PartOutcome.VIDEO:
+                self.timeline.gap_start = time.time()
+            return
+        if outcome is PartOutcome.NO_VIDEO:
             raise _NoVideo(self.row.error)
 
+    async def _halt_on_stop_or_full_disk(self, halt: asyncio.Event) -> None:
+        while not self._stop.is_set() and not self._config.space_low():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_SPACE_S):
+                    await self._stop.wait()
+        halt.set()
+
+    async def _wait_for_space(self) -> None:
+        """While the disk is below its reserve no ffmpeg runs: the record stays `recording`, says
+        why, and goes on by itself once space returns."""
+        if not self._config.space_low():
+            return
+        self._transition(Phase.PAUSED)
+        log.warning(
+            "record %s: disk below its reserve of %s bytes, paused",
+            self.row.record_id,
+            self._config.reserve_bytes,
+        )
+        self.timeline.set_error(
+            f"disk full: recording paused until {self._config.reserve_bytes // 2} bytes are free"
+        )
+        while self._config.space_low() and not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_SPACE_S):
+                    await self._stop.wait()
+        if not self._stop.is_set():
+            log.info("record %s: space is back, recording again", self.row.record_id)
+
     async def _back_off(self, seconds: float) -> None:
+        """Wait before the next ffmpeg; an RTSP camera that was down is asked (one DESCRIBE, a round
+        trip) every `_PROBE_S` and ffmpeg restarts as soon as it answers: the gap is the outage.
+        A camera that answers at once while ffmpeg fails is waited for blind, so a failing ffmpeg
+        is never restarted in a tight loop."""
         self._transition(Phase.RETRY_WAIT)
-        try:
-            async with asyncio.timeout(seconds):
-                await self._stop.wait()
-        except TimeoutError:
-            pass
+        url = self.row.spec.rtsp_url
+        deadline = time.monotonic() + seconds
+        was_down = False
+        while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if url:
+                try:
+                    await describe(url, timeout=min(_PROBE_TIMEOUT_S, max(left, _PROBE_S)))
+                except RtspProbeError:
+                    was_down = True
+                else:
+                    if was_down:
+                        log.info("record %s: camera answers again, reconnecting", self.row.record_id)
+                        return
+                    url = None  # up already: not a camera outage, the blind back-off applies
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(_PROBE_S, max(0.0, deadline - time.monotonic()))):
+                    await self._stop.wait()
 
     async def _finish(self) -> None:
         self._transition(Phase.FINALISING)

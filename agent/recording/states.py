@@ -9,6 +9,7 @@ class Phase(enum.StrEnum):
     """Where one recording is.
 
     IDLE ─start()─▶ CONNECTING ─video─▶ RECORDING ─exit/stall─▶ RETRY_WAIT ─back-off─▶ CONNECTING …
+       CONNECTING/RECORDING ─free space below the reserve─▶ PAUSED ─space back─▶ CONNECTING …
        any of these ─request_stop()─▶ FINALISING ─▶ DONE (completed / failed)
        any of these ─suspend() (agent shutdown)─▶ SUSPENDED (the journal still says `recording`)
     """
@@ -17,6 +18,7 @@ class Phase(enum.StrEnum):
     CONNECTING = "connecting"  # ffmpeg runs, no video in this part yet
     RECORDING = "recording"  # video is arriving
     RETRY_WAIT = "retry_wait"  # the camera failed: waiting (back-off) before the next ffmpeg
+    PAUSED = "paused"  # the disk is below its reserve: no ffmpeg until space returns (a gap)
     FINALISING = "finalising"  # joining, verifying, hashing
     SUSPENDED = "suspended"  # agent shut down mid-recording; the next open() resumes it
     DONE = "done"  # completed or failed: see the record's status

@@ -2,20 +2,28 @@
 came and went (its begin and its gaps), its last error, and at the end its one final file.
 
 Each ffmpeg run writes its own part, so nothing ffmpeg wrote is ever overwritten, and a run that
-got no video leaves no part behind. Time that no part covers is a gap: from the end of the last
+got no video leaves no part behind. The first part is the record's file (`files.record_file`): it
+is hashed as it grows, later parts' fragments are appended to it, and at stop it is renamed to the
+final name, so a stop costs the same whatever the length. A template whose output is not
+fragmented MP4 (or a camera whose codec changed) falls back to joining the parts at stop. Time that no part covers is a gap: from the end of the last
 video (last growth of the part, or its mtime when ffmpeg exited by itself) to the start of the run
 that brought video again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
 
-from agent.files.finalise import JoinError, make_final_file
-from agent.files.layout import RecordPaths
+from agent.ffmpeg.probe import probe_duration
+from agent.files.finalise import FinalFile, JoinError, make_final_file
+from agent.files.fmp4 import Fmp4Error
+from agent.files.layout import RecordPaths, has_fragment
+from agent.files.record_file import RecordFile
 from agent.recording.journal import Journal, RecordRow
 from shared.enums import RecordStatus
 
@@ -35,11 +43,16 @@ class Timeline:
         self.serving: Path | None = Path(row.parts[-1]) if row.parts else None  # the last part with video
         self.gap_start: float | None = None  # set while no video is being recorded after some was
         self._gap_closed_by: str | None = None  # the part whose first video ended the last gap
+        self.file: RecordFile | None = None  # the record's one file, once a part has video
+        self._file_failed = False  # parts are joined at stop instead
+        self._file_lock = asyncio.Lock()  # one worker thread at a time touches the file
 
     @property
     def current_path(self) -> Path:
         """The file to serve now: the part holding the latest video, or the final file."""
         current = self.serving or self.part  # before the first video: the part being connected
+        if self.file is not None and self.file.path.exists():
+            current = self.file.path  # all parts so far, appended to the first
         if self.row.status.active and current is not None:
             return current
         return Path(self.row.final_path)
@@ -50,7 +63,9 @@ class Timeline:
         self.gap_start = last.stat().st_mtime if last is not None and last.exists() else self.row.begin_unix
 
     def new_part(self) -> Path:
-        part = self.paths.part(len(self.row.parts) + 1)
+        # Numbered after the last one: appended parts are removed, so the count is no guide.
+        last = int(Path(self.row.parts[-1]).stem.rsplit("-", 1)[1]) if self.row.parts else 0
+        part = self.paths.part(last + 1)
         part.parent.mkdir(parents=True, exist_ok=True)
         self.row.parts.append(str(part))
         self.save()
@@ -61,6 +76,7 @@ class Timeline:
         """A run that got no video: an outage must not leave hundreds of empty parts."""
         part.unlink(missing_ok=True)
         self.row.parts.remove(str(part))
+        self.row.bases.pop(str(part), None)
         self.save()
         if self.gap_start is None:
             self.gap_start = started
@@ -107,25 +123,94 @@ class Timeline:
             self.row.status, self.row.end_unix = RecordStatus.STOPPING, time.time()
             self.save()
 
+    async def follow_file(self) -> None:
+        """Hash what ffmpeg wrote since the last call; a new part's fragments go to the record's file."""
+        if self._file_failed or self.serving is None:
+            return
+        async with self._file_lock:
+            try:
+                new_base = await asyncio.to_thread(self._follow_blocking)
+            except (Fmp4Error, OSError) as exc:
+                self._give_up_file(exc)
+                return
+        if new_base is not None:
+            self.row.bases[new_base[0]] = new_base[1]
+            self.save()
+
+    def _follow_blocking(self) -> tuple[str, int] | None:
+        parts = [Path(p) for p in self.row.parts]
+        if self.file is None:
+            self.file = RecordFile.recover(parts, self.row.bases)
+            return None
+        latest = parts[-1]
+        if latest in (self.file.path, self.file.source):
+            self.file.follow()
+            return None
+        self.file.append_from(latest)
+        return str(latest), self.file.fragments
+
+    def _give_up_file(self, exc: Exception) -> None:
+        log.warning("record %s: parts will be joined at stop: %s", self.row.record_id, exc)
+        self._file_failed, self.file = True, None
+
     async def finalise(self, ffmpeg_bin: str) -> None:
-        """Join the parts into the verified, hashed final file; the record ends completed or failed."""
+        """Seal the record's file (or join the parts) into the hashed final file; the record ends
+        completed or failed."""
+        async with self._file_lock:
+            final = await self._seal(ffmpeg_bin)
+            if final is None:
+                final = await self._join(ffmpeg_bin)
+        if final is None:
+            return
+        self.row.hash_md5, self.row.size_bytes, self.row.duration_s = final.md5, final.size, final.duration_s
+        self._end(RecordStatus.COMPLETED, None)
+        # Only now that the journal names the final file may the parts go.
+        shutil.rmtree(self.paths.parts_dir, ignore_errors=True)
+        self.row.parts, self.row.bases = [], {}
+        self.save()
+
+    async def _seal(self, ffmpeg_bin: str) -> FinalFile | None:
+        """The record's file, its last bytes hashed and renamed final: nothing joined, nothing re-read."""
+        with_video = [Path(p) for p in self.row.parts if has_fragment(Path(p))]
+        if self._file_failed or not with_video:
+            return None
+        try:
+            # Recovers the file after an agent restart; takes in a part not followed yet.
+            new_base = await asyncio.to_thread(self._follow_blocking)
+            if new_base is not None:
+                self.row.bases[new_base[0]] = new_base[1]
+                self.save()
+            assert self.file is not None
+            sealed = await asyncio.to_thread(self.file.seal)
+        except (Fmp4Error, OSError) as exc:
+            self._give_up_file(exc)
+            return None
+        duration = sealed.duration_s
+        if duration is None:
+            duration = await probe_duration(self.file.path, ffmpeg_bin) or 0.0
+        os.replace(self.file.path, self.paths.final)
+        log.info(
+            "record %s: sealed %s (%.2f s, %s bytes)",
+            self.row.record_id,
+            self.paths.final,
+            duration,
+            sealed.size,
+        )
+        return FinalFile(duration, sealed.md5, sealed.size)
+
+    async def _join(self, ffmpeg_bin: str) -> FinalFile | None:
+        """The parts joined by ffmpeg (a template that does not write fragmented MP4)."""
         try:
             final = await make_final_file([Path(p) for p in self.row.parts], self.paths.final, ffmpeg_bin)
         except (JoinError, OSError) as exc:  # the parts stay on disk for a human to look at
             self._end(RecordStatus.FAILED, f"could not make the final file: {exc}")
-            return
+            return None
         if final is None:
             self._end(
                 RecordStatus.FAILED, f"no video was received: {self.row.error or 'the camera never answered'}"
             )
             shutil.rmtree(self.paths.parts_dir, ignore_errors=True)
-            return
-        self.row.hash_md5, self.row.size_bytes, self.row.duration_s = final.md5, final.size, final.duration_s
-        self._end(RecordStatus.COMPLETED, None)
-        # Only now that the journal names a verified final file may the parts go.
-        shutil.rmtree(self.paths.parts_dir, ignore_errors=True)
-        self.row.parts = []
-        self.save()
+        return final
 
     def _end(self, status: RecordStatus, error: str | None) -> None:
         self.row.status, self.row.error = status, error

@@ -26,6 +26,8 @@ class Agent(SQLModel, table=True):
     # BIGINT: PostgreSQL's INTEGER ends at 2 GiB, and disks do not.
     disk_free_bytes: int = SQLField(default=0, sa_type=BigInteger)
     disk_total_bytes: int = SQLField(default=0, sa_type=BigInteger)
+    disk_reserve_bytes: int = SQLField(default=0, sa_type=BigInteger)  # below it, its records pause
+    paused_records: int = 0  # records paused because its disk is below the reserve
     last_seen_utc: datetime | None = utc_field(index=True)
     revoked_utc: datetime | None = utc_field()  # its token no longer counts; the name is retired
     # Failover: when it was last declared down (once per outage), and since when it beats again; a
@@ -44,6 +46,8 @@ class AgentPublic(BaseModel):
     active_records: int
     disk_free_bytes: int
     disk_total_bytes: int
+    disk_reserve_bytes: int = Field(0, description="free space the agent keeps; below it records pause")
+    pausing_for_space: bool = Field(False, description="records are paused because the disk is full")
     created_utc: UtcDatetimeOut
     last_seen_utc: UtcDatetimeOut | None
     revoked: bool = Field(False, description="revoked by an admin: refused, and its sources moved")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -21,10 +21,19 @@ class Tag(SQLModel, table=True):
     # Bumped by every start with a conditional UPDATE: two starts of one tag that both saw the same
     # value cannot both win, whichever replica or database serves them.
     start_seq: int = SQLField(default=0, nullable=False, sa_column_kwargs={"server_default": "0"})
+    # Agents' retention never deletes a record of a protected tag (they learn the list by heartbeat).
+    protected: bool = SQLField(default=False, nullable=False, sa_column_kwargs={"server_default": "false"})
+
+
+class TagUpdate(BaseModel):
+    """What `PUT /tag?name=T` may change."""
+
+    protected: bool = Field(description="retention never deletes a record of a protected tag")
 
 
 class TagPublic(BaseModel):
     id: int
     created_utc: UtcDatetimeOut
     name: str
+    protected: bool = False
     records: list[RecordPublic]

@@ -17,6 +17,7 @@ from controlplane.db import utcnow
 from controlplane.errors import AgentUnavailableError, NotFoundError, UnauthorizedError, invalid
 from controlplane.models import Agent, Record, Source
 from controlplane.models.agent import AgentPublic
+from controlplane.services import tags as tags_service
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
 from shared.enums import AgentState, RecordStatus, SourceStatus
@@ -72,6 +73,8 @@ def public(agent: Agent, settings: Settings) -> AgentPublic:
         active_records=agent.active_records,
         disk_free_bytes=agent.disk_free_bytes,
         disk_total_bytes=agent.disk_total_bytes,
+        disk_reserve_bytes=agent.disk_reserve_bytes,
+        pausing_for_space=agent.paused_records > 0,
         created_utc=agent.created_utc,
         last_seen_utc=agent.last_seen_utc,
         revoked=agent.revoked_utc is not None,
@@ -110,6 +113,8 @@ async def heartbeat(
     row.active_records = beat.active_records
     row.disk_free_bytes = beat.disk_free_bytes
     row.disk_total_bytes = beat.disk_total_bytes
+    row.disk_reserve_bytes = beat.disk_reserve_bytes
+    row.paused_records = beat.paused_records
     row.last_seen_utc = now
     await agents_data.upsert(session, row)
     await place_unplaced(session, settings)
@@ -123,6 +128,7 @@ async def heartbeat(
         sources=[assigned_source(s) for s in mine],
         records_ack_unix=ack,
         stop_records=[r.id for r in stopping],
+        protected_tags=await tags_service.protected_names(session),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.data import records as records_data
@@ -52,6 +53,19 @@ def record_public(row: Record, tag_name: str, source: Source | None) -> RecordPu
     )
 
 
+async def set_protected(session: AsyncSession, name: str, protected: bool) -> Tag:
+    tag = await get_tag(session, name)
+    tag.protected = protected
+    session.add(tag)
+    await session.flush()
+    return tag
+
+
+async def protected_names(session: AsyncSession) -> list[str]:
+    """The protected tags, which agents' retention must spare."""
+    return list((await session.exec(select(Tag.name).where(col(Tag.protected).is_(True)))).all())
+
+
 async def tag_public(session: AsyncSession, name: str) -> TagPublic:
     tag = await get_tag(session, name)
     assert tag.id is not None
@@ -60,6 +74,7 @@ async def tag_public(session: AsyncSession, name: str) -> TagPublic:
         id=tag.id,
         created_utc=tag.created_utc,
         name=tag.name,
+        protected=tag.protected,
         records=await records_public(session, tag.name, rows),
     )
 

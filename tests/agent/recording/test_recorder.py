@@ -100,13 +100,14 @@ async def test_sigkilled_ffmpeg_leaves_a_playable_part_and_recording_goes_on(
         first_part = info.path
         part_duration = duration_of(first_part)  # fragmented MP4: plays without its ffmpeg's exit
         assert part_duration > killed_at - info.begin_unix - 2.0, part_duration
-        await wait_for(
-            lambda: manager.get(info.record_id).growing and manager.get(info.record_id).path != first_part,
-            what="video in a second part",
-        )
-        assert manager.get(info.record_id).path.name == "part-0002.mp4"
-        await asyncio.sleep(1)
+        second_part = first_part.with_name("part-0002.mp4")
+        await wait_for(second_part.exists, what="a second part")
+        # The second ffmpeg's fragments are appended to the record's one file, which stays served.
+        await wait_for(lambda: duration_of(first_part) > part_duration + 1.0, what="the second part appended")
+        assert manager.get(info.record_id).path == first_part
+        inode = first_part.stat().st_ino
         done = await manager.stop(info.record_id)
+    assert done.path.stat().st_ino == inode  # the recorded file is the final file: renamed, not joined
     assert_final_file(done, tmp_path)
     assert len(done.gaps) == 1
 

@@ -1,0 +1,239 @@
+"""A record's one file, hashed as it grows, so that a stop has nothing left to join, read or write.
+
+The file is the record's first part, as ffmpeg wrote it. After a reconnect the next ffmpeg writes a
+part of its own, and its fragments are appended to the record's file as they come, renumbered so
+the file reads as one recording (the media time continues where the last fragment ended: the gap
+is in the record's `gaps`, not a frozen picture in the file). Each byte is hashed once, when it is
+written, never re-read; at stop only the last fragment (and ffmpeg's `mfra` index of a one-part
+record) is left to hash.
+
+Everything here blocks on disk I/O: call it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from agent.files.fmp4 import Box, Fmp4Error, Fragment, comparable_moov, header_of, read_box, top_boxes
+
+log = logging.getLogger(__name__)
+
+_COPY_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Sealed:
+    md5: str
+    size: int
+    duration_s: float | None  # from the fragments' decode times (None: no timescale known)
+
+
+@dataclass
+class _Source:
+    """A later part being appended: how far it has been read, how its times shift."""
+
+    path: Path
+    offset: int = 0  # bytes of the part consumed
+    skip: int = 0  # fragments already in the record's file (after an agent restart)
+    shifts: dict[int, int] | None = None
+
+
+@dataclass
+class RecordFile:
+    path: Path
+    _md5: hashlib._Hash = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
+    hashed: int = 0  # bytes of `path` hashed: every whole box up to the last whole fragment
+    fragments: int = 0  # moof+mdat pairs in the file
+    _moov: bytes | None = None
+    _timescales: dict[int, int] = field(default_factory=dict)
+    _starts: dict[int, int] = field(default_factory=dict)  # each track's first decode time
+    _ends: dict[int, int] = field(default_factory=dict)  # each track's decode time after the last fragment
+    _source: _Source | None = None  # None: ffmpeg itself writes `path`
+
+    # -- the first part, written by ffmpeg ------------------------------------------------------------
+
+    def follow(self) -> None:
+        """Hash what ffmpeg appended to the file since the last call (whole fragments only)."""
+        if self._source is not None:
+            self._pump()
+            return
+        with self.path.open("rb") as f:
+            end = os.fstat(f.fileno()).st_size
+            if self._moov is None:
+                header = header_of(f, end)
+                if header is None:
+                    return
+                for box in header:
+                    self._hash(read_box(f, box))
+                self._learn_moov(read_box(f, header[1]))
+            for moof, mdat in _pairs(f, self.hashed, end):
+                frag = Fragment.parse(read_box(f, moof))
+                self._note(frag)
+                self._hash(bytes(frag.data))
+                self._hash_range(f, mdat.offset, mdat.end)
+
+    # -- later parts, appended -------------------------------------------------------------------------
+
+    def append_from(self, part: Path, skip: int = 0) -> None:
+        """From now on the record's file takes the fragments of `part` (the next ffmpeg's file);
+        `skip`: that many of them are in it already (an agent restart while appending)."""
+        self.follow()  # the previous source, to its last whole fragment (its ffmpeg has exited)
+        if self._moov is None:
+            raise Fmp4Error("the first part has no header: nothing to append to")
+        if self._source is not None:
+            self._source.path.unlink(missing_ok=True)  # all of it is in the record's file now
+        else:
+            with self.path.open("r+b") as f:
+                f.truncate(self.hashed)  # ffmpeg's mfra index, and a fragment cut short by a kill
+        self._source = _Source(part, skip=skip)
+
+    @classmethod
+    def recover(cls, parts: list[Path], bases: dict[str, int]) -> RecordFile:
+        """The record's file as an agent that restarted finds it: the first part, hashed again
+        (once, at start-up), and the later parts that still exist appended where they were left."""
+        record = cls(parts[0])
+        record.follow()
+        for part in parts[1:]:
+            if not part.exists():
+                continue  # wholly appended, then removed
+            base = bases.get(str(part))
+            record.append_from(part, skip=max(0, record.fragments - base) if base is not None else 0)
+            record.follow()
+        return record
+
+    @property
+    def source(self) -> Path | None:
+        """The later part being appended now (None: the first part is still the one written)."""
+        return self._source.path if self._source is not None else None
+
+    def _pump(self) -> None:
+        source = self._source
+        assert source is not None
+        try:
+            src = source.path.open("rb")
+        except FileNotFoundError:
+            return
+        with src, self.path.open("ab") as out:
+            end = os.fstat(src.fileno()).st_size
+            if source.offset == 0:
+                header = header_of(src, end)
+                if header is None:
+                    return
+                if comparable_moov(read_box(src, header[1])) != self._moov:
+                    raise Fmp4Error(f"{source.path.name} has other codec parameters than the record")
+                source.offset = header[1].end
+            for moof, mdat in _pairs(src, source.offset, end):
+                source.offset = mdat.end
+                if source.skip:
+                    source.skip -= 1
+                    frag = Fragment.parse(read_box(src, moof))
+                    source.shifts = {t: self._ends[t] - e for t, e in frag.ends().items() if t in self._ends}
+                    continue
+                frag = Fragment.parse(read_box(src, moof))
+                if source.shifts is None:  # its first fragment follows the record's last one
+                    source.shifts = {
+                        t: self._ends.get(t, tfdt) - tfdt for t, (tfdt, _, _) in frag.times.items()
+                    }
+                data = frag.shifted(self.fragments + 1, source.shifts)
+                out.write(data)
+                self._hash(data)
+                self._note(Fragment.parse(data))
+                src.seek(mdat.offset)
+                remaining = mdat.size
+                while remaining:
+                    chunk = src.read(min(_COPY_CHUNK, remaining))
+                    if not chunk:
+                        raise Fmp4Error(f"{source.path.name} shrank while it was appended")
+                    out.write(chunk)
+                    self._hash(chunk)
+                    remaining -= len(chunk)
+            out.flush()
+
+    # -- the end ---------------------------------------------------------------------------------------
+
+    def seal(self) -> Sealed:
+        """Every ffmpeg has exited: hash the rest. A one-part file keeps its tail (ffmpeg's `mfra`)."""
+        self.follow()
+        with self.path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if self._source is None:
+                self._hash_range(f, self.hashed, size)
+            elif size != self.hashed:  # only this module writes the file: anything else is a bug
+                raise Fmp4Error(f"{self.path.name} has {size - self.hashed} bytes nobody hashed")
+        return Sealed(self._md5.hexdigest(), self.hashed, self.duration_s())
+
+    def duration_s(self) -> float | None:
+        """The media the file holds: its first track's last decode time minus its first."""
+        for track, scale in sorted(self._timescales.items()):
+            if track in self._ends and scale:
+                return (self._ends[track] - self._starts[track]) / scale
+        return None
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _learn_moov(self, moov: bytes) -> None:
+        self._moov = comparable_moov(moov)
+        self._timescales = _timescales(moov)
+
+    def _note(self, frag: Fragment) -> None:
+        self.fragments += 1
+        for track, (tfdt, _, _) in frag.times.items():
+            self._starts.setdefault(track, tfdt)
+        self._ends.update(frag.ends())
+
+    def _hash(self, data: bytes) -> None:
+        self._md5.update(data)
+        self.hashed += len(data)
+
+    def _hash_range(self, f: BinaryIO, start: int, end: int) -> None:
+        f.seek(start)
+        while start < end:
+            chunk = f.read(min(_COPY_CHUNK, end - start))
+            if not chunk:
+                raise Fmp4Error("the file shrank while it was hashed")
+            self._hash(chunk)
+            start += len(chunk)
+
+
+def _pairs(f: BinaryIO, start: int, end: int) -> list[tuple[Box, Box]]:
+    """The whole `moof`+`mdat` pairs from `start`; stops at ffmpeg's closing `mfra` index."""
+    pairs: list[tuple[Box, Box]] = []
+    pending: Box | None = None
+    for box in top_boxes(f, start, end):
+        if box.type == b"moof":
+            pending = box
+        elif box.type == b"mdat" and pending is not None:
+            pairs.append((pending, box))
+            pending = None
+        elif box.type == b"mfra":
+            break
+        else:
+            raise Fmp4Error(f"unexpected {box.type!r} box between fragments")
+    return pairs
+
+
+def _timescales(moov: bytes) -> dict[int, int]:
+    """track id → the media timescale of its `mdhd`."""
+    scales: dict[int, int] = {}
+    position = 8
+    while position + 8 <= len(moov):
+        size, kind = struct.unpack_from(">I4s", moov, position)
+        if kind == b"trak":
+            track, scale = 0, 0
+            inner = moov[position : position + size]
+            tkhd, mdhd = inner.find(b"tkhd"), inner.find(b"mdhd")
+            if tkhd > 0:
+                version = inner[tkhd + 4]
+                track = struct.unpack_from(">I", inner, tkhd + 4 + 4 + (16 if version == 1 else 8))[0]
+            if mdhd > 0:
+                version = inner[mdhd + 4]
+                scale = struct.unpack_from(">I", inner, mdhd + 4 + 4 + (16 if version == 1 else 8))[0]
+            scales[track] = scale
+        position += max(size, 8)
+    return scales

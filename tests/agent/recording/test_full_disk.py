@@ -1,0 +1,75 @@
+"""A full disk: below the reserve the record pauses (a gap, a detail), goes on by itself once space
+returns, and its stop completes with an MD5 of what is served. On a small tmpfs the test mounts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.cameras.spec import CameraSpec
+from agent.files.space import free_bytes
+from tests.agent.recording.support import (
+    assert_final_file,
+    md5_of,
+    open_manager,
+    start_and_wait_for_video,
+    wait_for,
+)
+from tests.support.cameras import start_rtsp_camera
+
+pytestmark = pytest.mark.anyio
+
+MIB = 1 << 20
+RESERVE = 16 * MIB
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":
+        pytest.skip("mounting a tmpfs needs root (CI runs as root and never skips this)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+async def test_a_full_disk_pauses_the_record_and_space_back_resumes_it(small_disk: Path) -> None:
+    cam = start_rtsp_camera(bitrate=4000)
+    try:
+        async with open_manager(small_disk, min_free_bytes=RESERVE) as manager:
+            info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url), tag="tag-1")
+            filler = small_disk / "filler"
+            # Leave 2 MiB above the reserve: the camera fills it in a few seconds.
+            filler.write_bytes(b"\0" * (free_bytes(small_disk) - RESERVE - 2 * MIB))
+            await wait_for(
+                lambda: manager.get(info.record_id).phase == "paused", timeout=60, what="the pause"
+            )
+            paused = manager.get(info.record_id)
+            assert paused.status == "recording" and "disk full" in (paused.error or "")
+            assert manager.paused_count() == 1
+            assert free_bytes(small_disk) > RESERVE // 4  # the journal and a stop still have room
+            size_when_paused = paused.path.stat().st_size
+            await asyncio.sleep(1)
+            assert manager.get(info.record_id).phase == "paused"  # no ffmpeg while paused
+
+            filler.unlink()
+            space_back = time.monotonic()
+            await wait_for(lambda: manager.get(info.record_id).phase != "paused", what="the resume")
+            assert time.monotonic() - space_back < 5.0  # the free space is looked at every 0.5 s
+            await wait_for(lambda: paused.path.stat().st_size > size_when_paused + MIB, what="video again")
+            done = await manager.stop(info.record_id)
+    finally:
+        cam.stop()
+    assert_final_file(done, small_disk)
+    assert done.hash_md5 == md5_of(done.path)
+    [(gap_start, gap_end)] = done.gaps
+    assert gap_end - gap_start >= 1.0, done.gaps

@@ -1,0 +1,54 @@
+"""A camera outage: the gap on the record is the outage itself, and the record file plays on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.cameras.spec import CameraSpec
+from tests.agent.recording.support import (
+    assert_final_file,
+    duration_of,
+    open_manager,
+    start_and_wait_for_video,
+    wait_for,
+)
+from tests.support.cameras import start_rtsp_camera
+
+pytestmark = pytest.mark.anyio
+
+OUTAGE_S = 11.0  # back inside the 8 s blind wait (attempts at ~0, 1, 3, 7, then 15 s)
+
+
+async def test_a_camera_back_from_an_outage_is_recorded_again_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agent.recording.recorder")
+    cam = start_rtsp_camera()
+    try:
+        # A long back-off: blind waits (1, 2, 4, 8 s) would reconnect ~3 s after the camera is back.
+        async with open_manager(tmp_path, max_backoff_s=30.0) as manager:
+            info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
+            await asyncio.sleep(2)
+            cam.stop()
+            down_at = time.time()
+            await wait_for(lambda: manager.get(info.record_id).phase == "retry_wait", what="the outage seen")
+            await asyncio.sleep(OUTAGE_S - (time.time() - down_at))
+            before = duration_of(info.path)  # all of the first run, followed long since
+            cam.restart()
+            back_at = time.time()
+            await wait_for(lambda: duration_of(info.path) > before + 1.0, timeout=30, what="video again")
+            done = await manager.stop(info.record_id)
+    finally:
+        cam.stop()
+    assert_final_file(done, tmp_path)
+    [(gap_start, gap_end)] = done.gaps
+    assert gap_start <= down_at + 0.5, (gap_start, down_at)
+    # Reconnected because the probe saw the camera, not because a blind back-off (8 s by then) ended.
+    assert "camera answers again, reconnecting" in caplog.text
+    # The probe sees it within 0.5 s; ffmpeg's connection and probing, ~1-2 s on a loaded machine.
+    assert gap_end - back_at < 6.0, (gap_end - back_at, done.gaps)
