@@ -21,6 +21,9 @@ router = APIRouter(
     responses={
         404: {"description": "no such tag or record"},
         409: {"description": "the tag is already recording or stopping"},
+        502: {"description": "the agent could not read the file"},
+        503: {"description": "the agent holding the file is offline"},
+        504: {"description": "the agent did not answer in time"},
     },
 )
 

@@ -10,7 +10,15 @@ from fastapi.responses import Response, StreamingResponse
 from controlplane.api.deps import ContextDep, SessionDep
 from controlplane.services import pictures
 
-router = APIRouter(prefix="/test", tags=["self-checks"])
+router = APIRouter(
+    prefix="/test",
+    tags=["self-checks"],
+    responses={
+        502: {"description": "the agent could not make the picture"},
+        503: {"description": "no agent is online"},
+        504: {"description": "the agent did not answer in time"},
+    },
+)
 
 
 @router.get("/img", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})

@@ -12,7 +12,15 @@ from controlplane.data import sync_jobs
 from controlplane.models.sync import SyncJobPublic, SyncStart
 from controlplane.services import sync as sync_service
 
-router = APIRouter(tags=["sync"])
+router = APIRouter(
+    tags=["sync"],
+    responses={
+        404: {"description": "no such tag or sync job"},
+        409: {"description": "an import whose record exists here with other content"},
+        502: {"description": "the copy did not verify"},
+        503: {"description": "no agent could take an import"},
+    },
+)
 
 
 @router.post("/sync", response_model=str)

@@ -8,7 +8,7 @@ from controlplane.api.deps import SessionDep, TagName
 from controlplane.models.tag import TagPublic, TagUpdate
 from controlplane.services import tags as tags_service
 
-router = APIRouter(prefix="/tag", tags=["tags"])
+router = APIRouter(prefix="/tag", tags=["tags"], responses={404: {"description": "no such tag"}})
 
 
 @router.get("", response_model=TagPublic)
