@@ -35,8 +35,8 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 SYNC_TOLERANCE_S = 0.5
+FPS = 25  # one frame is 40 ms, the issue's bound for "the same picture"
 RECORD_FOR_S = 8.0
-SCREENSHOTS = Path(os.environ.get("VIDEOREC_SCREENSHOTS", Path(__file__).resolve().parents[2] / "tmp" / "console"))
 
 pytestmark = [
     pytest.mark.e2e,
@@ -47,7 +47,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def camera() -> Iterator[RtspCamera]:
-    with start_rtsp_camera() as cam:
+    # One shared encoder and a moving ball: every frame differs from the next, and two recordings of
+    # the camera hold identical frames, so pictures compared by pixels tell the true offset.
+    with start_rtsp_camera(fps=FPS, pattern="ball") as cam:
         yield cam
 
 
@@ -65,6 +67,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPla
 
 
 @pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Kept as the test's artifacts: VIDEOREC_SCREENSHOTS, or a folder beside the test's other files."""
+    folder = os.environ.get("VIDEOREC_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("console-screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -74,9 +85,8 @@ def browser() -> Iterator[object]:
             chromium.close()
 
 
-def shot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+def shot(page, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")
     return path
@@ -90,14 +100,49 @@ def create_source(page, description: str, uri: str) -> None:
 
 
 def wall_of(record: dict, media_s: float) -> float:
-    """The wall time (epoch seconds) of a position in a record's file, from the API's own fields."""
-    wall = datetime.fromisoformat(record["begin_utc"]).timestamp() + media_s
-    for gap in record["gaps"]:
-        start = datetime.fromisoformat(gap["start_utc"]).timestamp()
+    """The wall time (epoch seconds) of a position in a record's file: the file ends at the stop and
+    holds the record's span minus its gaps."""
+    gaps = [
+        (datetime.fromisoformat(g["start_utc"]).timestamp(), datetime.fromisoformat(g["end_utc"]).timestamp())
+        for g in record["gaps"]
+    ]
+    end = datetime.fromisoformat(record["end_utc"]).timestamp()
+    wall = end - record["duration_s"] - sum(e - s for s, e in gaps) + media_s
+    for start, stop in gaps:
         if wall < start:
             break
-        wall += datetime.fromisoformat(gap["end_utc"]).timestamp() - start
+        wall += stop - start
     return wall
+
+
+# Decodes a second copy of each file off screen (the tiles stay under the console's control) and
+# finds how many frames the second camera's picture is from the first one's.
+FRAME_OFFSET_JS = """async ([fps, reach]) => {
+  const tiles = [...document.querySelectorAll('.ptile video')];
+  const load = (src) => new Promise((ok, bad) => {
+    const v = document.createElement('video');
+    v.muted = true; v.preload = 'auto'; v.src = src;
+    v.addEventListener('loadeddata', () => ok(v), {once: true});
+    v.addEventListener('error', bad, {once: true});
+  });
+  const seek = (v, t) => new Promise((ok) => { v.addEventListener('seeked', ok, {once: true}); v.currentTime = t; });
+  const pixels = (v) => {
+    const c = document.createElement('canvas'); c.width = 160; c.height = 90;
+    const g = c.getContext('2d'); g.drawImage(v, 0, 0, 160, 90);
+    return g.getImageData(0, 0, 160, 90).data;
+  };
+  const diff = (a, b) => { let s = 0; for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]); return s / a.length; };
+  const [a, b] = await Promise.all([load(tiles[0].src), load(tiles[1].src)]);
+  await seek(a, tiles[0].currentTime);
+  const ref = pixels(a);
+  let best = null;
+  for (let d = -reach; d <= reach; d++) {
+    await seek(b, Math.max(0, tiles[1].currentTime + d / fps));
+    const x = diff(ref, pixels(b));
+    if (best === null || x < best.diff) best = {frames: d, diff: x};
+  }
+  return best;
+}"""
 
 
 def tile_walls(page, records: dict[str, dict]) -> tuple[list[float], float]:
@@ -115,7 +160,9 @@ def settled(page) -> bool:
     )
 
 
-def test_operator_makes_a_group_records_a_tag_and_plays_it_back_in_sync(stack, camera, browser) -> None:
+def test_operator_makes_a_group_records_a_tag_and_plays_it_back_in_sync(
+    stack, camera, browser, screenshots: Path
+) -> None:
     cp, _agent = stack
     page = browser.new_page(viewport={"width": 1280, "height": 860})
     errors: list[str] = []
@@ -147,7 +194,7 @@ def test_operator_makes_a_group_records_a_tag_and_plays_it_back_in_sync(stack, c
     for _ in range(2):
         page.locator("#member-form").get_by_role("button", name="Add").click()
         page.wait_for_function("n => document.querySelectorAll('.card tbody tr').length >= n", arg=_ + 1)
-    shot(page, "group")
+    shot(page, screenshots, "group")
 
     # Start the tag from the group page, let it record, stop it from the tag page.
     page.locator("#record-form input[name=tag_name]").fill("match-ui")
@@ -155,14 +202,17 @@ def test_operator_makes_a_group_records_a_tag_and_plays_it_back_in_sync(stack, c
     page.locator("#stop-tag").wait_for()
     with cp.client() as c:
         wait_until(
-            lambda: all(r["status"] == "recording" for r in c.get("/api/v1/record", params={"tag_name": "match-ui"}).json()),
+            lambda: all(
+                r["status"] == "recording"
+                for r in c.get("/api/v1/record", params={"tag_name": "match-ui"}).json()
+            ),
             30,
             what="records recording",
         )
         recording_since = time.monotonic()
         page.goto(cp.url + "/#/")
         page.locator("a", has_text="match-ui").first.wait_for()
-        shot(page, "overview")
+        shot(page, screenshots, "overview")
         time.sleep(max(0.0, RECORD_FOR_S - (time.monotonic() - recording_since)))  # the recording's length
         page.goto(cp.url + "/#/tags/match-ui")
         page.locator("#stop-tag").click()
@@ -170,13 +220,14 @@ def test_operator_makes_a_group_records_a_tag_and_plays_it_back_in_sync(stack, c
         rows = c.get("/api/v1/record", params={"tag_name": "match-ui"}).json()
     assert [r["status"] for r in rows] == ["completed", "completed"], rows
     page.locator(".badge.s-completed").first.wait_for()
-    shot(page, "tag")
+    shot(page, screenshots, "tag")
     records = {r["id"]: r for r in rows}
 
     # Playback: both cameras, one clock.
     page.get_by_role("link", name="Play back").click()
-    page.wait_for_function("() => [...document.querySelectorAll('.ptile video')].every(v => v.readyState >= 2)")
-    assert page.locator(".ptile").count() == 2
+    page.wait_for_function(
+        "() => { const v = [...document.querySelectorAll('.ptile video')]; return v.length === 2 && v.every(v => v.readyState >= 2); }"
+    )
     page.get_by_role("button", name="play").click()
     page.wait_for_function("() => document.getElementById('sync-status').textContent.startsWith('in sync')")
 
@@ -197,10 +248,28 @@ def test_operator_makes_a_group_records_a_tag_and_plays_it_back_in_sync(stack, c
     walls, _ = tile_walls(page, records)
     spreads.append(max(walls) - min(walls))
     assert max(walls) - min(walls) <= SYNC_TOLERANCE_S, walls
-    print(f"spread of the tiles' wall times: {[round(s * 1000) for s in spreads]} ms (median {statistics.median(spreads) * 1000:.0f})")
-    shot(page, "playback")
+    print(
+        f"spread of the tiles' wall times: {[round(s * 1000) for s in spreads]} ms (median {statistics.median(spreads) * 1000:.0f})"
+    )
+    shot(page, screenshots, "playback")
 
+    # The true offset, by the pictures: paused, after a seek, the same frame on both tiles (±1).
     page.get_by_role("button", name="pause").click()
+    page.mouse.click(rows_box["x"] + rows_box["width"] * 0.5, rows_box["y"] + 5)
+    wait_until(
+        lambda: page.evaluate(
+            "() => [...document.querySelectorAll('.ptile video')].every(v => v.paused && !v.seeking && v.readyState >= 2)"
+        ),
+        10,
+        what="tiles paused after the seek",
+    )
+    offset = page.evaluate(FRAME_OFFSET_JS, [FPS, 25])
+    print(
+        f"picture offset between the two tiles: {offset['frames']} frames (pixel difference {offset['diff']:.2f})"
+    )
+    assert offset["diff"] < 1.0, offset  # the same frame was found
+    assert abs(offset["frames"]) <= 1, offset
+
     page.set_viewport_size({"width": 390, "height": 844})
-    shot(page, "playback-phone")
+    shot(page, screenshots, "playback-phone")
     assert errors == []

@@ -14,7 +14,10 @@ from tests.conftest import make_settings
 
 @pytest.fixture
 def local(tmp_path: Path) -> TestClient:
-    return TestClient(create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")), base_url="http://127.0.0.1")
+    return TestClient(
+        create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")),
+        base_url="http://127.0.0.1",
+    )
 
 
 def test_root_serves_the_console_page_with_a_same_origin_policy(local: TestClient) -> None:
@@ -85,5 +88,7 @@ def test_the_console_loads_without_the_token_that_the_api_needs(tmp_path: Path) 
         assert client.get("/").status_code == 200
         assert client.get("/console/js/api.js").status_code == 200
         assert client.get("/api/v1/source").status_code == 401
-        page = client.get("/").text + "".join(a.body.decode() for a in ASSETS.values() if a.content_type.startswith("text"))
+        page = client.get("/").text + "".join(
+            a.body.decode() for a in ASSETS.values() if a.content_type.startswith("text")
+        )
     assert "s3cret-token" not in page

@@ -1,13 +1,21 @@
-// Wall clock <-> position in a record's file. The agent sets begin_utc to the first frame and keeps
-// the camera's outages as gaps, so the file holds begin..end minus the gaps, back to back.
+// Wall clock <-> position in a record's file. The file holds begin..end minus the gaps, back to back.
+// begin_utc is the agent's estimate of the first frame and was seen ~0.8 s early (the camera's
+// connection time), while end_utc is the stop, known to a few ms; so when the file's length is
+// known, the file is placed by its end, and begin_utc only places a record still recording.
+const MAX_BEGIN_FIX_MS = 5000;
 
 export function recordSpan(r, now = Date.now()) {
-  const begin = Date.parse(r.begin_utc);
+  let begin = Date.parse(r.begin_utc);
   const end = r.end_utc ? Date.parse(r.end_utc) : now;
   const gaps = (r.gaps || [])
     .map((g) => ({ start: Date.parse(g.start_utc), end: Date.parse(g.end_utc) }))
     .filter((g) => g.end > g.start)
     .sort((a, b) => a.start - b.start);
+  if (r.end_utc && r.duration_s) {
+    const missed = gaps.reduce((n, g) => n + (g.end - g.start), 0);
+    const fix = end - begin - missed - r.duration_s * 1000;
+    if (Math.abs(fix) <= MAX_BEGIN_FIX_MS) begin += fix;
+  }
   return { id: r.id, begin, end, live: !r.end_utc, gaps };
 }
 

@@ -61,7 +61,7 @@ function agentTable(list) {
           `tr${a.state !== "online" ? ".bad" : ""}`,
           h("td", h("strong", a.name), h("div.small.muted", a.address)),
           h("td", badge(a.revoked ? "revoked" : a.state)),
-          h("td", h("meter", { min: 0, max: 1, low: 0.1, optimum: 1, value: free, title: `${Math.round(free * 100)} %` }), " ", h(low ? "span.error" : "span", `${bytes(a.disk_free_bytes)} of ${bytes(a.disk_total_bytes)}`), reserve !== undefined ? h("div.small.muted", `reserve ${bytes(reserve)}`) : null),
+          h("td", h("meter", { min: 0, max: 1, low: 0.1, optimum: 1, value: free, title: `${Math.round(free * 100)} %` }), " ", h(low ? "span.nowrap.error" : "span.nowrap", `${bytes(a.disk_free_bytes)} of ${bytes(a.disk_total_bytes)}`), reserve !== undefined ? h("div.small.muted", `reserve ${bytes(reserve)}`) : null),
           h("td", `${a.active_records} / ${a.capacity || "∞"}`),
           h("td.small", ago(a.last_seen_utc)),
         );
@@ -82,7 +82,7 @@ function sourceTable(list) {
         h(
           `tr${s.status === "offline" ? ".bad" : ""}`,
           h("td", label(s), h("div.small.muted", s.model === "PictureSource" ? s.uri_http_picture?.uri : s.uri_rtsp)),
-          h("td", badge(s.status), s.status_detail ? h("div.small.error", s.status_detail) : null),
+          h("td", badge(s.status), s.status_detail ? h(`div.small.${s.status === "offline" ? "error" : "muted"}`, s.status_detail) : null),
           h("td", s.agent || "–"),
           h("td.small", ago(s.status_utc)),
         ),

@@ -27,7 +27,7 @@ export async function render(view) {
       `tr${s.status === "offline" ? ".bad" : ""}`,
       { dataset: { sourceId: s.id } },
       h("td", h("strong", label(s)), h("div.small.muted", s.model === "PictureSource" ? s.uri_http_picture?.uri : s.uri_rtsp)),
-      h("td", badge(s.status), s.status_detail ? h("div.small.error", s.status_detail) : null),
+      h("td", badge(s.status), s.status_detail ? h(`div.small.${s.status === "offline" ? "error" : "muted"}`, s.status_detail) : null),
       h(
         "td.actions",
         h("button", { onclick: () => showSnapshot(s) }, "Snapshot"),
