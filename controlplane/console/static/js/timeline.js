@@ -121,6 +121,7 @@ export class Timeline {
     const offset = new Date().getTimezoneOffset() * 60000; // ticks on round local times
     for (let t = Math.ceil((this.view.start - offset) / step) * step + offset; t <= this.view.end; t += step) {
       const text = step < 1000 * 60 ? clockText(t).slice(0, 8) : clockText(t).slice(0, 5);
+      if (this.x(t) > 96) continue; // a label cut by the right edge reads as a wrong time
       ticks.push(h("span.tl-tick", { style: { left: `${this.x(t)}%` } }, text));
     }
     this.axis.replaceChildren(...ticks);

@@ -84,7 +84,7 @@ async function detail(view, tag) {
               `tr${["failed", "interrupted"].includes(r.status) ? ".bad" : ""}`,
               { dataset: { recordId: r.id } },
               h("td", r.source?.description || `source ${r.source?.id ?? "deleted"}`, h("div.small.muted", r.agent || "")),
-              h("td", badge(r.status), r.error ? h("div.small.error", r.error) : null),
+              h("td", badge(r.status), r.error ? h(`div.small.${r.status === "completed" ? "muted" : "error"}`, r.status === "completed" ? `last error: ${r.error}` : r.error) : null),
               h("td.small", when(r.begin_utc), " → ", r.end_utc ? when(r.end_utc) : "now", r.duration_s ? h("div.muted", `${r.duration_s.toFixed(1)} s`) : null),
               h("td.small", r.gaps.length ? h("ul.gaps", r.gaps.map((g) => h("li", `${new Date(g.start_utc).toLocaleTimeString()} – ${new Date(g.end_utc).toLocaleTimeString()}`))) : "none"),
               h("td.small", bytes(r.size_bytes), r.hash_md5 ? h("div.mono", `MD5 ${r.hash_md5}`) : null, r.status !== "deleted" && r.status !== "pending" ? downloadLink(r) : null),
