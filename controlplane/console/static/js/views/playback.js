@@ -7,6 +7,7 @@ import { Timeline } from "../timeline.js";
 import { clockText, recordSpan, toWall } from "../timemap.js";
 
 const TICK_MS = 100; // Viseron re-syncs every 100 ms as well; the rate nudging keeps it much tighter
+const LIVE_RELOAD_MS = 4000;
 const PLAYABLE = new Set(["recording", "stopping", "completed", "interrupted", "failed"]);
 
 export async function render(view, tag) {
@@ -52,6 +53,16 @@ export async function render(view, tag) {
     for (const t of tiles) t.showClock();
   });
   const timer = setInterval(() => player.tick(), TICK_MS);
+  const live = tiles.filter((t) => t.span.live);
+  const follow = live.length
+    ? setInterval(() => {
+        for (const t of live) {
+          t.span.end = Date.now(); // the lane grows with the recording
+          if (t.state === "edge") t.load(true);
+        }
+        timeline.draw();
+      }, LIVE_RELOAD_MS)
+    : null;
   const keys = (ev) => {
     if (ev.target.closest("input, select, textarea")) return;
     if (ev.key === " ") {
@@ -64,6 +75,7 @@ export async function render(view, tag) {
   return {
     cleanup: () => {
       clearInterval(timer);
+      clearInterval(follow);
       document.removeEventListener("keydown", keys);
       ctl.abort();
       for (const t of tiles) t.video.removeAttribute("src");
@@ -85,15 +97,19 @@ function tile(r, signal, urls) {
     note.textContent = "This file cannot be played here.";
     el.dataset.state = "error";
   });
-  mediaUrl(`/record/${r.id}/video/`, signal)
-    .then((url) => {
-      if (url.startsWith("blob:")) urls.push(url);
-      video.src = url;
-    })
-    .catch((err) => {
-      t.failed = true;
-      note.textContent = `No video: ${err.message}`;
-    });
+  // A record still recording: reloaded when the clock reaches what was loaded, to get the newer bytes.
+  t.load = (fresh = false) =>
+    mediaUrl(`/record/${r.id}/video/${fresh ? `?at=${Date.now()}` : ""}`, signal)
+      .then((url) => {
+        if (url.startsWith("blob:")) urls.push(url);
+        t.failed = false;
+        video.src = url;
+      })
+      .catch((err) => {
+        t.failed = true;
+        note.textContent = `No video: ${err.message}`;
+      });
+  t.load();
   t.onState = (state, at) => {
     if (t.failed || state === t.state) return;
     t.state = state;
