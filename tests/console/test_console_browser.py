@@ -229,7 +229,16 @@ def record_with_a_gap(page, cp: ControlPlane, flaky: RtspCamera, screenshots: Pa
         time.sleep(GAP_S)
         flaky.restart()
         wait_until(lambda: any(r["gaps"] for r in rows()), 30, what="cam C's gap")
-        time.sleep(2)  # video after the gap
+        # A tag still recording plays too (the files as far as they are written).
+        page.goto(cp.url + "/#/play/match-ui")
+        page.wait_for_function(
+            "() => { const v = [...document.querySelectorAll('.ptile video')]; return v.length === 3 && v.every(v => v.readyState >= 2); }"
+        )
+        page.get_by_role("button", name="play").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.ptile video')].filter(v => !v.paused && v.currentTime > 0.5).length >= 2"
+        )
+        shot(page, screenshots, "playback-live")
         page.goto(cp.url + "/#/tags/match-ui")
         page.locator("#stop-tag").click()
         page.locator("#stop-tag").wait_for(state="detached", timeout=30000)

@@ -58,7 +58,7 @@ export async function render(view, tag) {
     ? setInterval(() => {
         for (const t of live) {
           t.span.end = Date.now(); // the lane grows with the recording
-          if (t.state === "edge") t.load(true);
+          if (t.state === "edge") t.load();
         }
         timeline.draw();
       }, LIVE_RELOAD_MS)
@@ -98,8 +98,9 @@ function tile(r, signal, urls) {
     el.dataset.state = "error";
   });
   // A record still recording: reloaded when the clock reaches what was loaded, to get the newer bytes.
-  t.load = (fresh = false) =>
-    mediaUrl(`/record/${r.id}/video/${fresh ? `?at=${Date.now()}` : ""}`, signal)
+  // The URL names the bytes: a browser may keep a response, and the file grows until it is finished.
+  t.load = () =>
+    mediaUrl(`/record/${r.id}/video/?${r.hash_md5 ? `md5=${r.hash_md5}` : `at=${Date.now()}`}`, signal)
       .then((url) => {
         if (url.startsWith("blob:")) urls.push(url);
         t.failed = false;
