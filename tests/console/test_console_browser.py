@@ -349,6 +349,17 @@ def test_with_an_api_token_the_console_asks_for_it_once_and_keeps_it_out_of_urls
         assert not page.locator("#token-dialog").is_visible()
         assert page.evaluate("() => sessionStorage.getItem('videorec.token')") == token
         assert page.evaluate("() => localStorage.length") == 0
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        for link, heading in (
+            ("Sources", "Cameras"),
+            ("Groups", "New group"),
+            ("Recording", "Start recording"),
+            ("Sync", "Jobs"),
+        ):
+            page.get_by_role("link", name=link, exact=True).click()
+            page.get_by_role("heading", name=heading).wait_for()
+        assert errors == [] and page.locator("#token-dialog").is_visible() is False
         assert not any(token in url for url in requests)
     finally:
         page.close()  # its keep-alive connections would hold up the server's shutdown
