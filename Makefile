@@ -7,10 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 4
 # Debian packages: ffmpeg records; GStreamer's RTSP server is the test camera; promtool (from
-# prometheus) tests the alert rules.
+# prometheus) tests the alert rules; Chromium drives the console's browser tests.
 APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
-	prometheus
+	prometheus chromium
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-deps run test lint fmt proto proto-check bench clean
@@ -33,6 +33,7 @@ system-deps: ## Install ffmpeg and the GStreamer test camera when missing (apt-g
 		>/dev/null 2>&1 || missing="yes"; \
 	gst-inspect-1.0 x264enc >/dev/null 2>&1 || missing="yes"; \
 	command -v promtool >/dev/null || missing="yes"; \
+	test -x /usr/bin/chromium || missing="yes"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing: $(APT_PACKAGES)"; \

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controlplane import __version__, failover, schema
+from controlplane import __version__, console, failover, schema
 from controlplane.agents.pool import AgentPool
 from controlplane.api.edge import EdgeGuard
 from controlplane.api.main import api_router, internal_router, selftest_router
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(internal_router)
     app.include_router(selftest_router)
     app.include_router(health.router)
+    app.include_router(console.router)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(EdgeGuard, settings=settings)
     if settings.cors_origins:

@@ -1,0 +1,80 @@
+// Every call to the REST API goes through here: the token (if any) rides in a header, never in a URL.
+const TOKEN_KEY = "videorec.token";
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(typeof detail === "string" ? detail : `HTTP ${status}`);
+    this.status = status;
+    this.detail = detail;
+  }
+  // FastAPI's 422: {detail: [{loc: ["body", "uri_rtsp"], msg}]} -> {"uri_rtsp": "msg", "": "..."}
+  fieldErrors() {
+    const out = {};
+    if (!Array.isArray(this.detail)) return { "": this.message };
+    for (const item of this.detail) {
+      const loc = (item.loc || []).filter((p) => p !== "body" && p !== "query");
+      const key = loc.filter((p) => typeof p === "string").join(".");
+      const msg = String(item.msg || "invalid").replace(/^Value error, /, "");
+      out[key] = out[key] ? `${out[key]}; ${msg}` : msg;
+    }
+    return out;
+  }
+}
+
+export const token = {
+  get: () => sessionStorage.getItem(TOKEN_KEY),
+  set: (value) => (value ? sessionStorage.setItem(TOKEN_KEY, value) : sessionStorage.removeItem(TOKEN_KEY)),
+};
+
+let onUnauthorized = () => {};
+export function whenUnauthorized(fn) {
+  onUnauthorized = fn;
+}
+
+function headers(extra = {}) {
+  const h = { ...extra };
+  const t = token.get();
+  if (t) h.Authorization = `Bearer ${t}`;
+  return h;
+}
+
+export async function call(method, path, { query, body, raw = false, signal } = {}) {
+  const url = new URL(`/api/v1${path}`, location.origin);
+  for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  const init = { method, headers: headers(), signal, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(url, init);
+  if (res.status === 401) onUnauthorized();
+  if (!res.ok) {
+    let detail = `HTTP ${res.status}`;
+    try {
+      detail = (await res.json()).detail ?? detail;
+    } catch {
+      /* not JSON: keep the status line */
+    }
+    throw new ApiError(res.status, detail);
+  }
+  if (raw) return res;
+  const text = await res.text();
+  return text ? JSON.parse(text) : null;
+}
+
+export const get = (path, query) => call("GET", path, { query });
+export const post = (path, body) => call("POST", path, { body });
+export const put = (path, body, query) => call("PUT", path, { body, query });
+export const del = (path, query) => call("DELETE", path, { query });
+
+// <video>/<img> cannot send a header: without a token they use the URL; with one, the bytes are
+// fetched here and handed over as a blob: URL (whole file; see the report on signed media URLs).
+export function needsBlob() {
+  return Boolean(token.get());
+}
+
+export async function mediaUrl(path, signal) {
+  if (!needsBlob()) return `/api/v1${path}`;
+  const res = await call("GET", path, { raw: true, signal });
+  return URL.createObjectURL(await res.blob());
+}

@@ -1,0 +1,92 @@
+// Overview: agents, sources and tags recording now, refreshed every few seconds; problems on top.
+import { get } from "../api.js";
+import { ago, badge, bytes, h, mount } from "../dom.js";
+
+const REFRESH_MS = 4000;
+
+export async function render(view) {
+  const problems = h("section.problems", { "aria-live": "polite" });
+  const agents = h("section.card");
+  const sources = h("section.card");
+  const tags = h("section.card");
+  mount(view, h("h1", "Overview"), problems, h("div.columns", tags, agents), sources);
+
+  async function refresh() {
+    const [a, s, t] = await Promise.allSettled([get("/agent"), get("/source"), get("/tag/begin")]);
+    const issues = [];
+    if (a.status === "fulfilled") {
+      mount(agents, h("h2", "Agents"), agentTable(a.value));
+      for (const agent of a.value)
+        if (agent.state !== "online" && !agent.revoked) issues.push(`agent ${agent.name} is ${agent.state}`);
+      if (!a.value.length) issues.push("no recorder agent has registered yet");
+    } else mount(agents, h("h2", "Agents"), h("p.error", a.reason.message));
+    if (s.status === "fulfilled") {
+      mount(sources, h("h2", "Sources ", h("a.small", { href: "#/sources" }, "manage")), sourceTable(s.value));
+      for (const src of s.value)
+        if (src.status === "offline") issues.push(`source ${label(src)} is offline${src.status_detail ? `: ${src.status_detail}` : ""}`);
+    } else mount(sources, h("h2", "Sources"), h("p.error", s.reason.message));
+    if (t.status === "fulfilled") {
+      mount(
+        tags,
+        h("h2", "Recording now"),
+        t.value.length
+          ? h("ul.tags", t.value.map((name) => h("li", h("span.rec-dot"), h("a", { href: `#/tags/${encodeURIComponent(name)}` }, name), " ", h("a.small", { href: `#/play/${encodeURIComponent(name)}` }, "play"))))
+          : h("p.muted", "No tag is recording. ", h("a", { href: "#/tags" }, "Start one")),
+      );
+    } else mount(tags, h("h2", "Recording now"), h("p.error", t.reason.message));
+    mount(problems, issues.length ? h("div.alert", { role: "alert" }, h("strong", `${issues.length} problem${issues.length > 1 ? "s" : ""}`), h("ul", issues.map((i) => h("li", i)))) : h("div.ok", "All agents and sources are fine."));
+  }
+
+  await refresh();
+  const timer = setInterval(() => refresh().catch(() => {}), REFRESH_MS);
+  return { cleanup: () => clearInterval(timer) };
+}
+
+export function label(src) {
+  return src.description ? `${src.description} (#${src.id})` : `#${src.id}`;
+}
+
+function agentTable(list) {
+  if (!list.length) return h("p.muted", "No agents yet: start one with `make run` or `python -m agent`.");
+  return h(
+    "table.grid",
+    h("thead", h("tr", h("th", "Agent"), h("th", "State"), h("th", "Disk free"), h("th", "Records"), h("th", "Seen"))),
+    h(
+      "tbody",
+      list.map((a) => {
+        const free = a.disk_total_bytes ? a.disk_free_bytes / a.disk_total_bytes : 1;
+        const reserve = a.disk_reserve_bytes; // shown when the API reports it
+        const low = reserve !== undefined ? a.disk_free_bytes < reserve : free < 0.1;
+        return h(
+          `tr${a.state !== "online" ? ".bad" : ""}`,
+          h("td", h("strong", a.name), h("div.small.muted", a.address)),
+          h("td", badge(a.revoked ? "revoked" : a.state)),
+          h("td", h("meter", { min: 0, max: 1, low: 0.1, optimum: 1, value: free, title: `${Math.round(free * 100)} %` }), " ", h(low ? "span.nowrap.error" : "span.nowrap", `${bytes(a.disk_free_bytes)} of ${bytes(a.disk_total_bytes)}`), reserve !== undefined ? h("div.small.muted", `reserve ${bytes(reserve)}`) : null),
+          h("td", `${a.active_records} / ${a.capacity || "∞"}`),
+          h("td.small", ago(a.last_seen_utc)),
+        );
+      }),
+    ),
+  );
+}
+
+function sourceTable(list) {
+  if (!list.length) return h("p.muted", "No sources yet. ", h("a", { href: "#/sources" }, "Add a camera"));
+  const sorted = [...list].sort((x, y) => (y.status === "offline") - (x.status === "offline") || x.id - y.id);
+  return h(
+    "table.grid",
+    h("thead", h("tr", h("th", "Source"), h("th", "Status"), h("th", "Agent"), h("th", "Checked"))),
+    h(
+      "tbody",
+      sorted.map((s) =>
+        h(
+          `tr${s.status === "offline" ? ".bad" : ""}`,
+          h("td", label(s), h("div.small.muted", s.model === "PictureSource" ? s.uri_http_picture?.uri : s.uri_rtsp)),
+          h("td", badge(s.status), s.status_detail ? h(`div.small.${s.status === "offline" ? "error" : "muted"}`, s.status_detail) : null),
+          h("td", s.agent || "–"),
+          h("td.small", ago(s.status_utc)),
+        ),
+      ),
+    ),
+  );
+}

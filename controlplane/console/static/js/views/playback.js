@@ -1,0 +1,154 @@
+// Playback of a tag: every record in one grid on one wall-clock timeline, one play/pause and one
+// scrubber for all, each tile showing the wall time it is at and saying so when its camera was lost.
+import { call, get, mediaUrl, needsBlob } from "../api.js";
+import { badge, h, mount, toast } from "../dom.js";
+import { SyncPlayer } from "../syncplayer.js";
+import { Timeline } from "../timeline.js";
+import { clockText, recordSpan, toWall } from "../timemap.js";
+
+const TICK_MS = 100; // Viseron re-syncs every 100 ms as well; the rate nudging keeps it much tighter
+const LIVE_RELOAD_MS = 4000;
+const PLAYABLE = new Set(["recording", "stopping", "completed", "interrupted", "failed"]);
+
+export async function render(view, tag) {
+  const records = (await get("/record", { tag_name: tag })).filter((r) => r.begin_utc && PLAYABLE.has(r.status));
+  if (!records.length) {
+    mount(view, h("p", h("a", { href: `#/tags/${encodeURIComponent(tag)}` }, `← ${tag}`)), h("p.muted", "This tag has no playable record yet."));
+    return null;
+  }
+  const ctl = new AbortController();
+  const urls = [];
+  const tiles = records.map((r) => tile(r, ctl.signal, urls));
+  const start = Math.min(...tiles.map((t) => t.span.begin));
+  const player = new SyncPlayer(tiles, start);
+  const timeline = new Timeline({
+    lanes: tiles.map((t) => ({ label: t.name, span: t.span })),
+    onSeek: (ms) => player.seek(ms),
+  });
+
+  const playBtn = h("button.primary.play", { id: "play", "aria-label": "play" }, "▶");
+  playBtn.addEventListener("click", () => (player.playing ? player.pause() : player.play()));
+  const clock = h("output.clock", { id: "wall-clock" });
+  const status = h("span.small.muted", { id: "sync-status" });
+  const rate = h("select", { "aria-label": "speed", onchange: () => player.setRate(Number(rate.value)) }, [0.25, 0.5, 1, 2, 4].map((r) => h("option", { value: r, selected: r === 1 }, `${r}×`)));
+  const jump = (s) => h("button", { onclick: () => player.seek(player.now() + s * 1000), title: `${s > 0 ? "+" : ""}${s} s` }, s > 0 ? `+${s}s` : `${s}s`);
+
+  mount(
+    view,
+    h("p", h("a", { href: `#/tags/${encodeURIComponent(tag)}` }, `← ${tag}`)),
+    h("div.play-head", h("h1", tag), h("span.muted", `${records.length} camera${records.length > 1 ? "s" : ""}`)),
+    h("div.playgrid", { dataset: { count: Math.min(records.length, 4) } }, tiles.map((t) => t.el)),
+    h("div.transport", h("div.controls", jump(-10), playBtn, jump(10), rate, clock, status), timeline.el),
+  );
+  timeline.draw();
+
+  player.onTick((p) => {
+    const now = p.now();
+    playBtn.textContent = p.playing ? "❚❚" : "▶";
+    playBtn.setAttribute("aria-label", p.playing ? "pause" : "play");
+    clock.textContent = clockText(now, true);
+    clock.dataset.wallMs = String(Math.round(now));
+    status.textContent = p.waiting ? "buffering…" : p.playing ? `in sync ±${p.maxDriftMs} ms` : "paused";
+    timeline.setCursor(now, p.playing);
+    for (const t of tiles) t.showClock();
+  });
+  const timer = setInterval(() => player.tick(), TICK_MS);
+  const live = tiles.filter((t) => t.span.live);
+  const follow = live.length
+    ? setInterval(() => {
+        for (const t of live) {
+          t.span.end = Date.now(); // the lane grows with the recording
+          if (t.state === "edge") t.load();
+        }
+        timeline.draw();
+      }, LIVE_RELOAD_MS)
+    : null;
+  const keys = (ev) => {
+    if (ev.target.closest("input, select, textarea")) return;
+    if (ev.key === " ") {
+      ev.preventDefault();
+      playBtn.click();
+    } else if (ev.key === "ArrowLeft" || ev.key === "ArrowRight") player.seek(player.now() + (ev.key === "ArrowLeft" ? -5000 : 5000));
+  };
+  document.addEventListener("keydown", keys);
+  player.seek(start);
+  return {
+    cleanup: () => {
+      clearInterval(timer);
+      clearInterval(follow);
+      document.removeEventListener("keydown", keys);
+      ctl.abort();
+      for (const t of tiles) t.video.removeAttribute("src");
+      for (const u of urls) URL.revokeObjectURL(u);
+    },
+  };
+}
+
+function tile(r, signal, urls) {
+  const span = recordSpan(r);
+  const name = r.source?.description || `source ${r.source?.id ?? "?"}`;
+  const video = h("video", { muted: true, playsInline: true, preload: "auto", dataset: { recordId: r.id, beginMs: span.begin, gaps: JSON.stringify(span.gaps) } });
+  const stamp = h("time.stamp");
+  const note = h("div.note");
+  const el = h("figure.ptile", { dataset: { recordId: r.id } }, video, h("figcaption", h("span", name), badge(r.status)), note, stamp, h("div.tile-foot", downloadLink(r), r.hash_md5 ? h("span.mono.small", { title: "MD5 of the file" }, `MD5 ${r.hash_md5}`) : null));
+  const t = { span, video, el, name, failed: false, active: false, state: "" };
+  video.addEventListener("error", () => {
+    t.failed = true;
+    note.textContent = "This file cannot be played here.";
+    el.dataset.state = "error";
+  });
+  // A record still recording: reloaded when the clock reaches what was loaded, to get the newer bytes.
+  // The URL names the bytes: a browser may keep a response, and the file grows until it is finished.
+  t.load = () =>
+    mediaUrl(`/record/${r.id}/video/?${r.hash_md5 ? `md5=${r.hash_md5}` : `at=${Date.now()}`}`, signal)
+      .then((url) => {
+        if (url.startsWith("blob:")) urls.push(url);
+        t.failed = false;
+        video.src = url;
+      })
+      .catch((err) => {
+        t.failed = true;
+        note.textContent = `No video: ${err.message}`;
+      });
+  t.load();
+  t.onState = (state, at) => {
+    if (t.failed || state === t.state) return;
+    t.state = state;
+    el.dataset.state = state;
+    note.textContent = {
+      before: "Not recording yet",
+      after: "Recording ended",
+      edge: "Live edge: no newer video yet",
+      gap: at.gap ? `Camera lost ${clockText(at.gap.start).slice(0, 8)} – ${clockText(at.gap.end).slice(0, 8)}` : "Camera lost",
+      play: "",
+    }[state];
+  };
+  // The time the picture on screen is from, read from the video itself, not from the clock.
+  t.showClock = () => {
+    stamp.textContent = video.readyState ? clockText(toWall(span, video.currentTime), true) : "loading…";
+  };
+  return t;
+}
+
+export function downloadLink(r) {
+  const path = `/record/${r.id}/video/`;
+  const name = `${r.tag_name}-${r.source?.id ?? "x"}-${r.id.slice(0, 8)}.mp4`;
+  if (!needsBlob()) return h("a.small", { href: `/api/v1${path}`, download: name }, "Download");
+  // With a token the link cannot carry it: fetch with the header, then save the blob.
+  return h(
+    "button.link.small",
+    {
+      onclick: async () => {
+        try {
+          const res = await call("GET", path, { raw: true });
+          const url = URL.createObjectURL(await res.blob());
+          h("a", { href: url, download: name }).click();
+          setTimeout(() => URL.revokeObjectURL(url), 10000);
+        } catch (err) {
+          toast(err.message, "error");
+        }
+      },
+    },
+    "Download",
+  );
+}

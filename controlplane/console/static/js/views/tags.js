@@ -1,0 +1,119 @@
+// Recording: start a group under a tag, stop it, and each record's status, gaps, errors and files.
+import { get, post, put } from "../api.js";
+import { badge, bytes, field, h, mount, showErrors, toast, when } from "../dom.js";
+import { downloadLink } from "./playback.js";
+
+// The API has no "every tag" list yet: the tags this browser has seen are kept to offer them again.
+const RECENT_KEY = "videorec.recentTags";
+export function recent() {
+  try {
+    return JSON.parse(localStorage.getItem(RECENT_KEY) || "[]");
+  } catch {
+    return [];
+  }
+}
+export function remember(tag) {
+  localStorage.setItem(RECENT_KEY, JSON.stringify([tag, ...recent().filter((t) => t !== tag)].slice(0, 20)));
+}
+
+export async function render(view, tag) {
+  return tag ? detail(view, tag) : index(view);
+}
+
+async function index(view) {
+  const [running, groups] = await Promise.all([get("/tag/begin"), get("/group")]);
+  const form = h(
+    "form.stack",
+    { id: "start-form", novalidate: true },
+    h("h2", "Start recording"),
+    field("Tag", h("input", { name: "tag_name", autocomplete: "off" }), "tag_name"),
+    field("Group", h("select", { name: "group_name" }, groups.map((g) => h("option", { value: g.name }, g.name))), "group_name"),
+    h("p.form-error.error", { role: "alert" }),
+    h("menu", h("button.primary.rec", { type: "submit", disabled: !groups.length }, "● Start")),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const data = new FormData(form);
+    try {
+      await post("/record", { tag_name: data.get("tag_name"), group_name: data.get("group_name") });
+      remember(String(data.get("tag_name")));
+      location.hash = `#/tags/${encodeURIComponent(data.get("tag_name"))}`;
+    } catch (err) {
+      showErrors(form, err);
+    }
+  });
+  const open = h("form.inline", { onsubmit: (ev) => { ev.preventDefault(); location.hash = `#/tags/${encodeURIComponent(new FormData(ev.target).get("t"))}`; } }, h("input", { name: "t", placeholder: "tag name", "aria-label": "tag name", required: true }), h("button", "Open"));
+  const tagLink = (t) => h("li", h("a", { href: `#/tags/${encodeURIComponent(t)}` }, t), " ", h("a.small", { href: `#/play/${encodeURIComponent(t)}` }, "play"));
+  mount(
+    view,
+    h("h1", "Recording"),
+    h(
+      "div.columns",
+      h("section.card", h("h2", "Recording now"), running.length ? h("ul.tags", running.map((t) => tagLink(t))) : h("p.muted", "Nothing is recording."), h("h2", "Recent tags"), recent().length ? h("ul.tags", recent().map(tagLink)) : h("p.muted", "None yet."), open),
+      h("section.card", form),
+    ),
+  );
+}
+
+async function detail(view, tag) {
+  remember(tag);
+  const box = h("section.card");
+  const head = h("div.tag-head");
+  mount(view, h("p", h("a", { href: "#/tags" }, "← Recording")), head, box);
+
+  async function refresh() {
+    const [records, running] = await Promise.all([get("/record", { tag_name: tag }), get("/record/runing", { tag_name: tag })]);
+    mount(
+      head,
+      h("h1", running ? h("span.rec-dot") : null, tag),
+      h(
+        "menu",
+        h("a.button.primary", { href: `#/play/${encodeURIComponent(tag)}` }, "▶ Play back"),
+        running ? h("button.danger", { id: "stop-tag", onclick: stop }, "■ Stop recording") : null,
+      ),
+    );
+    mount(
+      box,
+      h(
+        "table.grid.records",
+        h("thead", h("tr", h("th", "Camera"), h("th", "Status"), h("th", "Time"), h("th", "Gaps"), h("th", "File"))),
+        h(
+          "tbody",
+          records.map((r) =>
+            h(
+              `tr${["failed", "interrupted"].includes(r.status) ? ".bad" : ""}`,
+              { dataset: { recordId: r.id } },
+              h("td", r.source?.description || `source ${r.source?.id ?? "deleted"}`, h("div.small.muted", r.agent || "")),
+              h("td", badge(r.status), r.error ? h(`div.small.${r.status === "completed" ? "muted" : "error"}`, r.status === "completed" ? `last error: ${r.error}` : r.error) : null),
+              h("td.small", when(r.begin_utc), " → ", r.end_utc ? when(r.end_utc) : "now", r.duration_s ? h("div.muted", `${r.duration_s.toFixed(1)} s`) : null),
+              h("td.small", r.gaps.length ? h("ul.gaps", r.gaps.map((g) => h("li", `${new Date(g.start_utc).toLocaleTimeString()} – ${new Date(g.end_utc).toLocaleTimeString()}`))) : "none"),
+              h("td.small", bytes(r.size_bytes), r.hash_md5 ? h("div.mono", `MD5 ${r.hash_md5}`) : null, r.status !== "deleted" && r.status !== "pending" ? downloadLink(r) : null),
+            ),
+          ),
+        ),
+      ),
+    );
+    return running;
+  }
+
+  async function stop(ev) {
+    ev.target.disabled = true;
+    ev.target.textContent = "Stopping…";
+    try {
+      await put("/record", { tag_name: tag });
+      toast(`Stopped ${tag}`);
+    } catch (err) {
+      toast(err.message, "error");
+    }
+    await refresh();
+  }
+
+  try {
+    await refresh();
+  } catch (err) {
+    mount(box, h("p.error", err.status === 404 ? `No tag named ${tag}.` : err.message));
+    return null;
+  }
+  const timer = setInterval(() => refresh().catch(() => {}), 3000);
+  return { cleanup: () => clearInterval(timer) };
+}
