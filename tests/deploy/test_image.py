@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.container, pytest.mark.e2e, pytest.mark.xdist_group("i
 TAG = "localhost/videorec:test"
 USER = 10001
 # Kept small on purpose; most of it is Debian's ffmpeg and its libraries (README, "Deploying").
-MAX_IMAGE_BYTES = 800 * 1024 * 1024
+MAX_IMAGE_BYTES = 650 * 1000 * 1000  # 556 MB when this was written
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def run_detached(
 def test_image_is_small_non_root_without_a_compiler_and_has_a_healthcheck(image: str) -> None:
     (info,) = json.loads(podman("image", "inspect", image).stdout)
     assert info["Config"]["User"] == f"{USER}:{USER}"
-    assert "videorec-healthcheck" in " ".join(info["Config"]["Healthcheck"]["Test"])
+    assert "videorec-healthcheck" in " ".join(info["Healthcheck"]["Test"])  # podman: top level
     assert info["Config"]["Cmd"] == ["videorec-controlplane"]
     assert info["Size"] < MAX_IMAGE_BYTES, f"image grew to {info['Size'] / 1e6:.0f} MB"
     probe = "for c in gcc cc c++ make; do command -v $c && exit 1; done; ffmpeg -hide_banner -version"
