@@ -53,6 +53,7 @@ if ! podman image exists "$base"; then
 	fi
 fi
 
+# --format docker: the OCI format has no HEALTHCHECK, and podman would drop it.
 set -- --pull=never --network host --format docker --layers -f "$root/Containerfile" -t "$tag"
 ca=${PIP_CERT:-}
 if [ -n "$ca" ] && [ -f "$ca" ]; then

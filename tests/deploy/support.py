@@ -38,7 +38,9 @@ def require_tool(name: str) -> str:
 def podman_env() -> dict[str, str]:
     """The environment podman runs with: the engine settings build.sh writes (cgroupfs, runc)."""
     env = dict(os.environ)
-    env.setdefault("CONTAINERS_CONF", str(ROOT / "build" / "podman" / "containers.conf"))
+    conf = ROOT / "build" / "podman" / "containers.conf"
+    if conf.exists():  # before the first build, podman's own defaults
+        env.setdefault("CONTAINERS_CONF", str(conf))
     return env
 
 

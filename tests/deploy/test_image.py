@@ -37,6 +37,8 @@ MAX_IMAGE_BYTES = 650 * 1000 * 1000  # 556 MB when this was written
 def image() -> str:
     require_tool("podman")
     require(os.geteuid() == 0, "podman runs containers as root on these machines (see deploy/image/build.sh)")
+    info = podman("info", check=False)
+    require(info.returncode == 0, f"podman cannot run here: {info.stderr.strip()[-500:]}")
     started = time.monotonic()
     result = subprocess.run(
         [str(BUILD_SCRIPT), TAG], capture_output=True, text=True, timeout=900, check=False
