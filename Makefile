@@ -75,3 +75,25 @@ bench: $(STAMP) system-deps ## Run the benchmarks and print their tables
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+
+# The deployment tests (tests/deploy) build and run the image with podman and render the Kubernetes
+# manifests with kubectl; without them those tests skip (and fail under CI=true).
+DEPLOY_APT_PACKAGES := podman runc debootstrap
+.PHONY: deploy-deps image
+test: deploy-deps
+
+deploy-deps: ## Install podman, runc, debootstrap (and kubectl where apt has it) when missing (as root)
+	@missing=""; \
+	for tool in $(DEPLOY_APT_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	command -v kubectl >/dev/null || ! apt-cache show kubectl >/dev/null 2>&1 || missing="$$missing kubectl"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "missing:$$missing (the deployment tests skip; as root: apt-get install$$missing)"; \
+		fi; \
+	fi
+
+image: deploy-deps ## Build the container image videorec:latest with podman (deploy/image/build.sh)
+	deploy/image/build.sh videorec:latest
