@@ -1,9 +1,9 @@
 #!/opt/videorec/bin/python
 """`videorec-healthcheck [controlplane|agent]`: exit 0 when the process in this container is healthy.
 
-The image's HEALTHCHECK runs it for the control plane (GET /healthz). Agents have no HTTP port yet,
-so `agent` asks the standard gRPC health service the agent already serves.
-TODO(agent-http): switch `agent` to GET /healthz on VIDEOREC_AGENT_HTTP_PORT once the agent serves it.
+The image's HEALTHCHECK runs it for the control plane (GET /healthz on VIDEOREC_HTTP_PORT); `agent`
+asks GET /healthz on the agent's HTTP port (VIDEOREC_AGENT_HTTP_PORT, which a deployment sets to a
+fixed port), or, with no fixed port, the standard gRPC health service.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import sys
 TIMEOUT_S = 3.0
 
 
-def controlplane() -> bool:
-    conn = http.client.HTTPConnection(
-        "127.0.0.1", int(os.environ.get("VIDEOREC_HTTP_PORT", "8080")), timeout=TIMEOUT_S
-    )
+def _healthz(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_S)
     try:
         conn.request("GET", "/healthz")
         return conn.getresponse().status == 200
@@ -27,7 +25,14 @@ def controlplane() -> bool:
         conn.close()
 
 
+def controlplane() -> bool:
+    return _healthz(int(os.environ.get("VIDEOREC_HTTP_PORT", "8080")))
+
+
 def agent() -> bool:
+    http_port = int(os.environ.get("VIDEOREC_AGENT_HTTP_PORT", "0"))
+    if http_port:
+        return _healthz(http_port)
     port = int(os.environ.get("VIDEOREC_AGENT_GRPC_PORT", "50051"))
     if os.environ.get("VIDEOREC_AGENT_TLS_CERT"):
         # With (m)TLS this check holds no client certificate: a listening port is all it can see.

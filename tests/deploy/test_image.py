@@ -152,6 +152,8 @@ def test_image_migrates_records_and_stops_cleanly_as_non_root(
                 "VIDEOREC_AGENT_TOKEN": token,
                 "VIDEOREC_AGENT_GRPC_HOST": "127.0.0.1",
                 "VIDEOREC_AGENT_GRPC_PORT": str(free_port()),
+                # A fixed HTTP port: the container's health check asks GET /healthz there.
+                "VIDEOREC_AGENT_HTTP_PORT": str(free_port()),
                 "VIDEOREC_AGENT_CONTROLPLANE_URL": cp.url,
                 "VIDEOREC_AGENT_HEARTBEAT_INTERVAL_S": "0.5",
             },

@@ -90,8 +90,15 @@ def test_agents_are_pinned_per_site_with_storage_and_own_tokens(rendered: list[d
             "volumeMounts"
         ]
         assert container["command"] == ["videorec-agent"]
-        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-            assert container[probe]["exec"]["command"] == ["videorec-healthcheck", "agent"]
+        assert {"name": "http", "containerPort": 8081} in container["ports"]
+        for probe, path in (
+            ("startupProbe", "/healthz"),
+            ("livenessProbe", "/healthz"),
+            ("readinessProbe", "/readyz"),
+        ):
+            assert container[probe]["httpGet"] == {"path": path, "port": "http"}
+        annotations = spec["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == "8081" and annotations["prometheus.io/path"] == "/metrics"
         env = container["env"]
         token = next(e for e in env if e["name"] == "VIDEOREC_AGENT_TOKEN")
         token_secrets.add(token["valueFrom"]["secretKeyRef"]["name"])
