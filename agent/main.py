@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 import httpx
@@ -24,6 +25,7 @@ from agent.recording.manager import RecordManager
 from agent.rpc.server import create_server, mark_serving
 from agent.rpc.servicer import AgentServicer
 from agent.settings import AgentSettings
+from shared.logs import configure as configure_logging
 
 log = logging.getLogger("agent")
 
@@ -114,9 +116,10 @@ class _Stop(Exception):
 
 def main() -> int:
     settings = AgentSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
+    # Recordings 0640 and folders 0750 (ffmpeg inherits this): the agent's group may read them,
+    # nobody else; the journal, which holds camera URLs, makes itself 0600.
+    os.umask(0o027)
 
     async def _main() -> None:
         stop = asyncio.Event()

@@ -12,6 +12,7 @@ import uvicorn
 from controlplane.api import access_log
 from controlplane.app import create_app
 from controlplane.settings import Settings
+from shared import logs as shared_logs
 
 log = logging.getLogger("controlplane")
 
@@ -34,9 +35,7 @@ class ForegroundServer(uvicorn.Server):
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    shared_logs.configure(settings.log_level)
 
 
 def check_exposure(settings: Settings) -> bool:

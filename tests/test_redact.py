@@ -89,3 +89,16 @@ def test_redact_text_ignores_short_secrets(secret: str) -> None:
 def test_redact_text_without_credentials_is_unchanged() -> None:
     text = "frame=  250 fps= 25 q=-1.0 size=    1024kB time=00:00:10.00 bitrate= 838.9kbits/s"
     assert redact_text(text, ()) == text
+
+
+def test_log_lines_of_any_library_lose_their_credentials(caplog):
+    import logging
+
+    from shared.logs import RedactingFilter
+
+    logger = logging.getLogger("some.library")
+    caplog.handler.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO):
+        logger.info("HTTP Request: GET %s", "http://admin:Canary-9@cam.example/snap.jpg?pwd=Canary-9&x=1")
+    assert "Canary-9" not in caplog.text
+    assert "cam.example/snap.jpg" in caplog.text

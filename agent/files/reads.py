@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,8 @@ MAX_CHUNK = 4 * 1024 * 1024
 
 
 def _read(path: Path, offset: int, size: int) -> bytes:
-    with path.open("rb") as f:
+    # O_NOFOLLOW: a file swapped for a link after it was checked is refused, not followed.
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
         f.seek(offset)
         return f.read(size)
 

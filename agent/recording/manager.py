@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -226,7 +227,13 @@ class RecordManager:
     def resolve_file(self, record_id: str, location: str) -> RecordInfo:
         """The record, with `path` set to the existing file that `location` names; else FileAccessError."""
         recording = self._get(record_id)
-        path = self._inside_root(self._own_path(recording, location))
+        own = self._own_path(recording, location)
+        path = self._inside_root(own)
+        # Served bytes are the record's own file, never what a link planted in the storage root
+        # points at (the journal, another record): no link anywhere below the root.
+        below = Path(os.path.abspath(own)).relative_to(os.path.abspath(self._root))
+        if path.relative_to(self._root.resolve()) != below:
+            raise FileAccessError(f"{own} is a link, not the record's file")
         info = self._info(recording)
         return info.model_copy(update={"path": path, "growing": info.growing and path == info.path.resolve()})
 

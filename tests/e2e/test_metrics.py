@@ -125,6 +125,11 @@ def test_recording_health_series_move_and_hold_no_credential(stack, camera: Rtsp
     assert sample(cp_text, "videorec_agents_online") == 1
     for body in (text, cp_text):
         assert CANARY not in body and "rtsp://" not in body
+    # Nor any log line of either process, whatever library wrote it.
+    assert CANARY not in agent.log() and CANARY not in cp.log()
+    # Recordings are not readable by other users (0640), the journal with camera URLs only by the agent.
+    (final,) = [p for p in agent.storage.rglob("*.mp4") if "m" in p.parts]
+    assert final.stat().st_mode & 0o777 == 0o640, oct(final.stat().st_mode)
 
 
 def test_agent_readiness_follows_its_control_plane(stack, tmp_path):

@@ -9,6 +9,8 @@ import pytest
 
 from agent.cameras.spec import CameraSpec
 from agent.errors import FileAccessError, RecordBusyError, UnknownRecordError
+from agent.files.layout import JOURNAL_NAME
+from agent.files.reads import _read
 from tests.agent.recording.support import AGENT, open_manager, start_and_wait_for_video
 from tests.support.cameras import start_rtsp_camera
 
@@ -62,6 +64,13 @@ async def test_files_are_served_and_deleted_only_from_the_records_own_locations(
             with pytest.raises(FileAccessError):
                 await manager.delete_file(b.record_id, b.location)
             assert outside.read_text() == "not a video"
+            # A link inside the storage root (to the journal, with its camera URLs) is not served either.
+            b.path.unlink()
+            b.path.symlink_to(root / JOURNAL_NAME)
+            with pytest.raises(FileAccessError, match="link"):
+                manager.resolve_file(b.record_id, b.location)
+            with pytest.raises(OSError):
+                _read(b.path, 0, 10)  # and a link swapped in after the check is not followed
 
             assert a.path.exists()
             deleted = await manager.delete_file(a.record_id, a.location)
