@@ -73,3 +73,8 @@ async def by_id(session: AsyncSession, tag_id: int) -> Tag:
     tag = await session.get(Tag, tag_id)
     assert tag is not None, "a record always has its tag"
     return tag
+
+
+async def newest(session: AsyncSession, limit: int) -> Sequence[Tag]:
+    stmt = select(Tag).order_by(col(Tag.created_utc).desc(), col(Tag.id).desc()).limit(limit)
+    return (await session.exec(stmt)).all()

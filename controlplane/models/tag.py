@@ -37,3 +37,12 @@ class TagPublic(BaseModel):
     name: str
     protected: bool = False
     records: list[RecordPublic]
+
+
+class TagSummary(BaseModel):
+    """A tag in the list of tags: what a console needs to offer it, without its records."""
+
+    name: str
+    created_utc: UtcDatetimeOut
+    protected: bool
+    recording: bool = Field(description="some record of it is pending, recording or stopping")

@@ -14,7 +14,7 @@ from controlplane.errors import NotFoundError
 from controlplane.models import Record, Source, Tag
 from controlplane.models.record import Gap, RecordPublic
 from controlplane.models.source import SourcePublic
-from controlplane.models.tag import TagPublic
+from controlplane.models.tag import TagPublic, TagSummary
 
 
 async def get_tag(session: AsyncSession, name: str) -> Tag:
@@ -81,3 +81,12 @@ async def tag_public(session: AsyncSession, name: str) -> TagPublic:
 
 async def recording_now(session: AsyncSession) -> list[str]:
     return list(await tags_data.names_recording(session))
+
+
+async def summaries(session: AsyncSession, limit: int) -> list[TagSummary]:
+    """The newest tags first; `recording` for those with a record still active."""
+    active = set(await tags_data.names_recording(session))
+    return [
+        TagSummary(name=t.name, created_utc=t.created_utc, protected=t.protected, recording=t.name in active)
+        for t in await tags_data.newest(session, limit)
+    ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from controlplane.api.deps import SessionDep, TagName
-from controlplane.models.tag import TagPublic, TagUpdate
+from controlplane.models.tag import TagPublic, TagSummary, TagUpdate
 from controlplane.services import tags as tags_service
 
 router = APIRouter(prefix="/tag", tags=["tags"], responses={404: {"description": "no such tag"}})
@@ -26,3 +28,14 @@ async def update_tag(session: SessionDep, name: TagName, body: TagUpdate) -> Tag
 @router.get("/begin", response_model=list[str])
 async def tags_recording_now(session: SessionDep) -> list[str]:
     return await tags_service.recording_now(session)
+
+
+# /tags beside /tag: GET /tag?name= answers one tag with its records (the SPEC's shape), this the list.
+listing = APIRouter(tags=["tags"])
+
+
+@listing.get("/tags", response_model=list[TagSummary], summary="List tags, newest first")
+async def list_tags(
+    session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[TagSummary]:
+    return await tags_service.summaries(session, limit)
