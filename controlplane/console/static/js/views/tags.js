@@ -3,7 +3,8 @@ import { get, post, put } from "../api.js";
 import { badge, bytes, field, h, mount, showErrors, toast, when } from "../dom.js";
 import { downloadLink } from "./playback.js";
 
-// The API has no "every tag" list yet: the tags this browser has seen are kept to offer them again.
+// The tags this browser opened, for the sync form's suggestions; the Recording page lists the
+// service's own newest tags (GET /tags).
 const RECENT_KEY = "videorec.recentTags";
 export function recent() {
   try {
@@ -21,7 +22,7 @@ export async function render(view, tag) {
 }
 
 async function index(view) {
-  const [running, groups] = await Promise.all([get("/tag/begin"), get("/group")]);
+  const [running, groups, tags] = await Promise.all([get("/tag/begin"), get("/group"), get("/tags?limit=20")]);
   const form = h(
     "form.stack",
     { id: "start-form", novalidate: true },
@@ -49,7 +50,7 @@ async function index(view) {
     h("h1", "Recording"),
     h(
       "div.columns",
-      h("section.card", h("h2", "Recording now"), running.length ? h("ul.tags", running.map((t) => tagLink(t))) : h("p.muted", "Nothing is recording."), h("h2", "Recent tags"), recent().length ? h("ul.tags", recent().map(tagLink)) : h("p.muted", "None yet."), open),
+      h("section.card", h("h2", "Recording now"), running.length ? h("ul.tags", running.map((t) => tagLink(t))) : h("p.muted", "Nothing is recording."), h("h2", "Recent tags"), tags.length ? h("ul.tags", tags.map((t) => tagLink(t.name))) : h("p.muted", "None yet."), open),
       h("section.card", form),
     ),
   );
