@@ -47,7 +47,7 @@ run: $(STAMP) system-deps ## Start the control plane (SQLite under ./data) and o
 	$(PY) -m controlplane.launch
 
 test: $(STAMP) system-deps lint ## Lint, then run the whole test suite
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q --durations=15
 
 lint: $(STAMP) proto-check ## ruff, ruff format --check, mypy, models vs migrations (alembic check)
 	$(VENV)/bin/ruff check .

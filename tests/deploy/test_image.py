@@ -25,7 +25,13 @@ from tests.support.db import postgres_database
 from tests.support.net import free_port
 from tests.support.processes import ControlPlane, wait_agent_online, wait_until
 
-pytestmark = [pytest.mark.container, pytest.mark.e2e, pytest.mark.xdist_group("image")]
+# A cold build (debootstrap, apt, pip) takes minutes on 2 cores: the suite's 180 s would cut it off.
+pytestmark = [
+    pytest.mark.container,
+    pytest.mark.e2e,
+    pytest.mark.xdist_group("image"),
+    pytest.mark.timeout(1200),
+]
 
 TAG = "localhost/videorec:test"
 USER = 10001
