@@ -19,6 +19,7 @@ from agent.files.copies import CopyStore
 from agent.live import LiveHub
 from agent.ops import metrics as ops_metrics
 from agent.ops import server as ops_server
+from agent.ops.media import MediaFiles
 from agent.ops.registry import REGISTRY
 from agent.ops.server import Readiness
 from agent.recording.manager import RecordManager
@@ -26,6 +27,7 @@ from agent.rpc.server import create_server, mark_serving
 from agent.rpc.servicer import AgentServicer
 from agent.settings import AgentSettings
 from shared.logs import configure as configure_logging
+from shared.media_urls import media_key
 
 log = logging.getLogger("agent")
 
@@ -90,8 +92,12 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         collector = ops_metrics.AgentCollector(settings, records, prober, reserve)
         REGISTRY.register(collector)
         readiness = Readiness(settings, reserve, lambda: beat.connected)
-        ops_runner, http_port = await ops_server.start(readiness, settings.http_host, settings.http_port)
-        print(f"videorec agent {settings.name} http on {settings.http_host}:{http_port}", flush=True)
+        media = MediaFiles(records, media_key(token, settings.name) if token else None)
+        ops_runner, http_port = await ops_server.start(
+            readiness, settings.http_host, settings.http_port, media
+        )
+        state.http_address = http_address(settings.http_host, http_port, state.address)
+        print(f"videorec agent {settings.name} http on {state.http_address}", flush=True)
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(beat.run(), name="heartbeat")
@@ -108,6 +114,16 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             await hub.aclose()
             await records.aclose()
             copies.close()
+
+
+def http_address(host: str, port: int, grpc_address: str) -> str:
+    """Where clients reach the HTTP port: its own host, or the gRPC address's host when it listens on
+    every interface (a wildcard cannot be dialled)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - compared with, not bound to
+        host = grpc_address.rsplit(":", 1)[0]
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}"
 
 
 class _Stop(Exception):

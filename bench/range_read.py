@@ -11,12 +11,15 @@ stopped, so the agent joins, verifies and hashes the final MP4 (~150 MB; --quick
   generated configuration on a free 127.0.0.1 port, one worker, `sendfile on`, whose root is the
   agent's storage directory;
 - the control plane: GET /api/v1/record/{id}/video, which asks the agent over gRPC (StatFile, then
-  ReadFile streaming the bytes in chunks) and streams them on.
+  ReadFile streaming the bytes in chunks) and streams them on;
+- the redirect: GET /api/v1/record/{id}/video?redirect=1, which answers 307 to a URL signed for the
+  agent's HTTP port, where aiohttp sends the file with sendfile. curl follows it (-L), so every
+  request pays the redirect too (a fresh signed URL each time, as a client that never caches it).
 
 Both are read by curl (one process per batch, keep-alive between the requests of a batch, the bytes
-thrown away), so the client costs the same for both: the whole file 5 times (--quick 3), and 300
-(--quick 100) 1 MiB ranges at random offsets, the same offsets for both servers. The batches
-alternate between the servers. Throughput is bytes over the sum of curl's `time_total`; the CPU
+thrown away), so the client costs the same for all: the whole file 5 times (--quick 3), and 300
+(--quick 100) 1 MiB ranges at random offsets, the same offsets for every server. The batches
+rotate between the servers. Throughput is bytes over the sum of curl's `time_total`; the CPU
 time of the serving processes (control plane + agent, nginx master + worker) is taken per batch.
 
 Memory: the kernel's peak RSS mark (VmHWM) of the control plane and of the agent is reset before a
@@ -78,7 +81,8 @@ class Plan:
 FULL = Plan(record_s=60.0, whole_reads=5, ranges=300)
 QUICK = Plan(record_s=15.0, whole_reads=3, ranges=100)
 RANGE_SIZE = 1 * MIB
-RANGE_BATCHES = 2  # per server, alternating: cp, nginx, nginx, cp
+RANGE_BATCHES = 2  # per server, the order rotating from batch to batch
+SERVERS = ("cp", "redirect", "nginx")
 GOAL_RATIO = 0.5
 PREFIX = 8  # memory: reading the first 1/PREFIX of the file must peak as high as reading it all
 GOAL_RSS_SIZE_GROWTH = 8 * MIB  # whole file vs its first 1/PREFIX: allocator noise, not the file
@@ -197,12 +201,12 @@ def curl(url: str, ranges: list[tuple[int, int]] | None = None) -> Reads:
     """One curl process: `url` once (whole), or once per (start, end) range, over one connection."""
     fmt = "%{http_code} %{size_download} %{time_total}\n"
     one = ["-o", "/dev/null", "-w", fmt, url]
-    argv = ["curl", "-sS", "--fail"]
+    argv = ["curl", "-sS", "--fail", "-L"]
     if ranges is None:
         argv += one
     else:
         for i, (start, end) in enumerate(ranges):
-            argv += (["--next"] if i else []) + ["-sS", "--fail", "-r", f"{start}-{end}", *one]
+            argv += (["--next"] if i else []) + ["-sS", "--fail", "-L", "-r", f"{start}-{end}", *one]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"curl {url}: exit {result.returncode}: {result.stderr[-300:]}")
@@ -217,11 +221,11 @@ def curl(url: str, ranges: list[tuple[int, int]] | None = None) -> Reads:
     return reads
 
 
-def check_same_bytes(cp_url: str, nginx_url: str, path: Path, md5: str) -> None:
-    """Both servers give the file the agent hashed, and the same bytes for a range."""
-    for url in (cp_url, nginx_url):
+def check_same_bytes(urls: list[str], path: Path, md5: str) -> None:
+    """Every server gives the file the agent hashed, and the same bytes for a range."""
+    for url in urls:
         digest = hashlib.md5()  # noqa: S324 - the record's checksum
-        with httpx.stream("GET", url, timeout=120) as response:
+        with httpx.stream("GET", url, timeout=120, follow_redirects=True) as response:
             response.raise_for_status()
             for chunk in response.iter_bytes():
                 digest.update(chunk)
@@ -231,9 +235,9 @@ def check_same_bytes(cp_url: str, nginx_url: str, path: Path, md5: str) -> None:
     with path.open("rb") as f:
         f.seek(start)
         expected = f.read(RANGE_SIZE)
-    for url in (cp_url, nginx_url):
+    for url in urls:
         headers = {"Range": f"bytes={start}-{start + RANGE_SIZE - 1}"}
-        got = httpx.get(url, headers=headers, timeout=60)
+        got = httpx.get(url, headers=headers, timeout=60, follow_redirects=True)
         if got.status_code != 206 or got.content != expected:
             raise RuntimeError(f"{url}: range {headers['Range']} differs ({got.status_code})")
 
@@ -249,7 +253,7 @@ class Memory:
 @dataclass
 class Result:
     size: int
-    whole: dict[str, Reads]  # "cp" / "nginx"
+    whole: dict[str, Reads]  # "cp" / "redirect" / "nginx"
     ranges: dict[str, Reads]
     memory: dict[str, Memory]  # "control plane" / "agent"
 
@@ -284,9 +288,10 @@ def measure(stack: Stack, plan: Plan) -> Result:
     with running_nginx(stack.tmp, stack.agent.storage) as nginx:
         urls = {
             "cp": f"{stack.cp.url}/api/v1/record/{record['id']}/video",
+            "redirect": f"{stack.cp.url}/api/v1/record/{record['id']}/video?redirect=1",
             "nginx": f"{nginx.url}/{path.relative_to(stack.agent.storage)}",
         }
-        servers = {"cp": pids, "nginx": {"nginx": nginx.pid}}
+        servers = {"cp": pids, "redirect": pids, "nginx": {"nginx": nginx.pid}}
 
         def read(server: str, spans: list[tuple[int, int]] | None, into: dict[str, Reads]) -> None:
             """One curl batch, with the CPU of the server's processes (nginx: master and worker)."""
@@ -295,12 +300,12 @@ def measure(stack: Stack, plan: Plan) -> Result:
             after = {name: cpu_sample(pid).total for name, pid in servers[server].items()}
             into[server].add(reads, {name: after[name] - before[name] for name in before})
 
-        check_same_bytes(urls["cp"], urls["nginx"], path, record["hash_md5"])
+        check_same_bytes(list(urls.values()), path, record["hash_md5"])
         rng = random.Random(SEED)
         offsets = [rng.randrange(0, size - RANGE_SIZE) for _ in range(plan.ranges)]
         spans = [(o, o + RANGE_SIZE - 1) for o in offsets]
-        curl(urls["cp"], spans[:5])  # warm-up: the gRPC channel and the code paths, not counted
-        curl(urls["nginx"], spans[:5])
+        for url in urls.values():
+            curl(url, spans[:5])  # warm-up: the gRPC channel and the code paths, not counted
         before = {name: rss_bytes(pid) for name, pid in pids.items()}
         if not all(reset_peak_rss(pid) for pid in pids.values()):
             raise RuntimeError("cannot reset the peak RSS (/proc/PID/clear_refs): run as root")
@@ -309,24 +314,30 @@ def measure(stack: Stack, plan: Plan) -> Result:
         peak_prefix = {name: peak_rss_bytes(pid) for name, pid in pids.items()}
         for pid in pids.values():
             reset_peak_rss(pid)
-        whole = {"cp": Reads(), "nginx": Reads()}
+        whole = {server: Reads() for server in SERVERS}
         for i in range(plan.whole_reads):
-            for server in ("cp", "nginx") if i % 2 == 0 else ("nginx", "cp"):
+            for server in rotated(i):
                 read(server, None, whole)
         peak_whole = {name: peak_rss_bytes(pid) for name, pid in pids.items()}
         for pid in pids.values():
             reset_peak_rss(pid)
-        ranges = {"cp": Reads(), "nginx": Reads()}
+        ranges = {server: Reads() for server in SERVERS}
         per_batch = len(spans) // RANGE_BATCHES
         for batch in range(RANGE_BATCHES):
             chunk = spans[batch * per_batch : (batch + 1) * per_batch]
-            for server in ("cp", "nginx") if batch % 2 == 0 else ("nginx", "cp"):
+            for server in rotated(batch):
                 read(server, chunk, ranges)
         peak_ranges = {name: peak_rss_bytes(pid) for name, pid in pids.items()}
     memory = {
         name: Memory(before[name], peak_prefix[name], peak_whole[name], peak_ranges[name]) for name in pids
     }
     return Result(size, whole, ranges, memory)
+
+
+def rotated(i: int) -> tuple[str, ...]:
+    """The servers in a different order for each batch, so none always reads a warm cache first."""
+    shift = i % len(SERVERS)
+    return SERVERS[shift:] + SERVERS[:shift]
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -339,6 +350,7 @@ def report(result: Result) -> None:
         for server, label in (
             ("nginx", "nginx, sendfile (baseline)"),
             ("cp", "control plane → agent (gRPC)"),
+            ("redirect", "control plane 307 → agent (sendfile)"),
         ):
             r = reads[server]
             ms = [s * 1000 for s in r.seconds]
@@ -389,6 +401,8 @@ def report(result: Result) -> None:
     print()
     whole = result.whole["cp"].throughput / result.whole["nginx"].throughput
     ranges = result.ranges["cp"].throughput / result.ranges["nginx"].throughput
+    whole_redirect = result.whole["redirect"].throughput / result.whole["nginx"].throughput
+    ranges_redirect = result.ranges["redirect"].throughput / result.ranges["nginx"].throughput
     cp = result.memory["control plane"]
     growth = cp.peak_whole - cp.peak_prefix
     goals = [
@@ -403,6 +417,18 @@ def report(result: Result) -> None:
             f"≥ {GOAL_RATIO:.2f}×",
             f"{ranges:.2f}×",
             yes_no(ranges >= GOAL_RATIO),
+        ],
+        [
+            "whole-file throughput vs nginx, following the redirect",
+            f"≥ {GOAL_RATIO:.2f}×",
+            f"{whole_redirect:.2f}×",
+            yes_no(whole_redirect >= GOAL_RATIO),
+        ],
+        [
+            "1 MiB range throughput vs nginx, following the redirect",
+            f"≥ {GOAL_RATIO:.2f}×",
+            f"{ranges_redirect:.2f}×",
+            yes_no(ranges_redirect >= GOAL_RATIO),
         ],
         [
             f"control plane peak RSS, whole {result.size / MIB:.0f} MiB file vs its first "

@@ -117,6 +117,14 @@ class Settings(BaseSettings):
     live_relay_interval_s: float = Field(
         0.2, gt=0, description="Frame interval asked of an agent for a watched source (viewers share it)."
     )
+    media_redirect: bool = Field(
+        False,
+        description="GET /api/v1/record/{id}/video answers 307 to a URL signed for the agent's HTTP port "
+        "(the agent sends the bytes) instead of proxying them; ?redirect=1 asks for it per request.",
+    )
+    media_url_ttl_s: float = Field(
+        60.0, gt=0, le=86400, description="How long a signed URL to an agent's file stays valid."
+    )
     log_level: str = Field("info", description="Log level of the control plane.")
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request body accepted (413 beyond), /api/v1/import aside."

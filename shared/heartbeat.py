@@ -41,6 +41,9 @@ class RecordReport(BaseModel):
 class HeartbeatIn(BaseModel):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
     address: str = Field(min_length=3, max_length=256, description="host:port of the agent's gRPC server")
+    http_address: str | None = Field(
+        None, max_length=256, description="host:port of the agent's HTTP port (signed file URLs point there)"
+    )
     version: str = ""
     site: str = Field("default", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
     capacity: int = Field(0, ge=0)

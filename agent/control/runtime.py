@@ -28,6 +28,7 @@ class RuntimeState:
     copies: CopyStore  # copies of other agents' records received by sync
     snapshots: SnapshotGate = field(default_factory=lambda: SnapshotGate(4))
     address: str = ""
+    http_address: str = ""  # host:port of the HTTP port, where signed URLs of its files point
 
     def facts(self) -> HeartbeatIn:
         """Who the agent is and how loaded it is now (GetInfo answers the same facts)."""
@@ -35,6 +36,7 @@ class RuntimeState:
         return HeartbeatIn(
             name=self.settings.name,
             address=self.address,
+            http_address=self.http_address or None,
             version=__version__,
             site=self.settings.site,
             capacity=self.settings.capacity,

@@ -1,4 +1,5 @@
-"""The agent's HTTP port: aiohttp, because the same port will serve recordings with sendfile."""
+"""The agent's HTTP port: probes, metrics, and recordings for signed URLs (agent.ops.media), which
+aiohttp sends with sendfile."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from agent.ops.media import MediaFiles, add_routes
 from agent.ops.registry import REGISTRY
 from agent.settings import AgentSettings
 
@@ -49,7 +51,7 @@ def _writable(settings: AgentSettings) -> bool:
         return False
 
 
-def make_app(readiness: Readiness) -> web.Application:
+def make_app(readiness: Readiness, media: MediaFiles | None = None) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -67,12 +69,17 @@ def make_app(readiness: Readiness) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    if media is not None:
+        add_routes(app, media)
     return app
 
 
-async def start(readiness: Readiness, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def start(
+    readiness: Readiness, host: str, port: int, media: MediaFiles | None = None
+) -> tuple[web.AppRunner, int]:
     """Serve on host:port (0 picks one); returns the runner to clean up and the bound port."""
-    runner = web.AppRunner(make_app(readiness), access_log=None)
+    # No access log: a signed URL is a credential until it expires.
+    runner = web.AppRunner(make_app(readiness, media), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -19,6 +19,7 @@ class Agent(SQLModel, table=True):
     name: str = SQLField(primary_key=True, max_length=128)
     created_utc: datetime = created_field()
     address: str  # host:port of its gRPC server
+    http_address: str | None = SQLField(default=None, max_length=256)  # its HTTP port: signed file URLs
     site: str = SQLField(default="default", max_length=128)  # sources fail over only within a site
     version: str = ""
     capacity: int = 0

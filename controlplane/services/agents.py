@@ -83,10 +83,10 @@ def public(agent: Agent, settings: Settings) -> AgentPublic:
     )
 
 
-def check_address(address: str) -> None:
+def check_address(address: str, field: str = "address", what: str = "gRPC server") -> None:
     host_port_ok = _ADDRESS.match(address) is not None and 0 < int(address.rsplit(":", 1)[1]) <= 65535
     if not host_port_ok:
-        raise invalid(("body", "address"), "must be host:port of the agent's gRPC server")
+        raise invalid(("body", field), f"must be host:port of the agent's {what}")
 
 
 async def heartbeat(
@@ -96,6 +96,9 @@ async def heartbeat(
     if who is not None and who != beat.name:
         raise UnauthorizedError(f"this token was issued to agent {who}, not {beat.name}")
     check_address(beat.address)
+    if beat.http_address is not None:
+        # Clients are redirected there: host:port only, never a URL of the agent's choosing.
+        check_address(beat.http_address, "http_address", "HTTP port")
     now = utcnow()
     existing = await agents_data.get(session, beat.name)
     if existing is not None and existing.revoked_utc is not None:
@@ -105,6 +108,7 @@ async def heartbeat(
         log.info("agent %s is back after it was declared down", beat.name)
     row = existing or Agent(name=beat.name, address=beat.address, created_utc=now)
     row.address = beat.address
+    row.http_address = beat.http_address
     row.site = beat.site
     if returning:
         row.up_since_utc = now

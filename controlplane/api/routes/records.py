@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from controlplane.api.deps import ContextDep, RecordId, SessionDep, TagName, body_or_query
 from controlplane.data import records as records_data
 from controlplane.data import tags as tags_data
 from controlplane.models.record import RecordPublic, RecordStart, RecordStop
-from controlplane.services import playback, recording
+from controlplane.services import media_urls, playback, recording
 from controlplane.services import tags as tags_service
+from controlplane.services.media_urls import MediaUrl
 from controlplane.services.ranges import RangeNotSatisfiable
 
 router = APIRouter(
@@ -69,20 +70,45 @@ async def get_record(session: SessionDep, record_id: RecordId) -> RecordPublic:
 @router.get(
     "/{record_id}/video",
     response_class=StreamingResponse,
-    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "a byte range"}, 416: {}},
+    responses={
+        200: {"content": {"video/mp4": {}}},
+        206: {"description": "a byte range"},
+        307: {
+            "description": "with ?redirect=1 (or VIDEOREC_MEDIA_REDIRECT): the file on its agent's HTTP "
+            "port, at a short-lived signed URL (Location); the agent answers Range, If-Range and ETag",
+            "headers": {"Location": {"schema": {"type": "string"}, "description": "the signed URL"}},
+        },
+        416: {},
+    },
 )
 async def record_video(
     ctx: ContextDep,
     session: SessionDep,
     record_id: RecordId,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
+    redirect: Annotated[
+        bool, Query(description="answer 307 to the agent's signed URL instead of proxying the bytes")
+    ] = False,
 ) -> Response:
+    if redirect or ctx.settings.media_redirect:
+        # An agent that serves no direct URLs (an older one) still gets its bytes proxied.
+        direct = await media_urls.for_record(ctx, session, record_id)
+        if direct is not None:
+            # The URL expires: a client must come back here for a new one, not reuse this answer.
+            return RedirectResponse(direct.url, status_code=307, headers={"Cache-Control": "no-store"})
     try:
         answer = await playback.video(ctx, session, record_id, range_header)
     except RangeNotSatisfiable as exc:
         headers = {"Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"}
         return Response(status_code=416, headers=headers)
     return StreamingResponse(answer.body, status_code=answer.status_code, headers=answer.headers)
+
+
+@router.get("/{record_id}/video_url", response_model=MediaUrl)
+async def record_video_url(ctx: ContextDep, session: SessionDep, record_id: RecordId) -> Response:
+    """A short-lived URL to read the file straight from its agent (a browser's `<video src>`)."""
+    direct = await media_urls.required(ctx, session, record_id)
+    return JSONResponse(direct.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
 @router.delete("/{record_id}/file", response_model=RecordPublic)

@@ -1,0 +1,63 @@
+"""Signed URLs to a record's file on the agent that holds it (the agent checks them: agent.ops.media),
+so that bytes go from the agent's disk to the client with sendfile instead of through gRPC and here.
+
+A URL opens one location of one record until it expires (`media_url_ttl_s`); it is signed with a key
+derived from the holding agent's own token (shared.media_urls), so no new secret is distributed."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+from urllib.parse import quote, urlencode
+
+from pydantic import BaseModel, Field
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.context import AppContext
+from controlplane.data import records as records_data
+from controlplane.errors import AgentUnavailableError, NotFoundError
+from controlplane.models import Agent, Record
+from controlplane.models.common import UtcDatetimeOut
+from controlplane.services import agents as agents_service
+from controlplane.settings import Settings
+from shared.enums import RecordStatus
+from shared.media_urls import MEDIA_PATH, MediaGrant, media_key
+
+
+class MediaUrl(BaseModel):
+    """Where a client reads a record's file directly from its agent, and until when."""
+
+    url: str = Field(description="the file on the agent's HTTP port (GET with Range, If-Range, ETag)")
+    expires_utc: UtcDatetimeOut = Field(description="after this the agent refuses the URL: ask again")
+
+
+def sign(settings: Settings, agent: Agent, record: Record, now: float | None = None) -> MediaUrl | None:
+    """A URL to `record`'s file on `agent`, or None when there is none to give: the agent reports no
+    HTTP port (an older agent), or there is no agent token to derive a key from."""
+    token = settings.agent_token_for(agent.name)
+    if not agent.http_address or not token or not record.location:
+        return None
+    expires = math.ceil((time.time() if now is None else now) + settings.media_url_ttl_s)
+    grant = MediaGrant(record.id, record.location, expires)
+    path = MEDIA_PATH.format(record_id=quote(record.id, safe=""))
+    query = urlencode(grant.query(media_key(token, agent.name)))
+    return MediaUrl(
+        url=f"http://{agent.http_address}{path}?{query}", expires_utc=datetime.fromtimestamp(expires, UTC)
+    )
+
+
+async def for_record(ctx: AppContext, session: AsyncSession, record_id: str) -> MediaUrl | None:
+    """The signed URL of a record's file; NotFound / AgentUnavailable as playback answers them."""
+    row = await records_data.get(session, record_id)
+    if row.status == RecordStatus.DELETED:
+        raise NotFoundError("file of record", record_id)
+    agent = await agents_service.agent_for_record(session, ctx.settings, row)
+    return sign(ctx.settings, agent, row)
+
+
+async def required(ctx: AppContext, session: AsyncSession, record_id: str) -> MediaUrl:
+    found = await for_record(ctx, session, record_id)
+    if found is None:
+        raise AgentUnavailableError(f"the agent holding record {record_id} serves no direct URLs")
+    return found

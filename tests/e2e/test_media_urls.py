@@ -1,0 +1,208 @@
+"""Bytes straight from the agent: the control plane redirects to a URL it signed, the agent serves the
+record's file with sendfile and refuses every other URL. Real control plane, agent, ffmpeg, camera."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+
+from shared.media_urls import MediaGrant, media_key
+from tests.support.cameras import RtspCamera, start_rtsp_camera
+from tests.support.processes import (
+    AGENT_TOKEN,
+    AgentProc,
+    ControlPlane,
+    start_agent,
+    start_controlplane,
+    wait_agent_online,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("media_urls")]
+
+
+@pytest.fixture(scope="module")
+def camera() -> Iterator[RtspCamera]:
+    with start_rtsp_camera() as cam:
+        yield cam
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, AgentProc]]:
+    tmp = tmp_path_factory.mktemp("media-urls")
+    cp = start_controlplane(tmp)
+    agent = start_agent(tmp, cp)
+    try:
+        wait_agent_online(cp, agent.name)
+        yield cp, agent
+    finally:
+        agent.stop()
+        cp.stop()
+
+
+@pytest.fixture(scope="module")
+def recorded(stack, camera: RtspCamera) -> dict[str, list[dict]]:
+    """Two records of one tag: their rows while recording (with a growing file's URL checked then),
+    and once completed."""
+    cp, _agent = stack
+    with cp.client() as c:
+        group = c.post("/api/v1/group", json={"name": "media"}).json()
+        for name in ("cam A", "cam B"):
+            source = c.post(
+                "/api/v1/source", json={"model": "Source", "uri_rtsp": camera.url, "description": name}
+            ).json()
+            c.post(f"/api/v1/group/{group['id']}/source/{source['id']}")
+        assert (
+            c.post("/api/v1/record", json={"tag_name": "media-1", "group_name": "media"}).status_code == 200
+        )
+        rows = c.get("/api/v1/record", params={"tag_name": "media-1"}).json()
+
+        def has_bytes() -> bool:
+            answers = [
+                c.get(f"/api/v1/record/{r['id']}/video/", headers={"Range": "bytes=0-99"}) for r in rows
+            ]
+            return all(a.status_code == 206 for a in answers)
+
+        wait_until(has_bytes, 60, interval=0.2, what="first bytes of both records")
+        growing = {r["id"]: signed_url(cp, r["id"]) for r in rows}
+        growing_answers = {rid: httpx.get(url, timeout=30) for rid, url in growing.items()}
+        time.sleep(2)  # a couple of seconds of video, so ranges have room
+        assert c.put("/api/v1/record", json={"tag_name": "media-1"}).status_code == 200
+        done = c.get("/api/v1/record", params={"tag_name": "media-1"}).json()
+    return {"recording": rows, "completed": done, "growing_answers": list(growing_answers.values())}
+
+
+def signed_url(cp: ControlPlane, record_id: str) -> str:
+    with cp.client() as c:
+        answer = c.get(f"/api/v1/record/{record_id}/video/", params={"redirect": "1"})
+    assert answer.status_code == 307, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    return answer.headers["location"]
+
+
+def resigned(url: str, record_id: str, location: str, expires: int, agent_name: str) -> str:
+    """The same agent URL with a grant signed as the control plane would (it knows the agent's token)."""
+    parts = urlsplit(url)
+    grant = MediaGrant(record_id, location, expires)
+    query = urlencode(grant.query(media_key(AGENT_TOKEN, agent_name)))
+    return f"{parts.scheme}://{parts.netloc}/media/{record_id}?{query}"
+
+
+def test_a_growing_file_is_served_uncacheable_and_without_etag(recorded) -> None:
+    for answer in recorded["growing_answers"]:
+        assert answer.status_code == 200
+        assert answer.headers["cache-control"] == "no-store"
+        assert "etag" not in answer.headers
+        assert answer.headers["content-type"] == "video/mp4"
+        assert len(answer.content) > 0
+
+
+def test_the_redirect_is_followed_and_the_bytes_are_the_records(stack, recorded) -> None:
+    cp, _agent = stack
+    for record in recorded["completed"]:
+        assert record["status"] == "completed" and record["hash_md5"]
+        with cp.client(timeout=60) as c:
+            answer = c.get(
+                f"/api/v1/record/{record['id']}/video/", params={"redirect": "1"}, follow_redirects=True
+            )
+        assert answer.status_code == 200
+        assert answer.url.host == "127.0.0.1" and answer.url.path == f"/media/{record['id']}"
+        assert hashlib.md5(answer.content).hexdigest() == record["hash_md5"]  # noqa: S324
+        assert answer.headers["etag"] == f'"{record["hash_md5"]}"'
+        assert "last-modified" not in answer.headers
+        assert int(answer.headers["content-length"]) == record["size_bytes"] == len(answer.content)
+        # Without ?redirect the bytes are proxied as before.
+        with cp.client(timeout=60) as c:
+            proxied = c.get(f"/api/v1/record/{record['id']}/video/")
+        assert proxied.status_code == 200 and proxied.content == answer.content
+
+
+def test_ranges_and_validators_from_the_agent(stack, recorded) -> None:
+    cp, _agent = stack
+    record = recorded["completed"][0]
+    url = signed_url(cp, record["id"])
+    whole = httpx.get(url, timeout=60).content
+    size = len(whole)
+    etag = f'"{record["hash_md5"]}"'
+    part = httpx.get(url, headers={"Range": "bytes=100-1099"}, timeout=30)
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-1099/{size}"
+    assert part.content == whole[100:1100]
+    tail = httpx.get(url, headers={"Range": "bytes=-500"}, timeout=30)
+    assert tail.status_code == 206 and tail.content == whole[-500:]
+    beyond = httpx.get(url, headers={"Range": f"bytes={size}-{size + 10}"}, timeout=30)
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{size}"
+    assert beyond.content == b""
+    # If-Range: the MD5 ETag validates the range; anything else gets the whole file.
+    valid = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": etag}, timeout=30)
+    assert valid.status_code == 206 and valid.content == whole[:10]
+    stale = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": '"another"'}, timeout=30)
+    assert stale.status_code == 200 and stale.content == whole
+    assert httpx.get(url, headers={"If-None-Match": etag}, timeout=30).status_code == 304
+    assert httpx.get(url, headers={"If-Match": '"another"'}, timeout=30).status_code == 412
+
+
+def test_video_url_answers_a_signed_url_and_its_expiry(stack, recorded) -> None:
+    cp, _agent = stack
+    record = recorded["completed"][0]
+    with cp.client() as c:
+        answer = c.get(f"/api/v1/record/{record['id']}/video_url/")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert set(body) == {"url", "expires_utc"}
+    query = parse_qs(urlsplit(body["url"]).query)
+    assert int(query["expires"][0]) - time.time() <= 61
+    got = httpx.get(body["url"], timeout=60)
+    assert got.status_code == 200
+    assert hashlib.md5(got.content).hexdigest() == record["hash_md5"]  # noqa: S324
+    with cp.client() as c:
+        assert c.get("/api/v1/record/no-such-record/video_url").status_code == 404
+
+
+def test_the_agent_refuses_every_url_it_did_not_get_signed(stack, recorded) -> None:
+    cp, agent = stack
+    first, second = recorded["completed"]
+    url = signed_url(cp, first["id"])
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    base = url.split("?", 1)[0]
+    later = int(time.time()) + 60
+    journal = f"{agent.name}:{agent.storage / 'journal.sqlite3'}"
+    refused = {
+        "unsigned": (f"{base}?location={first['location']}", 403),
+        "tampered signature": (
+            base + "?" + urlencode({**query, "signature": "A" + query["signature"][1:]}),
+            403,
+        ),
+        "later expiry, same signature": (
+            base + "?" + urlencode({**query, "expires": str(later + 3600)}),
+            403,
+        ),
+        "another location, same signature": (
+            base + "?" + urlencode({**query, "location": second["location"]}),
+            403,
+        ),
+        "expired": (resigned(url, first["id"], first["location"], int(time.time()) - 1, agent.name), 403),
+        "signed by another agent's key": (
+            resigned(url, first["id"], first["location"], later, "agent-2"),
+            403,
+        ),
+        "another record's file": (resigned(url, first["id"], second["location"], later, agent.name), 404),
+        "the journal": (resigned(url, first["id"], journal, later, agent.name), 404),
+        "a way out of the record": (
+            resigned(url, first["id"], f"{first['location']}/../../journal.sqlite3", later, agent.name),
+            404,
+        ),
+        "no such record": (resigned(url, "no-such-record", first["location"], later, agent.name), 404),
+    }
+    whole = httpx.get(url, timeout=60).content
+    for what, (bad, status) in refused.items():
+        answer = httpx.get(bad, timeout=30)
+        assert answer.status_code == status, what
+        assert len(answer.content) < 200 < len(whole), what  # an error text, not the file
+        assert "video/mp4" not in answer.headers.get("content-type", ""), what
