@@ -4,6 +4,7 @@ real cameras (GStreamer RTSP, an HTTP still camera with basic and digest auth)."
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -172,7 +173,7 @@ def agent_readers(agent: AgentProc) -> list[str]:
 
 
 def read_mjpeg(
-    cp: ControlPlane, source_id: int, delay: float, seconds: float
+    cp: ControlPlane, source_id: int, delay: float, seconds: float, got_frame: threading.Event | None = None
 ) -> tuple[list[bytes], list[float]]:
     frames: list[bytes] = []
     times: list[float] = []
@@ -187,6 +188,8 @@ def read_mjpeg(
             while len(frames) < len(parts):
                 frames.append(parts[len(frames)])
                 times.append(time.monotonic())
+                if got_frame is not None:
+                    got_frame.set()
             if time.monotonic() > end:
                 break
     return frames, times
@@ -203,10 +206,10 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack) -> None:
         source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url)
         delay, seconds = 0.5, 4.0
         with ThreadPoolExecutor(3) as pool:
-            viewers = [pool.submit(read_mjpeg, cp, source_id, delay, seconds) for _ in range(2)]
+            got_frame = threading.Event()
+            viewers = [pool.submit(read_mjpeg, cp, source_id, delay, seconds, got_frame) for _ in range(2)]
             readers_while_watching = wait_until(lambda: agent_readers(agent), 30, what="a live reader")
-            # The status probe may open its own sessions: wait for the reader's, then count.
-            wait_until(lambda: rtsp_clients(rtsp) >= 1, 30, what="the reader's RTSP session")
+            assert got_frame.wait(30), "no live frame"
             # A snapshot of a watched source answers from the frame the viewers are getting: no new
             # RTSP session reaches the camera for it.
             with cp.client() as c:
@@ -218,7 +221,7 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack) -> None:
     assert picture.status_code == 200, picture.text
     assert assert_jpeg_decodes(picture.content) == (640, 360)
     assert still_watching  # otherwise the picture could have been a cold grab after all
-    assert after == before, rtsp.log()
+    assert before >= 1 and after == before
     assert len(readers_while_watching) == 1, readers_while_watching
     for frames, times in results:
         # One frame every 0.5 s over 4 s is 8; a loaded box may deliver fewer, never more.
@@ -349,9 +352,12 @@ def test_agent_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
         cp.stop()
 
 
-def command_lines_with(secret: bytes) -> list[str]:
+def command_lines_with(secret: bytes, besides: int) -> list[str]:
+    """Command lines holding `secret`, except process `besides` (the test camera, told it by argv)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) == besides:
+            continue
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
@@ -373,6 +379,7 @@ def test_credentials_never_reach_ps_output_of_http_fetches(stack) -> None:
     it alive for the whole delay."""
     cp, _ = stack
     with start_http_camera(auth="digest", user="viewer", password="PsSecret77", delay=2.0) as cam:
+        assert cam.proc is not None
         source_id = add_source(
             cp,
             model="PictureSource",
@@ -383,7 +390,7 @@ def test_credentials_never_reach_ps_output_of_http_fetches(stack) -> None:
             seen: list[str] = []
             samples = 0
             while not fetch.done():
-                seen += command_lines_with(b"PsSecret77")
+                seen += command_lines_with(b"PsSecret77", besides=cam.proc.pid)
                 samples += 1
             assert fetch.result() == 200
         assert cam.stats()["requests"] >= 1
