@@ -106,7 +106,9 @@ class Camera:
         # (a status probe only sends DESCRIBE, so it never plays).
         self.server.connect("client-connected", self.on_client_connected)
 
-    def on_client_connected(self, _server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient) -> None:
+    def on_client_connected(
+        self, _server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
+    ) -> None:
         client.connect("play-request", lambda _client, _context: log("play"))
 
     def setup_auth(self, factory: GstRtspServer.RTSPMediaFactory) -> None:

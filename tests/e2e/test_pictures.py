@@ -298,6 +298,7 @@ def test_killed_agent_turns_offline_and_pictures_fail_fast(tmp_path: Path, rtsp:
         with cp.client() as c:
             assert c.get(f"/api/v1/source/{source_id}/picture").status_code == 200
         agent.kill()
+
         def state() -> str:
             with cp.client() as c:
                 return next(a["state"] for a in c.get("/api/v1/agent").json() if a["name"] == "doomed")

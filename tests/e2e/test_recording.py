@@ -135,7 +135,9 @@ def test_record_a_group_stop_and_get_verified_playable_files(
     # Ranges past the first bytes follow the file as it grows, to the bytes written so far.
     far = GROWN_BYTES - 100
     status, headers, body = wait_until(
-        lambda: (got := download(cp, started[0]["id"], {"Range": f"bytes={far}-{far + 99}"}))[0] == 206 and got,
+        lambda: (
+            (got := download(cp, started[0]["id"], {"Range": f"bytes={far}-{far + 99}"}))[0] == 206 and got
+        ),
         60,
         what="the file to grow",
     )

@@ -89,7 +89,10 @@ def test_tls_agent_refuses_plaintext_and_wrong_ca_and_still_wants_its_token(tmp_
             get_info(plaintext)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         wrong_ca = grpc.ssl_channel_credentials(root_certificates=other.ca.read_bytes())
-        with grpc.secure_channel(agent.address(), wrong_ca) as channel, pytest.raises(grpc.RpcError) as caught:
+        with (
+            grpc.secure_channel(agent.address(), wrong_ca) as channel,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
             get_info(channel)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         right_ca = grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes())

@@ -16,7 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.processes import AgentProc, ControlPlane, start_agent, start_controlplane, wait_agent_online
+from tests.support.processes import (
+    AgentProc,
+    ControlPlane,
+    start_agent,
+    start_controlplane,
+    wait_agent_online,
+)
 from tests.support.tls import Pki, make_pki
 
 
