@@ -55,7 +55,7 @@ def start_stack(
         agent_env.setdefault("VIDEOREC_AGENT_TLS_CERT", str(pki.server_cert))
         agent_env.setdefault("VIDEOREC_AGENT_TLS_KEY", str(pki.server_key))
     with contextlib.ExitStack() as stops:
-        cp = start_controlplane(tmp_path, database_url, **cp_env)
+        cp = start_controlplane(tmp_path, database_url, port=None, **cp_env)
         stops.callback(cp.stop)
         stack = Stack(cp, pki=pki)
         for n in range(1, agents + 1):
