@@ -13,8 +13,9 @@ from controlplane.settings import Settings
 from tests.support.db import drop_all_tables, postgres_database
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def anyio_backend() -> str:
+    """The one event loop of the suite (the agent and the control plane run on asyncio)."""
     return "asyncio"
 
 

@@ -102,6 +102,14 @@ class Camera:
         if args.user:
             self.setup_auth(factory)
         self.server.get_mount_points().add_factory(args.path, factory)
+        # Tests count these lines to prove a frame came from a reader already open, not a new grab
+        # (a status probe only sends DESCRIBE, so it never plays).
+        self.server.connect("client-connected", self.on_client_connected)
+
+    def on_client_connected(
+        self, _server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
+    ) -> None:
+        client.connect("play-request", lambda _client, _context: log("play"))
 
     def setup_auth(self, factory: GstRtspServer.RTSPMediaFactory) -> None:
         auth = GstRtspServer.RTSPAuth()

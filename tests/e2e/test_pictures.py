@@ -4,6 +4,7 @@ real cameras (GStreamer RTSP, an HTTP still camera with basic and digest auth)."
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,10 +18,13 @@ from tests.support.media import assert_jpeg_decodes, split_multipart
 from tests.support.processes import (
     AgentProc,
     ControlPlane,
+    frozen,
     start_agent,
     start_controlplane,
     wait_agent_online,
+    wait_until,
 )
+from tests.support.stack import start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pictures")]
 
@@ -169,7 +173,7 @@ def agent_readers(agent: AgentProc) -> list[str]:
 
 
 def read_mjpeg(
-    cp: ControlPlane, source_id: int, delay: float, seconds: float
+    cp: ControlPlane, source_id: int, delay: float, seconds: float, got_frame: threading.Event | None = None
 ) -> tuple[list[bytes], list[float]]:
     frames: list[bytes] = []
     times: list[float] = []
@@ -184,42 +188,50 @@ def read_mjpeg(
             while len(frames) < len(parts):
                 frames.append(parts[len(frames)])
                 times.append(time.monotonic())
+                if got_frame is not None:
+                    got_frame.set()
             if time.monotonic() > end:
                 break
     return frames, times
 
 
-def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack, rtsp: RtspCamera) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+def rtsp_clients(cam: RtspCamera) -> int:
+    """RTSP sessions the camera has played since it started: every new ffmpeg is one more."""
+    return cam.log().count("rtsp_camera: play")
 
+
+def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack) -> None:
     cp, agent = stack
-    source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url)
-    delay, seconds = 0.5, 4.0
-    with ThreadPoolExecutor(3) as pool:
-        viewers = [pool.submit(read_mjpeg, cp, source_id, delay, seconds) for _ in range(2)]
-        time.sleep(2.0)  # sample the process table while both viewers are watching
-        readers_while_watching = agent_readers(agent)
-        # A snapshot of a watched source answers from the frame the viewers are getting.
-        with cp.client() as c:
-            started = time.monotonic()
-            picture = c.get(f"/api/v1/source/{source_id}/picture")
-            warm_s = time.monotonic() - started
-        assert picture.status_code == 200, picture.text
-        assert assert_jpeg_decodes(picture.content) == (640, 360)
-        assert warm_s < 0.2, warm_s  # a cold grab takes ~0.5 s on this camera
-        results = [v.result() for v in viewers]
+    with start_rtsp_camera() as rtsp:
+        source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url)
+        delay, seconds = 0.5, 4.0
+        with ThreadPoolExecutor(3) as pool:
+            got_frame = threading.Event()
+            viewers = [pool.submit(read_mjpeg, cp, source_id, delay, seconds, got_frame) for _ in range(2)]
+            readers_while_watching = wait_until(lambda: agent_readers(agent), 30, what="a live reader")
+            assert got_frame.wait(30), "no live frame"
+            # A snapshot of a watched source answers from the frame the viewers are getting: no new
+            # RTSP session reaches the camera for it.
+            with cp.client() as c:
+                before = rtsp_clients(rtsp)
+                picture = c.get(f"/api/v1/source/{source_id}/picture")
+                after = rtsp_clients(rtsp)
+            still_watching = not all(v.done() for v in viewers)
+            results = [v.result() for v in viewers]
+    assert picture.status_code == 200, picture.text
+    assert assert_jpeg_decodes(picture.content) == (640, 360)
+    assert still_watching  # otherwise the picture could have been a cold grab after all
+    assert before >= 1 and after == before
     assert len(readers_while_watching) == 1, readers_while_watching
     for frames, times in results:
-        # one frame every 0.5 s over a 4 s window (+ the frame that ends it), minus a slow cold start
-        assert 6 <= len(frames) <= 10, len(frames)
+        # One frame every 0.5 s over 4 s is 8; a loaded box may deliver fewer, never more.
+        assert 2 <= len(frames) <= 10, len(frames)
         gaps = [b - a for a, b in zip(times[1:], times[2:], strict=False)]
-        assert 0.3 < sum(gaps) / len(gaps) < 0.7, gaps
+        # Paced by the server, not sent as fast as the camera makes them (25 fps = 0.04 s).
+        assert sum(gaps) / len(gaps) > 0.3, gaps
         assert_jpeg_decodes(frames[-1])
     # The viewers left: after the linger, nothing keeps reading the camera for them.
-    deadline = time.monotonic() + 15
-    while agent_readers(agent) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert agent_readers(agent) == []
+    wait_until(lambda: agent_readers(agent) == [], 15, what="the live reader to stop")
 
 
 def test_mjpeg_delay_must_be_positive(stack, rtsp: RtspCamera) -> None:
@@ -263,8 +275,6 @@ def test_source_status_follows_the_camera(stack) -> None:
             with cp.client() as c:
                 return c.get(f"/api/v1/source/{source_id}").json()["status"]
 
-        from tests.support.processes import wait_until
-
         wait_until(lambda: status() == "online", 30, what="source online")
         camera.stop()
         stopped = time.monotonic()
@@ -288,7 +298,6 @@ def test_killed_agent_turns_offline_and_pictures_fail_fast(tmp_path: Path, rtsp:
         with cp.client() as c:
             assert c.get(f"/api/v1/source/{source_id}/picture").status_code == 200
         agent.kill()
-        from tests.support.processes import wait_until
 
         def state() -> str:
             with cp.client() as c:
@@ -344,22 +353,50 @@ def test_agent_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
         cp.stop()
 
 
+def command_lines_with(secret: bytes, besides: int) -> list[str]:
+    """Command lines holding `secret`, except process `besides` (the test camera, told it by argv)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) == besides:
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if secret in cmdline:
+            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def picture_status(cp: ControlPlane, source_id: int) -> int:
+    with cp.client() as c:
+        return c.get(f"/api/v1/source/{source_id}/picture").status_code
+
+
 def test_credentials_never_reach_ps_output_of_http_fetches(stack) -> None:
-    """HTTP still cameras are fetched in-process (httpx), so their password is never on a command line."""
-    cp, agent = stack
-    with start_http_camera(auth="digest", user="viewer", password="PsSecret77") as cam:
+    """HTTP still cameras are fetched in-process (httpx), so their password is never on a command line.
+
+    The process table is sampled while the fetch runs: a slow camera keeps any child that fetched
+    it alive for the whole delay."""
+    cp, _ = stack
+    with start_http_camera(auth="digest", user="viewer", password="PsSecret77", delay=2.0) as cam:
+        assert cam.proc is not None
         source_id = add_source(
             cp,
             model="PictureSource",
             uri_http_picture={"uri": cam.url, "auth": "digest", "user": "viewer", "password": "PsSecret77"},
         )
-        with cp.client() as c:
-            assert c.get(f"/api/v1/source/{source_id}/picture").status_code == 200
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            assert b"PsSecret77" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
+        with ThreadPoolExecutor(1) as pool:
+            fetch = pool.submit(picture_status, cp, source_id)
+            seen: list[str] = []
+            samples = 0
+            while not fetch.done():
+                seen += command_lines_with(b"PsSecret77", besides=cam.proc.pid)
+                samples += 1
+            assert fetch.result() == 200
+        assert cam.stats()["requests"] >= 1
+    assert samples >= 5  # the table was looked at during the fetch, not only after it
+    assert seen == []
 
 
 def test_heartbeat_needs_the_agent_token(stack) -> None:
@@ -368,3 +405,15 @@ def test_heartbeat_needs_the_agent_token(stack) -> None:
         cp.url + "/internal/v1/agent/heartbeat", json={"name": "x", "address": "127.0.0.1:1"}, timeout=5
     )
     assert response.status_code == 401
+
+
+def test_an_agent_that_does_not_answer_in_time_is_504(tmp_path: Path) -> None:
+    """A frozen agent still counts as online (its last heartbeat is recent): only the gRPC deadline
+    ends the call, and that is a 504 naming the agent, not a hang or a 500."""
+    cp_env = {"VIDEOREC_GRPC_TIMEOUT_S": "1", "VIDEOREC_AGENT_OFFLINE_AFTER_S": "60"}
+    with start_stack(tmp_path, cp_env=cp_env) as stack, stack.cp.client() as c:
+        assert c.get("/test/img").status_code == 200
+        with frozen(stack.agent):
+            response = c.get("/test/img")
+    assert response.status_code == 504, response.text
+    assert stack.agent.name in response.json()["detail"]

@@ -355,3 +355,48 @@ def test_out_of_range_bandwidth_is_422(site: Site, bandwidth: int) -> None:
             json={"tag_name": "to-agent", "location": "agent://dest/x", "bandwidth_bps": bandwidth},
         )
         assert response.status_code == 422, response.text
+
+
+def test_records_still_recording_are_skipped_with_the_reason(site: Site) -> None:
+    with site.cp.client(timeout=120) as c:
+        group = c.post("/api/v1/group", json={"name": "g-busy"}).json()
+        source = c.post(
+            "/api/v1/source", json={"model": "Source", "uri_rtsp": site.camera.url, "agent": "src"}
+        ).json()
+        c.post(f"/api/v1/group/{group['id']}/source/{source['id']}")
+        assert c.post("/api/v1/record", json={"tag_name": "busy", "group_name": "g-busy"}).status_code == 200
+        try:
+            job = site.wait_job(site.sync("busy", "agent://dest/archive"))
+        finally:
+            assert c.put("/api/v1/record", json={"tag_name": "busy"}).status_code == 200
+    assert job["status"] == "completed", job
+    (item,) = job["items"]
+    assert item["status"] == "skipped"
+    assert "recording" in item["error"], item
+    (record,) = site.records("busy")
+    assert record["sync_location"] is None
+    assert list(site.dest.storage.rglob(f"*{record['id']}*")) == []
+
+
+def test_import_refuses_bytes_that_do_not_match_and_content_that_conflicts(site: Site) -> None:
+    data = b"not really a video, but bytes with a known checksum" * 100
+    good_md5 = hashlib.md5(data).hexdigest()  # noqa: S324 - the protocol's checksum
+
+    def send(record_id: str, body: bytes, md5: str) -> httpx.Response:
+        params = {"tag_name": "imported", "record_id": record_id, "hash_md5": md5, "size": len(body)}
+        with site.peer.client() as c:
+            return c.post("/api/v1/import", params=params, content=body)
+
+    corrupted = data[:-1] + b"!"
+    mismatch = send("imp-bad", corrupted, good_md5)
+    assert mismatch.status_code == 502, mismatch.text  # CopyVerificationError: the bytes are not the MD5
+    with site.peer.client() as c:  # nothing half-imported is listed (the tag is not even there)
+        listed = c.get("/api/v1/record", params={"tag_name": "imported"})
+    assert listed.status_code == 404 or listed.json() == [], listed.text
+    assert send("imp-1", data, good_md5).status_code == 200
+    assert send("imp-1", data, good_md5).status_code == 200  # the same content again is idempotent
+    other = b"other content" * 100
+    conflict = send("imp-1", other, hashlib.md5(other).hexdigest())  # noqa: S324
+    assert conflict.status_code == 409, conflict.text
+    (kept,) = site.records("imported", site.peer)
+    assert kept["id"] == "imp-1" and kept["hash_md5"] == good_md5

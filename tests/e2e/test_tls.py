@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.media import assert_jpeg_decodes
-from tests.support.processes import start_agent, start_controlplane, wait_agent_online
+from tests.support.processes import AGENT_TOKEN, start_agent, start_controlplane, wait_agent_online
 from tests.support.tls import make_pki
 
 pytestmark = [pytest.mark.e2e]
@@ -57,4 +57,52 @@ def test_mtls_between_control_plane_and_agent(tmp_path: Path) -> None:
     finally:
         agent.stop()
         plain.stop()
+        cp.stop()
+
+
+def test_tls_agent_refuses_plaintext_and_wrong_ca_and_still_wants_its_token(tmp_path: Path) -> None:
+    import grpc
+
+    from shared.rpc import agent_pb2, agent_pb2_grpc
+
+    pki = make_pki(tmp_path / "pki")
+    other = make_pki(tmp_path / "other-pki")  # a CA that never signed the agent's certificate
+    cp = start_controlplane(tmp_path, VIDEOREC_AGENT_TLS_CA=str(pki.ca))
+    agent = start_agent(
+        tmp_path,
+        cp,
+        name="tls-only",
+        VIDEOREC_AGENT_TLS_CERT=str(pki.server_cert),
+        VIDEOREC_AGENT_TLS_KEY=str(pki.server_key),
+    )
+    try:
+        wait_agent_online(cp, "tls-only")
+        with cp.client() as c:
+            assert c.get("/test/img").status_code == 200  # the control plane with the right CA gets in
+        token = (("authorization", f"Bearer {AGENT_TOKEN}"),)
+
+        def get_info(channel: grpc.Channel, metadata: tuple = token) -> agent_pb2.AgentInfo:
+            stub = agent_pb2_grpc.AgentStub(channel)
+            return stub.GetInfo(agent_pb2.GetInfoRequest(), timeout=5, metadata=metadata)
+
+        with grpc.insecure_channel(agent.address()) as plaintext, pytest.raises(grpc.RpcError) as caught:
+            get_info(plaintext)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        wrong_ca = grpc.ssl_channel_credentials(root_certificates=other.ca.read_bytes())
+        with (
+            grpc.secure_channel(agent.address(), wrong_ca) as channel,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
+            get_info(channel)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        right_ca = grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes())
+        with grpc.secure_channel(agent.address(), right_ca) as channel:
+            # TLS authenticates the agent to us, not us to the agent: the token is still required.
+            for metadata in ((), (("authorization", "Bearer not-the-token"),)):
+                with pytest.raises(grpc.RpcError) as caught:
+                    get_info(channel, metadata)
+                assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert get_info(channel).name == "tls-only"
+    finally:
+        agent.stop()
         cp.stop()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self, TypeVar
@@ -184,3 +185,15 @@ def wait_agent_online(cp: ControlPlane, name: str, timeout: float = 45.0, addres
         return None
 
     return wait_until(online, timeout, what=f"agent {name} online")
+
+
+@contextlib.contextmanager
+def frozen(proc: Proc) -> Iterator[None]:
+    """SIGSTOP a process (a host that dropped off the network) and always SIGCONT it afterwards."""
+    assert proc.proc is not None and proc.proc.poll() is None
+    os.kill(proc.proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        if proc.proc.poll() is None:
+            os.kill(proc.proc.pid, signal.SIGCONT)

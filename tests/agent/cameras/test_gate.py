@@ -16,11 +16,6 @@ from tests.support.cameras import start_http_camera
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_fifty_callers_of_one_camera_share_one_request():
     with start_http_camera(delay=0.5) as cam:
         spec = CameraSpec(source_id=1, picture_url=cam.url)

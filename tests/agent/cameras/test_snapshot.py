@@ -28,11 +28,6 @@ WRONG = "wrong-Passw0rd"
 TIMEOUT = 5.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def rtsp_camera() -> Iterator[RtspCamera]:
     with start_rtsp_camera(user=USER, password=PASSWORD) as camera:
@@ -116,7 +111,7 @@ async def test_rtsp_camera_that_sends_nothing_times_out(client: httpx.AsyncClien
         started = time.monotonic()
         with pytest.raises(CameraError) as caught:
             await snapshot(rtsp_spec(camera.url, password=None), client, 2.0, FFMPEG)
-    assert time.monotonic() - started < 2.0 + 1.0
+    assert 1.9 <= time.monotonic() - started < 2.0 * 5  # our deadline ends it, not ffmpeg's own
     assert caught.value.reason is CameraFailure.TIMEOUT
     assert "timed out" in caught.value.detail
     assert child_processes() == []

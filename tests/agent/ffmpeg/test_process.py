@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -16,11 +17,6 @@ pytestmark = pytest.mark.anyio
 
 FFMPEG = "ffmpeg"
 SECRET = "hunter2-Secret"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def alive(pid: int) -> bool:
@@ -98,8 +94,9 @@ async def test_stop_terminates_a_running_ffmpeg_promptly() -> None:
         assert proc.running
         started = time.monotonic()
         returncode = await proc.stop(grace=5.0)
-    assert time.monotonic() - started < 2.0  # ffmpeg honours SIGTERM; no SIGKILL needed
-    assert returncode != 0 and proc.state is ProcessState.EXITED
+    # ffmpeg honours SIGTERM: it exits by itself (no SIGKILL, so not -9) well before the grace ends.
+    assert time.monotonic() - started < 5.0
+    assert returncode not in (0, -signal.SIGKILL) and proc.state is ProcessState.EXITED
     assert child_processes() == []
 
 

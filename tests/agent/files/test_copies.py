@@ -18,11 +18,6 @@ DATA = bytes(range(256)) * 4000 + b"tail"  # ~1 MB, not a multiple of the chunk 
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Iterator[CopyStore]:
     store = CopyStore(tmp_path, "agent-b")
     try:

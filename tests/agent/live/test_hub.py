@@ -24,11 +24,6 @@ USER = "admin"
 PASSWORD = "live-S3cret"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def rtsp_camera() -> Iterator[RtspCamera]:
     with start_rtsp_camera(user=USER, password=PASSWORD) as camera:
@@ -166,8 +161,9 @@ async def test_viewers_learn_why_a_camera_is_down(hub: LiveHub) -> None:
     async with hub.subscribe(CameraSpec(source_id=3, rtsp_url=camera.url)) as viewer:
         started = time.monotonic()
         with pytest.raises(CameraError) as caught:
-            await viewer.next_frame(0, timeout=10)
-    assert 1.9 < time.monotonic() - started < 3.0  # after frame_timeout, not the viewer's timeout
+            await viewer.next_frame(0, timeout=30)
+    # The reader's frame time-out (2 s) ends the wait and says why, long before the viewer's own.
+    assert 1.9 < time.monotonic() - started < 10.0
     assert caught.value.reason is CameraFailure.UNREACHABLE
     assert "connection refused" in caught.value.detail
 

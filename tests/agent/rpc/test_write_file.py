@@ -32,11 +32,6 @@ RECORD = "8c1d2e3f-aaaa-4bbb-8ccc-ddddeeeeffff"
 DATA = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 5000
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @contextlib.asynccontextmanager
 async def running_agent(root: Path) -> AsyncIterator[agent_pb2_grpc.AgentStub]:
     """An agent as agent.main builds it, on a free port, with nothing recording."""
