@@ -39,7 +39,9 @@ USER = 10001
 MAX_IMAGE_BYTES = 650 * 1000 * 1000  # 556 MB when this was written
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(
+    scope="session"
+)  # once per worker: a module fixture is rebuilt when xdist interleaves modules
 def image() -> str:
     require_tool("podman")
     require(os.geteuid() == 0, "podman runs containers as root on these machines (see deploy/image/build.sh)")
@@ -132,7 +134,13 @@ def test_image_migrates_records_and_stops_cleanly_as_non_root(
             image,
             "cp",
             [],  # the image's default command is the control plane
-            {**secrets_env, "VIDEOREC_HTTP_PORT": str(http_port), "VIDEOREC_HEARTBEAT_INTERVAL_S": "0.5"},
+            {
+                **secrets_env,
+                "VIDEOREC_HTTP_PORT": str(http_port),
+                "VIDEOREC_HEARTBEAT_INTERVAL_S": "0.5",
+                # The test camera is on this machine's loopback, which camera URLs may not name otherwise.
+                "VIDEOREC_CAMERA_ALLOW_LOCAL": "true",
+            },
         )
         cp = ControlPlane([], {}, tmp_path / "unused.log", url=f"http://127.0.0.1:{http_port}")
         cp.api_token = secrets_env["VIDEOREC_API_TOKEN"]
@@ -169,7 +177,9 @@ def test_image_migrates_records_and_stops_cleanly_as_non_root(
 
         with cp.client(timeout=60) as c:
             group = c.post("/api/v1/group", json={"name": "gate"}).json()
-            source = c.post("/api/v1/source", json={"model": "Source", "uri_rtsp": camera.url}).json()
+            created = c.post("/api/v1/source", json={"model": "Source", "uri_rtsp": camera.url})
+            assert created.status_code == 201, created.text
+            source = created.json()
             assert c.post(f"/api/v1/group/{group['id']}/source/{source['id']}").json() is True
             assert (
                 c.post("/api/v1/record", json={"tag_name": "img-1", "group_name": "gate"}).status_code == 200
