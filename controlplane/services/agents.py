@@ -194,7 +194,7 @@ async def agent_for_source(session: AsyncSession, settings: Settings, source_id:
     """The source and the online agent that serves it, or a 503 that says which agent is missing."""
     source = await sources_data.get(session, source_id)
     if source.agent_name is None:
-        await place_unplaced(session, settings)
+        await _place_and_reread(session, settings, [source])
     agent = await agents_data.get(session, source.agent_name) if source.agent_name else None
     return source, serving_agent(source, agent, settings)
 
@@ -204,7 +204,7 @@ async def agents_for_sources(
 ) -> dict[int, Agent | AgentUnavailableError]:
     """agent_for_source for a whole group at once: one placement pass, one read of the agents."""
     if any(s.agent_name is None for s in sources):
-        await place_unplaced(session, settings)
+        await _place_and_reread(session, settings, sources)
     agents = {a.name: a for a in await agents_data.list_all(session)}
     result: dict[int, Agent | AgentUnavailableError] = {}
     for source in sources:
@@ -214,6 +214,15 @@ async def agents_for_sources(
         except AgentUnavailableError as exc:
             result[source.id] = exc
     return result
+
+
+async def _place_and_reread(session: AsyncSession, settings: Settings, sources: Sequence[Source]) -> None:
+    """Place what is unplaced, then read back where each of `sources` went: a heartbeat may have
+    placed one since this request loaded it, and the placing pass only sees rows still unplaced."""
+    await place_unplaced(session, settings)
+    for source in sources:
+        if source.agent_name is None:
+            await session.refresh(source, ["agent_name"])
 
 
 def serving_agent(source: Source, agent: Agent | None, settings: Settings) -> Agent:
