@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import functools
 import logging
 import sys
 import tempfile
@@ -44,6 +45,7 @@ def config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+@functools.cache  # the revision files are parsed once: /readyz asks on every probe
 def head() -> str:
     revision = ScriptDirectory.from_config(config()).get_current_head()
     assert revision is not None

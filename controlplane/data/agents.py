@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.db import insert_for
 from controlplane.models import Agent, Source
 
 
@@ -33,7 +33,7 @@ async def seen_since(session: AsyncSession, since: datetime) -> Sequence[Agent]:
 async def upsert(session: AsyncSession, row: Agent) -> Agent:
     # An agent's first heartbeats may reach two replicas at once: the name decides which insert
     # lands, and the other becomes an update instead of a primary-key error.
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     values = {column.name: getattr(row, column.name) for column in Agent.__table__.columns}  # type: ignore[attr-defined]
     await session.exec(insert(Agent).values(**values).on_conflict_do_nothing())  # type: ignore[call-overload]
     merged = await session.merge(row)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane.db import utcnow
+from controlplane.db import insert_for, utcnow
 from controlplane.models import Record, Tag
 from shared.enums import ACTIVE_RECORD_STATUSES
 
@@ -23,8 +22,8 @@ async def get_or_create(session: AsyncSession, name: str) -> Tag:
     if tag is not None:
         return tag
     # Two requests may create the same tag at once: the unique name decides, and the one that loses
-    # reads the winner's row instead of failing (no savepoint: pysqlite's are unreliable).
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # reads the winner's row instead of failing.
+    insert = insert_for(session)
     stmt = insert(Tag).values(name=name, created_utc=utcnow(), start_seq=0).on_conflict_do_nothing()
     await session.exec(stmt)  # type: ignore[call-overload]
     tag = await by_name(session, name)

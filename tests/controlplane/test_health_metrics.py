@@ -3,7 +3,6 @@ database goes away."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import httpx
@@ -11,17 +10,8 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from tests.support.db import ADMIN_URL, postgres_database
+from tests.support.metrics import sample
 from tests.support.processes import start_controlplane, wait_until
-
-
-def _sample(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_health_and_readiness_on_a_working_database(client: TestClient):
@@ -35,12 +25,10 @@ def test_metrics_count_requests_by_route_template_and_report_records(client: Tes
     for _ in range(3):
         assert client.get("/api/v1/source/999999").status_code == 404
     text = client.get("/metrics").text
-    assert (
-        _sample(text, "videorec_http_requests_total", route="/api/v1/source/{source_id}", status="404") == 3
-    )
-    assert _sample(text, "videorec_http_requests_total", route="/api/v1/source", status="201") == 1
-    assert _sample(text, "videorec_records", status="recording") == 0
-    assert _sample(text, "videorec_agents_online") == 0
+    assert sample(text, "videorec_http_requests_total", route="/api/v1/source/{source_id}", status="404") == 3
+    assert sample(text, "videorec_http_requests_total", route="/api/v1/source", status="201") == 1
+    assert sample(text, "videorec_records", status="recording") == 0
+    assert sample(text, "videorec_agents_online") == 0
     assert "999999" not in text  # ids never become labels
 
 

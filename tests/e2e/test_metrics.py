@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.cameras import RtspCamera, start_rtsp_camera
+from tests.support.metrics import sample
 from tests.support.processes import (
     AgentProc,
     ControlPlane,
@@ -21,16 +22,6 @@ from tests.support.processes import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("metrics")]
 CANARY = "canary-Pw-7731"
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith("#") or not re.match(rf"{name}[{{ ]", line):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def http_base(agent: AgentProc) -> str:
