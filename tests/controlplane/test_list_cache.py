@@ -289,3 +289,21 @@ def test_writers_of_different_sources_do_not_wait_on_the_version(tmp_path: Path,
         assert etag(api) != before
         listed = {s["id"]: (s["description"], s["site"]) for s in api.get(SOURCES).json()}
         assert (listed[first], listed[second]) == (("one", None), ("two", "x"))
+
+
+def test_groups_tags_and_records_of_a_tag_page_the_same_way(api: TestClient) -> None:
+    groups = [api.post("/api/v1/group", json={"name": f"g{i}"}).json() for i in range(3)]
+    for i in range(3):
+        assert api.post(f"/api/v1/group/{groups[0]['id']}/source/{create(api, description=f'c{i}')}").json()
+    for tag in ("t1", "t2", "t3"):  # no agent: the records fail, the tags and records exist
+        assert api.post("/api/v1/record", json={"tag_name": tag, "group_name": "g0"}).status_code == 200
+    for url, params in (("/api/v1/group", {}), ("/api/v1/tags", {}), ("/api/v1/record", {"tag_name": "t1"})):
+        whole = api.get(url, params=params).json()
+        assert len(whole) == 3, url
+        assert api.get(url, params={**params, "offset": 1, "limit": 1}).json() == whole[1:2], url
+        assert api.get(url, params={**params, "offset": 2}).json() == whole[2:], url
+        assert api.get(url, params={**params, "offset": 3}).json() == [], url
+        for bad in ({"offset": -1}, {"offset": 2**31}, {"limit": 0}, {"limit": 10**6}):
+            response = api.get(url, params={**params, **bad})
+            assert response.status_code == 422, (url, bad)
+            assert response.json()["detail"][0]["loc"] == ["query", next(iter(bad))]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from controlplane.api.deps import ContextDep, ObjectId, SessionDep, body_or_query
+from controlplane.api.deps import ContextDep, Limit, ObjectId, Offset, SessionDep, body_or_query
 from controlplane.data import groups as groups_data
 from controlplane.models.group import GroupCreate, GroupPublic, GroupWithSources
 from controlplane.services import groups as groups_service
@@ -22,8 +22,8 @@ router = APIRouter(
 
 
 @router.get("", response_model=list[GroupPublic])
-async def list_groups(session: SessionDep) -> list[GroupPublic]:
-    return [GroupPublic.of(row) for row in await groups_data.list_all(session)]
+async def list_groups(session: SessionDep, offset: Offset = 0, limit: Limit = None) -> list[GroupPublic]:
+    return [GroupPublic.of(row) for row in await groups_data.list_all(session, offset, limit)]
 
 
 @router.post("", response_model=GroupPublic, status_code=status.HTTP_201_CREATED)

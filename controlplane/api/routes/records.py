@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
-from controlplane.api.deps import ContextDep, RecordId, SessionDep, TagName, body_or_query
+from controlplane.api.deps import ContextDep, Limit, Offset, RecordId, SessionDep, TagName, body_or_query
 from controlplane.data import records as records_data
 from controlplane.data import tags as tags_data
 from controlplane.models.record import RecordPublic, RecordStart, RecordStop
@@ -47,10 +47,13 @@ async def stop_recording(
 
 
 @router.get("", response_model=list[RecordPublic])
-async def list_records(session: SessionDep, tag_name: TagName) -> list[RecordPublic]:
+async def list_records(
+    session: SessionDep, tag_name: TagName, offset: Offset = 0, limit: Limit = None
+) -> list[RecordPublic]:
     tag = await tags_service.get_tag(session, tag_name)
     assert tag.id is not None
-    return await tags_service.records_public(session, tag.name, await records_data.of_tag(session, tag.id))
+    rows = await records_data.of_tag(session, tag.id, offset=offset, limit=limit)
+    return await tags_service.records_public(session, tag.name, rows)
 
 
 @router.get("/runing", response_model=bool)

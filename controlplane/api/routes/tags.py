@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from controlplane.api.deps import SessionDep, TagName
+from controlplane.api.deps import Offset, SessionDep, TagName
 from controlplane.models.tag import TagPublic, TagSummary, TagUpdate
 from controlplane.services import tags as tags_service
 
@@ -36,6 +36,6 @@ listing = APIRouter(tags=["tags"])
 
 @listing.get("/tags", response_model=list[TagSummary], summary="List tags, newest first")
 async def list_tags(
-    session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200, offset: Offset = 0
 ) -> list[TagSummary]:
-    return await tags_service.summaries(session, limit)
+    return await tags_service.summaries(session, limit, offset)
