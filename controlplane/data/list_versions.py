@@ -14,11 +14,23 @@ SQLite's batch migrations copy a table and lose its triggers, so `install` runs 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-# Version name → the tables whose changes it counts.
-VERSIONED: dict[str, tuple[str, ...]] = {"source": ("source",)}
+from controlplane.models import ListVersion
+
+# Version name → the tables whose changes it counts. A list's ETag names the versions of the tables
+# it reads (the source list, also the agents' liveness: services.source_list).
+VERSIONED: dict[str, tuple[str, ...]] = {
+    "source": ("source",),
+    "group": ("group",),
+    "tag": ("tag",),
+    "record": ("record",),
+}
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION list_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -66,3 +78,14 @@ def _install_pg(connection: Connection, name: str, version: str, table: str) -> 
         f'CREATE CONSTRAINT TRIGGER "{name}" AFTER INSERT OR UPDATE OR DELETE ON "{table}" '
         f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION list_version_bump('{version}')"
     )
+
+
+async def read(session: AsyncSession, names: Iterable[str]) -> tuple[int, ...]:
+    """The current versions of `names`, in that order (one small query)."""
+    wanted = tuple(names)
+    stmt = select(ListVersion.name, ListVersion.n).where(col(ListVersion.name).in_(wanted))
+    found = dict((await session.exec(stmt)).all())
+    missing = set(wanted) - set(found)
+    if missing:
+        raise RuntimeError(f"list_version has no row for {sorted(missing)}: the schema was not upgraded")
+    return tuple(found[name] for name in wanted)

@@ -14,6 +14,10 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.data import list_versions
+
 # Part of every ETag: a release that changes the JSON of a list must not answer 304 to a client
 # holding the previous release's body of the same version.
 SHAPE = "1"
@@ -67,3 +71,9 @@ def matches(if_none_match: str | None, tag: str) -> bool:
 def json_array(rows: Sequence[bytes], offset: int, limit: int | None) -> bytes:
     end = None if limit is None else offset + limit
     return b"[" + b",".join(rows[offset:end]) + b"]"
+
+
+async def current_tag(session: AsyncSession, tables: Sequence[str], *params: object) -> str:
+    """The ETag of a list that reads `tables` (and depends on nothing else), for these parameters.
+    Read before the list itself: the list may then be newer than its tag, never older."""
+    return etag(*tables, *await list_versions.read(session, tables), *params)

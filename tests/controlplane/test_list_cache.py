@@ -307,3 +307,33 @@ def test_groups_tags_and_records_of_a_tag_page_the_same_way(api: TestClient) -> 
             response = api.get(url, params={**params, **bad})
             assert response.status_code == 422, (url, bad)
             assert response.json()["detail"][0]["loc"] == ["query", next(iter(bad))]
+
+
+def test_group_tag_and_record_lists_answer_304_until_they_change(api: TestClient, database_url: str) -> None:
+    def current(url: str, params: dict, tag: str) -> bool:
+        answer = api.get(url, params=params, headers={"If-None-Match": tag})
+        assert answer.status_code in (200, 304), answer.text
+        return answer.status_code == 304
+
+    groups, tags, records, t1 = "/api/v1/group", "/api/v1/tags", "/api/v1/record", {"tag_name": "t1"}
+    group_tag = etag(api, groups)
+    assert current(groups, {}, group_tag)
+    group = api.post(groups, json={"name": "hall"}).json()
+    assert not current(groups, {}, group_tag)
+    source_id = create(api)
+    assert api.post(f"{groups}/{group['id']}/source/{source_id}").json() is True
+    assert (
+        api.post(records, json={"tag_name": "t1", "group_name": "hall"}).status_code == 200
+    )  # fails: no agent
+    tags_tag, records_tag = etag(api, tags), api.get(records, params=t1).headers["etag"]
+    assert current(tags, {}, tags_tag) and current(records, t1, records_tag)
+    assert api.put("/api/v1/tag", params={"name": "t1"}, json={"protected": True}).status_code == 200
+    assert not current(tags, {}, tags_tag)
+    sql(database_url, "UPDATE record SET error = 'by hand'")
+    assert not current(records, t1, records_tag)
+    records_tag = api.get(records, params=t1).headers["etag"]
+    assert api.put(f"{SOURCES}/{source_id}", json={"description": "renamed"}).status_code == 200
+    assert not current(records, t1, records_tag)  # a record shows its source
+    (record,) = api.get(records, params=t1).json()
+    assert (record["error"], record["source"]["description"]) == ("by hand", "renamed")
+    assert api.get(records, params={"tag_name": "nope"}, headers={"If-None-Match": "*"}).status_code == 404

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from controlplane.api.deps import ContextDep, IfNoneMatch, Limit, ObjectId, Offset, SessionDep, body_or_query
-from controlplane.api.lists import list_answer
+from controlplane.api.lists import NOT_MODIFIED, list_answer
 from controlplane.data import sources as sources_data
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
 from controlplane.services import source_list
@@ -23,7 +23,7 @@ router = APIRouter(
 @router.get(
     "",
     response_model=list[SourcePublic],  # documents the answer; the body is serialised by the service
-    responses={304: {"description": "If-None-Match names the current ETag: the client's copy is current"}},
+    responses=NOT_MODIFIED,
 )
 async def list_sources(
     ctx: ContextDep,

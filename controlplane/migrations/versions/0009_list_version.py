@@ -1,4 +1,4 @@
-"""list_version: versions of the lists pollers re-read (ETag of GET /source)
+"""list_version: versions of the tables that lists pollers re-read show (their ETags)
 
 The triggers that bump it are installed by controlplane.schema after every upgrade
 (controlplane.data.list_versions.install): SQLite's batch migrations drop a copied table's triggers.
@@ -30,11 +30,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # The triggers write into the table: they go first.
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute('DROP TRIGGER IF EXISTS "list_version_source_source" ON "source"')
+    # The triggers write into the table: they go first (names as list_versions.install gives them).
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for table in ("source", "group", "tag", "record"):
+        if postgres:
+            op.execute(f'DROP TRIGGER IF EXISTS "list_version_{table}_{table}" ON "{table}"')
+        else:
+            for what in ("insert", "update", "delete"):
+                op.execute(f'DROP TRIGGER IF EXISTS "list_version_{table}_{table}_{what}"')
+    if postgres:
         op.execute("DROP FUNCTION IF EXISTS list_version_bump()")
-    else:
-        for what in ("insert", "update", "delete"):
-            op.execute(f'DROP TRIGGER IF EXISTS "list_version_source_source_{what}"')
     op.drop_table("list_version")
