@@ -14,6 +14,7 @@ SQLite's batch migrations copy a table and lose its triggers, so `install` runs 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 
 from sqlalchemy import text
@@ -51,8 +52,10 @@ def install(connection: Connection) -> None:
     """Seed each version's row and create the triggers that are missing (idempotent)."""
     postgres = connection.dialect.name == "postgresql"
     for version, tables in VERSIONED.items():
-        seed = "INSERT INTO list_version (name, n) VALUES (:name, 0) ON CONFLICT (name) DO NOTHING"
-        connection.execute(text(seed), {"name": version})
+        # A random start: a database made again from nothing does not name its first states as the
+        # one before did, whose ETags clients may still hold.
+        seed = "INSERT INTO list_version (name, n) VALUES (:name, :n) ON CONFLICT (name) DO NOTHING"
+        connection.execute(text(seed), {"name": version, "n": secrets.randbelow(2**48)})
         for table in tables:
             name = _trigger_name(version, table)
             if postgres:

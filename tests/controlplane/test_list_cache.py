@@ -337,3 +337,12 @@ def test_group_tag_and_record_lists_answer_304_until_they_change(api: TestClient
     (record,) = api.get(records, params=t1).json()
     assert (record["error"], record["source"]["description"]) == ("by hand", "renamed")
     assert api.get(records, params={"tag_name": "nope"}, headers={"If-None-Match": "*"}).status_code == 404
+
+
+def test_a_database_made_again_does_not_reuse_the_old_ones_etags(tmp_path: Path) -> None:
+    tags = []
+    for run in ("old", "new"):
+        with control_plane(tmp_path / run, f"sqlite:///{tmp_path / run / 'videorec.db'}") as api:
+            create(api)
+            tags.append(etag(api))
+    assert tags[0] != tags[1]  # same writes, same list: still another database
