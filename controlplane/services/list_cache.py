@@ -32,9 +32,10 @@ class Page:
 
 
 class ListCache:
-    """The serialised rows (one JSON value each) of the last few versions of each list."""
+    """The serialised rows (one JSON value each) of the last versions of a list. Two: the current one
+    and the one requests still in flight may ask for; an older version is never read again."""
 
-    def __init__(self, size: int = 8) -> None:
+    def __init__(self, size: int = 2) -> None:
         self._size = size
         self._entries: OrderedDict[Hashable, Sequence[bytes]] = OrderedDict()
 
