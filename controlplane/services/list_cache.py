@@ -33,7 +33,7 @@ class Page:
 
 class ListCache:
     """The serialised rows (one JSON value each) of the last versions of a list. Two: the current one
-    and the one requests still in flight may ask for; an older version is never read again."""
+    and the one requests still in flight may ask for (a list of 1,000 sources is ~300 KB)."""
 
     def __init__(self, size: int = 2) -> None:
         self._size = size
