@@ -32,10 +32,14 @@ _ADDRESS = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+
 
 
 def is_online(agent: Agent, settings: Settings) -> bool:
+    return seen_online(agent.last_seen_utc, agent.revoked_utc, settings)
+
+
+def seen_online(last_seen_utc: datetime | None, revoked_utc: datetime | None, settings: Settings) -> bool:
     # Liveness is derived from the last heartbeat, so no loop (and no replica) has to flip a flag.
-    if agent.last_seen_utc is None or agent.revoked_utc is not None:
+    if last_seen_utc is None or revoked_utc is not None:
         return False
-    return utcnow() - agent.last_seen_utc <= timedelta(seconds=settings.agent_offline_after_s)
+    return utcnow() - last_seen_utc <= timedelta(seconds=settings.agent_offline_after_s)
 
 
 def placeable(agent: Agent, settings: Settings) -> bool:

@@ -7,11 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
-from controlplane.api.deps import ContextDep, RecordId, SessionDep, TagName, body_or_query
+from controlplane.api.deps import (
+    ContextDep,
+    IfNoneMatch,
+    Limit,
+    Offset,
+    RecordId,
+    SessionDep,
+    TagName,
+    body_or_query,
+)
+from controlplane.api.lists import NOT_MODIFIED, not_modified
 from controlplane.data import records as records_data
 from controlplane.data import tags as tags_data
 from controlplane.models.record import RecordPublic, RecordStart, RecordStop
-from controlplane.services import media_urls, playback, recording
+from controlplane.services import list_cache, media_urls, playback, recording
 from controlplane.services import tags as tags_service
 from controlplane.services.media_urls import MediaUrl
 from controlplane.services.ranges import RangeNotSatisfiable
@@ -46,11 +56,23 @@ async def stop_recording(
     return JSONResponse(None, status_code=200 if done else 202)
 
 
-@router.get("", response_model=list[RecordPublic])
-async def list_records(session: SessionDep, tag_name: TagName) -> list[RecordPublic]:
-    tag = await tags_service.get_tag(session, tag_name)
+@router.get("", response_model=list[RecordPublic], responses=NOT_MODIFIED)
+async def list_records(
+    session: SessionDep,
+    response: Response,
+    tag_name: TagName,
+    offset: Offset = 0,
+    limit: Limit = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response | list[RecordPublic]:
+    # Each record shows its source as stored.
+    etag = await list_cache.current_tag(session, ("tag", "record", "source"), tag_name, offset, limit)
+    tag = await tags_service.get_tag(session, tag_name)  # an unknown tag is a 404, whatever the ETag
+    if (unchanged := not_modified(etag, if_none_match, response)) is not None:
+        return unchanged
     assert tag.id is not None
-    return await tags_service.records_public(session, tag.name, await records_data.of_tag(session, tag.id))
+    rows = await records_data.of_tag(session, tag.id, offset=offset, limit=limit)
+    return await tags_service.records_public(session, tag.name, rows)
 
 
 @router.get("/runing", response_model=bool)
