@@ -1,10 +1,12 @@
-"""One gRPC channel per agent address, reused by every request of this process."""
+"""One gRPC channel per agent address, and one HTTP connection pool for the agents' HTTP ports
+(proxied downloads), reused by every request of this process."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import grpc
+import httpx
 
 from controlplane.agents.client import AgentClient
 
@@ -27,6 +29,20 @@ class AgentPool:
         self._credentials = credentials
         self._timeout = timeout_s
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """For URLs the control plane signed on an agent's HTTP port; `timeout_s` between bytes."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout, connect=5.0),
+                follow_redirects=False,
+                # A download holds its connection for as long as the client reads: no cap on how
+                # many run at once, a few idle ones kept for the next ranges.
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            )
+        return self._http
 
     def client(self, name: str, address: str) -> AgentClient:
         channel = self._channels.get(address)
@@ -42,3 +58,6 @@ class AgentPool:
         for channel in self._channels.values():
             await channel.close(grace=None)
         self._channels.clear()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

@@ -2,7 +2,11 @@
 so that bytes go from the agent's disk to the client with sendfile instead of through gRPC and here.
 
 A URL opens one location of one record until it expires (`media_url_ttl_s`); it is signed with a key
-derived from the holding agent's own token (shared.media_urls), so no new secret is distributed."""
+derived from the holding agent's own token (shared.media_urls), so no new secret is distributed.
+
+Two bases: the agent's `public_url` (what clients reach it by, VIDEOREC_AGENT_PUBLIC_URL) for URLs
+handed to clients, and its reported `http_address` for what the control plane and other agents dial
+themselves (the proxy, sync pulls): they are on the agents' network, clients may not be."""
 
 from __future__ import annotations
 
@@ -32,19 +36,29 @@ class MediaUrl(BaseModel):
     expires_utc: UtcDatetimeOut = Field(description="after this the agent refuses the URL: ask again")
 
 
-def sign(settings: Settings, agent: Agent, record: Record, now: float | None = None) -> MediaUrl | None:
-    """A URL to `record`'s file on `agent`, or None when there is none to give: the agent reports no
-    HTTP port (an older agent), or there is no agent token to derive a key from."""
+def sign(
+    settings: Settings,
+    agent: Agent,
+    record: Record,
+    now: float | None = None,
+    *,
+    public: bool = True,
+    location: str | None = None,
+) -> MediaUrl | None:
+    """A URL to `record`'s file on `agent` (its `location` unless another is named), or None when
+    there is none to give: the agent reports no HTTP port (an older agent), or there is no agent
+    token to derive a key from. `public`: for a client (the agent's public URL when it has one);
+    otherwise for the control plane or an agent (always its reported HTTP address)."""
     token = settings.agent_token_for(agent.name)
-    if not agent.http_address or not token or not record.location:
+    location = location or record.location
+    if not agent.http_address or not token or not location:
         return None
+    base = agent.public_url if public and agent.public_url else f"http://{agent.http_address}"
     expires = math.ceil((time.time() if now is None else now) + settings.media_url_ttl_s)
-    grant = MediaGrant(record.id, record.location, expires)
+    grant = MediaGrant(record.id, location, expires)
     path = MEDIA_PATH.format(record_id=quote(record.id, safe=""))
     query = urlencode(grant.query(media_key(token, agent.name)))
-    return MediaUrl(
-        url=f"http://{agent.http_address}{path}?{query}", expires_utc=datetime.fromtimestamp(expires, UTC)
-    )
+    return MediaUrl(url=f"{base}{path}?{query}", expires_utc=datetime.fromtimestamp(expires, UTC))
 
 
 async def for_record(ctx: AppContext, session: AsyncSession, record_id: str) -> MediaUrl | None:
