@@ -92,7 +92,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         collector = ops_metrics.AgentCollector(settings, records, prober, reserve)
         REGISTRY.register(collector)
         readiness = Readiness(settings, reserve, lambda: beat.connected)
-        media = MediaFiles(records, media_key(token, settings.name) if token else None)
+        media = MediaFiles(records, media_key(token, settings.name) if token else None, copies)
         ops_runner, http_port = await ops_server.start(
             readiness, settings.http_host, settings.http_port, media
         )

@@ -262,7 +262,12 @@ class CopyStore:
             elif offset:
                 await asyncio.to_thread(_hash_prefix, f, md5, offset)
             f.seek(offset)
-            yield ResumableCopy(header, target, path, f, offset, offset, md5)
+            copy = ResumableCopy(header, target, path, f, offset, offset, md5)
+            try:
+                yield copy
+            finally:
+                if copy.offset == 0 and path.exists() and os.fstat(fd).st_size == 0:
+                    path.unlink()  # a pull refused before its first byte leaves nothing behind
         finally:
             f.close()  # releases the lock
 
