@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from agent.errors import FileAccessError, UnknownRecordError
 from agent.files.copies import DEFAULT_EXT, CopyHeader, CopyInfo, CopyMismatchError, CopyStore, ResumableCopy
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 WRITE_CHUNK = 4 * 1024 * 1024  # bytes gathered before one write + hash in a worker thread
 PROGRESS_EVERY_S = 0.5
 # Between two network reads; the whole pull has the control plane's deadline on its RPC.
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=30.0)
 
 
 class PullRefusedError(Exception):
@@ -59,7 +59,7 @@ def check_url(url: str, record_id: str) -> None:
 
 
 async def pull(
-    store: CopyStore, http: httpx.AsyncClient, header: CopyHeader, url: str, bandwidth_bps: int = 0
+    store: CopyStore, header: CopyHeader, url: str, bandwidth_bps: int = 0
 ) -> AsyncIterator[Progress]:
     """Fetch, verify and keep the copy `header` announces; yields progress, the last with the copy.
 
@@ -78,57 +78,62 @@ async def pull(
         yield Progress(resumed, 0)
         fetched = 0
         if copy.offset < header.size:
-            async for fetched in _fetch(http, url, copy, bandwidth_bps):
+            async for fetched in _fetch(url, copy, bandwidth_bps):
                 yield Progress(copy.resumed_from, fetched)
         RESUMED_BYTES.inc(copy.resumed_from)
         info = await store.keep(copy)
         yield Progress(copy.resumed_from, fetched, info)
 
 
-async def _fetch(
-    http: httpx.AsyncClient, url: str, copy: ResumableCopy, bandwidth_bps: int
-) -> AsyncIterator[int]:
+async def _fetch(url: str, copy: ResumableCopy, bandwidth_bps: int) -> AsyncIterator[int]:
     """Write the source's bytes after `copy.offset` into `copy`; yields the count written so far."""
     header = copy.header
     headers = {"Accept-Encoding": "identity"}
     if copy.offset:
         headers["Range"] = f"bytes={copy.offset}-"
         headers["If-Range"] = f'"{header.hash_md5.lower()}"'
+    # aiohttp rather than httpx: its C parser and large reads keep up with MD5 (bench/sync.py); a
+    # session per pull, as a pull is one long transfer.
     try:
-        async with http.stream("GET", url, headers=headers, timeout=TIMEOUT, follow_redirects=False) as r:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT, auto_decompress=False) as session,
+            session.get(url, headers=headers, allow_redirects=False) as r,
+        ):
             await _check_answer(r, copy)
             async for fetched in _write_body(r, copy, bandwidth_bps):
                 yield fetched
-    except httpx.HTTPError as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         # Kept: the next pull resumes from what reached the disk.
         raise SourceError(f"the source agent broke off at byte {copy.offset}: {type(exc).__name__}") from None
 
 
-async def _check_answer(r: httpx.Response, copy: ResumableCopy) -> None:
+async def _check_answer(r: aiohttp.ClientResponse, copy: ResumableCopy) -> None:
     header = copy.header
-    if r.status_code == 206:
+    if r.status == 206:
         expected = f"bytes {copy.offset}-{header.size - 1}/{header.size}"
         if r.headers.get("content-range") != expected:
             raise SourceError(f"the source answered {r.headers.get('content-range')!r}, not {expected!r}")
         return
-    if r.status_code == 200:
+    if r.status == 200:
         if copy.offset:
             # If-Range did not match: the source's file is not the bytes we hold any more.
             log.warning("pull of record %s: the source sent the whole file; starting over", header.record_id)
             await copy.restart()
         return
-    if r.status_code == 403:
-        reason = (await r.aread())[:200].decode(errors="replace")
+    if r.status == 403:
+        reason = (await r.content.read(200)).decode(errors="replace")
         raise PullRefusedError(f"the source agent refused the URL: {reason}")
-    if r.status_code == 404:
+    if r.status == 404:
         raise UnknownRecordError(header.record_id)
-    if r.status_code == 416:
+    if r.status == 416:
         await copy.restart()  # we hold more than the source has: not its bytes
         raise CopyMismatchError(f"record {header.record_id}: the source file is shorter than announced")
-    raise SourceError(f"the source agent answered {r.status_code}")
+    raise SourceError(f"the source agent answered {r.status}")
 
 
-async def _write_body(r: httpx.Response, copy: ResumableCopy, bandwidth_bps: int) -> AsyncIterator[int]:
+async def _write_body(
+    r: aiohttp.ClientResponse, copy: ResumableCopy, bandwidth_bps: int
+) -> AsyncIterator[int]:
     """Two buffers: the event loop fills one from the network while a worker thread writes and hashes
     the other (hashlib and write release the GIL), so MD5 and the network overlap."""
     started, fetched, last_report = time.monotonic(), 0, 0.0
@@ -137,7 +142,7 @@ async def _write_body(r: httpx.Response, copy: ResumableCopy, bandwidth_bps: int
     buffer = bytearray()
     writing: asyncio.Task[None] | None = None
     try:
-        async for chunk in r.aiter_raw():
+        async for chunk in r.content.iter_any():
             buffer += chunk
             fetched += len(chunk)
             PULLED_BYTES.inc(len(chunk))

@@ -216,9 +216,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         h = request.header
         header = CopyHeader(h.record_id, h.path, h.size, h.hash_md5)
         try:
-            async for step in pull(
-                self._state.copies, self._state.http, header, request.url, max(request.bandwidth_bps, 0)
-            ):
+            async for step in pull(self._state.copies, header, request.url, max(request.bandwidth_bps, 0)):
                 message = pb.PullFileProgress(resumed_from=step.resumed_from, fetched=step.fetched)
                 if step.result is not None:
                     info = step.result

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.client import AgentClient
@@ -94,41 +94,44 @@ async def video(
 async def _proxy(
     ctx: AppContext, agent_name: str, record_id: str, url: str, request_headers: Mapping[str, str]
 ) -> Playback:
-    http = ctx.agents.http
     forwarded = {k: v for k in FORWARDED if (v := request_headers.get(k)) is not None}
     # identity: the bytes and Content-Length are relayed as they are, never re-encoded in between.
-    request = http.build_request("GET", url, headers={**forwarded, "Accept-Encoding": "identity"})
+    headers = {**forwarded, "Accept-Encoding": "identity"}
     try:
-        response = await http.send(request, stream=True)
-    except httpx.TimeoutException:
+        response = await ctx.agents.http.get(url, headers=headers, allow_redirects=False)
+    except TimeoutError:
         raise AgentTimeoutError(f"agent {agent_name} did not start sending record {record_id}") from None
-    except httpx.HTTPError as exc:
+    except aiohttp.ClientError as exc:
         raise AgentUnavailableError(
             f"agent {agent_name}'s HTTP port is unreachable ({type(exc).__name__})"
         ) from None
-    status = response.status_code
+    status = response.status
     if status not in RELAYED_STATUS:
-        await response.aclose()
+        response.release()
         if status == 404:
             raise NotFoundError("file of record", record_id)
         if status == 403:  # the agent holds another token than the one its key was derived from
             raise AgentUnavailableError(f"agent {agent_name} refused the URL the control plane signed")
         raise AgentUnavailableError(f"agent {agent_name} answered {status} for record {record_id}")
-    headers = {k: v for k in RELAYED if (v := response.headers.get(k)) is not None}
-    return Playback(status, headers, _relay(response, agent_name, record_id), response.aclose)
+    relayed = {k: v for k in RELAYED if (v := response.headers.get(k)) is not None}
+
+    async def close() -> None:
+        response.release()  # a body not read to its end closes the connection instead of reusing it
+
+    return Playback(status, relayed, _relay(response, agent_name, record_id), close)
 
 
-async def _relay(response: httpx.Response, agent_name: str, record_id: str) -> AsyncIterator[bytes]:
-    """The agent's body as it arrives: one network read at a time in memory."""
+async def _relay(response: aiohttp.ClientResponse, agent_name: str, record_id: str) -> AsyncIterator[bytes]:
+    """The agent's body as it arrives: what one read buffered, never the file, in memory."""
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in response.content.iter_any():
             yield chunk
-    except httpx.HTTPError as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         # The answer has started: all that is left is to cut it (the client sees a short body).
         log.warning("agent %s broke off record %s: %s", agent_name, record_id, type(exc).__name__)
         raise
     finally:
-        await response.aclose()
+        response.release()
 
 
 async def _over_grpc(client: AgentClient, row: Record, range_header: str | None) -> Playback:
