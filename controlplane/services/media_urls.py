@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
+import aiohttp
 from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.context import AppContext
 from controlplane.data import records as records_data
-from controlplane.errors import AgentUnavailableError, NotFoundError
+from controlplane.errors import AgentTimeoutError, AgentUnavailableError, NotFoundError
 from controlplane.models import Agent, Record
 from controlplane.models.common import UtcDatetimeOut
 from controlplane.services import agents as agents_service
@@ -75,3 +77,22 @@ async def required(ctx: AppContext, session: AsyncSession, record_id: str) -> Me
     if found is None:
         raise AgentUnavailableError(f"the agent holding record {record_id} serves no direct URLs")
     return found
+
+
+async def read(
+    http: aiohttp.ClientSession, agent_name: str, url: str, chunk_size: int
+) -> AsyncIterator[bytes]:
+    """The whole file at a URL signed on `agent_name`'s HTTP port, as it arrives (chunks of at most
+    `chunk_size`): how sync reads a record for a destination that does not fetch it itself."""
+    try:
+        async with http.get(url, headers={"Accept-Encoding": "identity"}, allow_redirects=False) as response:
+            if response.status == 404:
+                raise NotFoundError("file on agent", agent_name)
+            if response.status != 200:
+                raise AgentUnavailableError(f"agent {agent_name} answered {response.status} for its file")
+            async for chunk in response.content.iter_chunked(chunk_size):
+                yield chunk
+    except TimeoutError:
+        raise AgentTimeoutError(f"agent {agent_name} stopped sending its file") from None
+    except aiohttp.ClientError as exc:
+        raise AgentUnavailableError(f"agent {agent_name}'s HTTP port failed: {type(exc).__name__}") from None

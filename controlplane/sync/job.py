@@ -139,11 +139,14 @@ class JobRun:
             source_agent = await agents_service.agent_for_record(session, self._ctx.settings, record)
         source = self._ctx.agents.client(source_agent.name, source_agent.address)
         size = record.size_bytes
-        # Lazy: a destination that pulls from `direct` itself never starts this read.
-        chunks = metered(
-            source.read_file(record.id, record.location, 0, size, COPY_CHUNK), on_bytes, job.bandwidth_bps
-        )
         direct = media_urls.sign(self._ctx.settings, source_agent, record, public=False)
+        # The bytes from the source agent's HTTP port (sendfile there), over gRPC only from an agent
+        # without one. Lazy: a destination that pulls from `direct` itself never starts this read.
+        if direct is not None:
+            raw = media_urls.read(self._ctx.agents.http, source_agent.name, direct.url, COPY_CHUNK)
+        else:
+            raw = source.read_file(record.id, record.location, 0, size, COPY_CHUNK)
+        chunks = metered(raw, on_bytes, job.bandwidth_bps)
         deadline = 60.0 + size / min(job.bandwidth_bps or MIN_RATE, MIN_RATE)
         outgoing = Outgoing(
             record,
