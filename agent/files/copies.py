@@ -13,7 +13,8 @@ producing a file without its prefix, its `*.partial` files are never reused, and
 crash are removed when the store opens. A pull (agent.files.pull fetches from the source agent)
 writes `<name>.<md5>.resume` instead, which outlives the agent: the next pull of the same copy
 (same MD5) re-hashes what is there from the local disk and fetches only the rest. A `flock` on it
-keeps a second pull of that copy out while one runs.
+keeps a second pull of that copy out while one runs; one untouched for `RESUME_KEEP_S` is removed
+when the store opens.
 
 Like `agent.journal`, the SQLite calls are synchronous on the event loop: one small write per copy.
 """
@@ -44,6 +45,7 @@ SYNC_DIR = "sync"
 DEFAULT_EXT = ".mp4"
 PARTIAL_SUFFIX = ".partial"
 RESUME_SUFFIX = ".resume"
+RESUME_KEEP_S = 7 * 86400  # a pull not resumed for this long is not coming back: its bytes go
 HASH_READ = 4 * 1024 * 1024  # what a resumed pull re-reads at a time to hash what is already there
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
@@ -358,6 +360,11 @@ class CopyStore:
         for partial in self._sync.rglob(f"*{PARTIAL_SUFFIX}"):
             if partial.is_file() and not partial.is_symlink():
                 partial.unlink(missing_ok=True)
+        # A pull's resume file is kept for the next pull of that copy, but not for ever.
+        too_old = time.time() - RESUME_KEEP_S
+        for resume in self._sync.rglob(f"*{RESUME_SUFFIX}"):
+            if resume.is_file() and not resume.is_symlink() and resume.stat().st_mtime < too_old:
+                resume.unlink(missing_ok=True)
 
 
 def _checked_md5(header: CopyHeader) -> str:

@@ -50,10 +50,15 @@ def sign(
     """A URL to `record`'s file on `agent` (its `location` unless another is named), or None when
     there is none to give: the agent reports no HTTP port (an older agent), or there is no agent
     token to derive a key from. `public`: for a client (the agent's public URL when it has one);
-    otherwise for the control plane or an agent (always its reported HTTP address)."""
+    otherwise for the control plane or an agent (always its reported HTTP address, and none with
+    TLS to agents configured)."""
     token = settings.agent_token_for(agent.name)
     location = location or record.location
     if not agent.http_address or not token or not location:
+        return None
+    if not public and settings.agent_tls_ca is not None:
+        # The agents' HTTP port has no TLS: where the operator asked for TLS to agents, the bytes the
+        # control plane fetches itself (proxy, sync) stay on gRPC over TLS.
         return None
     base = agent.public_url if public and agent.public_url else f"http://{agent.http_address}"
     expires = math.ceil((time.time() if now is None else now) + settings.media_url_ttl_s)

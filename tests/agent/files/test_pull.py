@@ -4,6 +4,7 @@ route does (`RecordFile`: Range, If-Range on the MD5 ETag), and one that breaks 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -189,3 +190,17 @@ def test_public_urls() -> None:
     ):
         with pytest.raises(ValueError):
             check_public_url(bad)
+
+
+async def test_old_resume_files_are_removed_when_the_store_opens(tmp_path: Path, source: Source) -> None:
+    first = CopyStore(tmp_path / "dest", "dest")
+    source.break_next = True
+    with pytest.raises(SourceError):
+        await run(first, source.url)
+    first.close()
+    reopened = CopyStore(tmp_path / "dest", "dest")
+    (partial,) = resume_files(reopened)  # a recent one is kept for the next pull
+    reopened.close()
+    os.utime(partial, (0, 0))  # untouched for far longer than RESUME_KEEP_S
+    CopyStore(tmp_path / "dest", "dest").close()
+    assert not partial.exists()
