@@ -103,15 +103,16 @@ async def fix_validators(_request: web.Request, response: web.StreamResponse) ->
 
 
 def _file_of(media: MediaFiles, record_id: str, location: str) -> RecordFile:
-    """The file a signed (record, location) names: a registered copy (final, its MD5 the ETag), else
-    one of the agent's own recordings; UnknownRecordError / FileAccessError otherwise."""
-    if media.copies is not None:
-        try:
-            copy = media.copies.resolve(record_id, location)
-            return RecordFile(copy.path, f'"{copy.hash_md5}"')
-        except UnknownRecordError:
-            pass  # not a copy: one of the agent's own recordings, or nothing
-    info = media.records.resolve_file(record_id, location)
+    """The file a signed (record, location) names: one of the agent's own recordings (looked up in
+    memory, so first), else a registered copy (final, its MD5 the ETag); UnknownRecordError /
+    FileAccessError otherwise."""
+    try:
+        info = media.records.resolve_file(record_id, location)
+    except UnknownRecordError:
+        if media.copies is None:
+            raise
+        copy = media.copies.resolve(record_id, location)  # not one of ours: a copy, or nothing
+        return RecordFile(copy.path, f'"{copy.hash_md5}"')
     final = info.status == RecordStatus.COMPLETED and info.hash_md5 and location == info.location
     return RecordFile(info.path, f'"{info.hash_md5}"' if final and not info.growing else None)
 
