@@ -96,7 +96,7 @@ async def _fetch(url: str, copy: ResumableCopy, bandwidth_bps: int) -> AsyncIter
     # session per pull, as a pull is one long transfer.
     try:
         async with (
-            aiohttp.ClientSession(timeout=TIMEOUT, auto_decompress=False) as session,
+            aiohttp.ClientSession(timeout=TIMEOUT, auto_decompress=False, read_bufsize=2**20) as session,
             session.get(url, headers=headers, allow_redirects=False) as r,
         ):
             await _check_answer(r, copy)

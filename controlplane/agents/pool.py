@@ -41,6 +41,7 @@ class AgentPool:
                 timeout=aiohttp.ClientTimeout(total=None, connect=5.0, sock_read=self._timeout),
                 # The bytes are relayed as the agent sent them, never decoded in between.
                 auto_decompress=False,
+                read_bufsize=2**20,  # fewer pauses of the socket reads (a little less CPU per MiB)
                 # A download holds its connection for as long as the client reads: no cap on how many.
                 connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30),
             )
