@@ -51,37 +51,48 @@ async def run(ctx: AppContext) -> None:
 
 
 async def check_once(ctx: AppContext) -> int:
-    """Declare every newly silent agent down and continue its records; returns how many it declared."""
+    """Declare every newly silent agent down and continue its records, and try again for records of
+    agents still down that found no agent to continue on before; returns how many it declared."""
     settings = ctx.settings
     declared = 0
     async with ctx.sessions() as session:
         now = utcnow()
         before = now - timedelta(seconds=settings.failover_after_s)
         silent = [a.name for a in await agents_data.silent_since(session, before)]
+        retry_since = now - timedelta(seconds=settings.failover_retry_s)
+        # Bounded: an agent down for longer than failover_retry_s is not looked at again.
+        waiting = [a.name for a in await agents_data.still_down(session, retry_since) if a.name not in silent]
         await session.rollback()
         for name in silent:
-            continuations = await _take_over(session, settings, name, now, before)
-            if continuations is None:
+            if not await agents_data.declare_down(session, name, now, before):
+                await session.rollback()  # another replica (or the agent's own heartbeat) got there first
                 continue
             declared += 1
-            # One launch per tag: the agent is told the tag name with each record.
-            for tag_name in {c.tag_name for c in continuations}:
-                plans = [(c.record, c.source, c.agent) for c in continuations if c.tag_name == tag_name]
-                await launch(ctx, session, tag_name, plans)
+            await _launch(ctx, session, await _take_over(session, settings, name, now, before, first=True))
+        for name in waiting:
+            await _launch(ctx, session, await _take_over(session, settings, name, now, before, first=False))
     return declared
 
 
+async def _launch(ctx: AppContext, session: AsyncSession, continuations: list[Continuation]) -> None:
+    # One launch per tag: the agent is told the tag name with each record.
+    for tag_name in {c.tag_name for c in continuations}:
+        plans = [(c.record, c.source, c.agent) for c in continuations if c.tag_name == tag_name]
+        await launch(ctx, session, tag_name, plans)
+
+
 async def _take_over(
-    session: AsyncSession, settings: Settings, name: str, now: datetime, before: datetime
-) -> list[Continuation] | None:
-    """In one transaction: declare `name` down, move its sources, hand its records over. None when
-    another replica (or the agent's own heartbeat) got there first."""
-    if not await agents_data.declare_down(session, name, now, before):
-        await session.rollback()
-        return None
+    session: AsyncSession, settings: Settings, name: str, now: datetime, before: datetime, first: bool
+) -> list[Continuation]:
+    """In one transaction with the declaration (`first`) or on a later check: move the down agent's
+    sources and continue its records that are still `recording`. Every write is conditional, so two
+    replicas doing this at once continue each record once."""
     down = await agents_data.get(session, name)
     assert down is not None
     await session.refresh(down)
+    if not first and not await records_data.recording_on_agent(session, name):
+        await session.rollback()
+        return []
     targets = [
         a
         for a in await agents_service.online_agents(session, settings)
@@ -89,29 +100,69 @@ async def _take_over(
         if a.name != name and agents_service.placeable(a, settings) and (a.last_seen_utc or now) >= before
     ]
     load = {a.name: a.active_records for a in targets}
+    alive = {a.name for a in targets}
+
+    def pick(site: str, besides: str | None) -> Agent | None:
+        fits = [
+            a for a in targets if a.site == site and a.name != besides and load[a.name] < max(a.capacity, 1)
+        ]
+        return min(fits, key=lambda a: (load[a.name], a.name)) if fits else None
+
     moved: dict[int, Agent] = {}
     for source in await agents_data.sources_of(session, name):
         assert source.id is not None
         if source.agent_pinned or not source.failover:
             continue
         site = source.site or down.site
-        fits = [a for a in targets if a.site == site and load[a.name] < max(a.capacity, 1)]
-        if not fits:
-            log.warning("source %s of down agent %s: no agent of site %s can take it", source.id, name, site)
+        second = source.second_agent_name if source.redundancy >= 2 else None
+        if second is not None and second in alive:
+            # Dual recording: the second copy goes on without a gap and becomes the first; a third
+            # agent of the site, if there is one, takes over the lost copy as the new second.
+            if not await agents_data.promote_second(session, source.id, name, second):
+                continue
+            third = pick(site, besides=second)
+            if third is not None and await agents_data.place_second(session, source.id, third.name, None):
+                load[third.name] += 1
+                moved[source.id] = third
             continue
-        target = min(fits, key=lambda a: (load[a.name], a.name))
+        target = pick(site, besides=second)
+        if target is None:
+            log.log(
+                logging.WARNING if first else logging.DEBUG,
+                "source %s of down agent %s: no agent of site %s can take it",
+                source.id,
+                name,
+                site,
+            )
+            continue
         if await agents_data.move(session, source.id, name, target.name):
             load[target.name] += 1
             moved[source.id] = target
+    for source in await agents_data.seconds_of(session, name):
+        assert source.id is not None
+        if not source.failover:
+            continue
+        # The first copy goes on; a third agent of the site, if any, records the lost second copy.
+        third = pick(source.site or down.site, besides=source.agent_name)
+        dropped = await agents_data.drop_second(session, source.id, name)
+        if (
+            dropped
+            and third is not None
+            and await agents_data.place_second(session, source.id, third.name, None)
+        ):
+            load[third.name] += 1
+            moved[source.id] = third
     continuations = await _continue_records(session, down, moved)
     await session.commit()
-    log.warning(
-        "agent %s declared down (silent since %s): %d sources moved, %d records continued",
-        name,
-        down.last_seen_utc,
-        len(moved),
-        len(continuations),
-    )
+    if first or continuations:
+        log.warning(
+            "agent %s %s (silent since %s): %d sources moved, %d records continued",
+            name,
+            "declared down" if first else "still down",
+            down.last_seen_utc,
+            len(moved),
+            len(continuations),
+        )
     return continuations
 
 
