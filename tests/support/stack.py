@@ -75,24 +75,30 @@ def start_stack(
     replicas: int = 1,
     agent_names: Sequence[str] | None = None,
     agent_envs: Sequence[dict[str, str]] | None = None,
+    api_token: str | None = None,
 ) -> Iterator[Stack]:
     """Agents are named agent-1 … agent-N (or `agent_names`, whose length then sets N) and are online
-    when the block starts; `agent_envs[i]` adds to `agent_env` for agent i."""
+    when the block starts; `agent_envs[i]` adds to `agent_env` for agent i. `api_token`: the API
+    wants it, and the stack's clients send it."""
     cp_env, agent_env = dict(cp_env or {}), dict(agent_env or {})
     pki = make_pki(tmp_path / "pki") if tls else None
     if pki is not None:
         cp_env.setdefault("VIDEOREC_AGENT_TLS_CA", str(pki.ca))
         agent_env.setdefault("VIDEOREC_AGENT_TLS_CERT", str(pki.server_cert))
         agent_env.setdefault("VIDEOREC_AGENT_TLS_KEY", str(pki.server_key))
+    if api_token is not None:
+        cp_env["VIDEOREC_API_TOKEN"] = api_token
     names = list(agent_names) if agent_names is not None else [f"agent-{n}" for n in range(1, agents + 1)]
     envs = list(agent_envs) if agent_envs is not None else [{} for _ in names]
     assert len(envs) == len(names), "one agent_envs entry per agent"
     with contextlib.ExitStack() as stops:
         cp = start_controlplane(tmp_path, database_url, port=None, **cp_env)
+        cp.api_token = api_token
         stops.callback(cp.stop)
         stack = Stack(cp, pki=pki, replicas=[cp])
         for i in range(1, replicas):
             replica = start_controlplane(tmp_path / f"replica-{i}", database_url, port=None, **cp_env)
+            replica.api_token = api_token
             stops.callback(replica.stop)
             stack.replicas.append(replica)
 
