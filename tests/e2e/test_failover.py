@@ -104,6 +104,7 @@ def test_a_killed_agents_recording_continues_on_the_other_agent_of_its_site_with
     assert cont["agent"] != victim and cont["agent"] in ("a1", "a2")  # never site B
     gap = ts(cont["begin_utc"]) - killed_at
     GAPS.append(round(gap, 2))
+    print(f"\nBENCH failover-gap-s {gap:.3f}")  # read by bench/failover_gaps.py
     assert gap <= 10.0, gap  # the issue's bound, from the files' own times
     (failover_gap,) = [g for g in cont["gaps"] if g["reason"] == "failover"]
     assert 0 < ts(failover_gap["end_utc"]) - ts(failover_gap["start_utc"]) <= 10.0, failover_gap
