@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane import failover_dual
 from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
@@ -28,6 +29,29 @@ from controlplane.services.recording import launch
 from controlplane.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class Room:
+    """The agents a down agent's work may go to, with what each already records."""
+
+    def __init__(self, targets: list[Agent]) -> None:
+        self.targets = targets
+        self.load = {a.name: a.active_records for a in targets}
+
+    def has(self, name: str) -> bool:
+        return name in self.load
+
+    def pick(self, site: str, besides: str | None = None) -> Agent | None:
+        """The least loaded agent of `site` with room, other than `besides`."""
+        fits = [
+            a
+            for a in self.targets
+            if a.site == site and a.name != besides and self.load[a.name] < max(a.capacity, 1)
+        ]
+        return min(fits, key=lambda a: (self.load[a.name], a.name)) if fits else None
+
+    def take(self, agent: Agent) -> None:
+        self.load[agent.name] += 1
 
 
 @dataclass
@@ -93,21 +117,14 @@ async def _take_over(
     if not first and not await records_data.recording_on_agent(session, name):
         await session.rollback()
         return []
-    targets = [
-        a
-        for a in await agents_service.online_agents(session, settings)
-        # Another agent as silent as this one is no refuge, even before it is declared down too.
-        if a.name != name and agents_service.placeable(a, settings) and (a.last_seen_utc or now) >= before
-    ]
-    load = {a.name: a.active_records for a in targets}
-    alive = {a.name for a in targets}
-
-    def pick(site: str, besides: str | None) -> Agent | None:
-        fits = [
-            a for a in targets if a.site == site and a.name != besides and load[a.name] < max(a.capacity, 1)
+    room = Room(
+        [
+            a
+            for a in await agents_service.online_agents(session, settings)
+            # Another agent as silent as this one is no refuge, even before it is declared down too.
+            if a.name != name and agents_service.placeable(a, settings) and (a.last_seen_utc or now) >= before
         ]
-        return min(fits, key=lambda a: (load[a.name], a.name)) if fits else None
-
+    )
     moved: dict[int, Agent] = {}
     for source in await agents_data.sources_of(session, name):
         assert source.id is not None
@@ -115,17 +132,10 @@ async def _take_over(
             continue
         site = source.site or down.site
         second = source.second_agent_name if source.redundancy >= 2 else None
-        if second is not None and second in alive:
-            # Dual recording: the second copy goes on without a gap and becomes the first; a third
-            # agent of the site, if there is one, takes over the lost copy as the new second.
-            if not await agents_data.promote_second(session, source.id, name, second):
-                continue
-            third = pick(site, besides=second)
-            if third is not None and await agents_data.place_second(session, source.id, third.name, None):
-                load[third.name] += 1
-                moved[source.id] = third
+        if second is not None and room.has(second):
+            await failover_dual.promote(session, room, source, down, second, moved)
             continue
-        target = pick(site, besides=second)
+        target = room.pick(site, besides=second)
         if target is None:
             log.log(
                 logging.WARNING if first else logging.DEBUG,
@@ -136,22 +146,9 @@ async def _take_over(
             )
             continue
         if await agents_data.move(session, source.id, name, target.name):
-            load[target.name] += 1
+            room.take(target)
             moved[source.id] = target
-    for source in await agents_data.seconds_of(session, name):
-        assert source.id is not None
-        if not source.failover:
-            continue
-        # The first copy goes on; a third agent of the site, if any, records the lost second copy.
-        third = pick(source.site or down.site, besides=source.agent_name)
-        dropped = await agents_data.drop_second(session, source.id, name)
-        if (
-            dropped
-            and third is not None
-            and await agents_data.place_second(session, source.id, third.name, None)
-        ):
-            load[third.name] += 1
-            moved[source.id] = third
+    await failover_dual.replace_lost_copies(session, room, down, moved)
     continuations = await _continue_records(session, down, moved)
     await session.commit()
     if first or continuations:

@@ -15,6 +15,7 @@ from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.db import postgres_database
 from tests.support.failover import (
     all_completed,
+    declared_down,
     kill_host,
     largest_step,
     packet_times,
@@ -125,3 +126,35 @@ def test_a_dual_source_loses_no_video_when_one_of_its_agents_dies(
         played = tmp_path / f"{row['id']}.mp4"
         played.write_bytes(data)
         assert float(ffprobe_json(played)["format"]["duration"]) > 1.0, row
+
+
+def test_a_lost_copy_is_taken_over_by_an_agent_of_the_site_that_joins_later(stack: Stack, camera: RtspCamera):
+    for name in ("d1", "d2"):
+        stack.add_agent(name, VIDEOREC_AGENT_SITE="D")
+    (sid,) = make_group(stack.cp, "g-late", [{"uri_rtsp": camera.url, "site": "D", "redundancy": 2}])
+    with stack.cp.client() as c:
+        assert c.post("/api/v1/record", json={"tag_name": "late", "group_name": "g-late"}).status_code == 200
+    victim, survivor = wait_until(lambda: _has_video(stack, "late", 2), 60, 0.2, what="both copies recording")
+    assert {victim["agent"], survivor["agent"]} == {"d1", "d2"}
+    killed_at = kill_host(stack.by_name(victim["agent"]))
+    wait_until(lambda: declared_down(stack.cp, victim["agent"], killed_at), 20, 0.2, what="declared down")
+    # No third agent in site D: the survivor records alone, nothing is continued elsewhere.
+    assert [r["id"] for r in records(stack.cp, "late")] == [victim["id"], survivor["id"]]
+    with stack.cp.client() as c:
+        assert c.get(f"/api/v1/source/{sid}").json()["agent"] == survivor["agent"]
+
+    stack.add_agent("d3", VIDEOREC_AGENT_SITE="D")  # joins while the lost agent is still down
+
+    def continued() -> dict | None:
+        rows = [r for r in records(stack.cp, "late") if r["continues"] == victim["id"]]
+        return rows[0] if rows and rows[0]["status"] == "recording" else None
+
+    assert wait_until(continued, 30, 0.2, what="the lost copy continued on d3")["agent"] == "d3"
+    with stack.cp.client() as c:
+        source = c.get(f"/api/v1/source/{sid}").json()
+    assert (source["agent"], source["second_agent"]) == (survivor["agent"], "d3")
+    stack.add_agent(victim["agent"], VIDEOREC_AGENT_SITE="D")
+    stop_tag(stack.cp, "late")
+    rows = all_completed(stack.cp, "late", 3)
+    assert sorted(r["agent"] for r in rows) == ["d1", "d2", "d3"]
+    assert next(r for r in rows if r["id"] == survivor["id"])["gaps"] == []

@@ -9,7 +9,8 @@
 Two veth pairs join the namespace to the host: one carries the agent's traffic with the control plane
 (heartbeats one way, gRPC the other), the other its camera's RTSP. Taking the first pair down is a
 partition: the agent and its ffmpeg keep running and recording, and neither side can reach
-the other. Needs root (CAP_NET_ADMIN) and `ip` (iproute2); without them the test fails saying so.
+the other. Needs root (CAP_NET_ADMIN) and `ip` (iproute2): without them it skips saying why, or fails under
+CI=true; as root, a namespace that cannot be made is a failure.
 The namespace and both pairs are removed however the block ends, with any process still inside.
 """
 
@@ -83,10 +84,14 @@ def _free_subnets(seed: int) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Netwo
 @contextlib.contextmanager
 def agent_namespace() -> Iterator[AgentNamespace]:
     if shutil.which("ip") is None or os.geteuid() != 0:
-        pytest.fail(
+        reason = (
             "the partition test needs root and iproute2's `ip` to make a network namespace "
-            f"(euid {os.geteuid()}, ip {shutil.which('ip')}); run it as root (CI does)"
+            f"(euid {os.geteuid()}, ip {shutil.which('ip')})"
         )
+        # Like the other tests that need root: a developer's machine skips saying why, CI fails.
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{reason}; CI=true: this test must run")
+        pytest.skip(reason)
     tag = f"{os.getpid() % 100000}"
     cp_net, cam_net = _free_subnets(os.getpid())
     cp_host, cp_agent = (str(a) for a in cp_net.hosts())
