@@ -80,7 +80,13 @@ def all_completed(cp: ControlPlane, tag: str, count: int, timeout: float = 90) -
             rows = c.get("/api/v1/record", params={"tag_name": tag}).json()
         return rows if len(rows) == count and all(r["status"] == "completed" for r in rows) else None
 
-    return wait_until(finished, timeout, interval=0.3, what=f"{count} records of {tag} completed")
+    try:
+        return wait_until(finished, timeout, interval=0.3, what=f"{count} records of {tag} completed")
+    except AssertionError as exc:
+        with cp.client() as c:
+            rows = c.get("/api/v1/record", params={"tag_name": tag}).json()
+        seen = [(r["id"][:8], r["agent"], r["status"], (r["continues"] or "")[:8], r["error"]) for r in rows]
+        raise AssertionError(f"{exc}; the tag's records: {seen}") from None
 
 
 def packet_times(path: Path) -> list[float]:
