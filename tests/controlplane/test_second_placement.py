@@ -1,10 +1,12 @@
 """The second placement of a dual-recorded source, on a real SQLite and a real PostgreSQL: the
-database refuses the first agent, and two placements racing for one source leave one winner."""
+database refuses the first agent, and two placements racing for one source leave one winner; and the
+bound on failover retries."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane import schema
 from controlplane.data import agents as agents_data
-from controlplane.db import make_engine, make_sessionmaker
-from controlplane.models import Source
+from controlplane.db import make_engine, make_sessionmaker, utcnow
+from controlplane.models import Agent, Source
 from shared.enums import SourceModel
 from tests.conftest import make_settings
 
@@ -78,3 +80,21 @@ async def test_racing_placements_leave_one_second_agent(sessions: async_sessionm
         assert row is not None
         await session.refresh(row)
         assert (row.agent_name, row.second_agent_name) == (winner, None)
+
+
+async def test_failover_retries_look_only_at_agents_still_down_within_the_window(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    now = utcnow()
+    rows = {
+        "recent": (now - timedelta(seconds=30), now - timedelta(seconds=20)),  # (last seen, declared down)
+        "old": (now - timedelta(seconds=900), now - timedelta(seconds=890)),  # past the window
+        "back": (now - timedelta(seconds=1), now - timedelta(seconds=20)),  # heard from again since
+        "never": (now - timedelta(seconds=30), None),  # not declared down
+    }
+    async with sessions() as session:
+        for name, (seen, down) in rows.items():
+            session.add(Agent(name=name, address="127.0.0.1:1", last_seen_utc=seen, down_utc=down))
+        await session.commit()
+        found = await agents_data.still_down(session, now - timedelta(seconds=300))
+    assert [a.name for a in found] == ["recent"]
