@@ -168,6 +168,8 @@ class Source(SQLModel, table=True):
         if "agent" in sent:
             self.agent_name = fields.agent or None
             self.agent_pinned = bool(fields.agent)
+            if self.agent_name == self.second_agent_name:
+                self.second_agent_name = None  # never both copies on one agent; placed again at start
         if "site" in sent and fields.site != self.site:
             self.site = fields.site or None
             self.second_agent_name = None

@@ -150,6 +150,10 @@ def test_a_dual_source_gets_two_records_on_two_agents_of_its_site(calm_api: Test
     assert sorted(r["agent"] for r in by_source[dual]) == ["a1", "a2"]  # never the same agent twice
     shown = api.get(f"/api/v1/source/{dual}").json()
     assert shown["redundancy"] == 2 and {shown["agent"], shown["second_agent"]} == {"a1", "a2"}
+    # Pinning it to its second agent leaves it one agent until the next start places a second again.
+    assert api.put("/api/v1/record", json={"tag_name": "dual"}).status_code in (200, 202)
+    pinned = api.put(f"/api/v1/source/{dual}", json={"agent": shown["second_agent"]}).json()
+    assert (pinned["agent"], pinned["second_agent"]) == (shown["second_agent"], None)
 
 
 def test_a_dual_source_with_one_agent_in_its_site_says_why_its_second_copy_failed(calm_api: TestClient):
