@@ -52,7 +52,7 @@ async def replace_lost_copies(
 async def _third(
     session: AsyncSession, room: Room, source_id: int, site: str, first: str | None, moved: dict[int, Agent]
 ) -> None:
-    third = room.pick(site, besides=first)
+    third = room.pick(site, first)
     if third is not None and await agents_data.place_second(session, source_id, third.name, None):
         room.take(third)
         moved[source_id] = third

@@ -1,4 +1,4 @@
-"""Dual recording: source.redundancy and source.second_agent_name
+"""Dual recording: source.redundancy and source.second_agent_name; tag.stopped_utc (failover retries)
 
 Revision ID: 0009
 Revises: 0008
@@ -22,9 +22,13 @@ def upgrade() -> None:
     with op.batch_alter_table("source", schema=None) as batch_op:
         batch_op.add_column(sa.Column("redundancy", sa.Integer(), nullable=False, server_default="1"))
         batch_op.add_column(sa.Column("second_agent_name", sa.String(length=128), nullable=True))
+    with op.batch_alter_table("tag", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("stopped_utc", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tag", schema=None) as batch_op:
+        batch_op.drop_column("stopped_utc")
     with op.batch_alter_table("source", schema=None) as batch_op:
         batch_op.drop_column("second_agent_name")
         batch_op.drop_column("redundancy")
