@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = {
     "single": ["tests/e2e/test_failover.py", "-k", "killed"],
-    "dual": ["tests/e2e/test_dual_recording.py"],
+    "dual": ["tests/e2e/test_dual_recording.py", "-k", "loses_no_video"],
 }
 
 
@@ -34,7 +34,7 @@ def run_once(args: list[str]) -> dict[str, float]:
         if line.startswith("BENCH "):
             for key, value in re.findall(r"(\S+) ([0-9.]+)", line[len("BENCH ") :]):
                 found[key] = float(value)
-    if not found:
+    if not found:  # a failed run measures nothing: say so rather than shrink the sample quietly
         print(out[-3000:], file=sys.stderr)
     return found
 
