@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     failover_stable_s: float = Field(
         30.0, ge=0, description="A returning agent gets new sources only after it has been up this long."
     )
+    failover_retry_s: float = Field(
+        300.0,
+        ge=0,
+        description="A record that found no agent to continue on when its agent was declared down is tried "
+        "again on every failover check for this long.",
+    )
     grpc_timeout_s: float = Field(10.0, gt=0, description="Deadline of an ordinary gRPC call to an agent.")
     sync_agents: list[str] = Field(
         default_factory=list,

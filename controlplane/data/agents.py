@@ -122,3 +122,75 @@ async def move(session: AsyncSession, source_id: int, from_agent: str, to_agent:
     )
     result = await session.exec(stmt)  # type: ignore[call-overload]
     return bool(result.rowcount == 1)
+
+
+async def seconds_of(session: AsyncSession, name: str) -> Sequence[Source]:
+    """Dual-recorded sources whose second copy `name` records."""
+    stmt = select(Source).where(Source.second_agent_name == name).order_by(col(Source.id))
+    return (await session.exec(stmt.execution_options(populate_existing=True))).all()
+
+
+async def place_second(session: AsyncSession, source_id: int, agent_name: str, previous: str | None) -> bool:
+    """Give a dual-recorded source its second agent; False when another request changed it first.
+    Never the agent that records its first copy: the condition says so, not the caller."""
+    stmt = (
+        update(Source)
+        .where(
+            col(Source.id) == source_id,
+            or_(col(Source.agent_name).is_(None), col(Source.agent_name) != agent_name),
+            col(Source.second_agent_name).is_(None)
+            if previous is None
+            else col(Source.second_agent_name) == previous,
+        )
+        .values(second_agent_name=agent_name)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount == 1)
+
+
+async def promote_second(session: AsyncSession, source_id: int, down: str, second: str) -> bool:
+    """The first agent of a dual-recorded source is down: its second becomes its first."""
+    stmt = (
+        update(Source)
+        .where(
+            col(Source.id) == source_id,
+            col(Source.agent_name) == down,
+            col(Source.second_agent_name) == second,
+        )
+        .values(agent_name=second, second_agent_name=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount == 1)
+
+
+async def drop_second(session: AsyncSession, source_id: int, down: str) -> bool:
+    """The second agent of a dual-recorded source is down: it has none until one is placed again."""
+    stmt = (
+        update(Source)
+        .where(col(Source.id) == source_id, col(Source.second_agent_name) == down)
+        .values(second_agent_name=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount == 1)
+
+
+async def still_down(session: AsyncSession, since: datetime) -> Sequence[Agent]:
+    """Agents declared down at or after `since` and not heard from again."""
+    stmt = select(Agent).where(
+        col(Agent.down_utc) >= since,
+        col(Agent.revoked_utc).is_(None),
+        or_(col(Agent.last_seen_utc).is_(None), col(Agent.down_utc) >= col(Agent.last_seen_utc)),
+    )
+    return (await session.exec(stmt.order_by(col(Agent.name)))).all()
+
+
+async def second_counts(session: AsyncSession) -> dict[str, int]:
+    stmt = (
+        select(Source.second_agent_name, func.count())
+        .where(col(Source.second_agent_name).is_not(None))
+        .group_by(col(Source.second_agent_name))
+    )
+    return {name: count for name, count in (await session.exec(stmt)).all() if name}

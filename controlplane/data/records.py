@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import exists, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.db import insert_for
 from controlplane.errors import NotFoundError
 from controlplane.models import Record, Source
 from shared.enums import ACTIVE_RECORD_STATUSES, RecordStatus
@@ -87,3 +90,25 @@ async def hand_over(session: AsyncSession, record_id: str) -> bool:
     )
     result = await session.exec(stmt)  # type: ignore[call-overload]
     return bool(result.rowcount == 1)
+
+
+async def failed_continuations(session: AsyncSession, since: datetime) -> Sequence[Record]:
+    """Continuations created since `since` that failed and that nothing continues yet."""
+    later = aliased(Record)
+    stmt = select(Record).where(
+        col(Record.continues).is_not(None),
+        Record.status == RecordStatus.FAILED,
+        col(Record.created_utc) >= since,
+        ~exists().where(col(later.continues) == col(Record.id)),
+    )
+    return (await session.exec(stmt.order_by(col(Record.created_utc)))).all()
+
+
+async def add_continuation(session: AsyncSession, row: Record) -> bool:
+    """Insert a continuation unless another replica continued the same record first (`continues` is
+    unique); False then."""
+    insert = insert_for(session)
+    values = {c.name: getattr(row, c.name) for c in Record.__table__.columns}  # type: ignore[attr-defined]
+    stmt = insert(Record).values(**values).on_conflict_do_nothing().returning(Record.id)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: what the drivers count for an INSERT that gave way differs.
+    return (await session.exec(stmt)).first() is not None  # type: ignore[call-overload]

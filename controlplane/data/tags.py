@@ -46,11 +46,12 @@ async def claim_start(session: AsyncSession, tag: Tag) -> bool:
 
 async def bump(session: AsyncSession, tag_id: int) -> None:
     """Take the tag's row before changing which of its records run (a stop): a failover that read the
-    tag before must lose its `claim_start`, and one after it sees the stop's records."""
+    tag before must lose its `claim_start`, and one after it sees the stop's records (and when the
+    tag was stopped: a failed continuation from before is not tried again)."""
     stmt = (
         update(Tag)
         .where(col(Tag.id) == tag_id)
-        .values(start_seq=col(Tag.start_seq) + 1)
+        .values(start_seq=col(Tag.start_seq) + 1, stopped_utc=utcnow())
         .execution_options(synchronize_session=False)
     )
     await session.exec(stmt)  # type: ignore[call-overload]

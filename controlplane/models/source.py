@@ -81,6 +81,13 @@ class SourceFields(BaseModel):
     failover: bool | None = Field(
         None, description="Continue its recordings on another agent of the site when its agent is down"
     )
+    redundancy: int | None = Field(
+        None,
+        ge=1,
+        le=2,
+        description="Agents of its site that record it at once: 2 records it twice, so losing one agent "
+        "loses no video",
+    )
 
     @field_validator("uri_rtsp")
     @classmethod
@@ -138,6 +145,10 @@ class Source(SQLModel, table=True):
     agent_pinned: bool = False  # the client named the agent; never reassigned
     site: str | None = SQLField(default=None, max_length=128)  # None: any agent's site will do
     failover: bool = True
+    redundancy: int = 1
+    # The second agent of a dual-recorded source (redundancy 2), never the same as agent_name; placed
+    # at a tag's start by a conditional UPDATE like agent_name.
+    second_agent_name: str | None = SQLField(default=None, max_length=128)
 
     def apply(self, fields: SourceFields) -> None:
         """Write the fields the client sent, keeping stored secrets where it sent the mask back."""
@@ -157,12 +168,19 @@ class Source(SQLModel, table=True):
         if "agent" in sent:
             self.agent_name = fields.agent or None
             self.agent_pinned = bool(fields.agent)
+            if self.agent_name == self.second_agent_name:
+                self.second_agent_name = None  # never both copies on one agent; placed again at start
         if "site" in sent and fields.site != self.site:
             self.site = fields.site or None
+            self.second_agent_name = None
             if not self.agent_pinned:
                 self.agent_name = None  # placed again, within its new site
         if "failover" in sent and fields.failover is not None:
             self.failover = fields.failover
+        if "redundancy" in sent and fields.redundancy is not None:
+            self.redundancy = fields.redundancy
+            if self.redundancy < 2:
+                self.second_agent_name = None
 
     def _apply_picture(self, picture: HttpPictureIn | None) -> None:
         if picture is None:
@@ -210,6 +228,8 @@ class SourcePublic(BaseModel):
     agent: str | None = Field(None, description="The agent that records this source")
     site: str | None = Field(None, description="Site whose agents may record it (any when null)")
     failover: bool = Field(True, description="Its recordings go on on another agent when its agent is down")
+    redundancy: int = Field(1, description="How many agents of its site record it at once (1 or 2)")
+    second_agent: str | None = Field(None, description="The second agent recording it (redundancy 2)")
 
     @classmethod
     def of(cls, row: Source, agent_offline: bool = False) -> SourcePublic:
@@ -237,4 +257,6 @@ class SourcePublic(BaseModel):
             agent=row.agent_name,
             site=row.site,
             failover=row.failover,
+            redundancy=row.redundancy,
+            second_agent=row.second_agent_name,
         )

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from controlplane.models.common import UtcDatetimeOut, created_field
+from controlplane.models.common import UtcDatetimeOut, created_field, utc_field
 from controlplane.models.record import RecordPublic
 
 
@@ -23,6 +23,8 @@ class Tag(SQLModel, table=True):
     start_seq: int = SQLField(default=0, nullable=False, sa_column_kwargs={"server_default": "0"})
     # Agents' retention never deletes a record of a protected tag (they learn the list by heartbeat).
     protected: bool = SQLField(default=False, nullable=False, sa_column_kwargs={"server_default": "false"})
+    # When it was last stopped: a continuation that failed before it is not tried again.
+    stopped_utc: datetime | None = utc_field()
 
 
 class TagUpdate(BaseModel):

@@ -17,6 +17,7 @@ from controlplane.data import tags as tags_data
 from controlplane.errors import ConflictError, NotFoundError, ServiceError, invalid
 from controlplane.models import Agent, Record, Source
 from controlplane.services import agents as agents_service
+from controlplane.services import redundancy
 from controlplane.services.record_state import apply_report
 from controlplane.services.tags import get_tag
 from shared.enums import RecordStatus, SourceModel
@@ -45,16 +46,18 @@ async def start(
     rows = await records_data.add_all(session, [Record(tag_id=tag.id, source_id=s.id) for s in sources])
     # Where each source records is read first: one session is never used by two coroutines at once.
     serving = await agents_service.agents_for_sources(session, ctx.settings, sources)
+    copies = [(row, source, serving[source.id or 0]) for row, source in zip(rows, sources, strict=True)]
+    # Sources with redundancy 2 get a second record on a second agent of their site.
+    copies += await redundancy.second_copies(session, ctx.settings, tag.id, sources, serving)
     plans: list[tuple[Record, Source, Agent]] = []
-    for row, source in zip(rows, sources, strict=True):
-        agent = serving[source.id or 0]
+    for row, source, agent in copies:
         if isinstance(agent, ServiceError):
             _fail(row, agent)
             continue
         row.agent_name = agent.name
         plans.append((row, source, agent))
     await launch(ctx, session, tag_name, plans)
-    return rows
+    return [row for row, _, _ in copies]
 
 
 async def launch(

@@ -52,7 +52,7 @@ async def update(session: AsyncSession, settings: Settings, source_id: int, body
     checked(row.as_create)
     if await records_data.active_of_source(session, source_id):
         # The running ffmpeg keeps its old arguments; say so rather than silently diverge.
-        changed = body.model_fields_set & {"uri_rtsp", "ffmpeg_cmd", "model", "agent", "site"}
+        changed = body.model_fields_set & {"uri_rtsp", "ffmpeg_cmd", "model", "agent", "site", "redundancy"}
         if changed:
             raise ConflictError(
                 f"source {source_id} is recording: {', '.join(sorted(changed))} cannot change"

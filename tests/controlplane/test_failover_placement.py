@@ -103,3 +103,68 @@ def test_a_silent_agents_sources_move_within_its_site_once_and_stay(api: TestCli
     beat(api, "a1", "A")
     beat(api, "a2", "A")
     assert agent_of(api, fresh) == "a2" and agent_of(api, moving) == "a2"
+
+
+@pytest.mark.parametrize("value", [0, 3, -1, "two", 1.5, None])
+def test_redundancy_is_1_or_2_and_a_bad_value_changes_nothing(calm_api: TestClient, value: object):
+    api = calm_api
+    sid = source(api, site="A")
+    assert api.get(f"/api/v1/source/{sid}").json()["redundancy"] == 1  # the default
+    created = api.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/2", "redundancy": value})
+    updated = api.put(f"/api/v1/source/{sid}", json={"redundancy": value})
+    if value is None:  # left as it was, as with every optional field
+        assert created.status_code == 201 and updated.status_code == 200
+        assert updated.json()["redundancy"] == 1
+        return
+    for response in (created, updated):
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"][-1] == "redundancy"
+    assert len(api.get("/api/v1/source").json()) == 1
+    assert api.get(f"/api/v1/source/{sid}").json()["redundancy"] == 1
+
+
+def _start(api: TestClient, tag: str, *sources: int) -> list[dict]:
+    group = api.post("/api/v1/group", json={"name": f"g-{tag}"}).json()
+    for sid in sources:
+        assert api.post(f"/api/v1/group/{group['id']}/source/{sid}").json() is True
+    response = api.post("/api/v1/record", json={"tag_name": tag, "group_name": group["name"]})
+    assert response.status_code == 200, response.text
+    return api.get("/api/v1/record", params={"tag_name": tag}).json()
+
+
+def test_a_dual_source_gets_two_records_on_two_agents_of_its_site(calm_api: TestClient):
+    api = calm_api
+    for name, site in (("a1", "A"), ("a2", "A"), ("b1", "B")):
+        beat(api, name, site)
+    dual = source(api, site="A", redundancy=2)
+    single = source(api, site="A")
+    beat(api, "a1", "A")
+    # The agents here are heartbeats only: their records fail to start, but where each copy was
+    # placed is what this test checks (recording twice is tests/e2e/test_dual_recording.py).
+    rows = _start(api, "dual", dual, single)
+    by_source: dict[int, list[dict]] = {}
+    for row in rows:
+        by_source.setdefault(row["source"]["id"], []).append(row)
+    assert len(rows) == 3 and len({r["id"] for r in rows}) == 3
+    assert len(by_source[single]) == 1
+    assert sorted(r["agent"] for r in by_source[dual]) == ["a1", "a2"]  # never the same agent twice
+    shown = api.get(f"/api/v1/source/{dual}").json()
+    assert shown["redundancy"] == 2 and {shown["agent"], shown["second_agent"]} == {"a1", "a2"}
+    # Pinning it to its second agent leaves it one agent until the next start places a second again.
+    assert api.put("/api/v1/record", json={"tag_name": "dual"}).status_code in (200, 202)
+    pinned = api.put(f"/api/v1/source/{dual}", json={"agent": shown["second_agent"]}).json()
+    assert (pinned["agent"], pinned["second_agent"]) == (shown["second_agent"], None)
+
+
+def test_a_dual_source_with_one_agent_in_its_site_says_why_its_second_copy_failed(calm_api: TestClient):
+    api = calm_api
+    beat(api, "a1", "A")
+    beat(api, "b1", "B")
+    dual = source(api, site="A", redundancy=2)
+    beat(api, "a1", "A")
+    rows = _start(api, "lonely", dual)
+    assert len(rows) == 2
+    second = [r for r in rows if r["agent"] is None]
+    assert len(second) == 1 and second[0]["status"] == "failed"
+    assert "no second online agent of site A" in second[0]["error"]
+    assert api.get(f"/api/v1/source/{dual}").json()["second_agent"] is None  # never b1

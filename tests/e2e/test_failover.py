@@ -1,15 +1,12 @@
 """Failover with real parts: two control-plane replicas on one PostgreSQL, three agents (two at site A,
 one at site B) heartbeating to different replicas, an RTSP camera. Agents are killed with their ffmpeg
-(a host that dies) or frozen (cut off from the control plane, not from the camera)."""
+(a host that dies) or frozen (cut off from the control plane, not from the camera; a cut network link
+is tests/e2e/test_partition.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,14 +14,16 @@ import pytest
 from tests.e2e.test_recording import assert_plays, download, make_group, records
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.db import postgres_database
-from tests.support.processes import (
-    AgentProc,
-    ControlPlane,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
+from tests.support.failover import (
+    all_completed,
+    declared_down,
+    kill_host,
+    stop_tag,
+    ts,
+    wait_placeable,
 )
+from tests.support.processes import AgentProc, frozen, wait_agent_online, wait_until
+from tests.support.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("failover")]
 SITES = {"a1": "A", "a2": "A", "b1": "B"}
@@ -32,65 +31,10 @@ STABLE_S = 6.0
 GAPS: list[float] = []  # kill → first frame of the continuation, per test, for the report
 
 
-class Cluster:
-    def __init__(self, tmp: Path, replicas: list[ControlPlane]) -> None:
-        self.tmp = tmp
-        self.replicas = replicas
-        self.agents: dict[str, AgentProc] = {}
-
-    @property
-    def cp(self) -> ControlPlane:
-        return self.replicas[0]
-
-    def start_agent(self, name: str) -> AgentProc:
-        # Each agent reports to a replica of its own: the one that sees it go silent decides nothing alone.
-        cp = self.replicas[list(SITES).index(name) % len(self.replicas)]
-        agent = start_agent(self.tmp, cp, name=name, VIDEOREC_AGENT_SITE=SITES[name])
-        self.agents[name] = agent
-        wait_agent_online(self.replicas[-1], name, address=agent.address())
-        return agent
-
-    def agent(self, name: str) -> dict:
-        with self.cp.client() as c:
-            return next(a for a in c.get("/api/v1/agent").json() if a["name"] == name)
-
-    def wait_placeable(self, name: str) -> None:
-        """A returned agent takes sources again once it has been up for STABLE_S."""
-
-        def stable() -> bool:
-            agent = self.agent(name)
-            if agent["state"] != "online":
-                return False
-            if agent["down_utc"] is None:
-                return True
-            up = datetime.fromisoformat(agent["up_since_utc"])
-            return up > datetime.fromisoformat(agent["down_utc"]) and _age(up) > STABLE_S + 0.5
-
-        wait_until(stable, 60, interval=0.2, what=f"agent {name} stable")
-
-
-def _age(when: datetime) -> float:
-    return (datetime.now(UTC) - when).total_seconds()
-
-
-def kill_host(agent: AgentProc) -> float:
-    """SIGKILL the agent and its ffmpeg children together, as a dying host would; returns when."""
-    assert agent.proc is not None
-    children = [int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == agent.proc.pid]
-    killed_at = time.time()
-    for pid in [agent.proc.pid, *children]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    agent.proc.wait()
-    agent.log_file.close()
-    return killed_at
-
-
-def _ppid(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+def restart(stack: Stack, name: str, site: str | None = None) -> AgentProc:
+    """The host comes back: the same agent, heartbeating to the replica it had."""
+    replica = list(SITES).index(name) % len(stack.replicas) if name in SITES else 0
+    return stack.add_agent(name, replica=replica, VIDEOREC_AGENT_SITE=site or SITES[name])
 
 
 @pytest.fixture(scope="module")
@@ -100,151 +44,158 @@ def camera() -> Iterator[RtspCamera]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("failover")
-    with postgres_database() as url:
-        env = {"VIDEOREC_FAILOVER_AFTER_S": "5", "VIDEOREC_FAILOVER_STABLE_S": str(STABLE_S)}
-        cluster = Cluster(tmp, [start_controlplane(tmp / f"cp{i}", url, **env) for i in range(2)])
+    with (
+        postgres_database() as url,
+        start_stack(
+            tmp,
+            database_url=url,
+            # Each agent reports to a replica of its own: the one that sees it go silent decides nothing alone.
+            replicas=2,
+            agent_names=list(SITES),
+            agent_envs=[{"VIDEOREC_AGENT_SITE": site} for site in SITES.values()],
+            cp_env={"VIDEOREC_FAILOVER_AFTER_S": "5", "VIDEOREC_FAILOVER_STABLE_S": str(STABLE_S)},
+        ) as stack,
+    ):
         try:
-            for name in SITES:
-                cluster.start_agent(name)
-            yield cluster
+            yield stack
         finally:
-            for proc in [*cluster.agents.values(), *cluster.replicas]:
-                proc.stop()
             if GAPS:
                 print(f"\nfailover gaps (kill → first frame of the continuation): {GAPS}")
 
 
-def _record_one(cluster: Cluster, camera: RtspCamera, tag: str, **source: object) -> dict:
+def _has_bytes(stack: Stack, record_id: str, at_least: int = 100) -> bool:
+    status, _, data = download(stack.cp, record_id, {"Range": f"bytes=0-{at_least - 1}"})
+    return status == 206 and len(data) == at_least
+
+
+def _record_one(stack: Stack, camera: RtspCamera, tag: str, **source: object) -> dict:
     """A one-source group recording under `tag`, with video on disk; returns the record."""
-    make_group(cluster.cp, f"g-{tag}", [{"uri_rtsp": camera.url, "description": tag, **source}])
-    with cluster.cp.client() as c:
+    make_group(stack.cp, f"g-{tag}", [{"uri_rtsp": camera.url, "description": tag, **source}])
+    with stack.cp.client() as c:
         assert c.post("/api/v1/record", json={"tag_name": tag, "group_name": f"g-{tag}"}).status_code == 200
-    (row,) = records(cluster.cp, tag)
-    wait_until(lambda: download(cluster.cp, row["id"], {"Range": "bytes=0-99"})[0] == 206, 60, 0.2)
+    (row,) = records(stack.cp, tag)
+    wait_until(lambda: _has_bytes(stack, row["id"]), 60, 0.2, what=f"video of {tag}")
     return row
 
 
-def _continuation(cluster: Cluster, tag: str, record_id: str) -> dict | None:
+def _continuation(stack: Stack, tag: str, record_id: str) -> dict | None:
     """The record continuing `record_id`, once its video is on disk."""
-    rows = [r for r in records(cluster.cp, tag) if r["continues"] == record_id]
-    if rows and download(cluster.cp, rows[0]["id"], {"Range": "bytes=0-99"})[0] == 206:
-        return records(cluster.cp, tag)[-1]  # read again: its begin is its first frame by now
+    rows = [r for r in records(stack.cp, tag) if r["continues"] == record_id]
+    if rows and _has_bytes(stack, rows[0]["id"]):
+        return next(r for r in records(stack.cp, tag) if r["id"] == rows[0]["id"])  # begin = first frame now
     return None
 
 
-def _declared_down(cluster: Cluster, name: str, after: float) -> bool:
-    down = cluster.agent(name)["down_utc"]
-    return down is not None and datetime.fromisoformat(down).timestamp() > after
+def _status(stack: Stack, tag: str, record_id: str) -> str:
+    return next(r["status"] for r in records(stack.cp, tag) if r["id"] == record_id)
 
 
 def test_a_killed_agents_recording_continues_on_the_other_agent_of_its_site_within_10_s(
-    cluster: Cluster, camera: RtspCamera, tmp_path: Path
+    stack: Stack, camera: RtspCamera, tmp_path: Path
 ):
-    first = _record_one(cluster, camera, "fo-kill", site="A")
+    first = _record_one(stack, camera, "fo-kill", site="A")
     victim = first["agent"]
-    time.sleep(2)  # some video before the kill
-    killed_at = kill_host(cluster.agents[victim])
+    wait_until(lambda: _has_bytes(stack, first["id"], 100_000), 30, 0.2, what="some video before the kill")
+    killed_at = kill_host(stack.by_name(victim))
 
-    cont = wait_until(lambda: _continuation(cluster, "fo-kill", first["id"]), 20, 0.1, what="continuation")
-    seen_after = time.time() - killed_at
+    cont = wait_until(lambda: _continuation(stack, "fo-kill", first["id"]), 20, 0.1, what="continuation")
     assert cont["agent"] != victim and cont["agent"] in ("a1", "a2")  # never site B
-    gap = datetime.fromisoformat(cont["begin_utc"]).timestamp() - killed_at
+    gap = ts(cont["begin_utc"]) - killed_at
     GAPS.append(round(gap, 2))
-    assert gap <= 10.0 and seen_after <= 11.0, (gap, seen_after)
+    print(f"\nBENCH failover-gap-s {gap:.3f}")  # read by bench/failover_gaps.py
+    assert gap <= 10.0, gap  # the issue's bound, from the files' own times
     (failover_gap,) = [g for g in cont["gaps"] if g["reason"] == "failover"]
-    recorded_gap = datetime.fromisoformat(failover_gap["end_utc"]) - datetime.fromisoformat(
-        failover_gap["start_utc"]
-    )
-    assert 0 < recorded_gap.total_seconds() <= 10.0, failover_gap
+    assert 0 < ts(failover_gap["end_utc"]) - ts(failover_gap["start_utc"]) <= 10.0, failover_gap
 
     # The host comes back: it is told to stop its record, and gets no new source until it is stable.
-    cluster.start_agent(victim)
-    (new_id,) = make_group(cluster.cp, "fo-new", [{"uri_rtsp": camera.url, "site": "A"}])
+    restart(stack, victim)
+    (new_id,) = make_group(stack.cp, "fo-new", [{"uri_rtsp": camera.url, "site": "A"}])
 
     def placed() -> str | None:
-        with cluster.cp.client() as c:
+        with stack.cp.client() as c:
             return c.get(f"/api/v1/source/{new_id}").json()["agent"]
 
     assert wait_until(placed, 10, 0.2, what="the new source placed") == cont["agent"]
-    time.sleep(3)
-    with cluster.replicas[1].client(timeout=120) as c:
-        assert c.put("/api/v1/record", json={"tag_name": "fo-kill"}).status_code in (200, 202)
+    # The returned agent finalises the record it was told to stop, while the continuation records on.
+    wait_until(
+        lambda: _status(stack, "fo-kill", first["id"]) == "completed", 60, 0.3, what="first record final"
+    )
+    stop_tag(stack.replicas[1], "fo-kill")
 
-    def finished() -> list[dict] | None:
-        rows = records(cluster.cp, "fo-kill")
-        return rows if all(r["status"] == "completed" for r in rows) else None
-
-    rows = wait_until(finished, 60, interval=0.3, what="both records completed")
+    rows = all_completed(stack.cp, "fo-kill", 2)
     assert [r["id"] for r in rows] == [first["id"], cont["id"]]  # one continuation, though two replicas
     for row in rows:
-        status, _, data = download(cluster.cp, row["id"])
+        status, _, data = download(stack.cp, row["id"])
         assert status == 200 and len(data) == row["size_bytes"] and row["hash_md5"]
     cont = rows[1]
-    span = datetime.fromisoformat(cont["end_utc"]) - datetime.fromisoformat(cont["begin_utc"])
-    assert_plays(download(cluster.cp, cont["id"])[2], tmp_path, span.total_seconds(), tolerance=1.5)
+    assert_plays(
+        download(stack.cp, cont["id"])[2], tmp_path, ts(cont["end_utc"]) - ts(cont["begin_utc"]), 1.5
+    )
     # The timeline: the first record up to the kill, one gap, the continuation after it.
-    assert datetime.fromisoformat(rows[0]["begin_utc"]).timestamp() < killed_at
-    logs = [cp.log().count(f"agent {victim} declared down") for cp in cluster.replicas]
+    assert ts(rows[0]["begin_utc"]) < killed_at
+    logs = [cp.log().count(f"agent {victim} declared down") for cp in stack.replicas]
     assert sorted(logs) == [0, 1], logs  # decided once, by one replica
 
 
-def test_a_cut_off_agent_keeps_recording_and_both_records_are_finalised(cluster: Cluster, camera: RtspCamera):
+def test_a_cut_off_agent_keeps_recording_and_both_records_are_finalised(stack: Stack, camera: RtspCamera):
     for name in ("a1", "a2"):
-        cluster.wait_placeable(name)
-    first = _record_one(cluster, camera, "fo-cut", site="A")
-    victim = cluster.agents[first["agent"]]
-    assert victim.proc is not None
+        wait_placeable(stack.cp, name, STABLE_S)
+    first = _record_one(stack, camera, "fo-cut", site="A")
+    victim = stack.by_name(first["agent"])
     frozen_at = time.time()
-    os.kill(victim.proc.pid, signal.SIGSTOP)  # its ffmpeg goes on writing: cut off, not dead
-    try:
-        cont = wait_until(lambda: _continuation(cluster, "fo-cut", first["id"]), 20, 0.1, what="continuation")
-        GAPS.append(round(datetime.fromisoformat(cont["begin_utc"]).timestamp() - frozen_at, 2))
-    finally:
-        os.kill(victim.proc.pid, signal.SIGCONT)
-    wait_agent_online(cluster.cp, victim.name)
-    with cluster.cp.client(timeout=120) as c:
-        assert c.put("/api/v1/record", json={"tag_name": "fo-cut"}).status_code in (200, 202)
+    with frozen(victim):  # its ffmpeg goes on writing: cut off, not dead
+        cont = wait_until(lambda: _continuation(stack, "fo-cut", first["id"]), 20, 0.1, what="continuation")
+    GAPS.append(round(ts(cont["begin_utc"]) - frozen_at, 2))
+    wait_agent_online(stack.cp, victim.name)
+    stop_tag(stack.cp, "fo-cut")
 
-    def finished() -> list[dict] | None:
-        rows = records(cluster.cp, "fo-cut")
-        return rows if all(r["status"] == "completed" for r in rows) else None
-
-    rows = wait_until(finished, 60, interval=0.3, what="both records completed")
-    assert len(rows) == 2 and len({r["id"] for r in rows}) == 2
+    rows = all_completed(stack.cp, "fo-cut", 2)
+    assert len({r["id"] for r in rows}) == 2 and cont["id"] in {r["id"] for r in rows}
     assert {r["agent"] for r in rows} == {"a1", "a2"}
     assert all(r["hash_md5"] and r["size_bytes"] > 0 for r in rows)
     # The cut-off agent recorded through its outage: no gap in its record while it was frozen.
     assert rows[0]["agent"] == victim.name
-    assert datetime.fromisoformat(rows[0]["end_utc"]).timestamp() > frozen_at + 5
-    assert not [g for g in rows[0]["gaps"] if datetime.fromisoformat(g["end_utc"]).timestamp() > frozen_at]
+    assert ts(rows[0]["end_utc"]) > ts(cont["begin_utc"])
+    assert not [g for g in rows[0]["gaps"] if ts(g["end_utc"]) > frozen_at]
 
 
-def test_failover_off_leaves_the_record_with_its_dead_agent(cluster: Cluster, camera: RtspCamera):
+def test_failover_off_leaves_the_record_with_its_dead_agent(stack: Stack, camera: RtspCamera):
     for name in ("a1", "a2"):
-        cluster.wait_placeable(name)
-    first = _record_one(cluster, camera, "fo-off", site="A", failover=False)
+        wait_placeable(stack.cp, name, STABLE_S)
+    first = _record_one(stack, camera, "fo-off", site="A", failover=False)
     victim = first["agent"]
-    killed_at = kill_host(cluster.agents[victim])
-    wait_until(lambda: _declared_down(cluster, victim, killed_at), 20, 0.2, what=f"{victim} declared down")
-    assert [r["id"] for r in records(cluster.cp, "fo-off")] == [first["id"]]
-    with cluster.cp.client() as c:
+    killed_at = kill_host(stack.by_name(victim))
+    wait_until(lambda: declared_down(stack.cp, victim, killed_at), 20, 0.2, what=f"{victim} declared down")
+    assert [r["id"] for r in records(stack.cp, "fo-off")] == [first["id"]]
+    with stack.cp.client() as c:
         source = c.get(f"/api/v1/source/{first['source']['id']}").json()
     assert source["agent"] == victim
-    cluster.start_agent(victim)
-    with cluster.cp.client(timeout=120) as c:
-        c.put("/api/v1/record", json={"tag_name": "fo-off"})
+    restart(stack, victim)
+    stop_tag(stack.cp, "fo-off")
 
 
-def test_a_site_b_source_never_fails_over_to_site_a(cluster: Cluster, camera: RtspCamera):
-    first = _record_one(cluster, camera, "fo-site", site="B")
+def test_a_site_b_source_never_fails_over_to_site_a_and_continues_once_site_b_has_an_agent(
+    stack: Stack, camera: RtspCamera
+):
+    first = _record_one(stack, camera, "fo-site", site="B")
     assert first["agent"] == "b1"
-    killed_at = kill_host(cluster.agents["b1"])
-    wait_until(lambda: _declared_down(cluster, "b1", killed_at), 20, 0.2, what="b1 declared down")
-    assert [r["id"] for r in records(cluster.cp, "fo-site")] == [first["id"]]
-    with cluster.cp.client() as c:
+    killed_at = kill_host(stack.by_name("b1"))
+    wait_until(lambda: declared_down(stack.cp, "b1", killed_at), 20, 0.2, what="b1 declared down")
+    # No agent of site B can take it: it waits (site A agents are online and have room).
+    assert [r["id"] for r in records(stack.cp, "fo-site")] == [first["id"]]
+    with stack.cp.client() as c:
         assert c.get(f"/api/v1/source/{first['source']['id']}").json()["agent"] == "b1"
-    cluster.start_agent("b1")
-    with cluster.cp.client(timeout=120) as c:
-        c.put("/api/v1/record", json={"tag_name": "fo-site"})
+    assert _status(stack, "fo-site", first["id"]) == "recording"
+
+    # A new agent of site B joins while b1 is still down: a later failover check continues there.
+    stack.add_agent("b2", VIDEOREC_AGENT_SITE="B")
+    cont = wait_until(lambda: _continuation(stack, "fo-site", first["id"]), 30, 0.2, what="continued on b2")
+    assert cont["agent"] == "b2"
+    (failover_gap,) = [g for g in cont["gaps"] if g["reason"] == "failover"]
+    assert ts(failover_gap["start_utc"]) < killed_at + 1  # from b1's last heartbeat, not from b2's arrival
+    restart(stack, "b1")
+    stop_tag(stack.cp, "fo-site")
+    rows = all_completed(stack.cp, "fo-site", 2)
+    assert {r["agent"] for r in rows} == {"b1", "b2"}

@@ -257,8 +257,11 @@ def start_rtsp_camera(
     stall_after: float | None = None,
     ready_timeout: float = READY_TIMEOUT,
     log_dir: Path | None = None,
+    host: str | None = None,
 ) -> RtspCamera:
     """Start the GStreamer RTSP camera (H.264, one shared encoder) and wait until it serves.
+
+    ``host``: the address it listens on and names in its URL (127.0.0.1 unless given).
 
     ``user`` turns on RTSP authentication (``auth_method`` "basic" or "digest"); ``stall_after``
     stops the video that many seconds after start-up (see also ``RtspCamera.stall()``).
@@ -273,6 +276,8 @@ def start_rtsp_camera(
         argv += ["--user", user, "--password", password, "--auth-method", auth_method]
     if stall_after is not None:
         argv += ["--stall-after", str(stall_after)]
+    if host is not None:
+        argv += ["--host", host]
     log_path, owns_log = _log_file("rtsp-camera", log_dir)
     camera = RtspCamera(
         argv, log_path, ready_timeout, port=port, owns_log=owns_log, user=user, password=password

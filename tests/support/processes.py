@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self, TypeVar
@@ -144,8 +144,15 @@ class AgentProc(Proc):
 
 
 def start_agent(
-    tmp_path: Path, cp: ControlPlane | None, name: str = "agent-1", token: str = AGENT_TOKEN, **env: str
+    tmp_path: Path,
+    cp: ControlPlane | None,
+    name: str = "agent-1",
+    token: str = AGENT_TOKEN,
+    prefix: Sequence[str] = (),
+    **env: str,
 ) -> AgentProc:
+    """`prefix`: a command the agent runs under, e.g. `ip netns exec NS` (it must exec the agent, so
+    that signals reach it)."""
     storage = tmp_path / f"storage-{name}"
     full_env = {
         **os.environ,
@@ -161,7 +168,11 @@ def start_agent(
         **env,
     }
     agent = AgentProc(
-        [sys.executable, "-m", "agent"], full_env, tmp_path / f"agent-{name}.log", name=name, storage=storage
+        [*prefix, sys.executable, "-m", "agent"],
+        full_env,
+        tmp_path / f"agent-{name}.log",
+        name=name,
+        storage=storage,
     )
     # The log is appended to across restarts: wait for this start's own line.
     earlier = agent.log().count("listening on") if agent.log_path.exists() else 0

@@ -1,0 +1,58 @@
+"""Failover of dual-recorded sources (`redundancy: 2`, controlplane/services/redundancy.py): when one
+of a source's two agents is down, the other copy records on without a gap, and a third agent of the
+site, when there is one with room, takes over the lost copy (its record gets a continuation like any
+other, see controlplane/failover.py). Every write is a conditional UPDATE in the failover's
+transaction."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.data import agents as agents_data
+from controlplane.data import records as records_data
+from controlplane.data import sources as sources_data
+from controlplane.models import Agent, Source
+
+if TYPE_CHECKING:
+    from controlplane.failover import Room
+
+
+async def promote(
+    session: AsyncSession, room: Room, source: Source, down: Agent, second: str, moved: dict[int, Agent]
+) -> None:
+    """The first agent of `source` is down: its second becomes its first, and a third (if any) its
+    second, taking over the lost copy."""
+    assert source.id is not None
+    if not await agents_data.promote_second(session, source.id, down.name, second):
+        return
+    await _third(session, room, source.id, source.site or down.site, second, moved)
+
+
+async def replace_lost_copies(
+    session: AsyncSession, room: Room, down: Agent, moved: dict[int, Agent]
+) -> None:
+    """Sources whose second copy `down` recorded, and (on later checks) dual sources whose lost copy
+    found no third agent before: one of the site may have joined or freed room since."""
+    for source in await agents_data.seconds_of(session, down.name):
+        assert source.id is not None
+        if source.failover and await agents_data.drop_second(session, source.id, down.name):
+            await _third(session, room, source.id, source.site or down.site, source.agent_name, moved)
+    waiting = {r.source_id for r in await records_data.recording_on_agent(session, down.name)}
+    ids = {s for s in waiting if s is not None and s not in moved}
+    for source in (await sources_data.by_ids(session, ids)).values():
+        assert source.id is not None
+        await session.refresh(source)  # the UPDATEs above do not touch loaded rows
+        alone = source.second_agent_name is None and source.agent_name not in (None, down.name)
+        if source.redundancy >= 2 and source.failover and alone:
+            await _third(session, room, source.id, source.site or down.site, source.agent_name, moved)
+
+
+async def _third(
+    session: AsyncSession, room: Room, source_id: int, site: str, first: str | None, moved: dict[int, Agent]
+) -> None:
+    third = room.pick(site, first)
+    if third is not None and await agents_data.place_second(session, source_id, third.name, None):
+        room.take(third)
+        moved[source_id] = third
