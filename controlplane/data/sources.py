@@ -33,6 +33,8 @@ LIST_COLUMNS: tuple[Any, ...] = (
     col(Source.agent_name),
     col(Source.site),
     col(Source.failover),
+    col(Source.redundancy),
+    col(Source.second_agent_name),
 )
 
 

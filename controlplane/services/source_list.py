@@ -64,7 +64,7 @@ def _row_json(row: Sequence[Any], offline: frozenset[str]) -> bytes:
     (
         source_id, created_utc, status, status_detail, status_utc, model, uri_rtsp,
         picture_uri, picture_auth, picture_user, has_password,
-        description, ffmpeg_cmd, agent, site, failover,
+        description, ffmpeg_cmd, agent, site, failover, redundancy, second_agent,
     ) = row  # fmt: skip
     picture = None
     if picture_uri:
@@ -90,5 +90,7 @@ def _row_json(row: Sequence[Any], offline: frozenset[str]) -> bytes:
             "agent": agent,
             "site": site,
             "failover": bool(failover),
+            "redundancy": redundancy,
+            "second_agent": second_agent,
         }
     )
