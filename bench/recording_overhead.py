@@ -582,11 +582,24 @@ def report(levels: list[Level], idle_rss: int, stopped: str | None, window: floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 1, 10, 50 and a shorter window")
+    parser.add_argument("--levels", help="the N to run, e.g. 100,200 (default: 1,10,50,100,200)")
+    parser.add_argument("--budget", type=float, help=f"seconds for the whole ramp (default {BUDGET_S:g})")
+    parser.add_argument(
+        "--video-timeout",
+        type=float,
+        help=f"seconds for every stream of a level to have video (default {VIDEO_TIMEOUT_S:g}); a loaded "
+        "machine needs more at N=200",
+    )
     args = parser.parse_args()
     levels = QUICK_LEVELS if args.quick else LEVELS
+    if args.levels:
+        levels = tuple(int(n) for n in args.levels.split(","))
+    if args.video_timeout:
+        global VIDEO_TIMEOUT_S
+        VIDEO_TIMEOUT_S = args.video_timeout
     timing = QUICK if args.quick else FULL
     started = time.monotonic()
-    deadline = started + (QUICK_BUDGET_S if args.quick else BUDGET_S)
+    deadline = started + (args.budget or (QUICK_BUDGET_S if args.quick else BUDGET_S))
     with running_stack(camera=CAMERA, agent_env=AGENT_ENV) as stack:
         print(
             f"stack up in {time.monotonic() - started:.1f} s; camera {stack.camera.url} {CAMERA}; "

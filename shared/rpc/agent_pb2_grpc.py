@@ -89,6 +89,11 @@ class AgentStub:
                 request_serializer=shared_dot_rpc_dot_agent__pb2.WriteFileChunk.SerializeToString,
                 response_deserializer=shared_dot_rpc_dot_agent__pb2.WriteFileResult.FromString,
                 _registered_method=True)
+        self.StartRecords = channel.unary_unary(
+                '/videorec.agent.v1.Agent/StartRecords',
+                request_serializer=shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.SerializeToString,
+                response_deserializer=shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -168,6 +173,15 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartRecords(self, request, context):
+        """Starts many records in one call (a group start sends one per agent). Each entry is answered on
+        its own, once its ffmpeg runs and has opened the camera (written its file), its first attempt
+        failed, or `wait_s` has passed: one bad entry does not fail the others.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +239,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.WriteFile,
                     request_deserializer=shared_dot_rpc_dot_agent__pb2.WriteFileChunk.FromString,
                     response_serializer=shared_dot_rpc_dot_agent__pb2.WriteFileResult.SerializeToString,
+            ),
+            'StartRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartRecords,
+                    request_deserializer=shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.FromString,
+                    response_serializer=shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -524,6 +543,33 @@ class Agent:
             '/videorec.agent.v1.Agent/WriteFile',
             shared_dot_rpc_dot_agent__pb2.WriteFileChunk.SerializeToString,
             shared_dot_rpc_dot_agent__pb2.WriteFileResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/videorec.agent.v1.Agent/StartRecords',
+            shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.SerializeToString,
+            shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,
