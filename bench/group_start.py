@@ -74,7 +74,13 @@ AGENT_ENV = {"VIDEOREC_AGENT_PROBE_INTERVAL_S": "600"}
 # The control plane's own defaults for agent liveness (heartbeat every 2 s, offline after 7 s), not
 # the end-to-end tests' 0.5 s / 3 s: a start must not find an agent "offline" because a busy machine
 # delayed one of its heartbeats by a few seconds.
-CP_ENV = {"VIDEOREC_HEARTBEAT_INTERVAL_S": "2", "VIDEOREC_AGENT_OFFLINE_AFTER_S": "7"}
+# Failover is off (as in the tests): on a loaded machine a heartbeat late by 5 s during a start of 100
+# ffmpeg made the control plane continue an agent's records elsewhere, which is not what is measured.
+CP_ENV = {
+    "VIDEOREC_HEARTBEAT_INTERVAL_S": "2",
+    "VIDEOREC_AGENT_OFFLINE_AFTER_S": "7",
+    "VIDEOREC_FAILOVER_AFTER_S": "120",
+}
 FFMPEG_BIN = AgentSettings.model_fields["ffmpeg_bin"].default  # what the agent runs, as in its default
 POLL_S = 0.02
 RECORDING_TIMEOUT_S = 30.0
