@@ -101,7 +101,18 @@ class AgentClient:
             ],
             wait_s=wait_s,
         )
-        answer = await self._unary(self._stub.StartRecords, request, timeout_s=wait_s + self._timeout)
+        try:
+            answer = await self._stub.StartRecords(
+                request, timeout=wait_s + self._timeout, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise self.translate(exc) from None
+            # An agent older than StartRecords (a rolling upgrade): one call per record, as before.
+            singles = await asyncio.gather(
+                *(self.start_record(*entry) for entry in entries), return_exceptions=True
+            )
+            return [o if isinstance(o, pb.RecordState | ServiceError) else _reraise(o) for o in singles]
         by_id = {r.record_id: r for r in answer.results}
         outcomes: list[pb.RecordState | ServiceError] = []
         for record_id, _, source in entries:
@@ -176,6 +187,10 @@ class AgentClient:
             metadata=self._metadata,
         )
         return FrameStream(self, call, None)
+
+
+def _reraise(exc: BaseException) -> ServiceError:
+    raise exc
 
 
 class FrameStream:
