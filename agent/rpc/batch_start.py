@@ -4,6 +4,9 @@ ffmpeg has opened the camera or its first attempt is over, or when the caller's 
 
 from __future__ import annotations
 
+import logging
+import time
+
 import grpc
 from prometheus_client import Counter
 
@@ -23,7 +26,8 @@ START_CALLS = Counter(
 START_ENTRIES = Counter(
     "videorec_agent_start_entries", "Records asked to start, over both start RPCs", registry=REGISTRY
 )
-MAX_WAIT_S = 30.0  # a caller's wait is capped: an answer must come well within any sane deadline
+log = logging.getLogger(__name__)
+MAX_WAIT_S = 60.0  # a caller's wait is capped: an answer must come well within any sane deadline
 
 
 async def start_records(records: RecordManager, request: pb.StartRecordsRequest) -> pb.StartRecordsResponse:
@@ -33,6 +37,7 @@ async def start_records(records: RecordManager, request: pb.StartRecordsRequest)
         StartEntry(r.record_id, r.tag_name, spec_from_proto(r.source), r.source.ffmpeg_cmd or None)
         for r in request.records
     ]
+    started = time.monotonic()
     outcomes = await records.start_many(entries, wait_s=min(max(request.wait_s, 0.0), MAX_WAIT_S))
     results = []
     for entry, outcome in zip(entries, outcomes, strict=True):
@@ -53,4 +58,12 @@ async def start_records(records: RecordManager, request: pb.StartRecordsRequest)
                     opened=records.opened(entry.record_id),
                 )
             )
+    opened = sum(1 for r in results if r.opened)
+    log.info(
+        "StartRecords: %d records, %d refused, %d with their camera open after %.2f s",
+        len(entries),
+        sum(1 for r in results if r.error_code),
+        opened,
+        time.monotonic() - started,
+    )
     return pb.StartRecordsResponse(results=results)
