@@ -11,7 +11,7 @@ also waits until every pipe that asyncio made is closed, so a consumer that stop
 (or a straggler holding stderr) would make it hang after the child is long dead.
 
 The child is not started with `asyncio.create_subprocess_exec` either: that forks and waits for the
-exec on the event loop, ~15 ms a child on an idle machine and ~50 ms on a loaded one, so a group
+exec on the event loop, 16-48 ms a child measured on the loaded 2-core machine, so a group
 start of 25 records stalled the agent's loop (its RPCs, heartbeats, watchdogs) for over a second.
 `subprocess.Popen` runs in a small pool of threads instead (the fork and the exec wait release the
 loop), and the exit is awaited on a pidfd registered with the loop (no thread per child).
