@@ -18,6 +18,13 @@ stops the tag (PUT /api/v1/record, which returns once every final file is made a
 records then end `failed` ("no video was received"), which is expected there.
 A record that fails to start (e.g. its agent is offline) makes its run "never" reach the goal.
 
+A record is `recording` in the POST's answer once its ffmpeg has opened the camera (its file exists:
+ffmpeg creates its output only after the input is open and probed; with the default template that
+is when the first fragment is written). So the floor of the figure is what ffmpeg itself needs on
+this machine: each run also starts 100 bare ffmpeg from this script with the agent's argv
+(`record_command`) and the same camera, and times until every output exists and until every output
+holds a fragment (the "bare ffmpeg ×100" row, measured in the same run).
+
 The control plane runs with its own liveness defaults (heartbeat every 2 s, an agent is offline
 after 7 s without one) rather than the end-to-end tests' 0.5 s / 3 s.
 """
@@ -32,10 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import contextlib
 import math
+import os
 import statistics
+import subprocess
 import time
 from dataclasses import dataclass
 
+from agent.ffmpeg.commands import record_command
+from agent.files.layout import has_fragment
+from agent.settings import AgentSettings
 from bench.common import markdown_table, percentile, ratio, yes_no
 from bench.record_common import (
     Cluster,
@@ -62,7 +74,14 @@ AGENT_ENV = {"VIDEOREC_AGENT_PROBE_INTERVAL_S": "600"}
 # The control plane's own defaults for agent liveness (heartbeat every 2 s, offline after 7 s), not
 # the end-to-end tests' 0.5 s / 3 s: a start must not find an agent "offline" because a busy machine
 # delayed one of its heartbeats by a few seconds.
-CP_ENV = {"VIDEOREC_HEARTBEAT_INTERVAL_S": "2", "VIDEOREC_AGENT_OFFLINE_AFTER_S": "7"}
+# Failover is off (as in the tests): on a loaded machine a heartbeat late by 5 s during a start of 100
+# ffmpeg made the control plane continue an agent's records elsewhere, which is not what is measured.
+CP_ENV = {
+    "VIDEOREC_HEARTBEAT_INTERVAL_S": "2",
+    "VIDEOREC_AGENT_OFFLINE_AFTER_S": "7",
+    "VIDEOREC_FAILOVER_AFTER_S": "120",
+}
+FFMPEG_BIN = AgentSettings.model_fields["ffmpeg_bin"].default  # what the agent runs, as in its default
 POLL_S = 0.02
 RECORDING_TIMEOUT_S = 30.0
 VIDEO_TIMEOUT_S = 60.0
@@ -119,6 +138,7 @@ def measure(cluster: Cluster, runs: int, wait_video: bool) -> dict[int, list[Run
     make_group(cluster.cp, f"start-{N_SOURCES}", ids[:N_SOURCES])
     make_group(cluster.cp, "start-1", ids[N_SOURCES:])
     results: dict[int, list[Run]] = {1: [], N_SOURCES: []}
+    bare: list[Run] = []
     for i in range(runs):
         for n in (1, N_SOURCES) if i % 2 == 0 else (N_SOURCES, 1):
             run = one_run(cluster, f"start-{n}-run-{i + 1}", f"start-{n}", n, wait_video)
@@ -130,7 +150,55 @@ def measure(cluster: Cluster, runs: int, wait_video: bool) -> dict[int, list[Run
                 f"stop {run.stop_s:.1f} s, {run.outcome.completed}/{run.outcome.total} completed",
                 flush=True,
             )
+        bare.append(bare_run(cluster, N_SOURCES, i + 1))
+        print(
+            f"run {i + 1}, {N_SOURCES} bare ffmpeg: all outputs exist after {ms(bare[-1].recording_s)} ms, "
+            f"all hold a fragment after {ms(bare[-1].video_s)} ms",
+            flush=True,
+        )
+    results[BARE] = bare
     return results
+
+
+BARE = -N_SOURCES  # the key of the bare-ffmpeg runs in the results
+
+
+def bare_run(cluster: Cluster, n: int, run: int) -> Run:
+    """`n` ffmpeg started from here with the agent's argv: until every output exists (`recording_s`)
+    and holds a fragment (`video_s`)."""
+    out = cluster.tmp / f"bare-{run}"
+    out.mkdir()
+    outputs = [out / f"bare-{i + 1}.mp4" for i in range(n)]
+    procs: list[subprocess.Popen[bytes]] = []
+    opened_s = video_s = math.inf
+    started = time.perf_counter()
+    try:
+        for output in outputs:
+            command = record_command(None, cluster.camera.url, str(output), FFMPEG_BIN)
+            proc = subprocess.Popen(
+                command.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            procs.append(proc)
+            assert proc.stdin is not None and command.stdin is not None
+            proc.stdin.write(command.stdin)
+            proc.stdin.close()
+        deadline = started + RECORDING_TIMEOUT_S
+        while time.perf_counter() < deadline and not math.isfinite(video_s):
+            if not math.isfinite(opened_s) and all(o.exists() for o in outputs):
+                opened_s = time.perf_counter() - started
+            if all(has_fragment(o) for o in outputs):
+                video_s = time.perf_counter() - started
+            time.sleep(POLL_S)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait()
+    return Run(0.0, opened_s, 0, video_s, 0.0, Outcome(n, 0, 0, 0, None))
 
 
 def percentile_or_inf(values: list[float], p: float) -> float:
@@ -157,11 +225,14 @@ def report(results: dict[int, list[Run]], waited_video: bool) -> None:
     base_p95 = percentile_or_inf([r.recording_s for r in base], 95)
     rows = []
     for n, runs in results.items():
+        bare_row = n == BARE
         recording = [r.recording_s for r in runs]
         post = [r.post_s for r in runs]
         video = [r.video_s for r in runs]
         p50, p95 = percentile_or_inf(recording, 50), percentile_or_inf(recording, 95)
-        name = "1 source (baseline)" if n == 1 else f"{n} sources over {N_AGENTS} agents"
+        name = {1: "1 source (baseline)", BARE: f"bare ffmpeg ×{N_SOURCES} (floor), outputs exist"}.get(
+            n, f"{n} sources over {N_AGENTS} agents"
+        )
         rows.append(
             [
                 name,
@@ -175,11 +246,11 @@ def report(results: dict[int, list[Run]], waited_video: bool) -> None:
                 f"{sec(percentile_or_inf(video, 50))} / {sec(percentile_or_inf(video, 95))}"
                 if waited_video
                 else "not waited for (--quick)",
-                sum(r.not_recording for r in runs),
-                f"{statistics.median(r.stop_s for r in runs):.1f}",
+                "-" if bare_row else sum(r.not_recording for r in runs),
+                "-" if bare_row else f"{statistics.median(r.stop_s for r in runs):.1f}",
                 f"{sum(r.outcome.completed for r in runs)} / {sum(r.outcome.total for r in runs)}"
-                if waited_video
-                else "n/a (stopped before video)",
+                if waited_video and not bare_row
+                else "-",
             ]
         )
     headers = [
@@ -207,6 +278,15 @@ def report(results: dict[int, list[Run]], waited_video: bool) -> None:
             yes_no(p95 <= GOAL_P95_S),
         ]
     ]
+    floor = percentile_or_inf([r.recording_s for r in results[BARE]], 95)
+    goals.append(
+        [
+            f"the same vs {N_SOURCES} bare ffmpeg until every output exists (this machine's floor), p95",
+            "",
+            f"{ratio(p95, floor)} ({p95:.2f} s vs {floor:.2f} s)",
+            "",
+        ]
+    )
     print(markdown_table(["goal", "target", "measured", "met"], goals, align="lrrl"))
     errors = sorted({e for runs in results.values() for r in runs for e in r.outcome.errors})
     if errors and waited_video:
@@ -223,6 +303,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = QUICK_RUNS if args.quick else RUNS
     started = time.monotonic()
+    load = os.getloadavg()
     with running_cluster(N_AGENTS, camera=CAMERA, cp_env=CP_ENV, agent_env=AGENT_ENV) as cluster:
         print(
             f"stack up in {time.monotonic() - started:.1f} s: camera {cluster.camera.url} {CAMERA}, "
@@ -233,6 +314,7 @@ def main() -> None:
     print()
     report(results, waited_video=not args.quick)
     print(f"\nwhole run (start-up, measurements, shutdown): {time.monotonic() - started:.1f} s")
+    print(f"load average before / after: {load[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ The machine is not pushed over: before every step the free memory must stay at l
 step's estimated need, and the ramp stops (saying why) when memory runs short, when streams do not
 all get video within 60 s, when records are dropped, when the next level's CPU (ffmpeg, agent,
 control plane, camera; extrapolated from the levels before) would exceed 90 % of the cores, or when
-it would not end within the run's time budget (300 s, --quick 120 s), extrapolated likewise.
+it would not end within the run's time budget (600 s, --quick 120 s; `--budget`), extrapolated likewise.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ MEM_SAMPLE_S = 1.0
 VIDEO_TIMEOUT_S = 60.0  # for every stream of a level to have video on disk
 MIN_FREE = 3 * GIB
 FIRST_GUESS_PER_STREAM = 64 * MIB  # before a level has been measured: ~an ffmpeg's RSS, generous
-BUDGET_S, QUICK_BUDGET_S = 300.0, 120.0  # the whole run; a level that would not fit is not started
+BUDGET_S, QUICK_BUDGET_S = 600.0, 120.0  # the whole run; a level that would not fit is not started
 GUESS_S_PER_STREAM = 0.5  # starting, stopping: until two levels tell the real slope
 GOAL_CPU_PCT = 0.1  # % of one core per stream
 GOAL_MIB = 5.0  # per stream
@@ -277,6 +277,7 @@ def run_bare(stack: Stack, n: int, timing: Timing, steady: float | None) -> Wind
                 proc.stdin.write(command.stdin)
                 proc.stdin.close()
             wait_video(n, lambda: sum(1 for o in outputs if has_fragment(o)), f"{n} bare ffmpeg")
+            print(f"N={n}: {n} bare ffmpeg had video after {time.monotonic() - started:.1f} s", flush=True)
             pids = [p.pid for p in procs]
             settled = settle(started, timing, 0.0, pids, steady)  # need not run longer than its window
             return measure_window(stack, pids, timing.window_s, settled, agents_own=False)
@@ -580,13 +581,26 @@ def report(levels: list[Level], idle_rss: int, stopped: str | None, window: floa
 
 
 def main() -> None:
+    global VIDEO_TIMEOUT_S  # noqa: PLW0603 - a command-line override of the module's default
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 1, 10, 50 and a shorter window")
+    parser.add_argument("--levels", help="the N to run, e.g. 100,200 (default: 1,10,50,100,200)")
+    parser.add_argument("--budget", type=float, help=f"seconds for the whole ramp (default {BUDGET_S:g})")
+    parser.add_argument(
+        "--video-timeout",
+        type=float,
+        help=f"seconds for every stream of a level to have video (default {VIDEO_TIMEOUT_S:g}); a loaded "
+        "machine needs more at N=200",
+    )
     args = parser.parse_args()
     levels = QUICK_LEVELS if args.quick else LEVELS
+    if args.levels:
+        levels = tuple(int(n) for n in args.levels.split(","))
+    if args.video_timeout:
+        VIDEO_TIMEOUT_S = args.video_timeout
     timing = QUICK if args.quick else FULL
     started = time.monotonic()
-    deadline = started + (QUICK_BUDGET_S if args.quick else BUDGET_S)
+    deadline = started + (args.budget or (QUICK_BUDGET_S if args.quick else BUDGET_S))
     with running_stack(camera=CAMERA, agent_env=AGENT_ENV) as stack:
         print(
             f"stack up in {time.monotonic() - started:.1f} s; camera {stack.camera.url} {CAMERA}; "

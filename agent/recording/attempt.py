@@ -6,6 +6,7 @@ MediaMTX's `recorder_instance`: the restart loop (`recorder`) makes a new one af
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from agent.recording.watchdog import PartWatch
 
 _MIN_START_GRACE_S = 5.0  # ffmpeg's stream probing alone can take ~2 s before the first write
 _STOP_GRACE_S = 5.0  # SIGTERM lets ffmpeg write its last fragment; then SIGKILL
+# How often a new ffmpeg's part is looked for until it exists: a group start waits for it. A stat
+# is microseconds; it stops as soon as the file is there.
+_OPEN_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,13 @@ class Attempt:
         config: RecorderConfig,
         http: httpx.AsyncClient,
         transition: Callable[[Phase], None],
+        on_open: Callable[[], None] = lambda: None,
     ) -> None:
+        """`on_open` is called once this ffmpeg has opened the camera: for RTSP when its part file
+        exists (ffmpeg creates its output only after the input is open and probed), for a picture
+        camera with the first image."""
         self._timeline = timeline
+        self._on_open = on_open
         self._config = config
         self._http = http
         self._transition = transition
@@ -72,7 +81,11 @@ class Attempt:
         try:
             await proc.start()
             if timeline.row.spec.rtsp_url:
-                had_video = await self._watch(stop, started)
+                opener = asyncio.create_task(self._notice_open(), name=f"{proc.name}-open")
+                try:
+                    had_video = await self._watch(stop, started)
+                finally:
+                    opener.cancel()
             else:
                 had_video = await self._feed_pictures(stop)
         except OSError as exc:
@@ -93,6 +106,15 @@ class Attempt:
     def _on_video(self, since: float) -> None:
         self._timeline.on_video(self.part, since)
         self._transition(Phase.RECORDING)
+        self._on_open()
+
+    async def _notice_open(self) -> None:
+        """Until the part exists (or ffmpeg is gone): then the camera is open."""
+        while self.proc.running:
+            if os.path.exists(self.part):  # noqa: ASYNC240 - one stat, microseconds
+                self._on_open()
+                return
+            await asyncio.sleep(_OPEN_POLL_S)
 
     async def _watch(self, stop: asyncio.Event, started: float) -> bool:
         timeline, config = self._timeline, self._config

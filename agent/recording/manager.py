@@ -13,7 +13,9 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from pydantic import ConfigDict
@@ -47,6 +49,15 @@ class RecordInfo(RecordReport):
     path: Path  # the file to serve now: the current part while recording, the final file when completed
     growing: bool  # ffmpeg is appending to `path` right now
     phase: Phase  # where the recording is now (for diagnosis; not stored)
+
+
+class StartEntry(NamedTuple):
+    """One record to start: what the start RPCs carry."""
+
+    record_id: str
+    tag_name: str
+    spec: CameraSpec
+    ffmpeg_cmd: str | None
 
 
 class RecordManager:
@@ -126,8 +137,35 @@ class RecordManager:
         self, record_id: str, tag_name: str, spec: CameraSpec, ffmpeg_cmd: str | None
     ) -> RecordInfo:
         """Start recording; the same id again returns the record as it is (a retried command)."""
+        return self._info(self._begin(StartEntry(record_id, tag_name, spec, ffmpeg_cmd)))
+
+    async def start_many(
+        self, entries: Sequence[StartEntry], wait_s: float
+    ) -> builtins.list[RecordInfo | Exception]:
+        """Start every entry (each refused alone: capacity, a bad id or template), then wait at most
+        `wait_s` until each one's ffmpeg has opened its camera, or its first attempt has ended: the
+        answer of a group start then says what is really recording. The ffmpeg start in parallel."""
+        begun: builtins.list[Recording | Exception] = []
+        for entry in entries:
+            try:
+                begun.append(self._begin(entry))
+            except (CapacityError, ValueError) as exc:
+                begun.append(exc)
+        waits = [asyncio.ensure_future(r.opened.wait()) for r in begun if isinstance(r, Recording)]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=wait_s)
+            for wait in late:
+                wait.cancel()
+        return [r if isinstance(r, Exception) else self._info(r) for r in begun]
+
+    def opened(self, record_id: str) -> bool:
+        """Whether the record's ffmpeg has opened its camera (or its first attempt is over)."""
+        return self._get(record_id).opened.is_set()
+
+    def _begin(self, entry: StartEntry) -> Recording:
+        record_id, tag_name, spec, ffmpeg_cmd = entry
         if record_id in self._records:
-            return self._info(self._records[record_id])
+            return self._records[record_id]
         check_record_id(record_id)
         if self.active_count() >= self._capacity:
             raise CapacityError(f"agent {self._agent} already records {self._capacity} sources")
@@ -148,7 +186,7 @@ class RecordManager:
         self._records[record_id] = recording
         recording.start()
         log.info("record %s: started for source %s under tag %r", record_id, spec.source_id, tag_name)
-        return self._info(recording)
+        return recording
 
     async def stop(self, record_id: str, wait: bool = True) -> RecordInfo:
         """Stop recording; `wait`: return once the final file is verified and hashed."""

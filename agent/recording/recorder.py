@@ -58,6 +58,9 @@ class Recording:
         self._task: asyncio.Task[None] | None = None
         self._attempt: Attempt | None = None
         self._follower: asyncio.Task[None] | None = None
+        # Set once the first ffmpeg has opened the camera, or its first attempt has ended (the error
+        # says why), or the record stops: what a start waits for before it answers.
+        self.opened = asyncio.Event()
 
     # -- what the manager reads --------------------------------------------------------------------
 
@@ -99,6 +102,7 @@ class Recording:
     def request_stop(self) -> None:
         self.timeline.mark_stopping()
         self._stop.set()
+        self.opened.set()
 
     async def wait_done(self) -> None:
         if self._task is not None:
@@ -137,6 +141,7 @@ class Recording:
                 redact_text(f"recording failed: {type(exc).__name__}: {exc}", self.row.spec.secrets)
             )
         self._stop.set()
+        self.opened.set()
         await self._follower  # its last pass ends before the file is sealed
         await self._finish()
 
@@ -156,10 +161,13 @@ class Recording:
         watcher = asyncio.create_task(self._halt_on_stop_or_full_disk(halt))
         try:
             self.attempts += 1  # read by the metrics: every attempt after the first is an ffmpeg restart
-            self._attempt = Attempt(self.timeline, self._config, self._http, self._transition)
+            self._attempt = Attempt(
+                self.timeline, self._config, self._http, self._transition, on_open=self.opened.set
+            )
             outcome = await self._attempt.run(halt)
         finally:
             watcher.cancel()
+            self.opened.set()  # whatever the first attempt brought, a start waits no longer
         if self._stop.is_set():
             return
         if halt.is_set():  # paused for space: what follows is a gap, until video comes again
@@ -190,6 +198,7 @@ class Recording:
         self.timeline.set_error(
             f"disk full: recording paused until {self._config.reserve_bytes // 2} bytes are free"
         )
+        self.opened.set()  # a start need not wait: the record says why it does not record
         while self._config.space_low() and not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_SPACE_S):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.ffmpeg.probe import probe_duration
+from agent.ffmpeg.probe import part_duration
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files.layout import has_fragment
 from agent.recording.states import WatchEnd
@@ -90,11 +90,15 @@ class PartWatch:
 
         ffmpeg writes what it buffered while probing in one go and then whole fragments, so the file
         lags real time by anything up to a fragment: now - duration is never early, only late by that
-        lag. The smallest value seen while the first fragments arrive is the closest."""
+        lag. The smallest value seen while the first fragments arrive is the closest.
+
+        "Now" is when ffmpeg wrote what was measured (the part's mtime, read after it): a busy agent
+        that polls late must not make the estimate late too."""
         now = time.time()
-        duration = await probe_duration(self.part, self.ffmpeg_bin)
+        duration = await part_duration(self.part, self.ffmpeg_bin)  # in-process: no ffprobe
         if duration is not None:
-            estimate = max(self.started, now - duration)
+            written = min(now, _size_and_mtime(self.part)[1])
+            estimate = max(self.started, written - duration)
             self._first_frame = estimate if self._first_frame is None else min(self._first_frame, estimate)
 
     def _report_video(self) -> None:

@@ -23,6 +23,7 @@ from agent.files.copies import CopyBusyError, CopyHeader, CopyMismatchError, Cop
 from agent.files.pull import PullRefusedError, SourceError, pull
 from agent.files.reads import read_range
 from agent.live.pacing import Pacer
+from agent.rpc.batch_start import START_CALLS, START_ENTRIES, start_records
 from agent.rpc.convert import agent_info, record_state, spec_from_proto
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
@@ -106,6 +107,8 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
     async def StartRecord(
         self, request: pb.StartRecordRequest, context: grpc.aio.ServicerContext
     ) -> pb.RecordState:
+        START_CALLS.labels("StartRecord").inc()
+        START_ENTRIES.inc()
         spec = spec_from_proto(request.source)
         try:
             info = await self._state.records.start(
@@ -114,6 +117,11 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         except CapacityError as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         return record_state(info)
+
+    async def StartRecords(
+        self, request: pb.StartRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StartRecordsResponse:
+        return await start_records(self._state.records, request)
 
     async def StopRecord(
         self, request: pb.StopRecordRequest, context: grpc.aio.ServicerContext

@@ -22,6 +22,7 @@ from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
 
 T = TypeVar("T")
+_STATUS = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class AgentClient:
@@ -33,7 +34,12 @@ class AgentClient:
 
     def translate(self, exc: grpc.aio.AioRpcError, source_id: int | None = None) -> ServiceError:
         """The one place where a gRPC status becomes a control-plane error naming who failed."""
-        code, details = exc.code(), exc.details() or ""
+        return self.translate_status(exc.code(), exc.details() or "", source_id)
+
+    def translate_status(
+        self, code: grpc.StatusCode, details: str, source_id: int | None = None
+    ) -> ServiceError:
+        """`translate` for a status that came as data (one refused entry of a batch)."""
         if code == grpc.StatusCode.FAILED_PRECONDITION:
             who = f"source {source_id}" if source_id is not None else "camera"
             return CameraUnavailableError(f"{who} on agent {self.name}: {details}")
@@ -81,6 +87,49 @@ class AgentClient:
     async def start_record(self, record_id: str, tag_name: str, source: pb.SourceSpec) -> pb.RecordState:
         request = pb.StartRecordRequest(record_id=record_id, tag_name=tag_name, source=source)
         return await self._unary(self._stub.StartRecord, request, source_id=source.id)
+
+    async def start_records(
+        self, entries: list[tuple[str, str, pb.SourceSpec]], wait_s: float
+    ) -> list[pb.RecordState | ServiceError]:
+        """Start many records in one call (record id, tag, source each), in the order given; each
+        is answered once its ffmpeg has opened the camera or its first attempt is over, at most
+        `wait_s` after the agent got the call. A refused entry comes back as its own error."""
+        request = pb.StartRecordsRequest(
+            records=[
+                pb.StartRecordRequest(record_id=record_id, tag_name=tag_name, source=source)
+                for record_id, tag_name, source in entries
+            ],
+            wait_s=wait_s,
+        )
+        try:
+            answer = await self._stub.StartRecords(
+                request, timeout=wait_s + self._timeout, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise self.translate(exc) from None
+            # An agent older than StartRecords (a rolling upgrade): one call per record, as before.
+            singles = await asyncio.gather(
+                *(self.start_record(*entry) for entry in entries), return_exceptions=True
+            )
+            return [o if isinstance(o, pb.RecordState | ServiceError) else _reraise(o) for o in singles]
+        by_id = {r.record_id: r for r in answer.results}
+        outcomes: list[pb.RecordState | ServiceError] = []
+        for record_id, _, source in entries:
+            result = by_id.get(record_id)
+            if result is None:
+                outcomes.append(
+                    AgentUnavailableError(f"agent {self.name} did not answer for record {record_id}")
+                )
+            elif result.HasField("state"):
+                outcomes.append(result.state)
+            else:
+                outcomes.append(
+                    self.translate_status(
+                        _STATUS.get(result.error_code, grpc.StatusCode.UNKNOWN), result.error, source.id
+                    )
+                )
+        return outcomes
 
     async def stop_record(self, record_id: str, timeout_s: float) -> pb.RecordState:
         """Waits until the agent has joined, verified and hashed the file."""
@@ -158,6 +207,10 @@ class AgentClient:
             metadata=self._metadata,
         )
         return FrameStream(self, call, None)
+
+
+def _reraise(exc: BaseException) -> ServiceError:
+    raise exc
 
 
 class FrameStream:

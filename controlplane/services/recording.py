@@ -7,7 +7,7 @@ import logging
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane.agents.convert import report_from_state, source_spec
+from controlplane.agents.convert import report_from_state
 from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.data import groups as groups_data
@@ -19,6 +19,7 @@ from controlplane.models import Agent, Record, Source
 from controlplane.services import agents as agents_service
 from controlplane.services import redundancy
 from controlplane.services.record_state import apply_report
+from controlplane.services.start_batch import start_on_agents
 from controlplane.services.tags import get_tag
 from shared.enums import RecordStatus, SourceModel
 
@@ -66,13 +67,7 @@ async def launch(
     """Ask each agent to start its record, and take what it answers."""
     # The records exist before any agent is asked, so a crash here leaves pending records to reconcile.
     await session.commit()
-    outcomes = await asyncio.gather(
-        *(
-            ctx.agents.client(agent.name, agent.address).start_record(row.id, tag_name, source_spec(source))
-            for row, source, agent in plans
-        ),
-        return_exceptions=True,
-    )
+    outcomes = await start_on_agents(ctx, tag_name, plans)  # one call per agent, all agents at once
     for (row, _, _), outcome in zip(plans, outcomes, strict=True):
         if isinstance(outcome, ServiceError):
             _fail(row, outcome)  # one camera or agent down must not stop the others

@@ -279,3 +279,31 @@ class PullFileProgress(_message.Message):
     fetched: int
     result: WriteFileResult
     def __init__(self, resumed_from: _Optional[int] = ..., fetched: _Optional[int] = ..., result: _Optional[_Union[WriteFileResult, _Mapping]] = ...) -> None: ...
+
+class StartRecordsRequest(_message.Message):
+    __slots__ = ("records", "wait_s")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_S_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[StartRecordRequest]
+    wait_s: float
+    def __init__(self, records: _Optional[_Iterable[_Union[StartRecordRequest, _Mapping]]] = ..., wait_s: _Optional[float] = ...) -> None: ...
+
+class StartRecordResult(_message.Message):
+    __slots__ = ("record_id", "state", "error_code", "error", "opened")
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    OPENED_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    state: RecordState
+    error_code: int
+    error: str
+    opened: bool
+    def __init__(self, record_id: _Optional[str] = ..., state: _Optional[_Union[RecordState, _Mapping]] = ..., error_code: _Optional[int] = ..., error: _Optional[str] = ..., opened: _Optional[bool] = ...) -> None: ...
+
+class StartRecordsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[StartRecordResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[StartRecordResult, _Mapping]]] = ...) -> None: ...

@@ -94,6 +94,11 @@ class AgentStub:
                 request_serializer=shared_dot_rpc_dot_agent__pb2.PullFileRequest.SerializeToString,
                 response_deserializer=shared_dot_rpc_dot_agent__pb2.PullFileProgress.FromString,
                 _registered_method=True)
+        self.StartRecords = channel.unary_unary(
+                '/videorec.agent.v1.Agent/StartRecords',
+                request_serializer=shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.SerializeToString,
+                response_deserializer=shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -182,6 +187,15 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartRecords(self, request, context):
+        """Starts many records in one call (a group start sends one per agent). Each entry is answered on
+        its own, once its ffmpeg runs and has opened the camera (written its file), its first attempt
+        failed, or `wait_s` has passed: one bad entry does not fail the others.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -244,6 +258,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.PullFile,
                     request_deserializer=shared_dot_rpc_dot_agent__pb2.PullFileRequest.FromString,
                     response_serializer=shared_dot_rpc_dot_agent__pb2.PullFileProgress.SerializeToString,
+            ),
+            'StartRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartRecords,
+                    request_deserializer=shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.FromString,
+                    response_serializer=shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -570,6 +589,33 @@ class Agent:
             '/videorec.agent.v1.Agent/PullFile',
             shared_dot_rpc_dot_agent__pb2.PullFileRequest.SerializeToString,
             shared_dot_rpc_dot_agent__pb2.PullFileProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/videorec.agent.v1.Agent/StartRecords',
+            shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.SerializeToString,
+            shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.ffmpeg.process import FfmpegProcess, ProcessState
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -177,7 +178,9 @@ async def test_stdin_data_reaches_the_child_and_not_its_command_line() -> None:
     argv = ["sh", "-c", "cat; sleep 0.5"]
     proc = FfmpegProcess(argv, name="stdin", stdout_pipe=True, stdin_data=SECRET.encode())
     await proc.start()
-    cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    # The exec may still be finishing: the kernel closes the pipe Popen waits on before it sets up
+    # the new command line, which reads empty until then.
+    cmdline = wait_until(lambda: Path(f"/proc/{proc.pid}/cmdline").read_bytes(), 2, interval=0.005)
     assert await proc.stdout.read() == SECRET.encode()
     assert await proc.wait() == 0
     assert cmdline.split(b"\0")[:3] == [b"sh", b"-c", b"cat; sleep 0.5"]
