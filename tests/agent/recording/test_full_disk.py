@@ -58,8 +58,11 @@ async def test_a_full_disk_pauses_the_record_and_space_back_resumes_it(small_dis
             assert manager.paused_count() == 1
             assert free_bytes(small_disk) > RESERVE // 4  # the journal and a stop still have room
             size_when_paused = paused.path.stat().st_size
+            assert manager.recording(info.record_id).pid is None  # no ffmpeg while paused
+            # A genuine sleep: that it stays paused (free space is looked at every 0.5 s) can only be
+            # seen by letting a few of those checks pass.
             await asyncio.sleep(1)
-            assert manager.get(info.record_id).phase == "paused"  # no ffmpeg while paused
+            assert manager.get(info.record_id).phase == "paused"
 
             filler.unlink()
             space_back = time.monotonic()

@@ -18,6 +18,7 @@ from tests.agent.recording.support import (
     open_manager,
     start_and_wait_for_video,
     wait_for,
+    wait_video,
 )
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 
@@ -39,12 +40,14 @@ async def test_record_resumes_after_agent_restart_with_the_downtime_as_gap(
         info = await start_and_wait_for_video(manager, spec)
         pid = manager.recording(info.record_id).pid
         assert b"s3cret-pw" not in Path(f"/proc/{pid}/cmdline").read_bytes()  # ps shows no password
-        await asyncio.sleep(2)
+        await wait_video(info.path, 2.0)
     before = duration_of(info.path)
     down_since = time.time()
     journal = tmp_path / JOURNAL_NAME
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600  # it holds the camera's password
-    await asyncio.sleep(2)  # the agent is down
+    # The agent is down for two seconds. A genuine sleep: the downtime is the input the gap must show,
+    # and while nothing runs there is nothing to wait for.
+    await asyncio.sleep(2)
     async with open_manager(tmp_path) as manager:
         resumed = manager.get(info.record_id)
         # The begin is only settled more exactly from the finished part (by at most a fragment).
@@ -66,7 +69,7 @@ async def test_record_resumes_after_agent_restart_with_the_downtime_as_gap(
 async def test_record_left_stopping_is_finalised_by_the_next_open(cam: RtspCamera, tmp_path: Path) -> None:
     async with open_manager(tmp_path) as manager:
         info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url_with_credentials))
-        await asyncio.sleep(2)
+        await wait_video(info.path, 2.0)
         # The agent goes down between "stop asked" and "final file made".
         manager.recording(info.record_id).request_stop()
         await manager.aclose()
