@@ -15,31 +15,17 @@ import pytest
 
 from tests.support.cameras import RtspCamera, start_http_camera, start_rtsp_camera
 from tests.support.media import assert_jpeg_decodes, split_multipart
-from tests.support.processes import (
-    AgentProc,
-    ControlPlane,
-    frozen,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AgentProc, ControlPlane, frozen
 from tests.support.stack import start_stack
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pictures")]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, AgentProc]]:
-    tmp = tmp_path_factory.mktemp("pictures")
-    cp = start_controlplane(tmp)
-    agent = start_agent(tmp, cp)
-    try:
-        wait_agent_online(cp, agent.name)
-        yield cp, agent
-    finally:
-        agent.stop()
-        cp.stop()
+    with start_stack(tmp_path_factory.mktemp("pictures")) as running:
+        yield running.cp, running.agent
 
 
 @pytest.fixture(scope="module")
@@ -290,10 +276,8 @@ def test_source_status_follows_the_camera(stack) -> None:
 
 
 def test_killed_agent_turns_offline_and_pictures_fail_fast(tmp_path: Path, rtsp: RtspCamera) -> None:
-    cp = start_controlplane(tmp_path)
-    agent = start_agent(tmp_path, cp, name="doomed")
-    try:
-        wait_agent_online(cp, "doomed")
+    with start_stack(tmp_path, agents=["doomed"]) as stack:
+        cp, agent = stack.cp, stack.agent
         source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url, agent="doomed")
         with cp.client() as c:
             assert c.get(f"/api/v1/source/{source_id}/picture").status_code == 200
@@ -315,9 +299,6 @@ def test_killed_agent_turns_offline_and_pictures_fail_fast(tmp_path: Path, rtsp:
         with cp.client() as c:
             source = c.get(f"/api/v1/source/{source_id}").json()
         assert source["status"] == "unknown" and "doomed" in source["status_detail"]
-    finally:
-        agent.stop()
-        cp.stop()
 
 
 def test_agent_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
@@ -325,14 +306,12 @@ def test_agent_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
 
     from shared.rpc import agent_pb2, agent_pb2_grpc
 
-    cp = start_controlplane(tmp_path)
-    intruder = start_agent(tmp_path, cp, name="intruder", token="not-the-token")
-    good = start_agent(tmp_path, cp, name="good")
-    try:
-        wait_agent_online(cp, "good")
+    with start_stack(tmp_path, agents=["good"]) as stack:
+        cp, good = stack.cp, stack.agent
+        intruder = stack.add_agent("intruder", token="not-the-token", online=False)
+        wait_until(lambda: "401" in intruder.log(), 30, what="the intruder refused")
         with cp.client() as c:
             assert "intruder" not in [a["name"] for a in c.get("/api/v1/agent").json()]
-        assert "401" in intruder.log()
         # And the agent refuses a caller that does not have its token.
         with grpc.insecure_channel(good.address()) as channel:
             stub = agent_pb2_grpc.AgentStub(channel)
@@ -347,10 +326,6 @@ def test_agent_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
                 metadata=(("authorization", "Bearer agent-secret-for-tests"),),
             )
             assert info.name == "good"
-    finally:
-        intruder.stop()
-        good.stop()
-        cp.stop()
 
 
 def command_lines_with(secret: bytes, besides: int) -> list[str]:
