@@ -51,3 +51,16 @@ async def await_until(
         if time.monotonic() >= deadline:
             raise _timed_out(timeout, what, check, last_exc)
         await asyncio.sleep(interval)
+
+
+def wait_quiet(busy: Callable[[], object], quiet_s: float, timeout: float = 30.0, what: str = "") -> None:
+    """Until `busy()` has been falsy for `quiet_s` in a row (e.g. no probe ffmpeg for two seconds)."""
+    since = time.monotonic()
+
+    def quiet() -> bool:
+        nonlocal since
+        if busy():
+            since = time.monotonic()
+        return time.monotonic() - since >= quiet_s
+
+    wait_until(quiet, timeout, what=what or f"{quiet_s} s quiet")
