@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -31,11 +31,6 @@ async def open_manager(root: Path, **options: float) -> AsyncIterator[RecordMana
             await manager.aclose()
 
 
-async def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
-    """Until `condition` is truthy (the suite's one wait, `await_until`, for tests in the event loop)."""
-    await await_until(condition, timeout, what=what)
-
-
 async def wait_video(path: Path, seconds: float, timeout: float = 30.0) -> float:
     """Until the record's file holds `seconds` of video (what a sleep before a stop or a drop stood
     for); returns how much it holds."""
@@ -52,7 +47,7 @@ async def start_and_wait_for_video(
 ) -> RecordInfo:
     record_id = str(uuid.uuid4())
     await manager.start(record_id, tag, spec, ffmpeg_cmd)
-    await wait_for(lambda: manager.get(record_id).growing, what="video in the first part")
+    await await_until(lambda: manager.get(record_id).growing, what="video in the first part")
     info = manager.get(record_id)
     assert info.phase is Phase.RECORDING, info.phase
     return info

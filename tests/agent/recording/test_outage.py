@@ -14,10 +14,10 @@ from tests.agent.recording.support import (
     duration_of,
     open_manager,
     start_and_wait_for_video,
-    wait_for,
     wait_video,
 )
 from tests.support.cameras import start_rtsp_camera
+from tests.support.wait import await_until
 
 pytestmark = pytest.mark.anyio
 
@@ -40,7 +40,7 @@ async def test_a_camera_back_from_an_outage_is_recorded_again_at_once(
             cam.stop()
             down_at = time.time()
             failed = f"record {info.record_id}: connecting -> retry_wait"
-            await wait_for(
+            await await_until(
                 lambda: caplog.text[seen:].count(failed) >= FAILED_RECONNECTIONS,
                 timeout=60,
                 what=f"{FAILED_RECONNECTIONS} failed reconnections",
@@ -48,7 +48,7 @@ async def test_a_camera_back_from_an_outage_is_recorded_again_at_once(
             before = duration_of(info.path)  # all of the first run, followed long since
             cam.restart()
             back_at = time.time()
-            await wait_for(lambda: duration_of(info.path) > before + 1.0, timeout=30, what="video again")
+            await await_until(lambda: duration_of(info.path) > before + 1.0, timeout=30, what="video again")
             done = await manager.stop(info.record_id)
     finally:
         cam.stop()

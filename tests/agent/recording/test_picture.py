@@ -13,7 +13,6 @@ from tests.agent.recording.support import (
     duration_of,
     open_manager,
     start_and_wait_for_video,
-    wait_for,
     wait_video,
 )
 from tests.support.cameras import start_http_camera
@@ -54,7 +53,7 @@ async def test_picture_source_repeats_the_last_frame_while_the_camera_is_away(tm
             await wait_video(info.path, held + 2.0)
             cam.restart()
             back_at = time.time()
-            await wait_for(lambda: manager.get(info.record_id).gaps, what="the gap closed")
+            await await_until(lambda: manager.get(info.record_id).gaps, what="the gap closed")
             await wait_video(info.path, duration_of(info.path) + 1.0)
             done = await manager.stop(info.record_id)
     finally:

@@ -18,11 +18,11 @@ from tests.agent.recording.support import (
     duration_of,
     open_manager,
     start_and_wait_for_video,
-    wait_for,
     wait_video,
 )
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.net import free_port
+from tests.support.wait import await_until
 
 pytestmark = pytest.mark.anyio
 
@@ -64,10 +64,10 @@ async def test_camera_that_drops_and_returns_leaves_one_gap(
         gone_at = time.time()
         # Away until the recorder has tried it again and failed (a real outage, not a blip).
         failed = f"record {info.record_id}: connecting -> retry_wait"
-        await wait_for(lambda: failed in caplog.text, what="a failed reconnection")
+        await await_until(lambda: failed in caplog.text, what="a failed reconnection")
         cam.restart()
         back_at = time.time()
-        await wait_for(lambda: manager.get(info.record_id).gaps, what="the gap")
+        await await_until(lambda: manager.get(info.record_id).gaps, what="the gap")
         assert manager.get(info.record_id).status == "recording"
         await wait_video(info.path, duration_of(info.path) + 2.0)
         done = await manager.stop(info.record_id)
@@ -88,10 +88,10 @@ async def test_stalled_camera_is_restarted_by_the_watchdog(cam: RtspCamera, tmp_
         first_pid = recording.pid
         await wait_video(info.path, 1.0)
         cam.stall()
-        await wait_for(lambda: recording.pid != first_pid, what="the watchdog to replace ffmpeg")
+        await await_until(lambda: recording.pid != first_pid, what="the watchdog to replace ffmpeg")
         assert manager.get(info.record_id).error is not None
         cam.resume()
-        await wait_for(lambda: manager.get(info.record_id).gaps, what="the gap")
+        await await_until(lambda: manager.get(info.record_id).gaps, what="the gap")
         await wait_video(info.path, duration_of(info.path) + 1.0)
         done = await manager.stop(info.record_id)
     assert_final_file(done, tmp_path)
@@ -113,9 +113,11 @@ async def test_sigkilled_ffmpeg_leaves_a_playable_part_and_recording_goes_on(
         part_duration = duration_of(first_part)  # fragmented MP4: plays without its ffmpeg's exit
         assert part_duration > killed_at - info.begin_unix - 2.0, part_duration
         second_part = first_part.with_name("part-0002.mp4")
-        await wait_for(second_part.exists, what="a second part")
+        await await_until(second_part.exists, what="a second part")
         # The second ffmpeg's fragments are appended to the record's one file, which stays served.
-        await wait_for(lambda: duration_of(first_part) > part_duration + 1.0, what="the second part appended")
+        await await_until(
+            lambda: duration_of(first_part) > part_duration + 1.0, what="the second part appended"
+        )
         assert manager.get(info.record_id).path == first_part
         inode = first_part.stat().st_ino
         done = await manager.stop(info.record_id)
@@ -129,7 +131,7 @@ async def test_camera_that_never_answers_fails_the_record_with_the_reason(tmp_pa
     async with open_manager(tmp_path) as manager:
         record_id = str(uuid.uuid4())
         await manager.start(record_id, "tag-1", spec, None)
-        await wait_for(lambda: manager.get(record_id).error, what="an error")
+        await await_until(lambda: manager.get(record_id).error, what="an error")
         assert manager.get(record_id).status == "recording"  # it keeps trying
         done = await manager.stop(record_id)
     assert done.status == "failed"

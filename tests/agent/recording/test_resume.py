@@ -17,10 +17,10 @@ from tests.agent.recording.support import (
     duration_of,
     open_manager,
     start_and_wait_for_video,
-    wait_for,
     wait_video,
 )
 from tests.support.cameras import RtspCamera, start_rtsp_camera
+from tests.support.wait import await_until
 
 pytestmark = pytest.mark.anyio
 
@@ -52,10 +52,10 @@ async def test_record_resumes_after_agent_restart_with_the_downtime_as_gap(
         resumed = manager.get(info.record_id)
         # The begin is only settled more exactly from the finished part (by at most a fragment).
         assert resumed.status == "recording" and abs(resumed.begin_unix - info.begin_unix) < 1.0
-        await wait_for(lambda: manager.get(info.record_id).growing, what="video after the restart")
+        await await_until(lambda: manager.get(info.record_id).growing, what="video after the restart")
         # The new ffmpeg writes part 2, whose fragments go on at the end of the record's one file.
         assert manager.get(info.record_id).path == info.path
-        await wait_for(lambda: duration_of(info.path) > before + 2.0, what="part 2 appended")
+        await await_until(lambda: duration_of(info.path) > before + 2.0, what="part 2 appended")
         done = await manager.stop(info.record_id)
     duration = assert_final_file(done, tmp_path)
     [(gap_start, gap_end)] = done.gaps
@@ -74,5 +74,5 @@ async def test_record_left_stopping_is_finalised_by_the_next_open(cam: RtspCamer
         manager.recording(info.record_id).request_stop()
         await manager.aclose()
         async with open_manager(tmp_path) as reopened:
-            await wait_for(lambda: reopened.get(info.record_id).status == "completed", what="finalising")
+            await await_until(lambda: reopened.get(info.record_id).status == "completed", what="finalising")
             assert_final_file(reopened.get(info.record_id), tmp_path)
