@@ -86,6 +86,9 @@ def start_controlplane(
         # Short enough for the offline tests, long enough for heartbeats late on a loaded 2-core CI box.
         "VIDEOREC_AGENT_OFFLINE_AFTER_S": "5",
         "VIDEOREC_GRPC_TIMEOUT_S": "10",
+        # Failover off (the failover tests turn it on): an agent's heartbeat merely late on a loaded
+        # 2-core box, or the replicas test's racing agents going quiet, would move sources of others.
+        "VIDEOREC_FAILOVER_AFTER_S": "120",
         # The test cameras listen on 127.0.0.1, which camera URLs may not name by default.
         "VIDEOREC_CAMERA_ALLOW_LOCAL": "true",
         **env,
