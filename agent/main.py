@@ -28,6 +28,7 @@ from agent.rpc.servicer import AgentServicer
 from agent.settings import AgentSettings
 from shared.logs import configure as configure_logging
 from shared.media_urls import media_key
+from shared.net import is_loopback
 
 log = logging.getLogger("agent")
 
@@ -92,12 +93,21 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         collector = ops_metrics.AgentCollector(settings, records, prober, reserve)
         REGISTRY.register(collector)
         readiness = Readiness(settings, reserve, lambda: beat.connected)
-        media = MediaFiles(records, media_key(token, settings.name) if token else None)
+        media = MediaFiles(records, media_key(token, settings.name) if token else None, copies)
         ops_runner, http_port = await ops_server.start(
             readiness, settings.http_host, settings.http_port, media
         )
         state.http_address = http_address(settings.http_host, http_port, state.address)
         print(f"videorec agent {settings.name} http on {state.http_address}", flush=True)
+        if is_loopback(settings.http_host) and not is_loopback(state.address.rsplit(":", 1)[0]):
+            # Reachable from this host only, while the control plane dials it from elsewhere: report
+            # no HTTP port, so its files go over gRPC rather than to an address nobody can reach.
+            log.warning(
+                "the HTTP port listens on %s only: set VIDEOREC_AGENT_HTTP_HOST for direct downloads "
+                "and sync pulls; until then this agent's files go over gRPC",
+                settings.http_host,
+            )
+            state.http_address = ""
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(beat.run(), name="heartbeat")

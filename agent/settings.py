@@ -5,8 +5,10 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.media_urls import check_public_url
 
 
 class AgentSettings(BaseSettings):
@@ -30,6 +32,11 @@ class AgentSettings(BaseSettings):
     )
     advertise_address: str | None = Field(
         None, description="host:port the control plane dials; default grpc_host and the bound port."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL clients reach this agent's HTTP port by (http(s)://host[:port][/prefix]); "
+        "when set, the control plane redirects downloads of its records there instead of proxying them.",
     )
     storage_root: Path = Field(Path("data/agent"), description="Directory of recordings and the journal.")
     token: SecretStr | None = Field(
@@ -71,3 +78,8 @@ class AgentSettings(BaseSettings):
     tls_key: Path | None = Field(None, description="PEM private key of the gRPC server.")
     tls_client_ca: Path | None = Field(None, description="CA that client certificates must chain to (mTLS).")
     log_level: str = Field("info", description="Log level of the agent.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        return check_public_url(value) if value else None

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from controlplane.agents.pool import AgentPool
 from controlplane.live_relay import LiveRelay
 from controlplane.metrics import Metrics
+from controlplane.services.list_cache import ListCache
 from controlplane.settings import Settings
 
 
@@ -23,3 +24,4 @@ class AppContext:
     live: LiveRelay
     metrics: Metrics = field(default_factory=Metrics)
     sync_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    lists: ListCache = field(default_factory=ListCache)  # serialised lists by database version

@@ -44,6 +44,12 @@ class HeartbeatIn(BaseModel):
     http_address: str | None = Field(
         None, max_length=256, description="host:port of the agent's HTTP port (signed file URLs point there)"
     )
+    public_url: str | None = Field(
+        None,
+        max_length=512,
+        description="base URL clients reach the HTTP port by (VIDEOREC_AGENT_PUBLIC_URL); downloads "
+        "are redirected there",
+    )
     version: str = ""
     site: str = Field("default", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
     capacity: int = Field(0, ge=0)

@@ -37,6 +37,7 @@ class RuntimeState:
             name=self.settings.name,
             address=self.address,
             http_address=self.http_address or None,
+            public_url=self.settings.public_url,
             version=__version__,
             site=self.settings.site,
             capacity=self.settings.capacity,

@@ -7,10 +7,14 @@ Layout: `<storage_root>/sync/<path>/<record_id><ext>`, `path` being the caller's
 file beside its final name, hashed while it is written, fsynced, and renamed into place only when
 its size and MD5 equal the header's; a copy that fails verification leaves nothing behind.
 
-Resume: not supported. Every `receive` writes the file from byte 0; a header with a non-zero
-`resume_offset` is refused (`CopyResumeError`) rather than silently producing a file without its
-prefix. `*.partial` files are therefore never reused, and those left by a crash are removed when
-the store opens.
+Two ways in. `receive` (bytes streamed to the agent over gRPC, the fallback) always writes from byte
+0: a header with a non-zero `resume_offset` is refused (`CopyResumeError`) rather than silently
+producing a file without its prefix, its `*.partial` files are never reused, and those left by a
+crash are removed when the store opens. A pull (agent.files.pull fetches from the source agent)
+writes `<name>.<md5>.resume` instead, which outlives the agent: the next pull of the same copy
+(same MD5) re-hashes what is there from the local disk and fetches only the rest. A `flock` on it
+keeps a second pull of that copy out while one runs; one untouched for `RESUME_KEEP_S` is removed
+when the store opens.
 
 Like `agent.journal`, the SQLite calls are synchronous on the event loop: one small write per copy.
 """
@@ -18,6 +22,8 @@ Like `agent.journal`, the SQLite calls are synchronous on the event loop: one sm
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -26,7 +32,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +44,9 @@ log = logging.getLogger(__name__)
 SYNC_DIR = "sync"
 DEFAULT_EXT = ".mp4"
 PARTIAL_SUFFIX = ".partial"
+RESUME_SUFFIX = ".resume"
+RESUME_KEEP_S = 7 * 86400  # a pull not resumed for this long is not coming back: its bytes go
+HASH_READ = 4 * 1024 * 1024  # what a resumed pull re-reads at a time to hash what is already there
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _EXT = re.compile(r"\.[A-Za-z0-9]{1,8}")
@@ -84,6 +93,38 @@ class CopyMismatchError(Exception):
 
 class CopyResumeError(Exception):
     """A byte-offset resume was asked for; this store always restarts a copy from byte 0."""
+
+
+class CopyBusyError(Exception):
+    """Another pull of the same copy is running; try again once it has ended."""
+
+
+@dataclass
+class ResumableCopy:
+    """A pull's `.resume` file, open and locked: `offset` bytes are in it and in `md5`."""
+
+    header: CopyHeader
+    target: Path
+    path: Path
+    file: IO[bytes]
+    offset: int
+    resumed_from: int  # what an earlier pull had left, not fetched again
+    md5: Any = field(repr=False)
+
+    async def write(self, data: bytes | bytearray) -> None:
+        if self.offset + len(data) > self.header.size:  # stop before a runaway source fills the disk
+            raise CopyMismatchError(
+                f"record {self.header.record_id}: more than the announced {self.header.size} bytes"
+            )
+        await asyncio.to_thread(_write_chunk, self.file, self.md5, data)
+        self.offset += len(data)
+
+    async def restart(self) -> None:
+        """Drop what is there (the source no longer matches it) and write from byte 0."""
+        await asyncio.to_thread(self.file.truncate, 0)
+        self.file.seek(0)
+        self.offset = self.resumed_from = 0
+        self.md5 = hashlib.md5(usedforsecurity=False)
 
 
 class CopyStore:
@@ -162,16 +203,11 @@ class CopyStore:
         stream is consumed, nothing is rewritten). Raises FileAccessError (bad path or id),
         CopyResumeError (resume_offset != 0), CopyMismatchError (size or MD5 differ)."""
         target = self.target(header.record_id, header.path, ext)
-        expected = header.hash_md5.lower()
-        if not _MD5.fullmatch(expected):
-            raise FileAccessError(f"hash_md5 {header.hash_md5[:40]!r} is not 32 hex digits")
-        if header.size < 0:
-            raise FileAccessError(f"size {header.size} is negative")
+        expected = _checked_md5(header)
         if header.resume_offset != 0:
             raise CopyResumeError(
                 f"resume from byte {header.resume_offset} is not supported: send the file from byte 0"
             )
-        location = self._location(target)
         existing = self.already_kept(header, ext)
         if existing is not None:
             async for _ in chunks:  # the caller may still be sending: drain, keep the verified file
@@ -189,7 +225,10 @@ class CopyStore:
             partial.unlink(missing_ok=True)  # also on cancel: a broken stream leaves nothing
             raise
         _fsync_dir(target.parent)
-        info = CopyInfo(header.record_id, location, target, expected, header.size, time.time())
+        return self._register(header, target, expected)
+
+    def _register(self, header: CopyHeader, target: Path, md5: str) -> CopyInfo:
+        info = CopyInfo(header.record_id, self._location(target), target, md5, header.size, time.time())
         self._db.execute(
             "INSERT OR REPLACE INTO copies (record_id, location, hash_md5, size, created_unix) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -197,6 +236,58 @@ class CopyStore:
         )
         log.info("copy of record %s kept at %s (%d bytes)", header.record_id, target, header.size)
         return info
+
+    @contextlib.asynccontextmanager
+    async def resumable(self, header: CopyHeader, ext: str = DEFAULT_EXT) -> AsyncIterator[ResumableCopy]:
+        """The `.resume` file of the copy `header` announces, locked, with what it already holds hashed
+        (a file longer than the copy is emptied). Raises FileAccessError (bad path, id or MD5) and
+        CopyBusyError (another pull of this copy runs). The file stays when the block ends: `keep`
+        turns it into the copy, or a later pull resumes it."""
+        target = self.target(header.record_id, header.path, ext)
+        expected = _checked_md5(header)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._check_inside(target.parent)  # a symlinked directory created meanwhile
+        path = target.with_name(f"{target.name}.{expected}{RESUME_SUFFIX}")
+        # O_NOFOLLOW: a link planted at that name is refused, never followed out of the sync root.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+        f = os.fdopen(fd, "r+b")
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CopyBusyError(f"record {header.record_id} is already being pulled here") from None
+            md5 = hashlib.md5(usedforsecurity=False)
+            offset = os.fstat(fd).st_size
+            if offset > header.size:
+                f.truncate(0)
+                offset = 0
+            elif offset:
+                await asyncio.to_thread(_hash_prefix, f, md5, offset)
+            f.seek(offset)
+            copy = ResumableCopy(header, target, path, f, offset, offset, md5)
+            try:
+                yield copy
+            finally:
+                if copy.offset == 0 and path.exists() and os.fstat(fd).st_size == 0:
+                    path.unlink()  # a pull refused before its first byte leaves nothing behind
+        finally:
+            f.close()  # releases the lock
+
+    async def keep(self, copy: ResumableCopy) -> CopyInfo:
+        """Verify a pulled copy, make it the copy (fsynced, renamed, registered) and return it; a copy
+        whose size or MD5 differs is removed (CopyMismatchError), so the next pull starts over."""
+        header, expected = copy.header, copy.header.hash_md5.lower()
+        actual = copy.md5.hexdigest()
+        if copy.offset != header.size or actual != expected:
+            copy.path.unlink(missing_ok=True)
+            raise CopyMismatchError(
+                f"record {header.record_id}: pulled {copy.offset} bytes with MD5 {actual}, "
+                f"expected {header.size} bytes with MD5 {expected}"
+            )
+        await asyncio.to_thread(_flush, copy.file)
+        copy.path.replace(copy.target)
+        _fsync_dir(copy.target.parent)
+        return self._register(header, copy.target, expected)
 
     async def delete(self, record_id: str, location: str) -> None:
         """Remove the copy's file and its row; UnknownRecordError if it is not a registered copy."""
@@ -269,6 +360,32 @@ class CopyStore:
         for partial in self._sync.rglob(f"*{PARTIAL_SUFFIX}"):
             if partial.is_file() and not partial.is_symlink():
                 partial.unlink(missing_ok=True)
+        # A pull's resume file is kept for the next pull of that copy, but not for ever.
+        too_old = time.time() - RESUME_KEEP_S
+        for resume in self._sync.rglob(f"*{RESUME_SUFFIX}"):
+            if resume.is_file() and not resume.is_symlink() and resume.stat().st_mtime < too_old:
+                resume.unlink(missing_ok=True)
+
+
+def _checked_md5(header: CopyHeader) -> str:
+    """The header's MD5 in lower case; FileAccessError for a header that cannot name a copy."""
+    expected = header.hash_md5.lower()
+    if not _MD5.fullmatch(expected):
+        raise FileAccessError(f"hash_md5 {header.hash_md5[:40]!r} is not 32 hex digits")
+    if header.size < 0:
+        raise FileAccessError(f"size {header.size} is negative")
+    return expected
+
+
+def _hash_prefix(f: IO[bytes], md5: Any, length: int) -> None:
+    f.seek(0)
+    left = length
+    while left:
+        data = f.read(min(HASH_READ, left))
+        if not data:
+            raise OSError("the resume file shrank while it was hashed")
+        md5.update(data)
+        left -= len(data)
 
 
 def _relative_dir(path: str) -> Path:
@@ -282,7 +399,7 @@ def _relative_dir(path: str) -> Path:
     return Path(*segments)
 
 
-def _write_chunk(f: IO[bytes], md5: Any, data: bytes) -> None:
+def _write_chunk(f: IO[bytes], md5: Any, data: bytes | bytearray) -> None:
     f.write(data)
     md5.update(data)  # hashlib releases the GIL on large buffers: done in the same worker thread
 

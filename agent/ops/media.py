@@ -1,7 +1,8 @@
 """A record's file over HTTP, for URLs the control plane signed (shared.media_urls): aiohttp's
 `FileResponse` sends it with sendfile and answers `Range`. Nothing else under the storage root is
-reachable: the signature names the record and its location, and `RecordManager.resolve_file` allows
-only that record's own files, never through a link.
+reachable: the signature names the record and its location, and only that record's own files
+(`RecordManager.resolve_file`, never through a link) or a registered copy of it (`CopyStore.resolve`:
+a record another deployment imported, or another agent's record synced here) are served.
 
 Validators: a completed record's ETag is its MD5, which never changes; a file that is still growing
 has none and must not be cached (`no-store`). aiohttp's own validators (mtime and size, dates) would
@@ -17,6 +18,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
 from agent.errors import FileAccessError, UnknownRecordError
+from agent.files.copies import CopyStore
 from agent.recording.manager import RecordManager
 from shared.enums import RecordStatus
 from shared.media_urls import MEDIA_PATH, MediaGrant
@@ -39,6 +41,7 @@ class MediaFiles:
 
     records: RecordManager
     key: bytes | None
+    copies: CopyStore | None = None
 
 
 def _tags(header: str) -> list[str]:
@@ -99,6 +102,21 @@ async def fix_validators(_request: web.Request, response: web.StreamResponse) ->
         response.headers[hdrs.ETAG] = response.record_etag
 
 
+def _file_of(media: MediaFiles, record_id: str, location: str) -> RecordFile:
+    """The file a signed (record, location) names: one of the agent's own recordings (looked up in
+    memory, so first), else a registered copy (final, its MD5 the ETag); UnknownRecordError /
+    FileAccessError otherwise."""
+    try:
+        info = media.records.resolve_file(record_id, location)
+    except UnknownRecordError:
+        if media.copies is None:
+            raise
+        copy = media.copies.resolve(record_id, location)  # not one of ours: a copy, or nothing
+        return RecordFile(copy.path, f'"{copy.hash_md5}"')
+    final = info.status == RecordStatus.COMPLETED and info.hash_md5 and location == info.location
+    return RecordFile(info.path, f'"{info.hash_md5}"' if final and not info.growing else None)
+
+
 def add_routes(app: web.Application, media: MediaFiles) -> None:
     async def serve(request: web.Request) -> web.StreamResponse:
         record_id = request.match_info["record_id"]
@@ -112,12 +130,10 @@ def add_routes(app: web.Application, media: MediaFiles) -> None:
         if grant.expires_unix < time.time():
             raise web.HTTPForbidden(text="this URL has expired")
         try:
-            info = media.records.resolve_file(record_id, location)
+            return _file_of(media, record_id, location)
         except (UnknownRecordError, FileAccessError) as exc:
             log.debug("signed media URL for record %s refused: %s", record_id, exc)
             raise web.HTTPNotFound(text="no such file of this record") from None
-        final = info.status == RecordStatus.COMPLETED and info.hash_md5 and location == info.location
-        return RecordFile(info.path, f'"{info.hash_md5}"' if final and not info.growing else None)
 
     app.router.add_get(MEDIA_PATH, serve)
     app.on_response_prepare.append(fix_validators)

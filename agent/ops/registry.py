@@ -21,3 +21,15 @@ EVICTIONS = Counter(
     ["rule"],
     registry=REGISTRY,
 )
+# Sync pulls (agent.files.pull): bytes fetched from other agents, and bytes an interrupted pull had
+# already written and did not fetch again.
+PULLED_BYTES = Counter(
+    "videorec_agent_sync_pulled_bytes",
+    "Bytes of other agents' records fetched by sync pulls",
+    registry=REGISTRY,
+)
+RESUMED_BYTES = Counter(
+    "videorec_agent_sync_resumed_bytes",
+    "Bytes of sync pulls kept from an interrupted earlier pull instead of fetched again",
+    registry=REGISTRY,
+)

@@ -19,7 +19,8 @@ from agent.errors import CapacityError, FileAccessError, RecordBusyError, Unknow
 from agent.ffmpeg import commands
 from agent.ffmpeg.jpeg import JpegSplitter
 from agent.ffmpeg.process import FfmpegProcess
-from agent.files.copies import CopyHeader, CopyMismatchError, CopyResumeError
+from agent.files.copies import CopyBusyError, CopyHeader, CopyMismatchError, CopyResumeError
+from agent.files.pull import PullRefusedError, SourceError, pull
 from agent.files.reads import read_range
 from agent.live.pacing import Pacer
 from agent.rpc.convert import agent_info, record_state, spec_from_proto
@@ -207,6 +208,32 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         except CopyMismatchError as exc:
             await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
         return pb.WriteFileResult(location=info.location, hash_md5=info.hash_md5, size=info.size)
+
+    async def PullFile(
+        self, request: pb.PullFileRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.PullFileProgress]:
+        """Fetch a copy of another agent's record from the URL the control plane signed there."""
+        h = request.header
+        header = CopyHeader(h.record_id, h.path, h.size, h.hash_md5)
+        try:
+            async for step in pull(self._state.copies, header, request.url, max(request.bandwidth_bps, 0)):
+                message = pb.PullFileProgress(resumed_from=step.resumed_from, fetched=step.fetched)
+                if step.result is not None:
+                    info = step.result
+                    message.result.CopyFrom(
+                        pb.WriteFileResult(location=info.location, hash_md5=info.hash_md5, size=info.size)
+                    )
+                yield message
+        except FileAccessError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except PullRefusedError as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        except UnknownRecordError:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"the source has no file of record {h.record_id}")
+        except (CopyBusyError, SourceError) as exc:
+            await context.abort(grpc.StatusCode.ABORTED, str(exc))
+        except CopyMismatchError as exc:
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,26 @@ class AgentClient:
 
         return await self._unary(self._stub.WriteFile, requests(), timeout_s=timeout_s)
 
+    async def pull_file(
+        self,
+        request: pb.PullFileRequest,
+        timeout_s: float,
+        on_progress: Callable[[pb.PullFileProgress], None],
+    ) -> pb.WriteFileResult:
+        """Have this agent fetch a copy from the signed URL in `request`; it verifies size and MD5
+        before it keeps the file. Cancelling the call stops the fetch (what it wrote is resumed later)."""
+        call = self._stub.PullFile(request, timeout=timeout_s, metadata=self._metadata)
+        try:
+            async for progress in call:
+                on_progress(progress)
+                if progress.HasField("result"):
+                    return progress.result
+        except grpc.aio.AioRpcError as exc:
+            raise self.translate(exc) from None
+        finally:
+            call.cancel()
+        raise AgentUnavailableError(f"agent {self.name} ended the pull without its result")
+
     def live_frames(self, source: pb.SourceSpec, interval_s: float) -> FrameStream:
         call = self._stub.LiveFrames(
             pb.LiveFramesRequest(source=source, interval_s=interval_s), metadata=self._metadata

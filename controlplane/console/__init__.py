@@ -21,10 +21,14 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
 }
-# Same origin only: scripts, styles and media come from here; blob: carries media fetched with the token.
+# Scripts, styles and API calls: same origin only. Media may also come from an agent's HTTP port at a
+# URL the control plane signed (with a token the console plays records from there, with ranges), and
+# agents are on hosts and ports only the database knows, so media-src admits any http(s) origin: a
+# <video> runs no code, and with scripts and connections held to 'self' no page can send data out.
+# blob: carries media fetched with the token from an agent that serves no direct URLs.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "media-src 'self' blob: http: https:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 

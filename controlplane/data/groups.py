@@ -11,8 +11,8 @@ from controlplane.errors import NotFoundError
 from controlplane.models import Group, GroupSourceLink
 
 
-async def list_all(session: AsyncSession) -> Sequence[Group]:
-    return (await session.exec(select(Group).order_by(col(Group.id)))).all()
+async def list_all(session: AsyncSession, offset: int = 0, limit: int | None = None) -> Sequence[Group]:
+    return (await session.exec(select(Group).order_by(col(Group.id)).offset(offset).limit(limit))).all()
 
 
 async def get(session: AsyncSession, group_id: int) -> Group:

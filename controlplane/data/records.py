@@ -15,11 +15,14 @@ from shared.enums import ACTIVE_RECORD_STATUSES, RecordStatus
 _ACTIVE = list(ACTIVE_RECORD_STATUSES)
 
 
-async def of_tag(session: AsyncSession, tag_id: int, model: str | None = None) -> Sequence[Record]:
+async def of_tag(
+    session: AsyncSession, tag_id: int, model: str | None = None, offset: int = 0, limit: int | None = None
+) -> Sequence[Record]:
     stmt = select(Record).where(Record.tag_id == tag_id)
     if model is not None:
         stmt = stmt.join(Source, col(Source.id) == col(Record.source_id)).where(Source.model == model)
-    return (await session.exec(stmt.order_by(col(Record.created_utc), col(Record.id)))).all()
+    stmt = stmt.order_by(col(Record.created_utc), col(Record.id)).offset(offset).limit(limit)
+    return (await session.exec(stmt)).all()
 
 
 async def get(session: AsyncSession, record_id: str) -> Record:

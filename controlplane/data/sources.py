@@ -3,16 +3,67 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Row, String, true, type_coerce
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.errors import NotFoundError
-from controlplane.models import GroupSourceLink, Source
+from controlplane.models import Agent, GroupSourceLink, ListVersion, Source
+
+# What the list shows, as plain columns: no ORM objects to build, no password read (only whether one
+# is set), and the enums as their stored strings (the list writes them straight to JSON).
+LIST_COLUMNS: tuple[Any, ...] = (
+    col(Source.id),
+    col(Source.created_utc),
+    type_coerce(col(Source.status), String),
+    col(Source.status_detail),
+    col(Source.status_utc),
+    type_coerce(col(Source.model), String),
+    col(Source.uri_rtsp),
+    col(Source.picture_uri),
+    col(Source.picture_auth),
+    col(Source.picture_user),
+    col(Source.picture_password).is_not(None),
+    col(Source.description),
+    col(Source.ffmpeg_cmd),
+    col(Source.agent_name),
+    col(Source.site),
+    col(Source.failover),
+)
 
 
 async def list_all(session: AsyncSession) -> Sequence[Source]:
     return (await session.exec(select(Source).order_by(col(Source.id)))).all()
+
+
+_LIST_ROWS = core_select(*LIST_COLUMNS).order_by(col(Source.id))
+_LIST_VERSION = (
+    core_select(col(ListVersion.n), col(Agent.name), col(Agent.last_seen_utc), col(Agent.revoked_utc))
+    .select_from(ListVersion)
+    .outerjoin(Agent, true())
+    .where(col(ListVersion.name) == "source")
+)
+
+
+async def list_rows(session: AsyncSession) -> Sequence[Row[Any]]:
+    """Every source as a row of LIST_COLUMNS, by id (Core on the session's connection: no ORM)."""
+    return (await (await session.connection()).execute(_LIST_ROWS)).all()
+
+
+async def list_version(
+    session: AsyncSession,
+) -> tuple[int, list[tuple[str, datetime | None, datetime | None]]]:
+    """The sources' version and each agent's name, last heartbeat and revocation, in one statement:
+    what the list shows is the sources as of that version, with the status of an offline agent's
+    sources unknown."""
+    rows = (await (await session.connection()).execute(_LIST_VERSION)).all()
+    if not rows:
+        raise RuntimeError("list_version has no row for sources: the schema was not upgraded")
+    return rows[0][0], [(name, seen, revoked) for _, name, seen, revoked in rows if name is not None]
 
 
 async def get(session: AsyncSession, source_id: int) -> Source:

@@ -74,6 +74,6 @@ async def by_id(session: AsyncSession, tag_id: int) -> Tag:
     return tag
 
 
-async def newest(session: AsyncSession, limit: int) -> Sequence[Tag]:
-    stmt = select(Tag).order_by(col(Tag.created_utc).desc(), col(Tag.id).desc()).limit(limit)
+async def newest(session: AsyncSession, limit: int, offset: int = 0) -> Sequence[Tag]:
+    stmt = select(Tag).order_by(col(Tag.created_utc).desc(), col(Tag.id).desc()).offset(offset).limit(limit)
     return (await session.exec(stmt)).all()

@@ -20,6 +20,8 @@ class Agent(SQLModel, table=True):
     created_utc: datetime = created_field()
     address: str  # host:port of its gRPC server
     http_address: str | None = SQLField(default=None, max_length=256)  # its HTTP port: signed file URLs
+    # What clients reach that port by (VIDEOREC_AGENT_PUBLIC_URL); set: downloads redirect there.
+    public_url: str | None = SQLField(default=None, max_length=512)
     site: str = SQLField(default="default", max_length=128)  # sources fail over only within a site
     version: str = ""
     capacity: int = 0

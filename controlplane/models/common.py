@@ -11,12 +11,12 @@ from controlplane.db import UtcDateTime, utcnow
 MASK = "********"
 
 
-def _iso_utc(value: datetime) -> str:
+def iso_utc(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
 # A datetime that is always written to JSON as ISO 8601 UTC with a "Z".
-UtcDatetimeOut = Annotated[AwareDatetime, PlainSerializer(_iso_utc, return_type=str, when_used="json")]
+UtcDatetimeOut = Annotated[AwareDatetime, PlainSerializer(iso_utc, return_type=str, when_used="json")]
 
 
 def created_field() -> Any:

@@ -22,6 +22,7 @@ from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
 from shared.enums import AgentState, RecordStatus, SourceStatus
 from shared.heartbeat import HeartbeatIn, HeartbeatOut
+from shared.media_urls import check_public_url
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,14 @@ _ADDRESS = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+
 
 
 def is_online(agent: Agent, settings: Settings) -> bool:
+    return seen_online(agent.last_seen_utc, agent.revoked_utc, settings)
+
+
+def seen_online(last_seen_utc: datetime | None, revoked_utc: datetime | None, settings: Settings) -> bool:
     # Liveness is derived from the last heartbeat, so no loop (and no replica) has to flip a flag.
-    if agent.last_seen_utc is None or agent.revoked_utc is not None:
+    if last_seen_utc is None or revoked_utc is not None:
         return False
-    return utcnow() - agent.last_seen_utc <= timedelta(seconds=settings.agent_offline_after_s)
+    return utcnow() - last_seen_utc <= timedelta(seconds=settings.agent_offline_after_s)
 
 
 def placeable(agent: Agent, settings: Settings) -> bool:
@@ -99,6 +104,12 @@ async def heartbeat(
     if beat.http_address is not None:
         # Clients are redirected there: host:port only, never a URL of the agent's choosing.
         check_address(beat.http_address, "http_address", "HTTP port")
+    public_url = None
+    if beat.public_url is not None:
+        try:
+            public_url = check_public_url(beat.public_url)
+        except ValueError as exc:
+            raise invalid(("body", "public_url"), str(exc)) from None
     now = utcnow()
     existing = await agents_data.get(session, beat.name)
     if existing is not None and existing.revoked_utc is not None:
@@ -109,6 +120,7 @@ async def heartbeat(
     row = existing or Agent(name=beat.name, address=beat.address, created_utc=now)
     row.address = beat.address
     row.http_address = beat.http_address
+    row.public_url = public_url
     row.site = beat.site
     if returning:
         row.up_since_utc = now

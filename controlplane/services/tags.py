@@ -83,10 +83,10 @@ async def recording_now(session: AsyncSession) -> list[str]:
     return list(await tags_data.names_recording(session))
 
 
-async def summaries(session: AsyncSession, limit: int) -> list[TagSummary]:
+async def summaries(session: AsyncSession, limit: int, offset: int = 0) -> list[TagSummary]:
     """The newest tags first; `recording` for those with a record still active."""
     active = set(await tags_data.names_recording(session))
     return [
         TagSummary(name=t.name, created_utc=t.created_utc, protected=t.protected, recording=t.name in active)
-        for t in await tags_data.newest(session, limit)
+        for t in await tags_data.newest(session, limit, offset)
     ]

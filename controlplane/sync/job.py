@@ -19,6 +19,7 @@ from controlplane.errors import CopyVerificationError, ServiceError
 from controlplane.models import Record
 from controlplane.models.sync import ItemStatus, SyncItem, SyncJob, SyncStatus
 from controlplane.services import agents as agents_service
+from controlplane.services import media_urls
 from controlplane.services.tags import get_tag
 from controlplane.sync.destinations import Destination, Links, Outgoing
 from controlplane.sync.lease import Lease, LeaseLost
@@ -138,11 +139,26 @@ class JobRun:
             source_agent = await agents_service.agent_for_record(session, self._ctx.settings, record)
         source = self._ctx.agents.client(source_agent.name, source_agent.address)
         size = record.size_bytes
-        chunks = metered(
-            source.read_file(record.id, record.location, 0, size, COPY_CHUNK), on_bytes, job.bandwidth_bps
-        )
+        direct = media_urls.sign(self._ctx.settings, source_agent, record, public=False)
+        # The bytes from the source agent's HTTP port (sendfile there), over gRPC only from an agent
+        # without one. Lazy: a destination that pulls from `direct` itself never starts this read.
+        if direct is not None:
+            raw = media_urls.read(self._ctx.agents.http, source_agent.name, direct.url, COPY_CHUNK)
+        else:
+            raw = source.read_file(record.id, record.location, 0, size, COPY_CHUNK)
+        chunks = metered(raw, on_bytes, job.bandwidth_bps)
         deadline = 60.0 + size / min(job.bandwidth_bps or MIN_RATE, MIN_RATE)
-        return await destination.copy(Outgoing(record, job.tag_name, chunks, deadline, attempt))
+        outgoing = Outgoing(
+            record,
+            job.tag_name,
+            chunks,
+            deadline,
+            attempt,
+            source_url=direct.url if direct is not None else None,
+            on_bytes=on_bytes,
+            bandwidth_bps=job.bandwidth_bps,
+        )
+        return await destination.copy(outgoing)
 
     async def _save(
         self, job: SyncJob, record_copied: tuple[str, str, Destination] | None = None, **values: Any

@@ -259,3 +259,23 @@ class WriteFileResult(_message.Message):
     hash_md5: str
     size: int
     def __init__(self, location: _Optional[str] = ..., hash_md5: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class PullFileRequest(_message.Message):
+    __slots__ = ("header", "url", "bandwidth_bps")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_BPS_FIELD_NUMBER: _ClassVar[int]
+    header: WriteFileHeader
+    url: str
+    bandwidth_bps: int
+    def __init__(self, header: _Optional[_Union[WriteFileHeader, _Mapping]] = ..., url: _Optional[str] = ..., bandwidth_bps: _Optional[int] = ...) -> None: ...
+
+class PullFileProgress(_message.Message):
+    __slots__ = ("resumed_from", "fetched", "result")
+    RESUMED_FROM_FIELD_NUMBER: _ClassVar[int]
+    FETCHED_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    resumed_from: int
+    fetched: int
+    result: WriteFileResult
+    def __init__(self, resumed_from: _Optional[int] = ..., fetched: _Optional[int] = ..., result: _Optional[_Union[WriteFileResult, _Mapping]] = ...) -> None: ...

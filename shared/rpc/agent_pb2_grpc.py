@@ -89,6 +89,11 @@ class AgentStub:
                 request_serializer=shared_dot_rpc_dot_agent__pb2.WriteFileChunk.SerializeToString,
                 response_deserializer=shared_dot_rpc_dot_agent__pb2.WriteFileResult.FromString,
                 _registered_method=True)
+        self.PullFile = channel.unary_stream(
+                '/videorec.agent.v1.Agent/PullFile',
+                request_serializer=shared_dot_rpc_dot_agent__pb2.PullFileRequest.SerializeToString,
+                response_deserializer=shared_dot_rpc_dot_agent__pb2.PullFileProgress.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -168,6 +173,15 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PullFile(self, request, context):
+        """Fetches a copy of another agent's record (sync) from a URL the control plane signed on that agent's
+        HTTP port: hashed while written, fsynced, kept only when size and MD5 match; a pull cut short is
+        resumed from the bytes already written. Progress every so often; the last message has the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +239,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.WriteFile,
                     request_deserializer=shared_dot_rpc_dot_agent__pb2.WriteFileChunk.FromString,
                     response_serializer=shared_dot_rpc_dot_agent__pb2.WriteFileResult.SerializeToString,
+            ),
+            'PullFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.PullFile,
+                    request_deserializer=shared_dot_rpc_dot_agent__pb2.PullFileRequest.FromString,
+                    response_serializer=shared_dot_rpc_dot_agent__pb2.PullFileProgress.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -524,6 +543,33 @@ class Agent:
             '/videorec.agent.v1.Agent/WriteFile',
             shared_dot_rpc_dot_agent__pb2.WriteFileChunk.SerializeToString,
             shared_dot_rpc_dot_agent__pb2.WriteFileResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PullFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/videorec.agent.v1.Agent/PullFile',
+            shared_dot_rpc_dot_agent__pb2.PullFileRequest.SerializeToString,
+            shared_dot_rpc_dot_agent__pb2.PullFileProgress.FromString,
             options,
             channel_credentials,
             insecure,

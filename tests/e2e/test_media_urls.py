@@ -1,5 +1,11 @@
-"""Bytes straight from the agent: the control plane redirects to a URL it signed, the agent serves the
-record's file with sendfile and refuses every other URL. Real control plane, agent, ffmpeg, camera."""
+"""Bytes straight from the agent: the control plane redirects to a URL it signed, or relays the agent's
+answer to it, the agent serves the record's file with sendfile and refuses every other URL. Real
+control plane, agent, ffmpeg, camera.
+
+Every test runs in both serving modes: "proxy" (the agent has no public URL: downloads through the
+control plane stream the agent's HTTP answer) and "public" (the agent has VIDEOREC_AGENT_PUBLIC_URL,
+here `localhost` rather than the 127.0.0.1 it reports, so a URL on it is told apart: downloads are
+redirected there by default)."""
 
 from __future__ import annotations
 
@@ -11,8 +17,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
+from shared.heartbeat import HEARTBEAT_PATH
 from shared.media_urls import MediaGrant, media_key
 from tests.support.cameras import RtspCamera, start_rtsp_camera
+from tests.support.media import ffprobe_json
+from tests.support.net import free_port
 from tests.support.processes import (
     AGENT_TOKEN,
     AgentProc,
@@ -32,17 +41,34 @@ def camera() -> Iterator[RtspCamera]:
         yield cam
 
 
+@pytest.fixture(scope="module", params=["proxy", "public"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, AgentProc]]:
-    tmp = tmp_path_factory.mktemp("media-urls")
+def stack(tmp_path_factory: pytest.TempPathFactory, mode: str) -> Iterator[tuple[ControlPlane, AgentProc]]:
+    tmp = tmp_path_factory.mktemp(f"media-urls-{mode}")
     cp = start_controlplane(tmp)
-    agent = start_agent(tmp, cp)
+    env = {}
+    if mode == "public":
+        port = free_port()
+        env = {
+            "VIDEOREC_AGENT_HTTP_PORT": str(port),
+            "VIDEOREC_AGENT_PUBLIC_URL": f"http://localhost:{port}/",
+        }
+    agent = start_agent(tmp, cp, **env)
     try:
         wait_agent_online(cp, agent.name)
         yield cp, agent
     finally:
         agent.stop()
         cp.stop()
+
+
+def agent_host(mode: str) -> str:
+    """Where a client is sent: the public URL's host, else the HTTP address the agent reports."""
+    return "localhost" if mode == "public" else "127.0.0.1"
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +90,10 @@ def recorded(stack, camera: RtspCamera) -> dict[str, list[dict]]:
 
         def has_bytes() -> bool:
             answers = [
-                c.get(f"/api/v1/record/{r['id']}/video/", headers={"Range": "bytes=0-99"}) for r in rows
+                c.get(
+                    f"/api/v1/record/{r['id']}/video/", headers={"Range": "bytes=0-99"}, follow_redirects=True
+                )
+                for r in rows
             ]
             return all(a.status_code == 206 for a in answers)
 
@@ -102,7 +131,7 @@ def test_a_growing_file_is_served_uncacheable_and_without_etag(recorded) -> None
         assert len(answer.content) > 0
 
 
-def test_the_redirect_is_followed_and_the_bytes_are_the_records(stack, recorded) -> None:
+def test_the_redirect_is_followed_and_the_bytes_are_the_records(stack, recorded, mode: str) -> None:
     cp, _agent = stack
     for record in recorded["completed"]:
         assert record["status"] == "completed" and record["hash_md5"]
@@ -111,15 +140,81 @@ def test_the_redirect_is_followed_and_the_bytes_are_the_records(stack, recorded)
                 f"/api/v1/record/{record['id']}/video/", params={"redirect": "1"}, follow_redirects=True
             )
         assert answer.status_code == 200
-        assert answer.url.host == "127.0.0.1" and answer.url.path == f"/media/{record['id']}"
+        assert answer.url.host == agent_host(mode) and answer.url.path == f"/media/{record['id']}"
         assert hashlib.md5(answer.content).hexdigest() == record["hash_md5"]  # noqa: S324
         assert answer.headers["etag"] == f'"{record["hash_md5"]}"'
         assert "last-modified" not in answer.headers
         assert int(answer.headers["content-length"]) == record["size_bytes"] == len(answer.content)
-        # Without ?redirect the bytes are proxied as before.
+        # ?redirect=0 has the bytes relayed by the control plane, whatever the mode.
         with cp.client(timeout=60) as c:
-            proxied = c.get(f"/api/v1/record/{record['id']}/video/")
+            proxied = c.get(f"/api/v1/record/{record['id']}/video/", params={"redirect": "0"})
         assert proxied.status_code == 200 and proxied.content == answer.content
+        assert proxied.headers["etag"] == answer.headers["etag"]
+
+
+def test_without_asking_public_agents_redirect_and_others_proxy(stack, recorded, mode: str) -> None:
+    cp, _agent = stack
+    record = recorded["completed"][0]
+    with cp.client(timeout=60) as c:
+        answer = c.get(f"/api/v1/record/{record['id']}/video/")
+    if mode == "public":
+        assert answer.status_code == 307 and answer.headers["cache-control"] == "no-store"
+        assert urlsplit(answer.headers["location"]).netloc.startswith("localhost:")
+    else:
+        assert answer.status_code == 200
+        assert hashlib.md5(answer.content).hexdigest() == record["hash_md5"]  # noqa: S324
+
+
+def test_ranges_md5_validators_and_playback_through_the_api(stack, recorded, tmp_path) -> None:
+    """What a player sees at /api/v1/record/{id}/video in this mode (redirects followed)."""
+    cp, _agent = stack
+    record = recorded["completed"][0]
+    size, etag = record["size_bytes"], f'"{record["hash_md5"]}"'
+    with cp.client(timeout=60) as c:
+
+        def get(headers: dict[str, str] | None = None) -> httpx.Response:
+            return c.get(f"/api/v1/record/{record['id']}/video/", headers=headers, follow_redirects=True)
+
+        whole = get()
+        assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+        assert hashlib.md5(whole.content).hexdigest() == record["hash_md5"]  # noqa: S324
+        assert int(whole.headers["content-length"]) == size and whole.headers["etag"] == etag
+        assert whole.headers["content-type"] == "video/mp4"
+        data = whole.content
+        part = get({"Range": "bytes=100-1099"})
+        assert part.status_code == 206 and part.content == data[100:1100]
+        assert part.headers["content-range"] == f"bytes 100-1099/{size}"
+        assert part.headers["content-length"] == "1000"
+        assert get({"Range": f"bytes={size // 2}-"}).content == data[size // 2 :]
+        assert get({"Range": "bytes=-500"}).content == data[-500:]
+        beyond = get({"Range": f"bytes={size + 10}-"})
+        assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
+        assert get({"Range": "bytes=0-9", "If-Range": etag}).content == data[:10]
+        stale = get({"Range": "bytes=0-9", "If-Range": '"another"'})
+        assert stale.status_code == 200 and stale.content == data
+        assert get({"If-None-Match": etag}).status_code == 304
+        assert get({"If-Match": '"another"'}).status_code == 412
+    path = tmp_path / "whole.mp4"
+    path.write_bytes(data)
+    probed = ffprobe_json(path)
+    assert probed["streams"][0]["codec_name"] == "h264"
+    assert abs(float(probed["format"]["duration"]) - record["duration_s"]) <= 1.0
+
+
+def test_a_heartbeat_with_a_bad_public_url_is_refused(stack) -> None:
+    cp, _agent = stack
+    beat = {"name": "bad-public-url", "address": "127.0.0.1:1", "http_address": "127.0.0.1:2"}
+    for bad in ("ftp://x.example/", "http://user:pw@x.example/", "http://x.example/?a=1", "localhost:8080"):
+        answer = httpx.post(
+            cp.url + HEARTBEAT_PATH,
+            json={**beat, "public_url": bad},
+            headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
+            timeout=10,
+        )
+        assert answer.status_code == 422, (bad, answer.text)
+        assert answer.json()["detail"][0]["loc"] == ["body", "public_url"]
+    with cp.client() as c:
+        assert "bad-public-url" not in {a["name"] for a in c.get("/api/v1/agent").json()}
 
 
 def test_ranges_and_validators_from_the_agent(stack, recorded) -> None:

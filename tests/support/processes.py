@@ -103,6 +103,7 @@ def start_controlplane(
         full_env,
         tmp_path / f"controlplane-{port}.log",
         url=f"http://127.0.0.1:{port}",
+        api_token=env.get("VIDEOREC_API_TOKEN"),
     )
     cp.start()
     try:

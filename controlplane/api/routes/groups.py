@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
-from controlplane.api.deps import ContextDep, ObjectId, SessionDep, body_or_query
+from controlplane.api.deps import ContextDep, IfNoneMatch, Limit, ObjectId, Offset, SessionDep, body_or_query
+from controlplane.api.lists import NOT_MODIFIED, not_modified
 from controlplane.data import groups as groups_data
 from controlplane.models.group import GroupCreate, GroupPublic, GroupWithSources
 from controlplane.services import groups as groups_service
+from controlplane.services import list_cache
 
 router = APIRouter(
     prefix="/group",
@@ -21,9 +23,18 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=list[GroupPublic])
-async def list_groups(session: SessionDep) -> list[GroupPublic]:
-    return [GroupPublic.of(row) for row in await groups_data.list_all(session)]
+@router.get("", response_model=list[GroupPublic], responses=NOT_MODIFIED)
+async def list_groups(
+    session: SessionDep,
+    response: Response,
+    offset: Offset = 0,
+    limit: Limit = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response | list[GroupPublic]:
+    tag = await list_cache.current_tag(session, ("group",), offset, limit)
+    if (unchanged := not_modified(tag, if_none_match, response)) is not None:
+        return unchanged
+    return [GroupPublic.of(row) for row in await groups_data.list_all(session, offset, limit)]
 
 
 @router.post("", response_model=GroupPublic, status_code=status.HTTP_201_CREATED)

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
-from controlplane.api.deps import ContextDep, RecordId, SessionDep, TagName, body_or_query
+from controlplane.api.deps import (
+    ContextDep,
+    IfNoneMatch,
+    Limit,
+    Offset,
+    RecordId,
+    SessionDep,
+    TagName,
+    body_or_query,
+)
+from controlplane.api.lists import NOT_MODIFIED, not_modified
 from controlplane.data import records as records_data
 from controlplane.data import tags as tags_data
 from controlplane.models.record import RecordPublic, RecordStart, RecordStop
-from controlplane.services import media_urls, playback, recording
+from controlplane.services import list_cache, media_urls, playback, recording
 from controlplane.services import tags as tags_service
 from controlplane.services.media_urls import MediaUrl
 from controlplane.services.ranges import RangeNotSatisfiable
@@ -46,11 +57,23 @@ async def stop_recording(
     return JSONResponse(None, status_code=200 if done else 202)
 
 
-@router.get("", response_model=list[RecordPublic])
-async def list_records(session: SessionDep, tag_name: TagName) -> list[RecordPublic]:
-    tag = await tags_service.get_tag(session, tag_name)
+@router.get("", response_model=list[RecordPublic], responses=NOT_MODIFIED)
+async def list_records(
+    session: SessionDep,
+    response: Response,
+    tag_name: TagName,
+    offset: Offset = 0,
+    limit: Limit = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response | list[RecordPublic]:
+    # Each record shows its source as stored.
+    etag = await list_cache.current_tag(session, ("tag", "record", "source"), tag_name, offset, limit)
+    tag = await tags_service.get_tag(session, tag_name)  # an unknown tag is a 404, whatever the ETag
+    if (unchanged := not_modified(etag, if_none_match, response)) is not None:
+        return unchanged
     assert tag.id is not None
-    return await tags_service.records_public(session, tag.name, await records_data.of_tag(session, tag.id))
+    rows = await records_data.of_tag(session, tag.id, offset=offset, limit=limit)
+    return await tags_service.records_public(session, tag.name, rows)
 
 
 @router.get("/runing", response_model=bool)
@@ -73,9 +96,12 @@ async def get_record(session: SessionDep, record_id: RecordId) -> RecordPublic:
     responses={
         200: {"content": {"video/mp4": {}}},
         206: {"description": "a byte range"},
+        304: {"description": "If-None-Match named the completed record's ETag (its MD5)"},
         307: {
-            "description": "with ?redirect=1 (or VIDEOREC_MEDIA_REDIRECT): the file on its agent's HTTP "
-            "port, at a short-lived signed URL (Location); the agent answers Range, If-Range and ETag",
+            "description": "the file on its agent's HTTP port, at a short-lived signed URL (Location): "
+            "with ?redirect=1, with VIDEOREC_MEDIA_REDIRECT, or when the agent has a public URL "
+            "(VIDEOREC_AGENT_PUBLIC_URL; ?redirect=0 asks for the bytes through here instead); the "
+            "agent answers Range, If-Range and ETag",
             "headers": {"Location": {"schema": {"type": "string"}, "description": "the signed URL"}},
         },
         416: {},
@@ -84,24 +110,30 @@ async def get_record(session: SessionDep, record_id: RecordId) -> RecordPublic:
 async def record_video(
     ctx: ContextDep,
     session: SessionDep,
+    request: Request,
     record_id: RecordId,
-    range_header: Annotated[str | None, Header(alias="Range")] = None,
     redirect: Annotated[
-        bool, Query(description="answer 307 to the agent's signed URL instead of proxying the bytes")
-    ] = False,
+        bool | None,
+        Query(
+            description="1: answer 307 to the agent's signed URL; 0: send the bytes through the control "
+            "plane; unset: redirect when configured or when the agent has a public URL"
+        ),
+    ] = None,
 ) -> Response:
-    if redirect or ctx.settings.media_redirect:
-        # An agent that serves no direct URLs (an older one) still gets its bytes proxied.
-        direct = await media_urls.for_record(ctx, session, record_id)
-        if direct is not None:
-            # The URL expires: a client must come back here for a new one, not reuse this answer.
-            return RedirectResponse(direct.url, status_code=307, headers={"Cache-Control": "no-store"})
     try:
-        answer = await playback.video(ctx, session, record_id, range_header)
+        answer = await playback.video(ctx, session, record_id, request.headers, redirect)
     except RangeNotSatisfiable as exc:
         headers = {"Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"}
         return Response(status_code=416, headers=headers)
-    return StreamingResponse(answer.body, status_code=answer.status_code, headers=answer.headers)
+    if isinstance(answer, playback.Redirect):
+        # The URL expires: a client must come back here for a new one, not reuse this answer.
+        return RedirectResponse(answer.url, status_code=307, headers={"Cache-Control": "no-store"})
+    # Nothing of the database is needed while the bytes flow: give its connection back first.
+    await session.close()
+    background = BackgroundTask(answer.close) if answer.close is not None else None
+    return StreamingResponse(
+        answer.body, status_code=answer.status_code, headers=answer.headers, background=background
+    )
 
 
 @router.get("/{record_id}/video_url", response_model=MediaUrl)

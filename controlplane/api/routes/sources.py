@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
-from pydantic import TypeAdapter
 
-from controlplane.api.deps import ContextDep, ObjectId, SessionDep, body_or_query
+from controlplane.api.deps import ContextDep, IfNoneMatch, Limit, ObjectId, Offset, SessionDep, body_or_query
+from controlplane.api.lists import NOT_MODIFIED, list_answer
 from controlplane.data import sources as sources_data
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
+from controlplane.services import source_list
 from controlplane.services import sources as sources_service
 
 router = APIRouter(
@@ -19,14 +20,22 @@ router = APIRouter(
 )
 
 
-_SOURCE_LIST = TypeAdapter(list[SourcePublic])
-
-
-@router.get("", response_model=list[SourcePublic])
-async def list_sources(ctx: ContextDep, session: SessionDep) -> Response:
-    rows = await sources_service.public(session, ctx.settings, await sources_data.list_all(session))
-    # Serialised once, here: FastAPI would validate the thousand models again before dumping them.
-    return Response(_SOURCE_LIST.dump_json(rows), media_type="application/json")
+@router.get(
+    "",
+    response_model=list[SourcePublic],  # documents the answer; the body is serialised by the service
+    responses=NOT_MODIFIED,
+)
+async def list_sources(
+    ctx: ContextDep,
+    session: SessionDep,
+    offset: Offset = 0,
+    limit: Limit = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    page = await source_list.page(
+        session, ctx.settings, ctx.lists, offset=offset, limit=limit, if_none_match=if_none_match
+    )
+    return list_answer(page)
 
 
 @router.post("", response_model=SourcePublic, status_code=status.HTTP_201_CREATED)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from controlplane.api.deps import SessionDep, TagName
+from controlplane.api.deps import IfNoneMatch, Offset, SessionDep, TagName
+from controlplane.api.lists import NOT_MODIFIED, not_modified
 from controlplane.models.tag import TagPublic, TagSummary, TagUpdate
+from controlplane.services import list_cache
 from controlplane.services import tags as tags_service
 
 router = APIRouter(prefix="/tag", tags=["tags"], responses={404: {"description": "no such tag"}})
@@ -34,8 +36,18 @@ async def tags_recording_now(session: SessionDep) -> list[str]:
 listing = APIRouter(tags=["tags"])
 
 
-@listing.get("/tags", response_model=list[TagSummary], summary="List tags, newest first")
+@listing.get(
+    "/tags", response_model=list[TagSummary], summary="List tags, newest first", responses=NOT_MODIFIED
+)
 async def list_tags(
-    session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
-) -> list[TagSummary]:
-    return await tags_service.summaries(session, limit)
+    session: SessionDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Offset = 0,
+    if_none_match: IfNoneMatch = None,
+) -> Response | list[TagSummary]:
+    # `recording` comes from the tags' records.
+    tag = await list_cache.current_tag(session, ("tag", "record"), limit, offset)
+    if (unchanged := not_modified(tag, if_none_match, response)) is not None:
+        return unchanged
+    return await tags_service.summaries(session, limit, offset)

@@ -1,6 +1,7 @@
 """Where copies go: one class per kind of destination, all behind the `Destination` protocol.
 
-`agent.py` writes to another of our agents over gRPC, `peer.py` imports into another deployment over
+`agent.py` has another of our agents pull the file from the source agent's HTTP port (or streams
+it over gRPC from an agent without one), `peer.py` imports into another deployment over
 HTTPS, `s3.py` uploads to a bucket. `controlplane.sync.locations` turns an allowed `location` string
 into one of them; the runner knows nothing else about them."""
 
@@ -35,6 +36,10 @@ class Outgoing:
     chunks: AsyncIterator[bytes]
     deadline_s: float  # for the whole copy, sized for the slowest rate we accept
     attempt: int = 1  # > 1: an earlier attempt of this copy failed and may have left something behind
+    # For a destination that fetches the bytes itself (`chunks` then stays unread, so nothing is sent):
+    source_url: str | None = None  # signed on the source agent's HTTP port; None: it has none
+    on_bytes: Callable[[int], None] | None = None  # progress of such a fetch, as `chunks` would count it
+    bandwidth_bps: int | None = None  # the job's cap, which such a fetch must hold itself
 
     @property
     def size(self) -> int:

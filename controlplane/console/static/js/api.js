@@ -78,3 +78,19 @@ export async function mediaUrl(path, signal) {
   const res = await call("GET", path, { raw: true, signal });
   return URL.createObjectURL(await res.blob());
 }
+
+// A record's file for a <video> or a download. With a token, the control plane signs a short-lived URL
+// to the file on its agent (/video_url): the browser streams and seeks it with ranges instead of
+// holding the whole file as a blob. The URL expires, so a player asks again when the agent refuses it.
+// An agent that serves no direct URLs (503) still gets the blob.
+export async function recordMediaUrl(recordId, query, signal) {
+  const path = `/record/${encodeURIComponent(recordId)}/video/?${new URLSearchParams(query)}`;
+  if (!needsBlob()) return { url: `/api/v1${path}`, signed: false };
+  try {
+    const answer = await call("GET", `/record/${encodeURIComponent(recordId)}/video_url`, { signal });
+    return { url: answer.url, signed: true };
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 503) throw err;
+    return { url: await mediaUrl(path, signal), signed: false };
+  }
+}

@@ -1,6 +1,6 @@
 // Playback of a tag: every record in one grid on one wall-clock timeline, one play/pause and one
 // scrubber for all, each tile showing the wall time it is at and saying so when its camera was lost.
-import { call, get, mediaUrl, needsBlob } from "../api.js";
+import { get, needsBlob, recordMediaUrl } from "../api.js";
 import { badge, h, mount, toast } from "../dom.js";
 import { SyncPlayer } from "../syncplayer.js";
 import { Timeline } from "../timeline.js";
@@ -93,17 +93,29 @@ function tile(r, signal, urls) {
   const el = h("figure.ptile", { dataset: { recordId: r.id } }, video, h("figcaption", h("span", name), badge(r.status)), note, stamp, h("div.tile-foot", downloadLink(r), r.hash_md5 ? h("span.mono.small", { title: "MD5 of the file" }, `MD5 ${r.hash_md5}`) : null));
   const t = { span, video, el, name, failed: false, active: false, state: "" };
   video.addEventListener("error", () => {
+    // A signed URL that expired while the tile was paused or buffering: ask for a new one once, and go
+    // back to where the tile was (a second failure in a row is a real one).
+    if (t.signed && !t.renewing) {
+      t.renewing = true;
+      const at = video.currentTime;
+      t.load().then(() => {
+        if (!t.failed) video.addEventListener("loadedmetadata", () => (video.currentTime = at), { once: true });
+      });
+      return;
+    }
     t.failed = true;
     note.textContent = "This file cannot be played here.";
     el.dataset.state = "error";
   });
   // A record still recording: reloaded when the clock reaches what was loaded, to get the newer bytes.
   // The URL names the bytes: a browser may keep a response, and the file grows until it is finished.
+  video.addEventListener("loadeddata", () => (t.renewing = false));
   t.load = () =>
-    mediaUrl(`/record/${r.id}/video/?${r.hash_md5 ? `md5=${r.hash_md5}` : `at=${Date.now()}`}`, signal)
-      .then((url) => {
+    recordMediaUrl(r.id, r.hash_md5 ? { md5: r.hash_md5 } : { at: Date.now() }, signal)
+      .then(({ url, signed }) => {
         if (url.startsWith("blob:")) urls.push(url);
         t.failed = false;
+        t.signed = signed;
         video.src = url;
       })
       .catch((err) => {
@@ -134,16 +146,16 @@ export function downloadLink(r) {
   const path = `/record/${r.id}/video/`;
   const name = `${r.tag_name}-${r.source?.id ?? "x"}-${r.id.slice(0, 8)}.mp4`;
   if (!needsBlob()) return h("a.small", { href: `/api/v1${path}`, download: name }, "Download");
-  // With a token the link cannot carry it: fetch with the header, then save the blob.
+  // With a token the link cannot carry it: a signed URL to the agent (streamed; a browser names a
+  // cross-origin download itself), or the blob when the agent serves no direct URLs.
   return h(
     "button.link.small",
     {
       onclick: async () => {
         try {
-          const res = await call("GET", path, { raw: true });
-          const url = URL.createObjectURL(await res.blob());
-          h("a", { href: url, download: name }).click();
-          setTimeout(() => URL.revokeObjectURL(url), 10000);
+          const { url, signed } = await recordMediaUrl(r.id, {});
+          h("a", { href: url, download: name, target: signed ? "_blank" : "", rel: "noopener" }).click();
+          if (!signed) setTimeout(() => URL.revokeObjectURL(url), 10000);
         } catch (err) {
           toast(err.message, "error");
         }

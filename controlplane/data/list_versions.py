@@ -1,0 +1,94 @@
+"""The list versions' triggers, and reading a version.
+
+Triggers, not application code, bump the versions: every write reaches them, whichever replica,
+service or bulk UPDATE makes it (a heartbeat's probe, a placement, a failover move, a revocation).
+
+- SQLite has one writer at a time: a row trigger bumps the counter inside the writing transaction.
+- PostgreSQL: a DEFERRED constraint trigger bumps it at COMMIT, once per transaction. The counter row
+  is then locked only for the instant before the commit, while the transaction holds every other lock
+  it will ever take and waits for nothing else: concurrent writers queue there but cannot deadlock.
+
+SQLite's batch migrations copy a table and lose its triggers, so `install` runs after every upgrade
+(controlplane.schema), not once in a revision; it creates only what is missing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.models import ListVersion
+
+# Version name → the tables whose changes it counts. A list's ETag names the versions of the tables
+# it reads (the source list, also the agents' liveness: services.source_list).
+VERSIONED: dict[str, tuple[str, ...]] = {
+    "source": ("source",),
+    "group": ("group",),
+    "tag": ("tag",),
+    "record": ("record",),
+}
+
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION list_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE list_version SET n = n + 1, txid = txid_current()
+     WHERE name = TG_ARGV[0] AND txid IS DISTINCT FROM txid_current();
+    RETURN NULL;
+END
+$$
+"""
+
+
+def _trigger_name(version: str, table: str) -> str:
+    return f"list_version_{version}_{table}"
+
+
+def install(connection: Connection) -> None:
+    """Seed each version's row and create the triggers that are missing (idempotent)."""
+    postgres = connection.dialect.name == "postgresql"
+    for version, tables in VERSIONED.items():
+        # A random start: a database made again from nothing does not name its first states as the
+        # one before did, whose ETags clients may still hold.
+        seed = "INSERT INTO list_version (name, n) VALUES (:name, :n) ON CONFLICT (name) DO NOTHING"
+        connection.execute(text(seed), {"name": version, "n": secrets.randbelow(2**48)})
+        for table in tables:
+            name = _trigger_name(version, table)
+            if postgres:
+                _install_pg(connection, name, version, table)
+            else:
+                for op in ("INSERT", "UPDATE", "DELETE"):
+                    # Names from VERSIONED above, never from a request.
+                    connection.exec_driver_sql(
+                        f'CREATE TRIGGER IF NOT EXISTS "{name}_{op.lower()}" AFTER {op} ON "{table}" '  # noqa: S608
+                        f"BEGIN UPDATE list_version SET n = n + 1 WHERE name = '{version}'; END"
+                    )
+
+
+def _install_pg(connection: Connection, name: str, version: str, table: str) -> None:
+    exists = connection.execute(
+        text("SELECT 1 FROM pg_trigger WHERE tgname = :name AND tgrelid = CAST(:table AS regclass)"),
+        {"name": name, "table": f'"{table}"'},
+    ).first()
+    if exists:
+        return
+    connection.exec_driver_sql(_PG_FUNCTION)
+    connection.exec_driver_sql(
+        f'CREATE CONSTRAINT TRIGGER "{name}" AFTER INSERT OR UPDATE OR DELETE ON "{table}" '
+        f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION list_version_bump('{version}')"
+    )
+
+
+async def read(session: AsyncSession, names: Iterable[str]) -> tuple[int, ...]:
+    """The current versions of `names`, in that order (one small query)."""
+    wanted = tuple(names)
+    stmt = select(ListVersion.name, ListVersion.n).where(col(ListVersion.name).in_(wanted))
+    found = dict((await session.exec(stmt)).all())
+    missing = set(wanted) - set(found)
+    if missing:
+        raise RuntimeError(f"list_version has no row for {sorted(missing)}: the schema was not upgraded")
+    return tuple(found[name] for name in wanted)
