@@ -86,7 +86,9 @@ class Site:
 
     def copying(self, path: str) -> bool:
         """Whether bytes of a copy to `agent://dest/<path>` are arriving (job counters move per record)."""
-        return any(p.stat().st_size > 0 for p in (self.dest.storage / "sync" / path).glob("*.partial"))
+        folder = self.dest.storage / "sync" / path
+        # A pushed copy is written to `*.partial`, a pulled one to `*.resume` (kept for a resume).
+        return any(p.stat().st_size > 0 for p in [*folder.glob("*.partial"), *folder.glob("*.resume")])
 
     def records(self, tag: str, cp: ControlPlane | None = None) -> list[dict]:
         with (cp or self.cp).client() as c:
