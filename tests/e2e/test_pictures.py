@@ -159,8 +159,14 @@ def agent_readers(agent: AgentProc) -> list[str]:
 
 
 def read_mjpeg(
-    cp: ControlPlane, source_id: int, delay: float, seconds: float, got_frame: threading.Event | None = None
+    cp: ControlPlane,
+    source_id: int,
+    delay: float,
+    seconds: float,
+    got_frame: threading.Event | None = None,
+    until: threading.Event | None = None,
 ) -> tuple[list[bytes], list[float]]:
+    """Frames and their arrival times over `seconds` (and until `until` is set, when given)."""
     frames: list[bytes] = []
     times: list[float] = []
     buffer = b""
@@ -176,7 +182,7 @@ def read_mjpeg(
                 times.append(time.monotonic())
                 if got_frame is not None:
                     got_frame.set()
-            if time.monotonic() > end:
+            if time.monotonic() > end and (until is None or until.is_set()):
                 break
     return frames, times
 
@@ -192,8 +198,10 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack) -> None:
         source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url)
         delay, seconds = 0.5, 4.0
         with ThreadPoolExecutor(3) as pool:
-            got_frame = threading.Event()
-            viewers = [pool.submit(read_mjpeg, cp, source_id, delay, seconds, got_frame) for _ in range(2)]
+            got_frame, pictured = threading.Event(), threading.Event()
+            viewers = [
+                pool.submit(read_mjpeg, cp, source_id, delay, seconds, got_frame, pictured) for _ in range(2)
+            ]
             readers_while_watching = wait_until(lambda: agent_readers(agent), 30, what="a live reader")
             assert got_frame.wait(30), "no live frame"
             # A snapshot of a watched source answers from the frame the viewers are getting: no new
@@ -203,6 +211,7 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack) -> None:
                 picture = c.get(f"/api/v1/source/{source_id}/picture")
                 after = rtsp_clients(rtsp)
             still_watching = not all(v.done() for v in viewers)
+            pictured.set()  # the viewers may leave now (they stay at least `seconds`)
             results = [v.result() for v in viewers]
     assert picture.status_code == 200, picture.text
     assert assert_jpeg_decodes(picture.content) == (640, 360)
@@ -210,8 +219,8 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack) -> None:
     assert before >= 1 and after == before
     assert len(readers_while_watching) == 1, readers_while_watching
     for frames, times in results:
-        # One frame every 0.5 s over 4 s is 8; a loaded box may deliver fewer, never more.
-        assert 2 <= len(frames) <= 10, len(frames)
+        # One frame every 0.5 s: a loaded box may deliver fewer, never more.
+        assert 2 <= len(frames) <= (times[-1] - times[0]) / delay + 2, (len(frames), times[-1] - times[0])
         gaps = [b - a for a, b in zip(times[1:], times[2:], strict=False)]
         # Paced by the server, not sent as fast as the camera makes them (25 fps = 0.04 s).
         assert sum(gaps) / len(gaps) > 0.3, gaps
