@@ -23,14 +23,9 @@ from pathlib import Path
 import httpx
 
 from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import (
-    AgentProc,
-    ControlPlane,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AgentProc, ControlPlane
+from tests.support.stack import start_stack
+from tests.support.wait import wait_until
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 AGENT_NAME = "bench-agent"
@@ -115,16 +110,12 @@ def running_stack(
     camera: dict[str, int] | None = None,
     agent_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """A camera, a control plane and one online agent, all stopped on exit."""
+    """A camera, a control plane and one online agent (the tests' `start_stack`), all stopped on exit."""
     with workspace() as (tmp, stop):
         cam = start_rtsp_camera(**(camera or {}), log_dir=tmp)
         stop.callback(cam.stop)
-        cp = start_controlplane(tmp)
-        stop.callback(cp.stop)
-        agent = start_agent(tmp, cp, name=AGENT_NAME, **(agent_env or {}))
-        stop.callback(agent.stop)
-        wait_agent_online(cp, AGENT_NAME)
-        yield Stack(tmp, cam, cp, agent)
+        stack = stop.enter_context(start_stack(tmp, agents=[AGENT_NAME], agent_env=agent_env))
+        yield Stack(tmp, cam, stack.cp, stack.agent)
 
 
 def add_rtsp_source(cp: ControlPlane, url: str) -> int:

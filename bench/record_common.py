@@ -20,14 +20,9 @@ from bench.common import (
     workspace,
 )
 from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import (
-    AgentProc,
-    ControlPlane,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AgentProc, ControlPlane
+from tests.support.stack import start_stack
+from tests.support.wait import wait_quiet, wait_until
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -86,14 +81,7 @@ def wait_sources_placed(
         return rows if len(rows) == len(wanted) and all(s["agent"] for s in rows) else None
 
     wait_until(placed, timeout, interval=0.25, what=f"{len(wanted)} sources placed")
-    quiet_since = time.monotonic()
-    deadline = quiet_since + timeout
-    while time.monotonic() - quiet_since < QUIET_S:
-        if any(child_pids(pid) for pid in pids):
-            quiet_since = time.monotonic()
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the agents still probe after {timeout:g} s")
-        time.sleep(0.1)
+    wait_quiet(lambda: any(child_pids(pid) for pid in pids), QUIET_S, timeout, what="the agents' probes over")
     rows = [s for s in sources(cp) if s["id"] in wanted]
     by_agent: dict[str, int] = {}
     for row in rows:
@@ -206,16 +194,9 @@ def running_cluster(
     with workspace() as (tmp, stop):
         cam = start_rtsp_camera(**(camera or {}), log_dir=tmp)
         stop.callback(cam.stop)
-        cp = start_controlplane(tmp, **(cp_env or {}))
-        stop.callback(cp.stop)
-        agents = []
-        for i in range(n_agents):
-            agent = start_agent(tmp, cp, name=f"bench-agent-{i + 1}", **(agent_env or {}))
-            stop.callback(agent.stop)
-            agents.append(agent)
-        for agent in agents:
-            wait_agent_online(cp, agent.name)
-        yield Cluster(tmp, cam, cp, agents)
+        names = [f"bench-agent-{i + 1}" for i in range(n_agents)]
+        stack = stop.enter_context(start_stack(tmp, agents=names, cp_env=cp_env, agent_env=agent_env))
+        yield Cluster(tmp, cam, stack.cp, stack.agents)
 
 
 # --- processes: CPU and memory from /proc ----------------------------------------------------------
@@ -314,14 +295,12 @@ class MachineCpu:
 def wait_only_recorders(agent_pid: int, quiet_s: float, timeout: float = 30.0) -> None:
     """Until the agent has run no ffmpeg/ffprobe besides its recordings for `quiet_s` (it probes a
     new part a few times while its first fragments arrive)."""
-    deadline = time.monotonic() + timeout
-    quiet_since = time.monotonic()
-    while time.monotonic() - quiet_since < quiet_s:
-        if set(child_pids(agent_pid)) - set(recorder_pids(agent_pid)):
-            quiet_since = time.monotonic()
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the agent still runs other ffmpeg than its recordings after {timeout:g} s")
-        time.sleep(0.05)
+    wait_quiet(
+        lambda: set(child_pids(agent_pid)) - set(recorder_pids(agent_pid)),
+        quiet_s,
+        timeout,
+        what="no ffmpeg but the recordings",
+    )
 
 
 def wait_no_recorders(agent_pids: Iterable[int], timeout: float = 60.0) -> None:

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +19,7 @@ from tests.support.cameras import (
     start_rtsp_camera,
 )
 from tests.support.net import free_port
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,14 +55,6 @@ def decode_jpeg(data: bytes) -> dict:
     frames = json.loads(result.stdout)["frames"]
     assert len(frames) == 1
     return frames[0]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0, message: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -117,7 +110,9 @@ def test_joining_client_does_not_disturb_timestamps_of_a_watching_one(
         + ["-c", "copy", "-t", "3", "-flush_packets", "1", "-f", "mpegts", str(recording)],
         stdin=subprocess.DEVNULL,
     )
-    wait_for(lambda: recording.exists() and recording.stat().st_size > 20_000, message="first client's data")
+    wait_until(
+        lambda: recording.exists() and recording.stat().st_size > 20_000, 5, what="first client's data"
+    )
     second = subprocess.run(
         [FFMPEG, "-v", "error", *FAST_OPEN, "-i", rtsp_camera.url, "-frames:v", "1", "-f", "null", "-"],
         capture_output=True,
@@ -147,7 +142,7 @@ def test_rtsp_camera_stalls_and_resumes(tmp_path: Path) -> None:
             stdin=subprocess.DEVNULL,
         )
         try:
-            wait_for(lambda: "stalled" in cam.log(), message="--stall-after")
+            wait_until(lambda: "stalled" in cam.log(), 5, what="--stall-after")
             assert recording.stat().st_size > 0
             time.sleep(0.5)  # frames already on the wire still arrive
             size = recording.stat().st_size
@@ -156,7 +151,7 @@ def test_rtsp_camera_stalls_and_resumes(tmp_path: Path) -> None:
             assert client.poll() is None, "the session must stay open while stalled"
 
             cam.resume()
-            wait_for(lambda: recording.stat().st_size > size, message="video after resume()")
+            wait_until(lambda: recording.stat().st_size > size, 5, what="video after resume()")
         finally:
             client.kill()  # while the camera sends nothing, ffmpeg ignores a single SIGTERM
             client.wait()
@@ -164,7 +159,7 @@ def test_rtsp_camera_stalls_and_resumes(tmp_path: Path) -> None:
 
 def test_rtsp_camera_stalled_from_the_start_answers_but_sends_no_video(tmp_path: Path) -> None:
     with start_rtsp_camera(stall_after=0, log_dir=tmp_path) as cam:
-        wait_for(lambda: "stalled" in cam.log(), message="--stall-after 0")
+        wait_until(lambda: "stalled" in cam.log(), 5, what="--stall-after 0")
         with socket.create_connection(("127.0.0.1", cam.port), timeout=5) as rtsp:
             rtsp.sendall(
                 f"DESCRIBE {cam.url} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n".encode()

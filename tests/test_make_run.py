@@ -6,26 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.support.media import assert_jpeg_decodes
 from tests.support.net import free_port
-from tests.support.processes import wait_until
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the service exited during start-up"
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
+from tests.support.wait import wait_until
 
 
 def test_the_run_command_serves_the_api_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -44,7 +31,12 @@ def test_the_run_command_serves_the_api_and_stops_on_sigterm(tmp_path: Path) -> 
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/openapi.json", proc)
+
+        def answers() -> bool:
+            assert proc.poll() is None, "the service exited during start-up"
+            return httpx.get(base + "/openapi.json", timeout=1).status_code == 200
+
+        wait_until(answers, 60, interval=0.1, what=base)
         source = httpx.post(
             base + "/api/v1/source", json={"model": "Source", "uri_rtsp": "rtsp://10.0.0.5/s"}
         ).json()

@@ -12,15 +12,11 @@ from pathlib import Path
 import playwright.sync_api as sync_api  # noqa: E402  (a dev dependency: never skipped for lack of it)
 import pytest
 
+from tests.e2e.test_recording import wait_video_s
 from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import (
-    AgentProc,
-    ControlPlane,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AgentProc, ControlPlane
+from tests.support.stack import start_stack
+from tests.support.wait import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -65,16 +61,10 @@ def flaky_camera() -> Iterator[RtspCamera]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, AgentProc]]:
-    tmp = tmp_path_factory.mktemp("console")
-    cp = start_controlplane(tmp)
     # Reconnects to cam C at least every second: its gap ends soon after the camera is back.
-    agent = start_agent(tmp, cp, VIDEOREC_AGENT_MAX_BACKOFF_S="1")
-    try:
-        wait_agent_online(cp, agent.name)
-        yield cp, agent
-    finally:
-        agent.stop()
-        cp.stop()
+    agent_env = {"VIDEOREC_AGENT_MAX_BACKOFF_S": "1"}
+    with start_stack(tmp_path_factory.mktemp("console"), agent_env=agent_env) as running:
+        yield running.cp, running.agent
 
 
 @pytest.fixture(scope="module")
@@ -228,8 +218,11 @@ def record_with_a_gap(page, cp: ControlPlane, flaky: RtspCamera, screenshots: Pa
         page.goto(cp.url + "/#/")
         page.locator("a", has_text="match-ui").first.wait_for()
         shot(page, screenshots, "overview")
-        time.sleep(2)  # video before the gap
+        for row in rows():  # video before the gap
+            wait_video_s(cp, row["id"], 2.0)
         flaky.stop()
+        # A genuine sleep: the outage's length is the input the timeline must draw (a gap wide
+        # enough to seek into); nothing else marks its end.
         time.sleep(GAP_S)
         flaky.restart()
         wait_until(lambda: any(r["gaps"] for r in rows()), 30, what="cam C's gap")
@@ -338,7 +331,11 @@ def test_with_an_api_token_the_console_asks_for_it_once_and_keeps_it_out_of_urls
     tmp_path: Path, browser
 ) -> None:
     token = "console-token-for-tests"
-    cp = start_controlplane(tmp_path, VIDEOREC_API_TOKEN=token)
+    with start_stack(tmp_path, agents=0, cp_env={"VIDEOREC_API_TOKEN": token}) as stack:
+        open_the_console_with_a_token(browser, stack.cp, token)
+
+
+def open_the_console_with_a_token(browser, cp: ControlPlane, token: str) -> None:
     page = browser.new_page()
     try:
         requests: list[str] = []
@@ -367,4 +364,3 @@ def test_with_an_api_token_the_console_asks_for_it_once_and_keeps_it_out_of_urls
         assert not any(token in url for url in requests)
     finally:
         page.close()  # its keep-alive connections would hold up the server's shutdown
-        cp.stop()

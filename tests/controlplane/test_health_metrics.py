@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from tests.support.db import ADMIN_URL, postgres_database
 from tests.support.metrics import sample
-from tests.support.processes import start_controlplane, wait_until
+from tests.support.stack import start_stack
+from tests.support.wait import wait_until
 
 
 def test_health_and_readiness_on_a_working_database(client: TestClient):
@@ -33,28 +34,23 @@ def test_metrics_count_requests_by_route_template_and_report_records(client: Tes
 
 
 def test_readyz_follows_the_database_going_away_and_coming_back(tmp_path: Path):
-    with postgres_database() as url:
-        cp = start_controlplane(tmp_path, url)
+    with postgres_database() as url, start_stack(tmp_path, agents=0, database_url=url) as stack:
+        cp = stack.cp
         name = url.rsplit("/", 1)[1]
-        try:
-            assert httpx.get(cp.url + "/readyz").status_code == 200
-            with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-                # The database refuses new connections and drops the open ones: as if it were stopped.
-                admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        assert httpx.get(cp.url + "/readyz").status_code == 200
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            # The database refuses new connections and drops the open ones: as if it were stopped.
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+            try:
+                unready = wait_until(
+                    lambda: (r := httpx.get(cp.url + "/readyz", timeout=10)).status_code == 503 and r,
+                    30,
+                    what="unready",
                 )
-                try:
-                    unready = wait_until(
-                        lambda: (r := httpx.get(cp.url + "/readyz", timeout=10)).status_code == 503 and r,
-                        30,
-                        what="unready",
-                    )
-                    assert "database" in unready.json()["checks"]
-                    assert url not in unready.text and "127.0.0.1" not in unready.text
-                    assert httpx.get(cp.url + "/healthz").status_code == 200  # alive, just not ready
-                finally:
-                    admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
-            wait_until(lambda: httpx.get(cp.url + "/readyz", timeout=10).status_code == 200, 30, what="ready")
-        finally:
-            cp.stop()
+                assert "database" in unready.json()["checks"]
+                assert url not in unready.text and "127.0.0.1" not in unready.text
+                assert httpx.get(cp.url + "/healthz").status_code == 200  # alive, just not ready
+            finally:
+                admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        wait_until(lambda: httpx.get(cp.url + "/readyz", timeout=10).status_code == 200, 30, what="ready")

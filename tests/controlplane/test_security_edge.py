@@ -4,7 +4,6 @@ mode (no token) loopback Hosts and same-origin writes only."""
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,9 @@ from fastapi.testclient import TestClient
 from controlplane.api.access_log import scrub_target
 from controlplane.app import create_app
 from tests.conftest import make_settings
-from tests.support.processes import ControlPlane, start_controlplane
+from tests.support.processes import ControlPlane
+from tests.support.stack import start_stack
+from tests.support.wait import wait_until
 
 TOKEN = "edge-t0ken-5k2"
 CANARY = "Canary-pw-31d8a"
@@ -23,12 +24,10 @@ CANARY = "Canary-pw-31d8a"
 
 @pytest.fixture(scope="module")
 def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    server = start_controlplane(tmp_path_factory.mktemp("edge"), VIDEOREC_API_TOKEN=TOKEN)
-    server.api_token = TOKEN
-    try:
-        yield server
-    finally:
-        server.stop()
+    with start_stack(
+        tmp_path_factory.mktemp("edge"), agents=0, cp_env={"VIDEOREC_API_TOKEN": TOKEN}
+    ) as stack:
+        yield stack.cp
 
 
 def _raw_post(cp: ControlPlane, headers: str, sent: int) -> bytes:
@@ -77,11 +76,9 @@ def test_the_access_log_never_shows_a_password_from_a_query_string(cp: ControlPl
     def logged() -> bool:
         return "POST /api/v1/source?" in cp.log() and "GET /api/v1/tag?" in cp.log()
 
-    deadline = time.monotonic() + 10
-    while not logged() and time.monotonic() < deadline:
-        time.sleep(0.1)  # the access line is written after the answer is sent
+    # The access line is written after the answer is sent.
+    wait_until(logged, 10, what=f"both access lines in the log: {cp.log()[-2000:]}")
     log = cp.log()
-    assert logged(), log[-2000:]
     for spelling in (CANARY, CANARY.lower(), httpx.QueryParams({"p": CANARY}).get("p")):
         assert spelling not in log
     assert "name=nothing" in log  # what was asked stays readable

@@ -13,7 +13,7 @@ import sqlalchemy
 from fastapi.testclient import TestClient
 
 from controlplane.settings import Settings
-from tests.support.processes import start_agent, start_controlplane, wait_agent_online
+from tests.support.stack import start_stack
 
 CANARY = "Canary-pw-7f3e9"
 MASK = "********"
@@ -65,10 +65,8 @@ def test_a_sent_back_mask_never_takes_the_stored_password_to_a_new_host(
     tmp_path: Path, cameras: tuple[RecordingCamera, RecordingCamera]
 ) -> None:
     old, new = cameras
-    cp = start_controlplane(tmp_path, VIDEOREC_CAMERA_ALLOW_LOCAL="true")
-    agent = start_agent(tmp_path, cp)
-    try:
-        wait_agent_online(cp, agent.name)
+    with start_stack(tmp_path, cp_env={"VIDEOREC_CAMERA_ALLOW_LOCAL": "true"}) as stack:
+        cp, agent = stack.cp, stack.agent
         with cp.client() as c:
             picture = {"uri": old.url, "auth": "basic", "user": "admin", "password": CANARY}
             created = c.post("/api/v1/source", json={"model": "PictureSource", "uri_http_picture": picture})
@@ -92,9 +90,6 @@ def test_a_sent_back_mask_never_takes_the_stored_password_to_a_new_host(
             assert foreign.status_code == 502, foreign.text
             assert "json" not in foreign.text.lower() and "content-type" not in foreign.text.lower()
             assert not any(ch.isdigit() for ch in foreign.json()["detail"].split(":", 1)[1])
-    finally:
-        agent.stop()
-        cp.stop()
     assert old.received_canary()
     assert not new.received_canary()
     assert CANARY not in cp.log() and CANARY not in agent.log()

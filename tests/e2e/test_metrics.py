@@ -11,14 +11,9 @@ import pytest
 
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.metrics import sample
-from tests.support.processes import (
-    AgentProc,
-    ControlPlane,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AgentProc
+from tests.support.stack import Stack, start_stack
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("metrics")]
 CANARY = "canary-Pw-7731"
@@ -37,22 +32,14 @@ def camera() -> Iterator[RtspCamera]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, AgentProc]]:
-    tmp = tmp_path_factory.mktemp("metrics")
-    cp = start_controlplane(tmp)
-    try:
-        agent = start_agent(tmp, cp, VIDEOREC_AGENT_STALL_TIMEOUT_S="3")
-        try:
-            wait_agent_online(cp, agent.name)
-            yield cp, agent
-        finally:
-            agent.stop()
-    finally:
-        cp.stop()
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    agent_env = {"VIDEOREC_AGENT_STALL_TIMEOUT_S": "3"}
+    with start_stack(tmp_path_factory.mktemp("metrics"), agent_env=agent_env) as running:
+        yield running
 
 
-def test_recording_health_series_move_and_hold_no_credential(stack, camera: RtspCamera):
-    cp, agent = stack
+def test_recording_health_series_move_and_hold_no_credential(stack: Stack, camera: RtspCamera):
+    cp, agent = stack.cp, stack.agent
     base = http_base(agent)
     with cp.client() as c:
         group = c.post("/api/v1/group", json={"name": "metered"}).json()
@@ -131,9 +118,9 @@ def test_recording_health_series_move_and_hold_no_credential(stack, camera: Rtsp
     assert final.stat().st_mode & 0o777 == 0o640, oct(final.stat().st_mode)
 
 
-def test_agent_readiness_follows_its_control_plane(stack, tmp_path):
-    cp, _ = stack
-    lonely = start_agent(tmp_path, None, name="lonely")  # its control plane does not exist
+def test_agent_readiness_follows_its_control_plane(stack: Stack):
+    # Its control plane does not exist: nothing listens on port 9.
+    lonely = stack.add_agent("lonely", online=False, VIDEOREC_AGENT_CONTROLPLANE_URL="http://127.0.0.1:9")
     try:
         base = http_base(lonely)
         assert httpx.get(base + "/healthz").json() == {"status": "ok"}
@@ -141,5 +128,4 @@ def test_agent_readiness_follows_its_control_plane(stack, tmp_path):
         assert answer.status_code == 503 and "controlplane" in answer.json()["checks"]
     finally:
         lonely.stop()
-    agent = stack[1]
-    assert httpx.get(http_base(agent) + "/readyz").status_code == 200
+    assert httpx.get(http_base(stack.agent) + "/readyz").status_code == 200

@@ -15,31 +15,17 @@ import pytest
 
 from tests.support.cameras import RtspCamera, start_http_camera, start_rtsp_camera
 from tests.support.media import assert_jpeg_decodes, split_multipart
-from tests.support.processes import (
-    AgentProc,
-    ControlPlane,
-    frozen,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AgentProc, ControlPlane, frozen
 from tests.support.stack import start_stack
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pictures")]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, AgentProc]]:
-    tmp = tmp_path_factory.mktemp("pictures")
-    cp = start_controlplane(tmp)
-    agent = start_agent(tmp, cp)
-    try:
-        wait_agent_online(cp, agent.name)
-        yield cp, agent
-    finally:
-        agent.stop()
-        cp.stop()
+    with start_stack(tmp_path_factory.mktemp("pictures")) as running:
+        yield running.cp, running.agent
 
 
 @pytest.fixture(scope="module")
@@ -173,8 +159,14 @@ def agent_readers(agent: AgentProc) -> list[str]:
 
 
 def read_mjpeg(
-    cp: ControlPlane, source_id: int, delay: float, seconds: float, got_frame: threading.Event | None = None
+    cp: ControlPlane,
+    source_id: int,
+    delay: float,
+    seconds: float,
+    got_frame: threading.Event | None = None,
+    until: threading.Event | None = None,
 ) -> tuple[list[bytes], list[float]]:
+    """Frames and their arrival times over `seconds` (and until `until` is set, when given)."""
     frames: list[bytes] = []
     times: list[float] = []
     buffer = b""
@@ -190,7 +182,7 @@ def read_mjpeg(
                 times.append(time.monotonic())
                 if got_frame is not None:
                     got_frame.set()
-            if time.monotonic() > end:
+            if time.monotonic() > end and (until is None or until.is_set()):
                 break
     return frames, times
 
@@ -206,8 +198,10 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack) -> None:
         source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url)
         delay, seconds = 0.5, 4.0
         with ThreadPoolExecutor(3) as pool:
-            got_frame = threading.Event()
-            viewers = [pool.submit(read_mjpeg, cp, source_id, delay, seconds, got_frame) for _ in range(2)]
+            got_frame, pictured = threading.Event(), threading.Event()
+            viewers = [
+                pool.submit(read_mjpeg, cp, source_id, delay, seconds, got_frame, pictured) for _ in range(2)
+            ]
             readers_while_watching = wait_until(lambda: agent_readers(agent), 30, what="a live reader")
             assert got_frame.wait(30), "no live frame"
             # A snapshot of a watched source answers from the frame the viewers are getting: no new
@@ -217,6 +211,7 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack) -> None:
                 picture = c.get(f"/api/v1/source/{source_id}/picture")
                 after = rtsp_clients(rtsp)
             still_watching = not all(v.done() for v in viewers)
+            pictured.set()  # the viewers may leave now (they stay at least `seconds`)
             results = [v.result() for v in viewers]
     assert picture.status_code == 200, picture.text
     assert assert_jpeg_decodes(picture.content) == (640, 360)
@@ -224,8 +219,8 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack) -> None:
     assert before >= 1 and after == before
     assert len(readers_while_watching) == 1, readers_while_watching
     for frames, times in results:
-        # One frame every 0.5 s over 4 s is 8; a loaded box may deliver fewer, never more.
-        assert 2 <= len(frames) <= 10, len(frames)
+        # One frame every 0.5 s: a loaded box may deliver fewer, never more.
+        assert 2 <= len(frames) <= (times[-1] - times[0]) / delay + 2, (len(frames), times[-1] - times[0])
         gaps = [b - a for a, b in zip(times[1:], times[2:], strict=False)]
         # Paced by the server, not sent as fast as the camera makes them (25 fps = 0.04 s).
         assert sum(gaps) / len(gaps) > 0.3, gaps
@@ -290,10 +285,8 @@ def test_source_status_follows_the_camera(stack) -> None:
 
 
 def test_killed_agent_turns_offline_and_pictures_fail_fast(tmp_path: Path, rtsp: RtspCamera) -> None:
-    cp = start_controlplane(tmp_path)
-    agent = start_agent(tmp_path, cp, name="doomed")
-    try:
-        wait_agent_online(cp, "doomed")
+    with start_stack(tmp_path, agents=["doomed"]) as stack:
+        cp, agent = stack.cp, stack.agent
         source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url, agent="doomed")
         with cp.client() as c:
             assert c.get(f"/api/v1/source/{source_id}/picture").status_code == 200
@@ -315,9 +308,6 @@ def test_killed_agent_turns_offline_and_pictures_fail_fast(tmp_path: Path, rtsp:
         with cp.client() as c:
             source = c.get(f"/api/v1/source/{source_id}").json()
         assert source["status"] == "unknown" and "doomed" in source["status_detail"]
-    finally:
-        agent.stop()
-        cp.stop()
 
 
 def test_agent_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
@@ -325,14 +315,12 @@ def test_agent_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
 
     from shared.rpc import agent_pb2, agent_pb2_grpc
 
-    cp = start_controlplane(tmp_path)
-    intruder = start_agent(tmp_path, cp, name="intruder", token="not-the-token")
-    good = start_agent(tmp_path, cp, name="good")
-    try:
-        wait_agent_online(cp, "good")
+    with start_stack(tmp_path, agents=["good"]) as stack:
+        cp, good = stack.cp, stack.agent
+        intruder = stack.add_agent("intruder", token="not-the-token", online=False)
+        wait_until(lambda: "401" in intruder.log(), 30, what="the intruder refused")
         with cp.client() as c:
             assert "intruder" not in [a["name"] for a in c.get("/api/v1/agent").json()]
-        assert "401" in intruder.log()
         # And the agent refuses a caller that does not have its token.
         with grpc.insecure_channel(good.address()) as channel:
             stub = agent_pb2_grpc.AgentStub(channel)
@@ -347,10 +335,6 @@ def test_agent_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
                 metadata=(("authorization", "Bearer agent-secret-for-tests"),),
             )
             assert info.name == "good"
-    finally:
-        intruder.stop()
-        good.stop()
-        cp.stop()
 
 
 def command_lines_with(secret: bytes, besides: int) -> list[str]:

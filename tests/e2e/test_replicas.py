@@ -7,7 +7,6 @@ import itertools
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,24 +14,18 @@ import pytest
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.db import postgres_database
-from tests.support.processes import (
-    AGENT_TOKEN,
-    AgentProc,
-    ControlPlane,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AGENT_TOKEN, wait_agent_online
+from tests.support.stack import Stack, start_stack
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("replicas")]
 REPLICAS = 3
 
 
 class Cluster:
-    def __init__(self, replicas: list[ControlPlane], agents: list[AgentProc]) -> None:
-        self.replicas = replicas
-        self.agents = agents
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.replicas = stack.replicas
         self._next = itertools.count()
 
     def client(self) -> httpx.Client:
@@ -48,22 +41,17 @@ def camera() -> Iterator[RtspCamera]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    tmp = tmp_path_factory.mktemp("replicas")
-    replicas: list[ControlPlane] = []
-    agents: list[AgentProc] = []
-    with postgres_database() as url:
-        try:
-            # Started together: their schema upgrades race, and the advisory lock must order them.
-            with ThreadPoolExecutor(REPLICAS) as pool:
-                replicas += pool.map(lambda i: start_controlplane(tmp / f"cp{i}", url), range(REPLICAS))
-            for i, cp in enumerate(replicas[:2]):  # each agent reports to a different replica
-                agents.append(start_agent(tmp, cp, name=f"agent-{i + 1}"))
-            for agent in agents:
-                wait_agent_online(replicas[2], agent.name)  # and a third replica sees them both
-            yield Cluster(replicas, agents)
-        finally:
-            for proc in [*agents, *replicas]:
-                proc.stop()
+    # The replicas start together (their schema upgrades race: the advisory lock must order them);
+    # agent-1 reports to the first, agent-2 to the second.
+    with (
+        postgres_database() as url,
+        start_stack(
+            tmp_path_factory.mktemp("replicas"), agents=2, database_url=url, replicas=REPLICAS
+        ) as stack,
+    ):
+        for agent in stack.agents:
+            wait_agent_online(stack.replicas[2], agent.name)  # and a third replica sees them both
+        yield Cluster(stack)
 
 
 def _group(cluster: Cluster, name: str, camera: RtspCamera, count: int) -> None:
@@ -153,11 +141,11 @@ def test_fifty_sources_created_at_once_are_each_placed_once_and_stay(cluster: Cl
     assert len(set(first.values())) >= 2, Counter(first.values())
 
 
-def test_reads_retried_on_another_replica_survive_one_being_killed(cluster: Cluster, tmp_path: Path):
+def test_reads_retried_on_another_replica_survive_one_being_killed(cluster: Cluster):
     victim = cluster.replicas[2]
     with victim.client() as c:
         before = c.get("/api/v1/source").json()
-    victim.kill()
+    cluster.stack.stop_cp(kill=True, replica=2)
     failures = 0
     for i in range(30):
         for attempt in range(REPLICAS):
@@ -171,9 +159,6 @@ def test_reads_retried_on_another_replica_survive_one_being_killed(cluster: Clus
         else:
             raise AssertionError("no replica answered")
     assert failures >= 1  # the killed replica was really in the rotation
-    restarted = start_controlplane(tmp_path, victim.env["VIDEOREC_DATABASE_URL"])
-    try:
-        with restarted.client() as c:
-            assert len(c.get("/api/v1/source").json()) >= len(before)
-    finally:
-        restarted.stop()
+    restarted = cluster.stack.start_cp(replica=2)
+    with restarted.client() as c:
+        assert len(c.get("/api/v1/source").json()) >= len(before)

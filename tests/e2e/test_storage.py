@@ -17,14 +17,9 @@ import pytest
 from tests.e2e.test_recording import assert_plays, download, make_group, records, span_minus_gaps, wait_bytes
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.media import ffprobe_json
-from tests.support.processes import (
-    AgentProc,
-    ControlPlane,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AgentProc, ControlPlane
+from tests.support.stack import start_stack
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("storage")]
 
@@ -43,25 +38,14 @@ def camera() -> Iterator[RtspCamera]:
 def stack(tmp_path: Path) -> Iterator[tuple[ControlPlane, AgentProc, Path]]:
     if os.geteuid() != 0 and os.environ.get("CI") != "true":
         pytest.skip("mounting a tmpfs needs root (CI runs as root and never skips this)")
-    disk = tmp_path / f"storage-{AGENT}"  # where start_agent puts the agent's storage
+    disk = tmp_path / f"storage-{AGENT}"  # where the stack puts the agent's storage
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs", str(disk)], check=True)
-    cp = start_controlplane(tmp_path)
+    agent_env = {"VIDEOREC_AGENT_MIN_FREE_BYTES": str(RESERVE), "VIDEOREC_AGENT_STALL_TIMEOUT_S": "4"}
     try:
-        agent = start_agent(
-            tmp_path,
-            cp,
-            name=AGENT,
-            VIDEOREC_AGENT_MIN_FREE_BYTES=str(RESERVE),
-            VIDEOREC_AGENT_STALL_TIMEOUT_S="4",
-        )
-        try:
-            wait_agent_online(cp, agent.name)
-            yield cp, agent, disk
-        finally:
-            agent.stop()
+        with start_stack(tmp_path, agents=[AGENT], agent_env=agent_env) as running:
+            yield running.cp, running.agent, disk
     finally:
-        cp.stop()
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
@@ -128,36 +112,29 @@ def test_a_full_disk_pauses_records_and_they_go_on_when_space_returns(
 
 
 def test_retention_evicts_old_records_but_never_a_protected_tag(tmp_path: Path, camera: RtspCamera) -> None:
-    cp = start_controlplane(tmp_path)
-    try:
-        agent = start_agent(tmp_path, cp, name="ret-agent", VIDEOREC_AGENT_RETENTION_MAX_AGE_S="2")
-        try:
-            wait_agent_online(cp, agent.name)
-            make_group(cp, "ret", [{"model": "Source", "uri_rtsp": camera.url, "description": "cam"}])
-            with cp.client() as c:
-                for tag in ("keep", "drop"):
-                    assert (
-                        c.post("/api/v1/record", json={"tag_name": tag, "group_name": "ret"}).status_code
-                        == 200
-                    )
-                    if tag == "keep":
-                        answer = c.put("/api/v1/tag", params={"name": "keep"}, json={"protected": True})
-                        assert answer.status_code == 200 and answer.json()["protected"] is True
-                    wait_bytes(cp, tag)
-                    assert c.put("/api/v1/record", json={"tag_name": tag}).status_code == 200
-            (dropped,) = wait_until(
-                lambda: [r for r in records(cp, "drop") if r["status"] == "deleted"],
-                30,
-                interval=0.2,
-                what="eviction",
-            )
-            assert dropped["error"] == "evicted by retention: max age", dropped
-            assert "evicted by retention (max age)" in agent.log()
-            with cp.client() as c:
-                kept = c.get("/api/v1/tag", params={"name": "keep"}).json()
-            assert kept["protected"] is True and [r["status"] for r in kept["records"]] == ["completed"]
-            assert download(cp, kept["records"][0]["id"])[0] == 200
-        finally:
-            agent.stop()
-    finally:
-        cp.stop()
+    agent_env = {"VIDEOREC_AGENT_RETENTION_MAX_AGE_S": "2"}
+    with start_stack(tmp_path, agents=["ret-agent"], agent_env=agent_env) as stack:
+        cp, agent = stack.cp, stack.agent
+        make_group(cp, "ret", [{"model": "Source", "uri_rtsp": camera.url, "description": "cam"}])
+        with cp.client() as c:
+            for tag in ("keep", "drop"):
+                assert (
+                    c.post("/api/v1/record", json={"tag_name": tag, "group_name": "ret"}).status_code == 200
+                )
+                if tag == "keep":
+                    answer = c.put("/api/v1/tag", params={"name": "keep"}, json={"protected": True})
+                    assert answer.status_code == 200 and answer.json()["protected"] is True
+                wait_bytes(cp, tag)
+                assert c.put("/api/v1/record", json={"tag_name": tag}).status_code == 200
+        (dropped,) = wait_until(
+            lambda: [r for r in records(cp, "drop") if r["status"] == "deleted"],
+            30,
+            interval=0.2,
+            what="eviction",
+        )
+        assert dropped["error"] == "evicted by retention: max age", dropped
+        assert "evicted by retention (max age)" in agent.log()
+        with cp.client() as c:
+            kept = c.get("/api/v1/tag", params={"name": "keep"}).json()
+        assert kept["protected"] is True and [r["status"] for r in kept["records"]] == ["completed"]
+        assert download(cp, kept["records"][0]["id"])[0] == 200

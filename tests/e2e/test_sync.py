@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -13,47 +14,49 @@ import httpx
 import pytest
 
 from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.net import free_port
-from tests.support.processes import (
-    ControlPlane,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AgentProc, ControlPlane, wait_agent_online
 from tests.support.s3 import MotoS3, moto_s3, small_parts_allowed
+from tests.support.stack import Stack, start_stack
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sync")]
 PEER_TOKEN = "peer-api-token"
 SMALL_PART = 128 * 1024  # so that a few seconds of video go through the multipart path
+RECORD_BYTES = 300_000  # about three seconds of the test camera's video
 
 
 class Site:
-    def __init__(self, tmp: Path, camera: RtspCamera, s3: MotoS3, parted: MotoS3) -> None:
+    """A deployment (`stack`: agents `src` and `dest`) that syncs to another one (`peer`) and buckets."""
+
+    def __init__(self, stack: Stack, peer: Stack, camera: RtspCamera, s3: MotoS3, parted: MotoS3) -> None:
+        self.stack, self.peer_stack = stack, peer
+        self.camera = camera
         self.s3 = s3
         self.parted = parted  # a server of its own, killed by a test, whose bucket takes small parts
-        self.peer_port = free_port()
-        self.peer = start_controlplane(tmp / "peer", port=self.peer_port, VIDEOREC_API_TOKEN=PEER_TOKEN)
-        self.peer.api_token = PEER_TOKEN
-        self.peer_agent = start_agent(tmp / "peer", self.peer, name="peer-agent")
-        peers = {f"127.0.0.1:{self.peer_port}": {"token": PEER_TOKEN}}
-        buckets = {s3.bucket: s3.settings_json(), parted.bucket: parted.settings_json(part_size=SMALL_PART)}
-        self.tmp = tmp
-        self.cp_env = {
-            "VIDEOREC_SYNC_AGENTS": '["dest"]',
-            "VIDEOREC_SYNC_PEERS": json.dumps(peers),
-            "VIDEOREC_SYNC_BUCKETS": json.dumps(buckets),
-            "VIDEOREC_SYNC_RETRIES": "12",
-            "VIDEOREC_SYNC_LEASE_S": "3",
-        }
-        self.cp = start_controlplane(tmp, **self.cp_env)
-        self.src = start_agent(tmp, self.cp, name="src")
-        self.dest = start_agent(tmp, self.cp, name="dest")
-        for cp, name in ((self.cp, "src"), (self.cp, "dest"), (self.peer, "peer-agent")):
-            wait_agent_online(cp, name)
-        self.camera = camera
 
-    def record(self, tag: str, seconds: float = 3.0) -> list[dict]:
+    @property
+    def cp(self) -> ControlPlane:
+        return self.stack.cp  # the one running now (a test restarts it)
+
+    @property
+    def peer(self) -> ControlPlane:
+        return self.peer_stack.cp
+
+    @property
+    def peer_port(self) -> int:
+        return int(self.peer.url.rsplit(":", 1)[1])
+
+    @property
+    def src(self) -> AgentProc:
+        return self.stack.agent_named("src")
+
+    @property
+    def dest(self) -> AgentProc:
+        return self.stack.agent_named("dest")
+
+    def record(self, tag: str, min_bytes: int = RECORD_BYTES) -> list[dict]:
+        """Record the camera on `src` until the file holds `min_bytes` (what the tests need: a copy
+        slow enough to interrupt, several parts), then stop."""
         with self.cp.client(timeout=120) as c:
             group = c.post("/api/v1/group", json={"name": f"g-{tag}"}).json()
             source = c.post(
@@ -64,21 +67,28 @@ class Site:
                 c.post("/api/v1/record", json={"tag_name": tag, "group_name": group["name"]}).status_code
                 == 200
             )
+            last = f"bytes={min_bytes - 1}-{min_bytes - 1}"
             wait_until(
                 lambda: (
                     c.get(
-                        f"/api/v1/record/{self.records(tag)[0]['id']}/video", headers={"Range": "bytes=0-9"}
+                        f"/api/v1/record/{self.records(tag)[0]['id']}/video", headers={"Range": last}
                     ).status_code
                     == 206
                 ),
                 60,
-                what="video on disk",
+                interval=0.2,
+                what=f"{min_bytes} bytes of video on disk",
             )
-            time.sleep(seconds)
             assert c.put("/api/v1/record", json={"tag_name": tag}).status_code == 200
         rows = self.records(tag)
         assert all(r["status"] == "completed" for r in rows), rows
         return rows
+
+    def copying(self, path: str) -> bool:
+        """Whether bytes of a copy to `agent://dest/<path>` are arriving (job counters move per record)."""
+        folder = self.dest.storage / "sync" / path
+        # A pushed copy is written to `*.partial`, a pulled one to `*.resume` (kept for a resume).
+        return any(p.stat().st_size > 0 for p in [*folder.glob("*.partial"), *folder.glob("*.resume")])
 
     def records(self, tag: str, cp: ControlPlane | None = None) -> list[dict]:
         with (cp or self.cp).client() as c:
@@ -112,19 +122,27 @@ class Site:
 
         return wait_until(finished, timeout, interval=0.2, what=f"sync job {job_id}")
 
-    def stop(self) -> None:
-        for proc in (self.src, self.dest, self.cp, self.peer_agent, self.peer):
-            proc.stop()
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with start_rtsp_camera() as camera, moto_s3() as s3, moto_s3() as parted, small_parts_allowed(SMALL_PART):
-        site = Site(tmp_path_factory.mktemp("sync"), camera, s3, parted)
-        try:
-            yield site
-        finally:
-            site.stop()
+    tmp = tmp_path_factory.mktemp("sync")
+    with contextlib.ExitStack() as running:
+        camera = running.enter_context(start_rtsp_camera())
+        s3, parted = running.enter_context(moto_s3()), running.enter_context(moto_s3())
+        running.enter_context(small_parts_allowed(SMALL_PART))
+        peer_env = {"VIDEOREC_API_TOKEN": PEER_TOKEN}
+        peer = running.enter_context(start_stack(tmp / "peer", agents=["peer-agent"], cp_env=peer_env))
+        peers = {peer.cp.url.removeprefix("http://"): {"token": PEER_TOKEN}}
+        buckets = {s3.bucket: s3.settings_json(), parted.bucket: parted.settings_json(part_size=SMALL_PART)}
+        cp_env = {
+            "VIDEOREC_SYNC_AGENTS": '["dest"]',
+            "VIDEOREC_SYNC_PEERS": json.dumps(peers),
+            "VIDEOREC_SYNC_BUCKETS": json.dumps(buckets),
+            "VIDEOREC_SYNC_RETRIES": "12",
+            "VIDEOREC_SYNC_LEASE_S": "3",
+        }
+        stack = running.enter_context(start_stack(tmp, agents=["src", "dest"], cp_env=cp_env))
+        yield Site(stack, peer, camera, s3, parted)
 
 
 def md5_of(cp: ControlPlane, record_id: str) -> str:
@@ -251,15 +269,14 @@ def test_a_corrupted_copy_is_detected_and_never_marked_synced(site: Site) -> Non
 
 
 def test_destination_killed_mid_copy_then_back_completes(site: Site) -> None:
-    (record,) = site.record("resume", seconds=4)
+    (record,) = site.record("resume", min_bytes=400_000)
     # A slow link (so the copy is still running when the destination dies).
     rate = max(record["size_bytes"] // 4, 50_000)
     job_id = site.sync("resume", "agent://dest/resume", bandwidth_bps=rate)
-    time.sleep(1.0)
+    wait_until(lambda: site.copying("resume"), 60, interval=0.1, what="the copy under way")
     site.dest.kill()
-    time.sleep(1.0)
-    site.dest = start_agent(site.dest.log_path.parent, site.cp, name="dest")
-    wait_agent_online(site.cp, "dest", address=site.dest.address())
+    wait_until(lambda: site.job(job_id)["items"][0]["error"], 60, interval=0.2, what="a failed attempt")
+    site.stack.restart_agent(site.dest)  # back, on the same storage
     job = site.wait_job(job_id, timeout=120)
     assert job["status"] == "completed", job
     assert job["items"][0]["attempts"] >= 2
@@ -270,14 +287,12 @@ def test_destination_killed_mid_copy_then_back_completes(site: Site) -> None:
 
 
 def test_control_plane_restarted_mid_copy_resumes_the_job(site: Site) -> None:
-    (record,) = site.record("cp-restart", seconds=4)
+    (record,) = site.record("cp-restart", min_bytes=400_000)
     rate = max(record["size_bytes"] // 5, 50_000)
     job_id = site.sync("cp-restart", "agent://dest/cp-restart", bandwidth_bps=rate)
-    time.sleep(1.5)
-    port = int(site.cp.url.rsplit(":", 1)[1])
+    wait_until(lambda: site.copying("cp-restart"), 60, interval=0.1, what="the copy under way")
     progress = [site.job(job_id)["bytes_done"]]
-    site.cp.kill()  # mid-copy, without a chance to release its lease
-    site.cp = start_controlplane(site.tmp, port=port, **site.cp_env)
+    site.stack.restart_cp(kill=True)  # mid-copy, without a chance to release its lease
     for name in ("src", "dest"):
         wait_agent_online(site.cp, name)
     job = site.wait_job(job_id, timeout=120, progress=progress)
@@ -304,7 +319,7 @@ def test_bandwidth_cap_holds_the_real_rate_of_a_sync(site: Site) -> None:
 
 def test_multipart_upload_cut_by_a_dead_bucket_is_cleaned_up_and_retried(site: Site) -> None:
     s3 = site.parted
-    (record,) = site.record("parted", seconds=4)
+    (record,) = site.record("parted", min_bytes=4 * SMALL_PART + 50_000)
     assert record["size_bytes"] > 3 * SMALL_PART, record  # several parts
     rate = max(record["size_bytes"] // 5, 64 * 1024)
     job_id = site.sync("parted", f"s3://{s3.bucket}/archive", bandwidth_bps=rate)

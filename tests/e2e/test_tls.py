@@ -7,57 +7,31 @@ from pathlib import Path
 import pytest
 
 from tests.support.media import assert_jpeg_decodes
-from tests.support.processes import AGENT_TOKEN, start_agent, start_controlplane, wait_agent_online
+from tests.support.processes import AGENT_TOKEN
+from tests.support.stack import start_stack
 from tests.support.tls import make_pki
 
 pytestmark = [pytest.mark.e2e]
 
 
 def test_mtls_between_control_plane_and_agent(tmp_path: Path) -> None:
-    pki = make_pki(tmp_path / "pki")
-    cp = start_controlplane(
-        tmp_path,
-        VIDEOREC_AGENT_TLS_CA=str(pki.ca),
-        VIDEOREC_AGENT_TLS_CERT=str(pki.client_cert),
-        VIDEOREC_AGENT_TLS_KEY=str(pki.client_key),
-    )
-    agent = start_agent(
-        tmp_path,
-        cp,
-        name="tls-agent",
-        VIDEOREC_AGENT_TLS_CERT=str(pki.server_cert),
-        VIDEOREC_AGENT_TLS_KEY=str(pki.server_key),
-        VIDEOREC_AGENT_TLS_CLIENT_CA=str(pki.ca),
-    )
-    # A control plane that trusts the agent's CA but has no client certificate is refused.
-    plain = start_controlplane(tmp_path / "no-cert", VIDEOREC_AGENT_TLS_CA=str(pki.ca))
-    try:
-        wait_agent_online(cp, "tls-agent")
-        with cp.client() as c:
+    with start_stack(tmp_path, agents=["tls-agent"], mtls=True) as stack:
+        with stack.cp.client() as c:
             response = c.get("/test/img")
             assert response.status_code == 200, response.text
             assert_jpeg_decodes(response.content)
-        # Point the second control plane at the same agent through a heartbeat of its own.
-        agent2 = start_agent(
-            tmp_path / "no-cert",
-            plain,
-            name="tls-agent-2",
-            VIDEOREC_AGENT_TLS_CERT=str(pki.server_cert),
-            VIDEOREC_AGENT_TLS_KEY=str(pki.server_key),
-            VIDEOREC_AGENT_TLS_CLIENT_CA=str(pki.ca),
-        )
-        try:
-            wait_agent_online(plain, "tls-agent-2")
-            with plain.client() as c:
-                refused = c.get("/test/img")
-            assert refused.status_code == 503
-            assert "tls-agent-2" in refused.json()["detail"]
-        finally:
-            agent2.stop()
-    finally:
-        agent.stop()
-        plain.stop()
-        cp.stop()
+        # A control plane that trusts the agents' CA but has no client certificate is refused; it
+        # is told of an agent asking for one (same CA) through that agent's heartbeat.
+        client_ca = {"VIDEOREC_AGENT_TLS_CLIENT_CA": str(stack.pki.ca)}
+        with (
+            start_stack(
+                tmp_path / "no-cert", agents=["tls-agent-2"], pki=stack.pki, agent_env=client_ca
+            ) as plain,
+            plain.cp.client() as c,
+        ):
+            refused = c.get("/test/img")
+        assert refused.status_code == 503
+        assert "tls-agent-2" in refused.json()["detail"]
 
 
 def test_tls_agent_refuses_plaintext_and_wrong_ca_and_still_wants_its_token(tmp_path: Path) -> None:
@@ -65,19 +39,11 @@ def test_tls_agent_refuses_plaintext_and_wrong_ca_and_still_wants_its_token(tmp_
 
     from shared.rpc import agent_pb2, agent_pb2_grpc
 
-    pki = make_pki(tmp_path / "pki")
     other = make_pki(tmp_path / "other-pki")  # a CA that never signed the agent's certificate
-    cp = start_controlplane(tmp_path, VIDEOREC_AGENT_TLS_CA=str(pki.ca))
-    agent = start_agent(
-        tmp_path,
-        cp,
-        name="tls-only",
-        VIDEOREC_AGENT_TLS_CERT=str(pki.server_cert),
-        VIDEOREC_AGENT_TLS_KEY=str(pki.server_key),
-    )
-    try:
-        wait_agent_online(cp, "tls-only")
-        with cp.client() as c:
+    with start_stack(tmp_path, agents=["tls-only"], tls=True) as stack:
+        agent, pki = stack.agent, stack.pki
+        assert pki is not None
+        with stack.cp.client() as c:
             assert c.get("/test/img").status_code == 200  # the control plane with the right CA gets in
         token = (("authorization", f"Bearer {AGENT_TOKEN}"),)
 
@@ -103,6 +69,3 @@ def test_tls_agent_refuses_plaintext_and_wrong_ca_and_still_wants_its_token(tmp_
                     get_info(channel, metadata)
                 assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
             assert get_info(channel).name == "tls-only"
-    finally:
-        agent.stop()
-        cp.stop()

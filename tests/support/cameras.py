@@ -27,6 +27,8 @@ from urllib.parse import quote
 
 import httpx
 
+from tests.support.wait import wait_until
+
 CAMERAS_DIR = Path(__file__).resolve().parent.parent / "cameras"
 # The RTSP camera needs GStreamer's introspection bindings, which only Debian's interpreter has.
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -204,11 +206,10 @@ class RtspCamera(CameraProcess):
         assert self.proc is not None, "camera is not running"
         before = self.log().count(log_line)
         self.proc.send_signal(signum)
-        deadline = time.monotonic() + timeout
-        while self.log().count(log_line) == before:
-            if time.monotonic() > deadline:
-                raise CameraError(f"camera did not log {log_line!r} within {timeout}s:\n{self.log()}")
-            time.sleep(0.02)
+        try:
+            wait_until(lambda: self.log().count(log_line) > before, timeout, interval=0.02, what=log_line)
+        except AssertionError:
+            raise CameraError(f"camera did not log {log_line!r} within {timeout}s:\n{self.log()}") from None
 
 
 @dataclass(eq=False)

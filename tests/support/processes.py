@@ -8,33 +8,17 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Self
 
 import httpx
 
 from tests.support.net import free_port
+from tests.support.wait import wait_until
 
-T = TypeVar("T")
 AGENT_TOKEN = "agent-secret-for-tests"
-
-
-def wait_until(check: Callable[[], T], timeout: float = 15.0, interval: float = 0.05, what: str = "") -> T:
-    """Poll `check` until it returns something truthy; never a fixed sleep."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception as exc:  # the thing may not be up yet
-            last_exc = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}: {last_exc!r}")
 
 
 @dataclass
@@ -102,6 +86,9 @@ def start_controlplane(
         # Short enough for the offline tests, long enough for heartbeats late on a loaded 2-core CI box.
         "VIDEOREC_AGENT_OFFLINE_AFTER_S": "5",
         "VIDEOREC_GRPC_TIMEOUT_S": "10",
+        # Failover off (the failover tests turn it on): an agent's heartbeat merely late on a loaded
+        # 2-core box, or the replicas test's racing agents going quiet, would move sources of others.
+        "VIDEOREC_FAILOVER_AFTER_S": "120",
         # The test cameras listen on 127.0.0.1, which camera URLs may not name by default.
         "VIDEOREC_CAMERA_ALLOW_LOCAL": "true",
         **env,

@@ -16,6 +16,7 @@ from agent.ffmpeg.jpeg import is_jpeg
 from agent.live import Frame, LiveHub, Subscription
 from tests.agent.ffmpeg.test_process import child_processes
 from tests.support.cameras import RtspCamera, start_http_camera, start_rtsp_camera
+from tests.support.wait import await_until
 
 pytestmark = pytest.mark.anyio
 
@@ -48,16 +49,6 @@ async def hub(client: httpx.AsyncClient) -> AsyncIterator[LiveHub]:
 
 def rtsp_spec(camera: RtspCamera, source_id: int = 1) -> CameraSpec:
     return CameraSpec(source_id=source_id, rtsp_url=camera.url_with_credentials)
-
-
-async def wait_until(condition: object, timeout: float) -> float:
-    """Poll `condition()` until true; return how long it took."""
-    assert callable(condition)
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, "condition not met in time"
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
 
 
 async def next_frame_despite_errors(viewer: Subscription, after_seq: int, timeout: float) -> Frame:
@@ -113,7 +104,7 @@ async def test_reader_lingers_for_a_snapshot_then_stops(rtsp_camera: RtspCamera,
         assert again.upstream_process is proc
         await again.next_frame(frame.seq, timeout=5)
     left = time.monotonic()
-    await wait_until(lambda: hub.reader_count == 0, timeout=5)
+    await await_until(lambda: hub.reader_count == 0, timeout=5, interval=0.05, what="no reader")
     assert time.monotonic() - left >= 1.0  # not before the linger
     assert proc.returncode is not None and not proc.running
     assert child_processes() == []
@@ -195,7 +186,7 @@ async def test_changed_credentials_get_a_new_reader(rtsp_camera: RtspCamera, hub
         assert hub.reader_count == 2 and hub.viewer_count(5) == 2
         assert is_jpeg((await viewer.next_frame(0, timeout=10)).jpeg)
     # The retired reader stops as soon as its viewer leaves, without lingering.
-    await wait_until(lambda: hub.reader_count == 1, timeout=0.9)
+    await await_until(lambda: hub.reader_count == 1, timeout=0.9, interval=0.05, what="one reader")
 
 
 async def test_aclose_stops_every_reader_even_with_viewers(

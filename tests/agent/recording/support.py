@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from agent.cameras.spec import CameraSpec
 from agent.recording.manager import RecordInfo, RecordManager
 from agent.recording.states import Phase
 from tests.support.media import ffprobe_json
+from tests.support.wait import await_until
 
 AGENT = "agent-t"
 
@@ -32,13 +31,15 @@ async def open_manager(root: Path, **options: float) -> AsyncIterator[RecordMana
             await manager.aclose()
 
 
-async def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
-    """Poll `condition` until it is truthy; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.1)
+async def wait_video(path: Path, seconds: float, timeout: float = 30.0) -> float:
+    """Until the record's file holds `seconds` of video (what a sleep before a stop or a drop stood
+    for); returns how much it holds."""
+    return await await_until(
+        lambda: (held := duration_of(path)) >= seconds and held,
+        timeout,
+        interval=0.25,
+        what=f"{seconds} s of video in {path.name}",
+    )
 
 
 async def start_and_wait_for_video(
@@ -46,14 +47,14 @@ async def start_and_wait_for_video(
 ) -> RecordInfo:
     record_id = str(uuid.uuid4())
     await manager.start(record_id, tag, spec, ffmpeg_cmd)
-    await wait_for(lambda: manager.get(record_id).growing, what="video in the first part")
+    await await_until(lambda: manager.get(record_id).growing, what="video in the first part")
     info = manager.get(record_id)
     assert info.phase is Phase.RECORDING, info.phase
     return info
 
 
 def duration_of(path: Path) -> float:
-    return float(ffprobe_json(path)["format"]["duration"])
+    return float(ffprobe_json(path)["format"].get("duration", 0))
 
 
 def md5_of(path: Path) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from agent.cameras.spec import CameraSpec
 from agent.errors import FileAccessError, RecordBusyError, UnknownRecordError
 from agent.files.layout import JOURNAL_NAME
 from agent.files.reads import _read
-from tests.agent.recording.support import AGENT, open_manager, start_and_wait_for_video
+from tests.agent.recording.support import AGENT, open_manager, start_and_wait_for_video, wait_video
 from tests.support.cameras import start_rtsp_camera
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +30,7 @@ async def test_files_are_served_and_deleted_only_from_the_records_own_locations(
                 await manager.delete_file(a.record_id, a.location)
             assert a.path.exists()
 
-            await asyncio.sleep(1)
+            await wait_video(a.path, 1.0)
             a = await manager.stop(a.record_id)
             b = await manager.stop(b.record_id)
             assert manager.resolve_file(a.record_id, a.location).path == a.path.resolve()

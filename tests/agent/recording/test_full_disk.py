@@ -19,9 +19,9 @@ from tests.agent.recording.support import (
     md5_of,
     open_manager,
     start_and_wait_for_video,
-    wait_for,
 )
 from tests.support.cameras import start_rtsp_camera
+from tests.support.wait import await_until
 
 pytestmark = pytest.mark.anyio
 
@@ -50,7 +50,7 @@ async def test_a_full_disk_pauses_the_record_and_space_back_resumes_it(small_dis
             filler = small_disk / "filler"
             # Leave 2 MiB above the reserve: the camera fills it in a few seconds.
             filler.write_bytes(b"\0" * (free_bytes(small_disk) - RESERVE - 2 * MIB))
-            await wait_for(
+            await await_until(
                 lambda: manager.get(info.record_id).phase == "paused", timeout=60, what="the pause"
             )
             paused = manager.get(info.record_id)
@@ -58,14 +58,17 @@ async def test_a_full_disk_pauses_the_record_and_space_back_resumes_it(small_dis
             assert manager.paused_count() == 1
             assert free_bytes(small_disk) > RESERVE // 4  # the journal and a stop still have room
             size_when_paused = paused.path.stat().st_size
+            assert manager.recording(info.record_id).pid is None  # no ffmpeg while paused
+            # A genuine sleep: that it stays paused (free space is looked at every 0.5 s) can only be
+            # seen by letting a few of those checks pass.
             await asyncio.sleep(1)
-            assert manager.get(info.record_id).phase == "paused"  # no ffmpeg while paused
+            assert manager.get(info.record_id).phase == "paused"
 
             filler.unlink()
             space_back = time.monotonic()
-            await wait_for(lambda: manager.get(info.record_id).phase != "paused", what="the resume")
+            await await_until(lambda: manager.get(info.record_id).phase != "paused", what="the resume")
             assert time.monotonic() - space_back < 5.0  # the free space is looked at every 0.5 s
-            await wait_for(lambda: paused.path.stat().st_size > size_when_paused + MIB, what="video again")
+            await await_until(lambda: paused.path.stat().st_size > size_when_paused + MIB, what="video again")
             done = await manager.stop(info.record_id)
     finally:
         cam.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import os
 import signal
 import time
@@ -18,10 +18,11 @@ from tests.agent.recording.support import (
     duration_of,
     open_manager,
     start_and_wait_for_video,
-    wait_for,
+    wait_video,
 )
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.net import free_port
+from tests.support.wait import await_until
 
 pytestmark = pytest.mark.anyio
 
@@ -39,7 +40,7 @@ async def test_recording_stops_into_one_hashed_file_as_long_as_the_wall_time(
     async with open_manager(tmp_path) as manager:
         info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
         assert info.path.name == "part-0001.mp4" and info.location == f"agent-t:{info.path}"
-        await asyncio.sleep(4 - (time.time() - info.begin_unix))
+        await wait_video(info.path, 3.0)
         started = time.monotonic()
         done = await manager.stop(info.record_id)
         finalise_s = time.monotonic() - started
@@ -52,20 +53,29 @@ async def test_recording_stops_into_one_hashed_file_as_long_as_the_wall_time(
     assert finalise_s < 15, finalise_s
 
 
-async def test_camera_that_drops_and_returns_leaves_one_gap(cam: RtspCamera, tmp_path: Path) -> None:
+async def test_camera_that_drops_and_returns_leaves_one_gap(
+    cam: RtspCamera, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agent.recording.recorder")
     async with open_manager(tmp_path) as manager:
         info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
-        await asyncio.sleep(2)
+        await wait_video(info.path, 2.0)
         cam.stop()
-        await asyncio.sleep(3)
+        gone_at = time.time()
+        # Away until the recorder has tried it again and failed (a real outage, not a blip).
+        failed = f"record {info.record_id}: connecting -> retry_wait"
+        await await_until(lambda: failed in caplog.text, what="a failed reconnection")
         cam.restart()
-        await wait_for(lambda: manager.get(info.record_id).gaps, what="the gap")
+        back_at = time.time()
+        await await_until(lambda: manager.get(info.record_id).gaps, what="the gap")
         assert manager.get(info.record_id).status == "recording"
-        await asyncio.sleep(2)
+        await wait_video(info.path, duration_of(info.path) + 2.0)
         done = await manager.stop(info.record_id)
     duration = assert_final_file(done, tmp_path)
     [(gap_start, gap_end)] = done.gaps
-    assert 2.5 < gap_end - gap_start < 6.5, done.gaps
+    # The whole outage, plus reconnecting (a probe every 0.5 s, ffmpeg's connection: ~1-2 s).
+    assert gap_start <= gone_at + 0.5 and gap_end >= back_at - 0.5, (done.gaps, gone_at, back_at)
+    assert gap_end - gap_start < back_at - gone_at + 6, (done.gaps, back_at - gone_at)
     assert done.end_unix is not None
     expected = done.end_unix - done.begin_unix - (gap_end - gap_start)
     assert abs(duration - expected) < 1.5, (duration, expected, done.gaps)
@@ -76,13 +86,13 @@ async def test_stalled_camera_is_restarted_by_the_watchdog(cam: RtspCamera, tmp_
         info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
         recording = manager.recording(info.record_id)
         first_pid = recording.pid
-        await asyncio.sleep(1)
+        await wait_video(info.path, 1.0)
         cam.stall()
-        await wait_for(lambda: recording.pid != first_pid, what="the watchdog to replace ffmpeg")
+        await await_until(lambda: recording.pid != first_pid, what="the watchdog to replace ffmpeg")
         assert manager.get(info.record_id).error is not None
         cam.resume()
-        await wait_for(lambda: manager.get(info.record_id).gaps, what="the gap")
-        await asyncio.sleep(1)
+        await await_until(lambda: manager.get(info.record_id).gaps, what="the gap")
+        await wait_video(info.path, duration_of(info.path) + 1.0)
         done = await manager.stop(info.record_id)
     assert_final_file(done, tmp_path)
     [(gap_start, gap_end)] = done.gaps
@@ -94,7 +104,7 @@ async def test_sigkilled_ffmpeg_leaves_a_playable_part_and_recording_goes_on(
 ) -> None:
     async with open_manager(tmp_path) as manager:
         info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
-        await asyncio.sleep(3)
+        await wait_video(info.path, 3.0)
         pid = manager.recording(info.record_id).pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
@@ -103,9 +113,11 @@ async def test_sigkilled_ffmpeg_leaves_a_playable_part_and_recording_goes_on(
         part_duration = duration_of(first_part)  # fragmented MP4: plays without its ffmpeg's exit
         assert part_duration > killed_at - info.begin_unix - 2.0, part_duration
         second_part = first_part.with_name("part-0002.mp4")
-        await wait_for(second_part.exists, what="a second part")
+        await await_until(second_part.exists, what="a second part")
         # The second ffmpeg's fragments are appended to the record's one file, which stays served.
-        await wait_for(lambda: duration_of(first_part) > part_duration + 1.0, what="the second part appended")
+        await await_until(
+            lambda: duration_of(first_part) > part_duration + 1.0, what="the second part appended"
+        )
         assert manager.get(info.record_id).path == first_part
         inode = first_part.stat().st_ino
         done = await manager.stop(info.record_id)
@@ -119,7 +131,7 @@ async def test_camera_that_never_answers_fails_the_record_with_the_reason(tmp_pa
     async with open_manager(tmp_path) as manager:
         record_id = str(uuid.uuid4())
         await manager.start(record_id, "tag-1", spec, None)
-        await wait_for(lambda: manager.get(record_id).error, what="an error")
+        await await_until(lambda: manager.get(record_id).error, what="an error")
         assert manager.get(record_id).status == "recording"  # it keeps trying
         done = await manager.stop(record_id)
     assert done.status == "failed"

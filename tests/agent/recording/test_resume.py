@@ -17,9 +17,10 @@ from tests.agent.recording.support import (
     duration_of,
     open_manager,
     start_and_wait_for_video,
-    wait_for,
+    wait_video,
 )
 from tests.support.cameras import RtspCamera, start_rtsp_camera
+from tests.support.wait import await_until
 
 pytestmark = pytest.mark.anyio
 
@@ -39,20 +40,22 @@ async def test_record_resumes_after_agent_restart_with_the_downtime_as_gap(
         info = await start_and_wait_for_video(manager, spec)
         pid = manager.recording(info.record_id).pid
         assert b"s3cret-pw" not in Path(f"/proc/{pid}/cmdline").read_bytes()  # ps shows no password
-        await asyncio.sleep(2)
+        await wait_video(info.path, 2.0)
     before = duration_of(info.path)
     down_since = time.time()
     journal = tmp_path / JOURNAL_NAME
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600  # it holds the camera's password
-    await asyncio.sleep(2)  # the agent is down
+    # The agent is down for two seconds. A genuine sleep: the downtime is the input the gap must show,
+    # and while nothing runs there is nothing to wait for.
+    await asyncio.sleep(2)
     async with open_manager(tmp_path) as manager:
         resumed = manager.get(info.record_id)
         # The begin is only settled more exactly from the finished part (by at most a fragment).
         assert resumed.status == "recording" and abs(resumed.begin_unix - info.begin_unix) < 1.0
-        await wait_for(lambda: manager.get(info.record_id).growing, what="video after the restart")
+        await await_until(lambda: manager.get(info.record_id).growing, what="video after the restart")
         # The new ffmpeg writes part 2, whose fragments go on at the end of the record's one file.
         assert manager.get(info.record_id).path == info.path
-        await wait_for(lambda: duration_of(info.path) > before + 2.0, what="part 2 appended")
+        await await_until(lambda: duration_of(info.path) > before + 2.0, what="part 2 appended")
         done = await manager.stop(info.record_id)
     duration = assert_final_file(done, tmp_path)
     [(gap_start, gap_end)] = done.gaps
@@ -66,10 +69,10 @@ async def test_record_resumes_after_agent_restart_with_the_downtime_as_gap(
 async def test_record_left_stopping_is_finalised_by_the_next_open(cam: RtspCamera, tmp_path: Path) -> None:
     async with open_manager(tmp_path) as manager:
         info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url_with_credentials))
-        await asyncio.sleep(2)
+        await wait_video(info.path, 2.0)
         # The agent goes down between "stop asked" and "final file made".
         manager.recording(info.record_id).request_stop()
         await manager.aclose()
         async with open_manager(tmp_path) as reopened:
-            await wait_for(lambda: reopened.get(info.record_id).status == "completed", what="finalising")
+            await await_until(lambda: reopened.get(info.record_id).status == "completed", what="finalising")
             assert_final_file(reopened.get(info.record_id), tmp_path)
