@@ -12,9 +12,9 @@ from pathlib import Path
 import playwright.sync_api as sync_api  # noqa: E402  (a dev dependency: never skipped for lack of it)
 import pytest
 
-from tests.e2e.test_recording import wait_video_s
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.processes import AgentProc, ControlPlane
+from tests.support.records import wait_video_s
 from tests.support.stack import start_stack
 from tests.support.wait import wait_until
 

@@ -23,15 +23,10 @@ from shared.media_urls import MediaGrant, media_key
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
 from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import (
-    AGENT_TOKEN,
-    AgentProc,
-    ControlPlane,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AGENT_TOKEN, AgentProc, ControlPlane
+from tests.support.records import wait_video_s
+from tests.support.stack import Stack, start_stack
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("agent_pull_sync")]
 
@@ -39,19 +34,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("agent_pull_sync")]
 class Site:
     """A control plane, a source agent `src` and a destination agent `dest` (restartable)."""
 
-    def __init__(self, tmp: Path, camera: RtspCamera) -> None:
-        self.tmp, self.camera = tmp, camera
-        self.cp: ControlPlane = start_controlplane(
-            tmp, VIDEOREC_SYNC_AGENTS='["dest"]', VIDEOREC_SYNC_RETRIES="12"
-        )
-        self.src: AgentProc = start_agent(tmp, self.cp, name="src")
-        self.dest: AgentProc = start_agent(tmp, self.cp, name="dest")
-        for name in ("src", "dest"):
-            wait_agent_online(self.cp, name)
+    def __init__(self, stack: Stack, camera: RtspCamera) -> None:
+        self.stack, self.camera = stack, camera
+        self.cp: ControlPlane = stack.cp
+        self.src: AgentProc = stack.by_name("src")
 
-    def stop(self) -> None:
-        for proc in (self.dest, self.src, self.cp):
-            proc.stop()
+    @property
+    def dest(self) -> AgentProc:
+        return self.stack.by_name("dest")
 
     def record(self, tag: str, seconds: float) -> dict:
         with self.cp.client(timeout=120) as c:
@@ -73,7 +63,7 @@ class Site:
                 60,
                 what="video on disk",
             )
-            time.sleep(seconds)  # how much video the record holds
+            wait_video_s(self.cp, row["id"], seconds)  # how much video the record holds
             assert c.put("/api/v1/record", json={"tag_name": tag}).status_code == 200
             (done,) = c.get("/api/v1/record", params={"tag_name": tag}).json()
         assert done["status"] == "completed" and done["hash_md5"], done
@@ -104,12 +94,15 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     # A high bit rate, so a few seconds make a file that takes a while at a capped rate.
-    with start_rtsp_camera(bitrate=4000) as camera:
-        site = Site(tmp_path_factory.mktemp("pull"), camera)
-        try:
-            yield site
-        finally:
-            site.stop()
+    with (
+        start_rtsp_camera(bitrate=4000) as camera,
+        start_stack(
+            tmp_path_factory.mktemp("pull"),
+            agents=["src", "dest"],
+            cp_env={"VIDEOREC_SYNC_AGENTS": '["dest"]', "VIDEOREC_SYNC_RETRIES": "12"},
+        ) as stack,
+    ):
+        yield Site(stack, camera)
 
 
 def md5_file(path: Path) -> str:
@@ -154,8 +147,7 @@ def test_a_pull_cut_by_the_destination_dying_resumes_where_it_stopped(site: Site
     site.dest.kill()  # SIGKILL: no chance to tidy up
     written = resume_file.stat().st_size
     assert 0 < written < size, (written, size)
-    site.dest = start_agent(site.tmp, site.cp, name="dest")
-    wait_agent_online(site.cp, "dest", address=site.dest.address())
+    site.stack.restart_agent(site.dest)  # the same agent and storage, online again
     job = site.wait_job(job_id)
     assert job["status"] == "completed", job
     assert job["items"][0]["attempts"] >= 2

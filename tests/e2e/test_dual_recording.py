@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_recording import assert_plays, download, make_group, records
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.db import postgres_database
 from tests.support.failover import (
@@ -24,6 +23,7 @@ from tests.support.failover import (
 )
 from tests.support.media import ffprobe_json
 from tests.support.processes import wait_until
+from tests.support.records import assert_plays, download, make_group, records
 from tests.support.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("failover")]

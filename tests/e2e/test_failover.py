@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_recording import assert_plays, download, make_group, records
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.db import postgres_database
 from tests.support.failover import (
@@ -23,6 +22,7 @@ from tests.support.failover import (
     wait_placeable,
 )
 from tests.support.processes import AgentProc, frozen, wait_agent_online, wait_until
+from tests.support.records import assert_plays, download, make_group, records
 from tests.support.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("failover")]

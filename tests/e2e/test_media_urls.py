@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -22,15 +23,9 @@ from shared.media_urls import MediaGrant, media_key
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.media import ffprobe_json
 from tests.support.net import free_port
-from tests.support.processes import (
-    AGENT_TOKEN,
-    AgentProc,
-    ControlPlane,
-    start_agent,
-    start_controlplane,
-    wait_agent_online,
-    wait_until,
-)
+from tests.support.processes import AGENT_TOKEN, AgentProc, ControlPlane
+from tests.support.stack import start_stack
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("media_urls")]
 
@@ -48,8 +43,6 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, mode: str) -> Iterator[tuple[ControlPlane, AgentProc]]:
-    tmp = tmp_path_factory.mktemp(f"media-urls-{mode}")
-    cp = start_controlplane(tmp)
     env = {}
     if mode == "public":
         port = free_port()
@@ -57,13 +50,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mode: str) -> Iterator[tuple
             "VIDEOREC_AGENT_HTTP_PORT": str(port),
             "VIDEOREC_AGENT_PUBLIC_URL": f"http://localhost:{port}/",
         }
-    agent = start_agent(tmp, cp, **env)
-    try:
-        wait_agent_online(cp, agent.name)
-        yield cp, agent
-    finally:
-        agent.stop()
-        cp.stop()
+    with start_stack(tmp_path_factory.mktemp(f"media-urls-{mode}"), agent_env=env) as running:
+        yield running.cp, running.agent
 
 
 def agent_host(mode: str) -> str:
@@ -100,10 +88,18 @@ def recorded(stack, camera: RtspCamera) -> dict[str, list[dict]]:
         wait_until(has_bytes, 60, interval=0.2, what="first bytes of both records")
         growing = {r["id"]: signed_url(cp, r["id"]) for r in rows}
         growing_answers = {rid: httpx.get(url, timeout=30) for rid, url in growing.items()}
-        time.sleep(2)  # a couple of seconds of video, so ranges have room
+        wait_until(lambda: seconds_recorded(c, "media-1") >= 2.5, 60, interval=0.2, what="2.5 s of video")
         assert c.put("/api/v1/record", json={"tag_name": "media-1"}).status_code == 200
         done = c.get("/api/v1/record", params={"tag_name": "media-1"}).json()
     return {"recording": rows, "completed": done, "growing_answers": list(growing_answers.values())}
+
+
+def seconds_recorded(c: httpx.Client, tag: str) -> float:
+    """Seconds since the later of the tag's records had its first fragment (so ranges have room)."""
+    begins = [r["begin_utc"] for r in c.get("/api/v1/record", params={"tag_name": tag}).json()]
+    if not begins or None in begins:
+        return 0.0
+    return time.time() - max(datetime.fromisoformat(b).timestamp() for b in begins)
 
 
 def signed_url(cp: ControlPlane, record_id: str) -> str:

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_recording import download, make_group, records
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.db import postgres_database
 from tests.support.failover import age, agent_row, all_completed, stop_tag, ts, wait_placeable
 from tests.support.media import ffprobe_json
 from tests.support.netns import AgentNamespace, agent_namespace
 from tests.support.processes import AgentProc, wait_agent_online, wait_until
+from tests.support.records import download, make_group, records
 from tests.support.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("failover")]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,7 +13,17 @@ import pytest
 
 from tests.support.cameras import RtspCamera, start_http_camera, start_rtsp_camera
 from tests.support.media import ffprobe_json
-from tests.support.processes import ControlPlane, frozen
+from tests.support.processes import frozen
+from tests.support.records import (
+    assert_plays,
+    download,
+    make_group,
+    records,
+    span_minus_gaps,
+    video_seconds,
+    wait_bytes,
+    wait_video_s,
+)
 from tests.support.stack import Stack, start_stack
 from tests.support.wait import wait_until
 
@@ -33,81 +42,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("recording")
     with start_stack(tmp, agent_env={"VIDEOREC_AGENT_STALL_TIMEOUT_S": "4"}) as running:
         yield running
-
-
-def make_group(cp: ControlPlane, name: str, sources: list[dict]) -> list[int]:
-    ids = []
-    with cp.client() as c:
-        group = c.post("/api/v1/group", json={"name": name}).json()
-        for body in sources:
-            source = c.post("/api/v1/source", json=body).json()
-            assert c.post(f"/api/v1/group/{group['id']}/source/{source['id']}").json() is True
-            ids.append(source["id"])
-    return ids
-
-
-def records(cp: ControlPlane, tag: str) -> list[dict]:
-    with cp.client() as c:
-        return c.get("/api/v1/record", params={"tag_name": tag}).json()
-
-
-def download(cp: ControlPlane, record_id: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
-    with cp.client(timeout=60) as c:
-        response = c.get(f"/api/v1/record/{record_id}/video/", headers=headers or {})
-        return response.status_code, dict(response.headers), response.content
-
-
-def wait_bytes(cp: ControlPlane, tag: str) -> list[dict]:
-    """Wait until every record of the tag has video on disk (ffmpeg probes ~2 s before writing)."""
-
-    def ready() -> list[dict] | None:
-        rows = records(cp, tag)
-        ok = all(
-            download(cp, r["id"], {"Range": "bytes=0-99"})[0] == 206
-            for r in rows
-            if r["status"] == "recording"
-        )
-        return rows if ok else None
-
-    return wait_until(ready, 60, interval=0.2, what=f"video of {tag}")
-
-
-def video_seconds(cp: ControlPlane, record_id: str) -> float:
-    """How much video the record's file holds now, by ffprobe of the bytes served (also while it grows)."""
-    status, _, data = download(cp, record_id)
-    assert status == 200, status
-    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
-        f.write(data)
-        f.flush()
-        return float(ffprobe_json(Path(f.name))["format"].get("duration", 0))
-
-
-def wait_video_s(cp: ControlPlane, record_id: str, seconds: float, timeout: float = 60) -> float:
-    """Until the record's file holds `seconds` of video: what a fixed sleep before a stop stood for."""
-    return wait_until(
-        lambda: (got := video_seconds(cp, record_id)) >= seconds and got,
-        timeout,
-        interval=0.3,
-        what=f"{seconds} s of video in record {record_id}",
-    )
-
-
-def assert_plays(data: bytes, tmp_path: Path, expected_s: float, tolerance: float = 1.0) -> float:
-    path = tmp_path / f"{hashlib.md5(data).hexdigest()}.mp4"  # noqa: S324 - a file name
-    path.write_bytes(data)
-    duration = float(ffprobe_json(path)["format"]["duration"])
-    assert abs(duration - expected_s) <= tolerance, (duration, expected_s)
-    return duration
-
-
-def span_minus_gaps(record: dict) -> float:
-    span = (
-        datetime.fromisoformat(record["end_utc"]) - datetime.fromisoformat(record["begin_utc"])
-    ).total_seconds()
-    return span - sum(
-        (datetime.fromisoformat(g["end_utc"]) - datetime.fromisoformat(g["start_utc"])).total_seconds()
-        for g in record["gaps"]
-    )
 
 
 def test_record_a_group_stop_and_get_verified_playable_files(

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_recording import assert_plays, download, make_group, records, span_minus_gaps, wait_bytes
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.media import ffprobe_json
 from tests.support.processes import AgentProc, ControlPlane
+from tests.support.records import assert_plays, download, make_group, records, span_minus_gaps, wait_bytes
 from tests.support.stack import start_stack
 from tests.support.wait import wait_until
 

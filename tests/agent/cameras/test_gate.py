@@ -56,7 +56,7 @@ async def test_a_caller_giving_up_does_not_cancel_the_grab_of_the_others():
         async with httpx.AsyncClient() as client:
             impatient = asyncio.create_task(gate.take(spec, lambda: snapshot(spec, client, 10.0, "ffmpeg")))
             patient = asyncio.create_task(gate.take(spec, lambda: snapshot(spec, client, 10.0, "ffmpeg")))
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # inside the camera's 0.5 s delay: the grab is under way
             impatient.cancel()
             assert is_jpeg(await patient)
         assert cam.stats()["requests"] == 1

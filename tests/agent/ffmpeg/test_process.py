@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.ffmpeg.process import FfmpegProcess, ProcessState
-from tests.support.processes import wait_until
+from tests.support.wait import await_until, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -112,11 +112,8 @@ async def test_stop_kills_the_whole_group_when_sigterm_is_ignored() -> None:
     returncode = await proc.stop(grace=0.5)
     assert 0.5 <= time.monotonic() - started < 3.0
     assert returncode == -9
-    for _ in range(50):  # the grandchild is killed at once; give init a moment to reap it
-        if not alive(grandchild):
-            break
-        await asyncio.sleep(0.02)
-    assert not alive(grandchild)
+    # The grandchild is killed at once; init may take a moment to reap it.
+    await await_until(lambda: not alive(grandchild), 5, interval=0.02, what="the grandchild gone")
 
 
 async def test_stop_returns_even_when_stdout_is_full_and_unread() -> None:

@@ -19,6 +19,7 @@ from tests.agent.recording.support import duration_of, md5_of
 from tests.agent.rpc.test_write_file import running_agent
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.net import free_port
+from tests.support.wait import await_until
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +66,13 @@ async def test_one_call_starts_every_record_and_answers_once_each_camera_is_open
         # Answered once ffmpeg had opened the camera: its file is there already.
         assert path_of(result.state).exists()
 
-    time.sleep(2)  # noqa: ASYNC251 - let every record gather a couple of fragments
+    # Every record gathers a couple of fragments (the agent is another process: its clock runs on).
+    await await_until(
+        lambda: all(duration_of(path_of(by_id[e.record_id].state)) > 1.5 for e in entries),
+        60,
+        interval=0.3,
+        what="1.5 s of video in every record",
+    )
     for e in entries:
         done = await stub.StopRecord(pb.StopRecordRequest(record_id=e.record_id, wait=True), timeout=60)
         assert done.status == pb.RECORD_STATUS_COMPLETED, done
