@@ -27,7 +27,8 @@ import httpx  # noqa: E402
 
 from bench.common import markdown_table, ratio, workspace  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
-from tests.support.processes import start_controlplane, wait_until  # noqa: E402
+from tests.support.stack import start_stack  # noqa: E402
+from tests.support.wait import wait_until  # noqa: E402
 
 SOURCES = 1000
 
@@ -60,8 +61,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     with workspace() as (tmp, stop):
-        cp = start_controlplane(tmp)
-        stop.callback(cp.stop)
+        cp = stop.enter_context(start_stack(tmp, agents=0)).cp  # the list needs no agent
         with cp.client() as c:
             for i in range(SOURCES):
                 url = f"rtsp://viewer:pw-{i}@10.1.{i // 250}.{i % 250 + 1}:554/stream1"
