@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -68,6 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
         failing_over = asyncio.create_task(failover.run(ctx), name="failover")
+        # Everything made so far (modules, the app, its routes and models, SQLAlchemy's metadata) lives
+        # as long as the process: out of the collector's reach, a full collection has little left to
+        # walk. Without this, full collections paused the loop for 50-100 ms and set every list's p99
+        # (bench/rest_list.py: p99 of a 304 went from 72-100 ms to 10-13 ms).
+        gc.freeze()
         try:
             yield {"ctx": ctx}
         finally:
