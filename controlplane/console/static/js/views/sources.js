@@ -26,7 +26,7 @@ export async function render(view) {
     return h(
       `tr${s.status === "offline" ? ".bad" : ""}`,
       { dataset: { sourceId: s.id } },
-      h("td", h("strong", label(s)), h("div.small.muted", s.model === "PictureSource" ? s.uri_http_picture?.uri : s.uri_rtsp)),
+      h("td", h("strong", label(s)), h("div.small.muted", s.model === "PictureSource" ? s.uri_http_picture?.uri : s.uri_rtsp), h("div.small.muted.placement", placement(s))),
       h("td", badge(s.status), s.status_detail ? h(`div.small.${s.status === "offline" ? "error" : "muted"}`, s.status_detail) : null),
       h(
         "td.actions",
@@ -36,6 +36,13 @@ export async function render(view) {
         h("button.danger", { onclick: () => remove(s) }, "Delete"),
       ),
     );
+  }
+
+  // Where it records: its agent(s), its site, and how it behaves when an agent fails.
+  function placement(s) {
+    const agents = [s.agent, s.second_agent].filter(Boolean).join(" + ") || "not placed";
+    const notes = [s.site ? `site ${s.site}` : null, s.redundancy === 2 ? "dual" : null, s.failover === false ? "no failover" : null];
+    return [agents, ...notes].filter(Boolean).join(" · ");
   }
 
   function showSnapshot(s) {
@@ -64,7 +71,7 @@ export async function render(view) {
   }
 
   function editor(existing) {
-    const s = existing || { model: "Source", description: "", uri_rtsp: "", uri_http_picture: null, ffmpeg_cmd: "", agent: "" };
+    const s = existing || { model: "Source", description: "", uri_rtsp: "", uri_http_picture: null, ffmpeg_cmd: "", agent: "", site: "", failover: true, redundancy: 1 };
     const pic = s.uri_http_picture || { uri: "", auth: "basic", user: "", password: null };
     const input = (name, value, extra = {}) => h("input", { name, value: value ?? "", autocomplete: "off", ...extra });
     const model = h("select", { name: "model" }, ["Source", "PictureSource"].map((m) => h("option", { value: m, selected: m === s.model }, m)));
@@ -86,6 +93,13 @@ export async function render(view) {
       ),
       field("ffmpeg command (optional)", input("ffmpeg_cmd", s.ffmpeg_cmd, { placeholder: "ffmpeg -rtsp_transport tcp -i {input} -c copy {output}" }), "ffmpeg_cmd"),
       field("Agent (optional)", input("agent", s.agent), "agent"),
+      h(
+        "fieldset",
+        h("legend", "When an agent fails"),
+        field("Site (optional: agents of this site only)", input("site", s.site, { placeholder: "any" }), "site"),
+        field("Failover", h("span.check", input("failover", "on", { type: "checkbox", checked: s.failover !== false }), "Continue on another agent of the site"), "failover"),
+        field("Dual recording", h("span.check", input("redundancy", "2", { type: "checkbox", checked: s.redundancy === 2 }), "Record on two agents at once (no gap when one dies)"), "redundancy"),
+      ),
       h("p.form-error.error", { role: "alert" }),
       h("menu", h("button.primary", { type: "submit" }, existing ? "Save" : "Create"), existing ? h("button", { type: "button", onclick: () => editor(null) }, "New instead") : null),
     );
@@ -98,6 +112,9 @@ export async function render(view) {
         uri_rtsp: data.get("uri_rtsp") || null,
         ffmpeg_cmd: data.get("ffmpeg_cmd") || null,
         agent: data.get("agent") || null,
+        site: data.get("site") || null,
+        failover: data.get("failover") === "on",
+        redundancy: data.get("redundancy") ? 2 : 1,
       };
       if (data.get("picture_uri")) {
         body.uri_http_picture = {
