@@ -14,6 +14,7 @@ from sqlalchemy import DateTime, String, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -127,3 +128,10 @@ def insert_for(session: AsyncSession) -> Callable[[Any], Any]:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def won(session: AsyncSession, statement: Executable) -> bool:
+    """Run a conditional UPDATE that names one row: True when it changed it (this writer won the
+    race), False when the condition no longer held."""
+    result = await session.exec(statement)  # type: ignore[call-overload]
+    return bool(result.rowcount == 1)

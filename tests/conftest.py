@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane import schema
 from controlplane.app import create_app
+from controlplane.db import make_engine, make_sessionmaker
 from controlplane.settings import Settings
 from tests.support.db import drop_all_tables, postgres_database
 
@@ -53,3 +57,16 @@ def client(settings: Settings) -> Iterator[TestClient]:
     # A local client: without an API token only loopback Host values are served.
     with TestClient(create_app(settings), base_url="http://127.0.0.1") as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the `settings` database, migrated to head: for data-layer and loop tests that
+    write rows themselves (an anyio test)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url())
+    await schema.upgrade(engine)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()

@@ -10,11 +10,7 @@ The pipes are made here (`os.pipe`), not by asyncio: `asyncio.subprocess.Process
 also waits until every pipe that asyncio made is closed, so a consumer that stops reading stdout
 (or a straggler holding stderr) would make it hang after the child is long dead.
 
-The child is not started with `asyncio.create_subprocess_exec` either: that forks and waits for the
-exec on the event loop, 16-48 ms a child measured on the loaded 2-core machine, so a group
-start of 25 records stalled the agent's loop (its RPCs, heartbeats, watchdogs) for over a second.
-`subprocess.Popen` runs in a small pool of threads instead (the fork and the exec wait release the
-loop), and the exit is awaited on a pidfd registered with the loop (no thread per child).
+The child is started off the event loop and its exit awaited on a pidfd (agent.ffmpeg.spawn).
 """
 
 from __future__ import annotations
@@ -28,13 +24,12 @@ import re
 import shlex
 import signal
 import subprocess
-import threading
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Self
 
+from agent.ffmpeg.spawn import exit_future, prefilled_pipe, spawn
 from shared.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -50,19 +45,6 @@ _STDERR_DRAIN_S = 1.0
 _STDOUT_LIMIT = 1 << 20
 # stdin_data is written into the pipe before the child starts, so it must fit in the pipe buffer.
 _STDIN_MAX = 60 * 1024
-
-
-# ffmpeg needs none of the agent's settings, and its token must not sit in /proc/<pid>/environ of
-# every child: it gets where to find programs, the locale and the time zone.
-_CHILD_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "HOME")
-
-
-# Spawning threads: enough to start a group's ffmpeg in parallel, few enough not to fork-storm.
-_SPAWNER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ffmpeg-spawn")
-
-
-def child_environment() -> dict[str, str]:
-    return {key: os.environ[key] for key in _CHILD_ENV_KEYS if key in os.environ}
 
 
 class StdinClosed(Exception):
@@ -155,7 +137,7 @@ class FfmpegProcess:
         try:
             stdin: int = subprocess.DEVNULL
             if self._stdin_data is not None:
-                stdin = _prefilled_pipe(self._stdin_data)
+                stdin = prefilled_pipe(self._stdin_data)
                 child_ends.append(stdin)
             elif self._stdin_pipe:
                 stdin, in_w = os.pipe()
@@ -172,8 +154,8 @@ class FfmpegProcess:
             # The spawning thread closes the child's ends once the child has its copies, also when
             # this start is cancelled meanwhile.
             handed, child_ends = child_ends, []
-            self._proc = await _spawn(self.argv, stdin, stdout, err_w, handed)
-            self._exited = _exit_future(loop, self._proc)
+            self._proc = await spawn(self.argv, stdin, stdout, err_w, handed)
+            self._exited = exit_future(loop, self._proc)
         except BaseException:
             for fd in parent_ends:
                 os.close(fd)
@@ -320,87 +302,3 @@ class FfmpegProcess:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, signum)  # start_new_session made the pid the group id
-
-
-async def _spawn(
-    argv: list[str], stdin: int, stdout: int, stderr: int, close_after: list[int]
-) -> subprocess.Popen[bytes]:
-    """Popen on a spawning thread, which then closes `close_after` (the child's ends of its pipes).
-    A start cancelled meanwhile still gets its child, and kills it."""
-
-    def popen() -> subprocess.Popen[bytes]:
-        try:
-            return _popen(argv, stdin, stdout, stderr)
-        finally:
-            for fd in close_after:
-                os.close(fd)
-
-    future = asyncio.get_running_loop().run_in_executor(_SPAWNER, popen)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        future.add_done_callback(_kill_orphan)
-        raise
-
-
-def _popen(argv: list[str], stdin: int, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 - an argument list, never a shell
-        argv,
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
-        start_new_session=True,
-        env=child_environment(),
-        # Keep Python's SIGPIPE=ignore in the child: if the agent dies, ffmpeg's next log line
-        # to the closed stderr pipe must not kill a recording mid-fragment (it gets EPIPE
-        # and goes on recording until the restarted agent stops it cleanly).
-        restore_signals=False,
-    )
-
-
-def _kill_orphan(future: asyncio.Future[subprocess.Popen[bytes]]) -> None:
-    if future.cancelled() or future.exception() is not None:
-        return
-    proc = future.result()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    threading.Thread(target=proc.wait, name="ffmpeg-reap", daemon=True).start()
-
-
-def _exit_future(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]) -> asyncio.Future[int]:
-    """A future of the child's exit status: the loop watches a pidfd (readable once the child has
-    exited) and then reaps it; where pidfds are missing, a thread waits."""
-    exited: asyncio.Future[int] = loop.create_future()
-
-    def settle(returncode: int) -> None:
-        if not exited.done():
-            exited.set_result(returncode)
-
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):  # not Linux ≥ 5.3: one waiting thread for this child
-        loop.run_in_executor(None, proc.wait).add_done_callback(lambda f: settle(f.result()))
-        return exited
-
-    def on_exit() -> None:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-        settle(proc.wait())  # exited already: reaps at once
-
-    loop.add_reader(pidfd, on_exit)
-    return exited
-
-
-def _prefilled_pipe(data: bytes) -> int:
-    """A pipe's read end that yields `data` then EOF: written up front, so nothing can block on it."""
-    read_end, write_end = os.pipe()
-    try:
-        os.set_blocking(write_end, False)
-        if os.write(write_end, data) != len(data):
-            raise ValueError("stdin_data does not fit in a pipe buffer")
-    except BaseException:
-        os.close(read_end)
-        raise
-    finally:
-        os.close(write_end)
-    return read_end

@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane.db import insert_for
+from controlplane.db import insert_for, won
 from controlplane.models import Agent, Source
 
 
@@ -65,8 +65,7 @@ async def place(session: AsyncSession, source_id: int, agent_name: str) -> bool:
         .values(agent_name=agent_name)
         .execution_options(synchronize_session=False)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
-    return bool(result.rowcount == 1)
+    return await won(session, stmt)
 
 
 async def unplaced_sources(session: AsyncSession) -> Sequence[Source]:
@@ -108,8 +107,7 @@ async def declare_down(session: AsyncSession, name: str, now: datetime, before: 
         .values(down_utc=now)
         .execution_options(synchronize_session=False)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
-    return bool(result.rowcount == 1)
+    return await won(session, stmt)
 
 
 async def move(session: AsyncSession, source_id: int, from_agent: str, to_agent: str) -> bool:
@@ -120,8 +118,7 @@ async def move(session: AsyncSession, source_id: int, from_agent: str, to_agent:
         .values(agent_name=to_agent)
         .execution_options(synchronize_session=False)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
-    return bool(result.rowcount == 1)
+    return await won(session, stmt)
 
 
 async def seconds_of(session: AsyncSession, name: str) -> Sequence[Source]:
@@ -145,8 +142,7 @@ async def place_second(session: AsyncSession, source_id: int, agent_name: str, p
         .values(second_agent_name=agent_name)
         .execution_options(synchronize_session=False)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
-    return bool(result.rowcount == 1)
+    return await won(session, stmt)
 
 
 async def promote_second(session: AsyncSession, source_id: int, down: str, second: str) -> bool:
@@ -161,8 +157,7 @@ async def promote_second(session: AsyncSession, source_id: int, down: str, secon
         .values(agent_name=second, second_agent_name=None)
         .execution_options(synchronize_session=False)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
-    return bool(result.rowcount == 1)
+    return await won(session, stmt)
 
 
 async def drop_second(session: AsyncSession, source_id: int, down: str) -> bool:
@@ -173,8 +168,7 @@ async def drop_second(session: AsyncSession, source_id: int, down: str) -> bool:
         .values(second_agent_name=None)
         .execution_options(synchronize_session=False)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
-    return bool(result.rowcount == 1)
+    return await won(session, stmt)
 
 
 async def still_down(session: AsyncSession, since: datetime) -> Sequence[Agent]:

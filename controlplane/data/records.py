@@ -10,7 +10,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane.db import insert_for
+from controlplane.db import insert_for, won
 from controlplane.errors import NotFoundError
 from controlplane.models import Record, Source
 from shared.enums import ACTIVE_RECORD_STATUSES, RecordStatus
@@ -88,8 +88,7 @@ async def hand_over(session: AsyncSession, record_id: str) -> bool:
         .values(status=RecordStatus.STOPPING)
         .execution_options(synchronize_session=False)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
-    return bool(result.rowcount == 1)
+    return await won(session, stmt)
 
 
 async def failed_continuations(session: AsyncSession, since: datetime) -> Sequence[Record]:

@@ -13,6 +13,7 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.db import won
 from controlplane.errors import NotFoundError
 from controlplane.models.sync import SyncJob, SyncStatus, destination_key
 
@@ -62,31 +63,27 @@ async def claim(
     for job_id, location, holder, until in open_jobs:
         if held_elsewhere(holder, until) or destination_key(location) in taken:
             continue
-        result = await session.exec(  # type: ignore[call-overload]
-            update(SyncJob)
-            .where(col(SyncJob.id) == job_id, free)
-            .values(lease_owner=owner, lease_until=now + lease)
-        )
-        if result.rowcount == 1:
+        claim = update(SyncJob).where(col(SyncJob.id) == job_id, free)
+        if await won(session, claim.values(lease_owner=owner, lease_until=now + lease)):
             return str(job_id), str(location)
     return None
 
 
 async def renew(session: AsyncSession, job_id: str, owner: str, until: datetime) -> bool:
-    result = await session.exec(  # type: ignore[call-overload]
+    return await won(
+        session,
         update(SyncJob)
         .where(col(SyncJob.id) == job_id, col(SyncJob.lease_owner) == owner)
-        .values(lease_until=until)
+        .values(lease_until=until),
     )
-    return bool(result.rowcount == 1)
 
 
 async def save(session: AsyncSession, job_id: str, owner: str, **values: Any) -> bool:
     """Write the job's progress if `owner` still holds it; False (nothing written) otherwise."""
-    result = await session.exec(  # type: ignore[call-overload]
-        update(SyncJob).where(col(SyncJob.id) == job_id, col(SyncJob.lease_owner) == owner).values(**values)
+    return await won(
+        session,
+        update(SyncJob).where(col(SyncJob.id) == job_id, col(SyncJob.lease_owner) == owner).values(**values),
     )
-    return bool(result.rowcount == 1)
 
 
 async def finish(session: AsyncSession, job_id: str, owner: str, status: SyncStatus, now: datetime) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane.db import insert_for, utcnow
+from controlplane.db import insert_for, utcnow, won
 from controlplane.models import Record, Tag
 from shared.enums import ACTIVE_RECORD_STATUSES
 
@@ -40,8 +40,7 @@ async def claim_start(session: AsyncSession, tag: Tag) -> bool:
         .values(start_seq=tag.start_seq + 1)
         .execution_options(synchronize_session=False)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
-    return bool(result.rowcount == 1)
+    return await won(session, stmt)
 
 
 async def bump(session: AsyncSession, tag_id: int) -> None:

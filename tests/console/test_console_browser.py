@@ -9,26 +9,15 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import playwright.sync_api as sync_api  # noqa: E402  (a dev dependency: never skipped for lack of it)
 import pytest
 
+from tests.console.conftest import needs_chromium
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.processes import AgentProc, ControlPlane
 from tests.support.records import wait_video_s
 from tests.support.stack import start_stack
 from tests.support.wait import wait_until
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 SYNC_TOLERANCE_S = 0.5
 FPS = 25  # one frame is 40 ms, the bound for "the same picture"
 GAP_S = 2.5
@@ -36,11 +25,7 @@ GAP_S = 2.5
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.xdist_group("console"),
-    # `make test` installs Chromium; outside CI a machine without it skips, under CI=true it fails.
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
-        reason="apt-get install chromium",
-    ),
+    needs_chromium,
 ]
 
 
@@ -74,16 +59,6 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = Path(folder) if folder else tmp_path_factory.mktemp("console-screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def shot(page, folder: Path, name: str) -> Path:

@@ -4,31 +4,18 @@ Real Chromium, control plane, agent, ffmpeg and RTSP camera."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import playwright.sync_api as sync_api
 import pytest
 
+from tests.console.conftest import needs_chromium
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.processes import wait_until
 from tests.support.stack import Stack, start_stack
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 TOKEN = "console-signed-media-token"
 TTL_S = 4  # short, so that the test sees a URL expire; long enough for a page to load on a busy box
 TAG = "signed-play"
@@ -36,10 +23,7 @@ TAG = "signed-play"
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.xdist_group("console_signed"),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
-        reason="apt-get install chromium",
-    ),
+    needs_chromium,
 ]
 
 VIDEO_JS = """() => { const v = document.querySelector('.ptile video');
@@ -80,16 +64,6 @@ def record_a_tag(stack: Stack, camera: RtspCamera) -> dict:
 
 def expires_of(url: str) -> int:
     return int(parse_qs(urlsplit(url).query)["expires"][0])
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_the_console_streams_a_record_from_its_agent_and_renews_an_expired_url(recorded, browser) -> None:

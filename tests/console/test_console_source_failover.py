@@ -3,32 +3,17 @@ the list shows where each source records. Real Chromium against a real control p
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import playwright.sync_api as sync_api
 import pytest
 
+from tests.console.conftest import needs_chromium
 from tests.support.stack import Stack, start_stack
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
-        reason="apt-get install chromium",
-    ),
+    needs_chromium,
 ]
 
 
@@ -39,17 +24,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def page(stack: Stack) -> Iterator[sync_api.Page]:
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(stack.cp.url + "/#/sources")
-            page.locator("#source-form").wait_for()
-            yield page
-            page.close()
-        finally:
-            browser.close()
+def page(stack: Stack, browser: sync_api.Browser) -> Iterator[sync_api.Page]:
+    page = browser.new_page()
+    try:
+        page.goto(stack.cp.url + "/#/sources")
+        page.locator("#source-form").wait_for()
+        yield page
+    finally:
+        page.close()
 
 
 def sources(stack: Stack) -> list[dict]:

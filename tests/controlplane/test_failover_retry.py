@@ -5,36 +5,19 @@ check is the failover's own (recording a continuation for real is tests/e2e/test
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane import failover, schema
-from controlplane.db import make_engine, make_sessionmaker, utcnow
+from controlplane import failover
+from controlplane.db import utcnow
 from controlplane.models import Agent, Record, Source, Tag
 from controlplane.settings import Settings
 from shared.enums import RecordStatus, SourceModel
-from tests.conftest import make_settings
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def db(
-    tmp_path: Path, database_url: str
-) -> AsyncIterator[tuple[Settings, async_sessionmaker[AsyncSession]]]:
-    settings = make_settings(tmp_path, database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url())
-    await schema.upgrade(engine)
-    try:
-        yield settings, make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 async def _lost_and_failed(sessions: async_sessionmaker[AsyncSession], agents: list[str]) -> tuple[str, str]:
@@ -102,8 +85,9 @@ async def _fail(sessions: async_sessionmaker[AsyncSession], record_id: str) -> N
         await session.commit()
 
 
-async def test_a_failed_continuation_goes_to_another_agent_then_the_same_and_stops_after_three(db):
-    settings, sessions = db
+async def test_a_failed_continuation_goes_to_another_agent_then_the_same_and_stops_after_three(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     lost_id, failed_id = await _lost_and_failed(sessions, ["c2", "c3"])
     (again,) = await _retry(settings, sessions)
     assert again.record.continues == failed_id and again.agent.name == "c3"  # not c2, where it failed
@@ -120,15 +104,17 @@ async def test_a_failed_continuation_goes_to_another_agent_then_the_same_and_sto
         assert source is not None and source.agent_name == "c2"
 
 
-async def test_with_one_agent_left_it_tries_that_one_again(db):
-    settings, sessions = db
+async def test_with_one_agent_left_it_tries_that_one_again(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     _, failed_id = await _lost_and_failed(sessions, ["c2"])
     (again,) = await _retry(settings, sessions)
     assert again.record.continues == failed_id and again.agent.name == "c2"
 
 
-async def test_a_stopped_tag_is_not_continued(db):
-    settings, sessions = db
+async def test_a_stopped_tag_is_not_continued(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     await _lost_and_failed(sessions, ["c2", "c3"])
     async with sessions() as session:
         tag = await session.get(Tag, 1)

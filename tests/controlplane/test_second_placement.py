@@ -5,34 +5,18 @@ bound on failover retries."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane import schema
 from controlplane.data import agents as agents_data
-from controlplane.db import make_engine, make_sessionmaker, utcnow
+from controlplane.db import utcnow
 from controlplane.models import Agent, Source
 from shared.enums import SourceModel
-from tests.conftest import make_settings
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def sessions(tmp_path: Path, database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    settings = make_settings(tmp_path, database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url())
-    await schema.upgrade(engine)
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 async def _source(sessions: async_sessionmaker[AsyncSession]) -> int:

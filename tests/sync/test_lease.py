@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,28 +14,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane import schema
 from controlplane.data import sync_jobs
-from controlplane.db import make_engine, make_sessionmaker, utcnow
+from controlplane.db import utcnow
 from controlplane.models.sync import ItemStatus, SyncItem, SyncJob, SyncStatus
 from controlplane.sync.lease import Lease, LeaseLost
-from tests.conftest import make_settings
 
 pytestmark = pytest.mark.anyio
 LEASE = timedelta(seconds=1.5)  # renewed every 0.5 s: how fast a lost lease is noticed
 LONG = timedelta(seconds=60)  # a lease that cannot lapse while a test looks at it, however loaded the machine
-
-
-@pytest.fixture
-async def sessions(tmp_path: Path, database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    settings = make_settings(tmp_path, database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url())
-    await schema.upgrade(engine)
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 async def new_job(sessions: async_sessionmaker[AsyncSession], location: str = "agent://dest/x") -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from agent.ffmpeg import process
+from agent.ffmpeg import process, spawn
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
 from tests.agent.recording.support import duration_of, md5_of
@@ -98,13 +98,13 @@ async def test_a_camera_that_refuses_is_answered_with_its_reason_without_waiting
 async def test_ffmpeg_is_spawned_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """A fork+exec on the loop stalled every RPC of a group start: Popen runs on spawning threads."""
     threads: list[int] = []
-    real = process._popen
+    real = spawn.popen
 
     def spy(*args: object) -> object:
         threads.append(threading.get_ident())
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(process, "_popen", spy)
+    monkeypatch.setattr(spawn, "popen", spy)
     procs = [process.FfmpegProcess(["sleep", "5"], name=f"sleep-{i}") for i in range(3)]
     for proc in procs:
         await proc.start()
