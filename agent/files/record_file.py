@@ -41,6 +41,8 @@ class _Source:
     path: Path
     offset: int = 0  # bytes of the part consumed
     skip: int = 0  # fragments already in the record's file (after an agent restart)
+    trim_s: float = 0.0  # media at its head that the record holds already: its fragments are dropped
+    origin: int | None = None  # the decode time of its first fragment (of the first track)
     shifts: dict[int, int] | None = None
 
 
@@ -80,9 +82,11 @@ class RecordFile:
 
     # -- later parts, appended -------------------------------------------------------------------------
 
-    def append_from(self, part: Path, skip: int = 0) -> None:
+    def append_from(self, part: Path, skip: int = 0, trim_s: float = 0.0) -> None:
         """From now on the record's file takes the fragments of `part` (the next ffmpeg's file);
-        `skip`: that many of them are in it already (an agent restart while appending)."""
+        `trim_s`: the seconds at its head that overlap the record (to the nearest fragment: those
+        mostly inside are dropped); `skip`: that many of the rest are in it already (an agent
+        restart while appending)."""
         self.follow()  # the previous source, to its last whole fragment (its ffmpeg has exited)
         if self._moov is None:
             raise Fmp4Error("the first part has no header: nothing to append to")
@@ -91,10 +95,12 @@ class RecordFile:
         else:
             with self.path.open("r+b") as f:
                 f.truncate(self.hashed)  # ffmpeg's mfra index, and a fragment cut short by a kill
-        self._source = _Source(part, skip=skip)
+        self._source = _Source(part, skip=skip, trim_s=trim_s)
 
     @classmethod
-    def recover(cls, parts: list[Path], bases: dict[str, int]) -> RecordFile:
+    def recover(
+        cls, parts: list[Path], bases: dict[str, int], trims: dict[str, float] | None = None
+    ) -> RecordFile:
         """The record's file as an agent that restarted finds it: the first part, hashed again
         (once, at start-up), and the later parts that still exist appended where they were left."""
         record = cls(parts[0])
@@ -103,7 +109,8 @@ class RecordFile:
             if not part.exists():
                 continue  # wholly appended, then removed
             base = bases.get(str(part))
-            record.append_from(part, skip=max(0, record.fragments - base) if base is not None else 0)
+            skip = max(0, record.fragments - base) if base is not None else 0
+            record.append_from(part, skip=skip, trim_s=(trims or {}).get(str(part), 0.0))
             record.follow()
         return record
 
@@ -130,6 +137,8 @@ class RecordFile:
                 source.offset = header[1].end
             for moof, mdat in _pairs(src, source.offset, end):
                 source.offset = mdat.end
+                if source.trim_s and self._overlaps(source, Fragment.parse(read_box(src, moof))):
+                    continue
                 if source.skip:
                     source.skip -= 1
                     frag = Fragment.parse(read_box(src, moof))
@@ -154,6 +163,22 @@ class RecordFile:
                     self._hash(chunk)
                     remaining -= len(chunk)
             out.flush()
+
+    def _overlaps(self, source: _Source, frag: Fragment) -> bool:
+        """Whether this fragment of `source` is mostly inside its overlap with the record; the
+        first one that is not ends the trimming."""
+        track = min(t for t in frag.times if t in self._timescales) if frag.times else None
+        if track is None:
+            source.trim_s = 0.0
+            return False
+        tfdt, duration, _pos = frag.times[track]
+        if source.origin is None:
+            source.origin = tfdt
+        middle = (tfdt - source.origin + duration / 2) / self._timescales[track]
+        if middle < source.trim_s:
+            return True
+        source.trim_s = 0.0
+        return False
 
     # -- the end ---------------------------------------------------------------------------------------
 

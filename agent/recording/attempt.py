@@ -17,6 +17,7 @@ import httpx
 from agent.ffmpeg.commands import picture_record_argv, record_command
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files.space import free_bytes
+from agent.recording.orphans import Handover
 from agent.recording.picture_feed import PictureFeed
 from agent.recording.states import PartOutcome, Phase, WatchEnd
 from agent.recording.timeline import Timeline
@@ -54,11 +55,14 @@ class Attempt:
         http: httpx.AsyncClient,
         transition: Callable[[Phase], None],
         on_open: Callable[[], None] = lambda: None,
+        handover: Handover | None = None,
     ) -> None:
         """`on_open` is called once this ffmpeg has opened the camera: for RTSP when its part file
         exists (ffmpeg creates its output only after the input is open and probed), for a picture
-        camera with the first image."""
+        camera with the first image. `handover`: a dead agent's ffmpeg, stopped then (or when this
+        run ends); this run's video counts only after that."""
         self._timeline = timeline
+        self._handover = handover
         self._on_open = on_open
         self._config = config
         self._http = http
@@ -80,6 +84,8 @@ class Attempt:
         started = time.time()
         try:
             await proc.start()
+            if self._handover is not None and not timeline.row.spec.rtsp_url:
+                await self._handover.complete()  # a picture feed has no orphan worth overlapping
             if timeline.row.spec.rtsp_url:
                 opener = asyncio.create_task(self._notice_open(), name=f"{proc.name}-open")
                 try:
@@ -93,6 +99,8 @@ class Attempt:
             had_video = False
         finally:
             await proc.stop(_STOP_GRACE_S)
+            if self._handover is not None:
+                await self._handover.complete()  # no-op once done; else the orphan stops now
         tail = proc.stderr_tail()
         if not had_video:
             timeline.drop_part(part, started)
@@ -113,6 +121,8 @@ class Attempt:
         while self.proc.running:
             if os.path.exists(self.part):  # noqa: ASYNC240 - one stat, microseconds
                 self._on_open()
+                if self._handover is not None:
+                    await self._handover.complete()
                 return
             await asyncio.sleep(_OPEN_POLL_S)
 
@@ -127,6 +137,7 @@ class Attempt:
             on_video=self._on_video,
             on_refine=lambda earlier: timeline.refine_first_frame(self.part, earlier),
             ffmpeg_bin=config.ffmpeg_bin,
+            ready=self._handover.done if self._handover is not None else None,
         )
         had_video = await watch.run(stop)
         if watch.end is WatchEnd.STALLED:

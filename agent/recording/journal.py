@@ -48,12 +48,13 @@ CREATE TABLE IF NOT EXISTS records (
     duration_s REAL,
     error TEXT,
     updated_unix REAL NOT NULL,
-    bases TEXT NOT NULL DEFAULT '{}'  -- JSON: later part -> fragments in the record's file before it
+    bases TEXT NOT NULL DEFAULT '{}',  -- JSON: later part -> fragments in the record's file before it
+    trims TEXT NOT NULL DEFAULT '{}'   -- JSON: later part -> seconds at its head recorded already
 )
 """
 _COLUMNS = (
     "id, tag_name, source_id, spec, status, begin_unix, end_unix, final_path, parts, gaps, "
-    "hash_md5, size_bytes, duration_s, error, updated_unix, bases"
+    "hash_md5, size_bytes, duration_s, error, updated_unix, bases, trims"
 )
 
 
@@ -79,6 +80,9 @@ class RecordRow:
     # A later part whose fragments are appended to the record's file: how many fragments the file
     # held before its first one (so an agent restart knows how many of them are in it already).
     bases: dict[str, int] = field(default_factory=dict)
+    # A later part that began before the last one ended (the new ffmpeg opened the camera while a
+    # dead agent's ffmpeg still recorded it): the seconds at its head that the record holds already.
+    trims: dict[str, float] = field(default_factory=dict)
 
     @property
     def source_id(self) -> int:
@@ -102,6 +106,8 @@ class Journal:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(records)")}
         if "bases" not in columns:  # a journal written before records were one growing file
             self._db.execute("ALTER TABLE records ADD COLUMN bases TEXT NOT NULL DEFAULT '{}'")
+        if "trims" not in columns:  # a journal written before an orphan's handover overlapped
+            self._db.execute("ALTER TABLE records ADD COLUMN trims TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         self._db.close()
@@ -127,6 +133,7 @@ class Journal:
             row.error,
             row.updated_unix,
             json.dumps(row.bases),
+            json.dumps(row.trims),
         )
         placeholders = ", ".join("?" * len(values))
         try:
@@ -161,6 +168,7 @@ def _row(values: tuple[Any, ...]) -> RecordRow:
         err,
         upd,
         bases,
+        trims,
     ) = values
     spec_fields = json.loads(spec_json)
     ffmpeg_cmd = spec_fields.pop("ffmpeg_cmd", None)
@@ -181,4 +189,5 @@ def _row(values: tuple[Any, ...]) -> RecordRow:
         error=err,
         updated_unix=upd,
         bases={str(k): int(v) for k, v in json.loads(bases).items()},
+        trims={str(k): float(v) for k, v in json.loads(trims).items()},
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -29,7 +31,7 @@ from agent.files.space import free_bytes, reserve_bytes
 from agent.ops.registry import EVICTIONS
 from agent.recording.attempt import RecorderConfig
 from agent.recording.journal import Journal, RecordRow
-from agent.recording.orphans import stop_orphans
+from agent.recording.orphans import Handover, stop_pids, writers_of
 from agent.recording.recorder import Recording
 from agent.recording.retention import Candidate, Policy, Rule, choose
 from agent.recording.states import Phase
@@ -94,33 +96,58 @@ class RecordManager:
         self._journal = journal = Journal(self._root)
         for row in journal.load_all():
             paths = RecordPaths.for_final(Path(row.final_path))
-            if row.status.active:
-                # ffmpeg outlives a killed agent: let it finish its fragment before a new part starts.
-                await stop_orphans([Path(p) for p in row.parts])
-                # Parts whose ffmpeg got no video before the agent went down hold nothing to keep.
-                for part in [Path(p) for p in row.parts if not has_fragment(Path(p))]:
-                    part.unlink(missing_ok=True)
-                    row.parts.remove(str(part))
-                await self._settle_begin(row)
+            resumes = row.status in (RecordStatus.RECORDING, RecordStatus.PENDING)
+            # ffmpeg outlives a killed agent. A record that goes on keeps it recording until the new
+            # ffmpeg has opened the camera (make before break); any other lets it finish now.
+            orphans = writers_of([Path(p) for p in row.parts]) if row.status.active else []
+            if orphans and not resumes:
+                await stop_pids(orphans)
+            if row.status.active and not (orphans and resumes):
+                await self._take_in_parts(row, list(row.parts))
             recording = Recording(row, paths, self._config, journal, self._http)
             self._records[row.record_id] = recording
-            if row.status in (RecordStatus.RECORDING, RecordStatus.PENDING):
+            if resumes:
                 row.status = RecordStatus.RECORDING
                 journal.save(row)
                 log.info("record %s: resuming after an agent restart", row.record_id)
-                recording.start(resume=True)
+                handover = None
+                if orphans:
+                    log.warning(
+                        "record %s: ffmpeg %s of the previous agent records on", row.record_id, orphans
+                    )
+                    handover = Handover(
+                        orphans, functools.partial(self._took_over, recording, list(row.parts))
+                    )
+                recording.start(resume=True, handover=handover)
             elif row.status is RecordStatus.STOPPING:
                 log.info("record %s: finalising after an agent restart", row.record_id)
                 recording.finalise()
             elif paths.parts_dir.exists():  # the agent stopped between the final file and the clean-up
                 shutil.rmtree(paths.parts_dir, ignore_errors=True)
 
-    async def _settle_begin(self, row: RecordRow) -> None:
+    async def _take_in_parts(self, row: RecordRow, parts: builtins.list[str]) -> None:
+        """What the previous agent's ffmpegs wrote in `parts`, now that they have stopped. Parts
+        whose ffmpeg got no video hold nothing to keep."""
+        for part in [p for p in parts if not has_fragment(Path(p))]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)  # one unlink at start-up
+            row.parts.remove(part)
+        kept = [p for p in parts if p in row.parts]
+        if len(kept) == 1 and not row.gaps:
+            await self._settle_begin(row, Path(kept[0]))
+
+    async def _took_over(self, recording: Recording, old_parts: builtins.list[str]) -> None:
+        """The orphans have stopped and the new ffmpeg has opened the camera: the old parts are
+        final, and the gap (if any) runs from the last one's last write to the new video."""
+        await self._take_in_parts(recording.row, old_parts)
+        kept = [p for p in old_parts if p in recording.row.parts]
+        recording.timeline.serving = Path(kept[-1]) if kept else None
+        recording.timeline.resumed()
+        self._opened().save(recording.row)
+
+    async def _settle_begin(self, row: RecordRow, part: Path) -> None:
         """When the only part is finished (its ffmpeg stopped), when its video began is exact: its
         last write minus the media it holds. The agent may have died before it saw the video come."""
-        if len(row.parts) != 1 or row.gaps:
-            return
-        part = Path(row.parts[0])
         duration = await probe_duration(part, self._config.ffmpeg_bin)
         if duration is not None:
             row.begin_unix = part.stat().st_mtime - duration  # noqa: ASYNC240 - one stat at start-up

@@ -1,8 +1,10 @@
 """ffmpeg processes left running by an agent that died: found by the part file they write.
 
 Recording ffmpegs run in their own session, so a SIGKILLed agent leaves them recording. The
-restarted agent must not record the same camera twice into overlapping parts: it lets each orphan
-finish its fragment (SIGTERM), keeps what it wrote, and carries on in a new part."""
+restarted agent must not record the same camera twice into overlapping parts, nor lose the seconds a
+new ffmpeg needs to open the camera (~2 s, far more on a busy host): make before break. The new
+ffmpeg connects first; once it has opened the camera, each orphan finishes its fragment (SIGTERM)
+and exits; only then may the new part's video count (`Handover.done`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -36,8 +39,39 @@ def writers_of(paths: list[Path]) -> list[int]:
     return found
 
 
+class Handover:
+    """From the orphans `pids` to the resumed record's new ffmpeg. `complete()` is called when the
+    new ffmpeg has opened the camera, or when its first run ends without (whichever comes first;
+    later calls wait for the first): it stops the orphans, then runs `after` (the record takes in
+    what they wrote), then sets `done`."""
+
+    def __init__(self, pids: list[int], after: Callable[[], Awaitable[None]]) -> None:
+        self.pids = pids
+        self.done = asyncio.Event()
+        self._after = after
+        self._task: asyncio.Task[None] | None = None
+
+    async def complete(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="orphan-handover")
+        # Shielded: a watch that ends mid-way must not leave the orphan running or `done` unset.
+        await asyncio.shield(self._task)
+
+    async def _run(self) -> None:
+        try:
+            await stop_pids(self.pids)
+            await self._after()
+        finally:
+            self.done.set()
+
+
 async def stop_orphans(paths: list[Path], grace_s: float = 5.0) -> list[int]:
     pids = writers_of(paths)
+    await stop_pids(pids, grace_s)
+    return pids
+
+
+async def stop_pids(pids: list[int], grace_s: float = 5.0) -> None:
     for pid in pids:
         log.warning("stopping ffmpeg %s left recording by the previous agent", pid)
         _signal(pid, signal.SIGTERM)
@@ -48,7 +82,6 @@ async def stop_orphans(paths: list[Path], grace_s: float = 5.0) -> list[int]:
     for pid in pids:
         if _alive(pid):
             _signal(pid, signal.SIGKILL)
-    return pids
 
 
 def _alive(pid: int) -> bool:

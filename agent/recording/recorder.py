@@ -19,6 +19,7 @@ from agent.files.layout import RecordPaths
 from agent.ops.registry import FINALISE_SECONDS
 from agent.recording.attempt import Attempt, RecorderConfig
 from agent.recording.journal import Journal, RecordRow
+from agent.recording.orphans import Handover
 from agent.recording.states import PartOutcome, Phase
 from agent.recording.timeline import Timeline
 from agent.restart import restart_policy
@@ -58,6 +59,7 @@ class Recording:
         self._task: asyncio.Task[None] | None = None
         self._attempt: Attempt | None = None
         self._follower: asyncio.Task[None] | None = None
+        self._handover: Handover | None = None  # ffmpegs of a dead agent, stopped once ours is open
         # Set once the first ffmpeg has opened the camera, or its first attempt has ended (the error
         # says why), or the record stops: what a start waits for before it answers.
         self.opened = asyncio.Event()
@@ -88,10 +90,12 @@ class Recording:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self, *, resume: bool = False) -> None:
-        """Record in the background. `resume`: the agent was down since the last part was written."""
+    def start(self, *, resume: bool = False, handover: Handover | None = None) -> None:
+        """Record in the background. `resume`: the agent was down since the last part was written.
+        `handover`: a dead agent's ffmpeg still records it, and stops once ours has opened the camera."""
         if resume:
             self.timeline.resumed()
+        self._handover = handover
         self._task = asyncio.create_task(self._lifecycle(), name=f"record-{self.row.record_id}")
 
     def finalise(self) -> None:
@@ -147,6 +151,8 @@ class Recording:
 
     async def _follow(self) -> None:
         """Hash the record's file as it grows, so that the stop has only the last second left."""
+        if self._handover is not None:
+            await self._handover.done.wait()  # the orphan may still be writing the record's file
         while not self._stop.is_set():
             await self.timeline.follow_file()
             with contextlib.suppress(TimeoutError):
@@ -162,7 +168,12 @@ class Recording:
         try:
             self.attempts += 1  # read by the metrics: every attempt after the first is an ffmpeg restart
             self._attempt = Attempt(
-                self.timeline, self._config, self._http, self._transition, on_open=self.opened.set
+                self.timeline,
+                self._config,
+                self._http,
+                self._transition,
+                on_open=self.opened.set,
+                handover=self._handover,
             )
             outcome = await self._attempt.run(halt)
         finally:

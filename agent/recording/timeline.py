@@ -87,6 +87,10 @@ class Timeline:
             # asked to connect, so that begin..end minus the gaps is what the file holds.
             self.row.begin_unix = since
         self.serving, self.row.error = part, None
+        if self.gap_start is not None and since < self.gap_start and str(part) != self.row.parts[0]:
+            # Began before the last part ended (an orphan's handover): no gap, and what both hold
+            # goes into the record's file once.
+            self.row.trims[str(part)] = self.gap_start - since
         if self.gap_start is not None:
             before = len(self.row.gaps)
             self.add_gap(self.gap_start, since)
@@ -137,16 +141,19 @@ class Timeline:
             self.row.bases[new_base[0]] = new_base[1]
             self.save()
 
-    def _follow_blocking(self) -> tuple[str, int] | None:
+    def _follow_blocking(self, final: bool = False) -> tuple[str, int] | None:
         parts = [Path(p) for p in self.row.parts]
+        if not final and self.serving in parts:
+            # A part is taken in once its video has come: then its overlap with the last is known.
+            parts = parts[: parts.index(self.serving) + 1]
         if self.file is None:
-            self.file = RecordFile.recover(parts, self.row.bases)
+            self.file = RecordFile.recover(parts, self.row.bases, self.row.trims)
             return None
         latest = parts[-1]
         if latest in (self.file.path, self.file.source):
             self.file.follow()
             return None
-        self.file.append_from(latest)
+        self.file.append_from(latest, trim_s=self.row.trims.get(str(latest), 0.0))
         return str(latest), self.file.fragments
 
     def _give_up_file(self, exc: Exception) -> None:
@@ -166,7 +173,7 @@ class Timeline:
         self._end(RecordStatus.COMPLETED, None)
         # Only now that the journal names the final file may the parts go.
         shutil.rmtree(self.paths.parts_dir, ignore_errors=True)
-        self.row.parts, self.row.bases = [], {}
+        self.row.parts, self.row.bases, self.row.trims = [], {}, {}
         self.save()
 
     async def _seal(self, ffmpeg_bin: str) -> FinalFile | None:
@@ -176,7 +183,7 @@ class Timeline:
             return None
         try:
             # Recovers the file after an agent restart; takes in a part not followed yet.
-            new_base = await asyncio.to_thread(self._follow_blocking)
+            new_base = await asyncio.to_thread(self._follow_blocking, True)
             if new_base is not None:
                 self.row.bases[new_base[0]] = new_base[1]
                 self.save()

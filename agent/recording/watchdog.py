@@ -36,6 +36,7 @@ class PartWatch:
     on_video: Callable[[float], None]  # called once, with the wall time of the part's first frame
     on_refine: Callable[[float], None] = lambda _earlier: None  # a closer (earlier) value of that time
     ffmpeg_bin: str = "ffmpeg"
+    ready: asyncio.Event | None = None  # video is reported only once set (an orphan's handover)
     had_video: bool = False
     video_end: float | None = None  # wall time the video stopped, unless the run was stopped
     end: WatchEnd = WatchEnd.STOPPED
@@ -105,6 +106,8 @@ class PartWatch:
         """Report video at once (so the journal knows before anything can go wrong), then each
         closer estimate of its first frame's time while the first fragments arrive."""
         if not self.had_video or self._first_frame is None:
+            return
+        if self.ready is not None and not self.ready.is_set():
             return
         if not self._reported:
             self._reported, self._reported_value = True, self._first_frame

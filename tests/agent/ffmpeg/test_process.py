@@ -199,6 +199,7 @@ async def test_children_get_none_of_the_agents_secrets(monkeypatch: pytest.Monke
     monkeypatch.setenv("VIDEOREC_API_TOKEN", "canary-api-token")
     async with FfmpegProcess(endless_ffmpeg(), name="env") as proc:
         assert proc.pid is not None
-        environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+        # Empty until the exec has finished setting up the new program (as the cmdline above).
+        environ = wait_until(lambda: Path(f"/proc/{proc.pid}/environ").read_bytes(), 2, interval=0.005)
     assert b"canary" not in environ and b"VIDEOREC" not in environ
     assert b"PATH=" in environ  # it still finds what it needs

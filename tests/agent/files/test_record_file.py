@@ -131,6 +131,49 @@ def test_a_restart_in_the_middle_of_an_append_loses_and_repeats_nothing(tmp_path
     assert frames_and_duration(first)[0] == frames_made
 
 
+def test_a_later_part_that_overlaps_the_record_is_appended_without_its_overlap(tmp_path: Path) -> None:
+    # Part 2 began 1.4 s before part 1 ended (a restarted agent's ffmpeg opened the camera while the
+    # dead agent's still recorded): of its 1 s fragments the first (0-1 s) goes, the second
+    # (1-2 s, mostly past the overlap) stays, so what both hold is in the file once.
+    first, second = (
+        make_part(tmp_path / "part-0001.mp4", 3),
+        make_part(tmp_path / "part-0002.mp4", 4, start=2),
+    )
+    record = RecordFile(first)
+    record.follow()
+    record.append_from(second, trim_s=1.4)
+    record.follow()
+    sealed = record.seal()
+    frames, duration = frames_and_duration(first)
+    assert sealed.duration_s == pytest.approx(6.0, abs=0.1) and duration == pytest.approx(6.0, abs=0.1)
+    assert abs(frames - 6 * FPS) <= 2, frames  # 3 s + the 3 s of part 2 after its dropped second
+
+
+def test_a_restart_while_appending_an_overlapping_part_trims_it_the_same(tmp_path: Path) -> None:
+    first, second = make_part(tmp_path / "part-0001.mp4", 2), make_part(tmp_path / "part-0002.mp4", 5)
+    reference = tmp_path / "ref"
+    reference.mkdir()
+    ref_first = Path(shutil.copy(first, reference / first.name))
+    ref_second = Path(shutil.copy(second, reference / second.name))
+    whole_second = second.read_bytes()
+    record = RecordFile(first)
+    record.follow()
+    record.append_from(second, trim_s=2.0)
+    bases = {str(second): record.fragments}
+    second.write_bytes(whole_second[: len(whole_second) * 3 // 4])
+    record.follow()
+    assert record.fragments > bases[str(second)]
+    second.write_bytes(whole_second)
+
+    recovered = RecordFile.recover([first, second], bases, {str(second): 2.0}).seal()
+
+    uninterrupted = RecordFile(ref_first)
+    uninterrupted.follow()
+    uninterrupted.append_from(ref_second, trim_s=2.0)
+    assert recovered == uninterrupted.seal()
+    assert recovered.duration_s == pytest.approx(5.0, abs=0.1)  # 2 s + part 2 from its third second
+
+
 def test_a_part_with_other_codec_parameters_is_refused(tmp_path: Path) -> None:
     first = make_part(tmp_path / "part-0001.mp4", 1)
     other = make_part(tmp_path / "part-0002.mp4", 1, size="640x480")
