@@ -219,7 +219,9 @@ class SourcePublic(BaseModel):
     created_utc: UtcDatetimeOut
     status: SourceStatus
     status_detail: str | None = None
-    status_utc: UtcDatetimeOut | None = None
+    status_utc: UtcDatetimeOut | None = Field(
+        None, description="since when the status holds (the source's agent probes it every few seconds)"
+    )
     model: SourceModel
     uri_rtsp: str | None
     uri_http_picture: HttpPictureOut | None

@@ -168,9 +168,12 @@ def _apply_probes(sources: Sequence[Source], beat: HeartbeatIn, now: datetime) -
         source = by_id.get(probe.source_id)
         if source is None:
             continue  # not (or no longer) this agent's source: its report does not count
-        source.status = SourceStatus.ONLINE if probe.online else SourceStatus.OFFLINE
-        source.status_detail = probe.detail or None
-        source.status_utc = now
+        status = SourceStatus.ONLINE if probe.online else SourceStatus.OFFLINE
+        detail = probe.detail or None
+        if (source.status, source.status_detail) != (status, detail) or source.status_utc is None:
+            # Since when the status holds. Stamping every probe would change the row, and so the
+            # source list's ETag, on every heartbeat: pollers would never get their 304.
+            source.status, source.status_detail, source.status_utc = status, detail, now
 
 
 async def place_unplaced(session: AsyncSession, settings: Settings) -> None:

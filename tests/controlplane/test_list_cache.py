@@ -124,7 +124,13 @@ def test_etag_changes_with_every_change_of_what_the_list_shows(api: TestClient, 
     beat(api, "a1", [{"source_id": source_id, "online": True}])
     assert changed()[source_id]["status"] == "online"  # probed
     beat(api, "a1", [{"source_id": source_id, "online": False, "detail": "no route"}])
-    assert changed()[source_id]["status"] == "offline"
+    offline = changed()[source_id]
+    assert offline["status"] == "offline"
+    # The same answer on the next probes changes nothing: a poller keeps its 304 between beats,
+    # and status_utc says since when the camera has been offline.
+    beat(api, "a1", [{"source_id": source_id, "online": False, "detail": "no route"}])
+    assert api.get(SOURCES, headers={"If-None-Match": seen[-1]}).status_code == 304
+    assert api.get(f"{SOURCES}/{source_id}").json()["status_utc"] == offline["status_utc"]
     # The agent goes silent: no write marks that, the list must still not claim a probe it cannot make.
     sql(database_url, "UPDATE agent SET last_seen_utc = :t", t=utcnow() - timedelta(seconds=600))
     item = changed()[source_id]

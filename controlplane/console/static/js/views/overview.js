@@ -75,7 +75,7 @@ function sourceTable(list) {
   const sorted = [...list].sort((x, y) => (y.status === "offline") - (x.status === "offline") || x.id - y.id);
   return h(
     "table.grid",
-    h("thead", h("tr", h("th", "Source"), h("th", "Status"), h("th", "Agent"), h("th", "Checked"))),
+    h("thead", h("tr", h("th", "Source"), h("th", "Status"), h("th", "Agent"), h("th", "Since"))),
     h(
       "tbody",
       sorted.map((s) =>
