@@ -15,7 +15,7 @@ from agent.cameras.gate import SnapshotGate
 from agent.cameras.prober import Prober
 from agent.control.heartbeat import HeartbeatLoop
 from agent.control.runtime import RuntimeState
-from agent.files.copies import CopyStore
+from agent.files.copies.store import CopyStore
 from agent.live import LiveHub
 from agent.ops import metrics as ops_metrics
 from agent.ops import server as ops_server

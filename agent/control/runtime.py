@@ -11,7 +11,7 @@ import httpx
 from agent import __version__
 from agent.cameras.gate import SnapshotGate
 from agent.cameras.prober import Prober
-from agent.files.copies import CopyStore
+from agent.files.copies.store import CopyStore
 from agent.live import LiveHub
 from agent.recording.manager import RecordManager
 from agent.settings import AgentSettings

@@ -1,2 +1,3 @@
 """Files on the agent's disk: where a record's files live (`layout`), how its parts become the
-final file (`finalise`), reading byte ranges (`reads`), and copies received by sync (`copies`)."""
+final file (`finalise`), reading byte ranges (`reads`), copies received by sync (`copies`, a
+package) and fetching one from another agent (`pull`)."""

@@ -1,6 +1,6 @@
 """Sync by pull: this agent fetches a copy of another agent's record from a URL the control plane
 signed on that agent's HTTP port (the source sends it with sendfile), hashing it as it is written,
-and keeps it through `CopyStore` only when size and MD5 match.
+and keeps it (agent.files.copies.resume) only when size and MD5 match.
 
 Only what the control plane asked for over its authenticated RPC is dialled, and only an
 http(s) URL of a record's media path carrying a signature (shared.media_urls): this is not a way
@@ -22,7 +22,10 @@ from dataclasses import dataclass
 import aiohttp
 
 from agent.errors import FileAccessError, UnknownRecordError
-from agent.files.copies import DEFAULT_EXT, CopyHeader, CopyInfo, CopyMismatchError, CopyStore, ResumableCopy
+from agent.files.copies.model import CopyHeader, CopyInfo, CopyMismatchError
+from agent.files.copies.paths import DEFAULT_EXT
+from agent.files.copies.resume import ResumableCopy, keep, resumable
+from agent.files.copies.store import CopyStore
 from agent.ops.registry import PULLED_BYTES, RESUMED_BYTES
 from shared.media_urls import record_of_media_url
 
@@ -71,7 +74,7 @@ async def pull(
     if existing is not None:  # a retried sync: the verified copy is there already
         yield Progress(0, 0, existing)
         return
-    async with store.resumable(header) as copy:
+    async with resumable(store, header) as copy:
         resumed = copy.offset
         if resumed:
             log.info("pull of record %s resumes at byte %d of %d", header.record_id, resumed, header.size)
@@ -81,7 +84,7 @@ async def pull(
             async for fetched in _fetch(url, copy, bandwidth_bps):
                 yield Progress(copy.resumed_from, fetched)
         RESUMED_BYTES.inc(copy.resumed_from)
-        info = await store.keep(copy)
+        info = await keep(store, copy)
         yield Progress(copy.resumed_from, fetched, info)
 
 

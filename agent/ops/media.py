@@ -18,7 +18,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
 from agent.errors import FileAccessError, UnknownRecordError
-from agent.files.copies import CopyStore
+from agent.files.copies.store import CopyStore
 from agent.recording.manager import RecordManager
 from shared.enums import RecordStatus
 from shared.media_urls import MEDIA_PATH, MediaGrant

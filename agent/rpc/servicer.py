@@ -19,7 +19,8 @@ from agent.errors import CapacityError, FileAccessError, RecordBusyError, Unknow
 from agent.ffmpeg import commands
 from agent.ffmpeg.jpeg import JpegSplitter
 from agent.ffmpeg.process import FfmpegProcess
-from agent.files.copies import CopyBusyError, CopyHeader, CopyMismatchError, CopyResumeError
+from agent.files.copies.model import CopyBusyError, CopyHeader, CopyMismatchError, CopyResumeError
+from agent.files.copies.receive import receive
 from agent.files.pull import PullRefusedError, SourceError, pull
 from agent.files.reads import read_range
 from agent.live.pacing import Pacer
@@ -208,7 +209,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         copies = self._state.copies
         try:
             # Already kept and verified: answer before the bytes, so the caller can stop sending.
-            info = copies.already_kept(header) or await copies.receive(header, _data(request_iterator))
+            info = copies.already_kept(header) or await receive(copies, header, _data(request_iterator))
         except FileAccessError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except CopyResumeError as exc:

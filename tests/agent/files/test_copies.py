@@ -1,4 +1,5 @@
-"""CopyStore on its own: a verified copy, refused paths, a corrupted stream, idempotency, a restart."""
+"""CopyStore and a received stream on their own: a verified copy, refused paths, a corrupted stream,
+idempotency, a restart."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from agent.errors import FileAccessError, UnknownRecordError
-from agent.files.copies import CopyHeader, CopyMismatchError, CopyResumeError, CopyStore
+from agent.files.copies.model import CopyHeader, CopyMismatchError, CopyResumeError
+from agent.files.copies.receive import receive
+from agent.files.copies.store import CopyStore
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +49,7 @@ def sync_files(root: Path) -> list[Path]:
 
 
 async def test_receive_keeps_a_verified_copy(store: CopyStore, tmp_path: Path) -> None:
-    info = await store.receive(header(), chunks())
+    info = await receive(store, header(), chunks())
     expected = (tmp_path / "sync" / "backup" / "cam1" / f"{RECORD}.mp4").absolute()
     assert info.path == expected
     assert info.location == f"agent-b:{expected}"
@@ -59,7 +62,7 @@ async def test_receive_keeps_a_verified_copy(store: CopyStore, tmp_path: Path) -
 
 
 async def test_empty_path_and_extension(store: CopyStore, tmp_path: Path) -> None:
-    info = await store.receive(header(path=""), chunks(), ext=".mkv")
+    info = await receive(store, header(path=""), chunks(), ext=".mkv")
     assert info.path == (tmp_path / "sync" / f"{RECORD}.mkv").absolute()
 
 
@@ -68,14 +71,14 @@ async def test_empty_path_and_extension(store: CopyStore, tmp_path: Path) -> Non
 )
 async def test_bad_paths_are_refused(store: CopyStore, tmp_path: Path, path: str) -> None:
     with pytest.raises(FileAccessError):
-        await store.receive(header(path=path), chunks())
+        await receive(store, header(path=path), chunks())
     assert sync_files(tmp_path) == []
     assert not (tmp_path / "escape").exists()
 
 
 async def test_bad_record_id_is_refused(store: CopyStore) -> None:
     with pytest.raises(FileAccessError):
-        await store.receive(header(record_id="../x"), chunks())
+        await receive(store, header(record_id="../x"), chunks())
 
 
 async def test_symlink_out_of_sync_root_is_refused(store: CopyStore, tmp_path: Path) -> None:
@@ -83,7 +86,7 @@ async def test_symlink_out_of_sync_root_is_refused(store: CopyStore, tmp_path: P
     outside.mkdir()
     (tmp_path / "sync" / "link").symlink_to(outside)
     with pytest.raises(FileAccessError):
-        await store.receive(header(path="link"), chunks())
+        await receive(store, header(path="link"), chunks())
     assert list(outside.iterdir()) == []
 
 
@@ -97,7 +100,7 @@ async def test_symlink_out_of_sync_root_is_refused(store: CopyStore, tmp_path: P
 )
 async def test_mismatch_leaves_nothing(store: CopyStore, tmp_path: Path, bad: dict[str, object]) -> None:
     with pytest.raises(CopyMismatchError) as caught:
-        await store.receive(header(**bad), chunks())
+        await receive(store, header(**bad), chunks())
     assert sync_files(tmp_path) == []
     assert store.find(RECORD, "backup/cam1") is None
     if "hash_md5" in bad:
@@ -110,35 +113,35 @@ async def test_broken_stream_leaves_nothing(store: CopyStore, tmp_path: Path) ->
         raise ConnectionError("sender went away")
 
     with pytest.raises(ConnectionError):
-        await store.receive(header(), broken())
+        await receive(store, header(), broken())
     assert sync_files(tmp_path) == []
 
 
 async def test_resume_offset_is_refused(store: CopyStore, tmp_path: Path) -> None:
     with pytest.raises(CopyResumeError):
-        await store.receive(header(resume_offset=10), chunks())
+        await receive(store, header(resume_offset=10), chunks())
     assert sync_files(tmp_path) == []
 
 
 async def test_receive_twice_is_idempotent(store: CopyStore) -> None:
-    first = await store.receive(header(), chunks())
+    first = await receive(store, header(), chunks())
     mtime = first.path.stat().st_mtime_ns
-    second = await store.receive(header(), chunks())
+    second = await receive(store, header(), chunks())
     assert second == first
     assert first.path.stat().st_mtime_ns == mtime  # not rewritten
     assert store.already_kept(header()) == first
 
 
 async def test_a_different_copy_replaces_the_old_one(store: CopyStore) -> None:
-    await store.receive(header(), chunks())
+    await receive(store, header(), chunks())
     other = DATA[::-1]
-    info = await store.receive(header(data=other), chunks(other))
+    info = await receive(store, header(data=other), chunks(other))
     assert info.path.read_bytes() == other
     assert store.resolve(RECORD, info.location).hash_md5 == hashlib.md5(other).hexdigest()
 
 
 async def test_delete_removes_file_and_row(store: CopyStore) -> None:
-    info = await store.receive(header(), chunks())
+    info = await receive(store, header(), chunks())
     await store.delete(RECORD, info.location)
     assert not info.path.exists()
     with pytest.raises(UnknownRecordError):
@@ -148,7 +151,7 @@ async def test_delete_removes_file_and_row(store: CopyStore) -> None:
 
 
 async def test_resolve_unknown(store: CopyStore) -> None:
-    info = await store.receive(header(), chunks())
+    info = await receive(store, header(), chunks())
     with pytest.raises(UnknownRecordError):
         store.resolve("other-record", info.location)
     with pytest.raises(UnknownRecordError):
@@ -157,7 +160,7 @@ async def test_resolve_unknown(store: CopyStore) -> None:
 
 async def test_store_survives_a_restart(tmp_path: Path) -> None:
     store = CopyStore(tmp_path, "agent-b")
-    info = await store.receive(header(), chunks())
+    info = await receive(store, header(), chunks())
     store.close()
     stale = info.path.with_name(f"{info.path.name}.dead.partial")
     stale.write_bytes(b"half")  # left by a crash mid-copy

@@ -12,7 +12,9 @@ import pytest
 from aiohttp import web
 
 from agent.errors import FileAccessError
-from agent.files.copies import CopyBusyError, CopyHeader, CopyMismatchError, CopyStore
+from agent.files.copies.model import CopyBusyError, CopyHeader, CopyMismatchError
+from agent.files.copies.resume import resumable
+from agent.files.copies.store import CopyStore
 from agent.files.pull import Progress, SourceError, check_url, pull
 from agent.ops.media import RecordFile
 from shared.media_urls import check_public_url
@@ -154,9 +156,9 @@ async def test_a_source_whose_file_changed_sends_it_all_and_the_copy_starts_over
 
 
 async def test_a_second_pull_of_the_same_copy_is_refused_while_one_runs(store: CopyStore) -> None:
-    async with store.resumable(header()):
+    async with resumable(store, header()):
         with pytest.raises(CopyBusyError):
-            async with store.resumable(header()):
+            async with resumable(store, header()):
                 pass
     assert not resume_files(store)  # nothing was written: nothing is left
 

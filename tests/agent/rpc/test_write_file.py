@@ -16,7 +16,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 
 from agent.cameras.prober import Prober
 from agent.control.runtime import RuntimeState
-from agent.files.copies import CopyStore
+from agent.files.copies.store import CopyStore
 from agent.live import LiveHub
 from agent.recording.manager import RecordManager
 from agent.rpc.server import create_server
