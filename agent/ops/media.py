@@ -1,12 +1,9 @@
-"""A record's file over HTTP, for URLs the control plane signed (shared.media_urls): aiohttp's
-`FileResponse` sends it with sendfile and answers `Range`. Nothing else under the storage root is
-reachable: the signature names the record and its location, and only that record's own files
-(`RecordManager.resolve_file`, never through a link) or a registered copy of it (`CopyStore.resolve`:
-a record another deployment imported, or another agent's record synced here) are served.
-
-Validators: a completed record's ETag is its MD5, which never changes; a file that is still growing
-has none and must not be cached (`no-store`). aiohttp's own validators (mtime and size, dates) would
-contradict that, so conditional headers are settled here and aiohttp sees only `Range`."""
+"""A record's file over HTTP, for URLs the control plane signed (shared.media_urls), sent by
+`RecordFile` (agent.ops.file_response: sendfile, `Range`, validators from the record's MD5). Nothing
+else under the storage root is reachable: the signature names the record and its location, and only
+that record's own files (`RecordManager.resolve_file`, never through a link) or a registered copy of
+it (`CopyStore.resolve`: a record another deployment imported, or another agent's record synced
+here) are served."""
 
 from __future__ import annotations
 
@@ -14,24 +11,16 @@ import logging
 import time
 from dataclasses import dataclass
 
-from aiohttp import hdrs, web
-from multidict import CIMultiDict
+from aiohttp import web
 
 from agent.errors import FileAccessError, UnknownRecordError
 from agent.files.copies import CopyStore
+from agent.ops.file_response import RecordFile
 from agent.recording.manager import RecordManager
 from shared.enums import RecordStatus
 from shared.media_urls import MEDIA_PATH, MediaGrant
 
 log = logging.getLogger(__name__)
-
-_CONDITIONS = (
-    hdrs.IF_MATCH,
-    hdrs.IF_NONE_MATCH,
-    hdrs.IF_RANGE,
-    hdrs.IF_MODIFIED_SINCE,
-    hdrs.IF_UNMODIFIED_SINCE,
-)
 
 
 @dataclass(frozen=True)
@@ -42,64 +31,6 @@ class MediaFiles:
     records: RecordManager
     key: bytes | None
     copies: CopyStore | None = None
-
-
-def _tags(header: str) -> list[str]:
-    return [t.strip() for t in header.split(",") if t.strip()]
-
-
-def _weak_equal(tag: str, etag: str) -> bool:
-    return tag.removeprefix("W/") == etag
-
-
-class RecordFile(web.FileResponse):
-    """One record's file; `etag` is the quoted MD5 of a completed record, None while it grows."""
-
-    def __init__(self, path: object, etag: str | None) -> None:
-        headers = {
-            hdrs.CONTENT_TYPE: "video/mp4",
-            # A signed URL is a short-lived credential: shared caches keep nothing.
-            hdrs.CACHE_CONTROL: "no-store" if etag is None else "private",
-        }
-        super().__init__(path, headers=headers)  # type: ignore[arg-type]
-        self.record_etag = etag
-
-    async def prepare(self, request: web.BaseRequest) -> object:  # type: ignore[override]
-        headers = request.headers
-        etag = self.record_etag
-        if_match = headers.get(hdrs.IF_MATCH)
-        if if_match is not None and not (
-            etag is not None and any(t == "*" or t == etag for t in _tags(if_match))
-        ):
-            return await self._answer_empty(request, 412)
-        if_none_match = headers.get(hdrs.IF_NONE_MATCH)
-        if (
-            if_none_match is not None
-            and etag is not None
-            and any(t == "*" or _weak_equal(t, etag) for t in _tags(if_none_match))
-        ):
-            return await self._answer_empty(request, 304)
-        kept = CIMultiDict((k, v) for k, v in headers.items() if k not in _CONDITIONS)
-        if_range = headers.get(hdrs.IF_RANGE)
-        if if_range is not None and (etag is None or if_range.strip() != etag):
-            # Only the strong MD5 ETag validates a range; anything else gets the whole file.
-            kept.popall(hdrs.RANGE, None)
-        return await super().prepare(request.clone(headers=kept))
-
-    async def _answer_empty(self, request: web.BaseRequest, status: int) -> object:
-        self.set_status(status)
-        self.content_length = 0
-        return await web.StreamResponse.prepare(self, request)
-
-
-async def fix_validators(_request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: replace aiohttp's mtime-size ETag and Last-Modified with the record's."""
-    if not isinstance(response, RecordFile):
-        return
-    response.headers.popall(hdrs.LAST_MODIFIED, None)
-    response.headers.popall(hdrs.ETAG, None)
-    if response.record_etag is not None and response.status in (200, 206, 304):
-        response.headers[hdrs.ETAG] = response.record_etag
 
 
 def _file_of(media: MediaFiles, record_id: str, location: str) -> RecordFile:
@@ -136,4 +67,3 @@ def add_routes(app: web.Application, media: MediaFiles) -> None:
             raise web.HTTPNotFound(text="no such file of this record") from None
 
     app.router.add_get(MEDIA_PATH, serve)
-    app.on_response_prepare.append(fix_validators)

@@ -14,7 +14,7 @@ from aiohttp import web
 from agent.errors import FileAccessError
 from agent.files.copies import CopyBusyError, CopyHeader, CopyMismatchError, CopyStore
 from agent.files.pull import Progress, SourceError, check_url, pull
-from agent.ops.media import RecordFile
+from agent.ops.file_response import RecordFile
 from shared.media_urls import check_public_url
 
 pytestmark = pytest.mark.anyio
