@@ -28,6 +28,7 @@ from agent.files.layout import RecordPaths, check_record_id, has_fragment
 from agent.files.space import free_bytes, reserve_bytes
 from agent.ops.registry import EVICTIONS
 from agent.recording.attempt import RecorderConfig
+from agent.recording.checked_files import CheckedFiles
 from agent.recording.journal import Journal, RecordRow
 from agent.recording.orphans import stop_orphans
 from agent.recording.recorder import Recording
@@ -88,6 +89,7 @@ class RecordManager:
         self._capacity = capacity
         self._journal: Journal | None = None
         self._records: dict[str, Recording] = {}
+        self._checked = CheckedFiles()
 
     async def open(self) -> None:
         """Load the journal; resume what was `recording`, finalise what was `stopping`."""
@@ -230,6 +232,7 @@ class RecordManager:
         )
         for record_id, rule in chosen:
             recording = self._records[record_id]
+            self._checked.drop(record_id)
             # A multi-GiB unlink can take a while: off the event loop.
             await asyncio.to_thread(self._remove_files, recording)
             recording.row.status, recording.row.error = RecordStatus.DELETED, f"evicted by retention: {rule}"
@@ -265,13 +268,12 @@ class RecordManager:
     def resolve_file(self, record_id: str, location: str) -> RecordInfo:
         """The record, with `path` set to the existing file that `location` names; else FileAccessError."""
         recording = self._get(record_id)
-        own = self._own_path(recording, location)
-        path = self._inside_root(own)
-        # Served bytes are the record's own file, never what a link planted in the storage root
-        # points at (the journal, another record): no link anywhere below the root.
-        below = Path(os.path.abspath(own)).relative_to(os.path.abspath(self._root))
-        if path.relative_to(self._root.resolve()) != below:
-            raise FileAccessError(f"{own} is a link, not the record's file")
+        completed = recording.row.status is RecordStatus.COMPLETED
+        path = self._checked.get(record_id, location) if completed else None
+        if path is None:
+            path = self._checked_path(recording, location)
+            if completed:
+                self._checked.keep(record_id, location, path)
         info = self._info(recording)
         return info.model_copy(update={"path": path, "growing": info.growing and path == info.path.resolve()})
 
@@ -280,6 +282,7 @@ class RecordManager:
         recording = self._get(record_id)
         if recording.row.status.active:
             raise RecordBusyError(f"record {record_id} is {recording.row.status.value}")
+        self._checked.drop(record_id)
         path = self._own_path(recording, location)
         if path.exists() or path.is_symlink():
             self._inside_root(path)
@@ -334,6 +337,17 @@ class RecordManager:
             if str(path) == text:
                 return path
         raise FileAccessError(f"{location!r} is not a location of record {recording.row.record_id}")
+
+    def _checked_path(self, recording: Recording, location: str) -> Path:
+        """The resolved path of one of the record's own locations, an existing file inside the root."""
+        own = self._own_path(recording, location)
+        path = self._inside_root(own)
+        # Served bytes are the record's own file, never what a link planted in the storage root
+        # points at (the journal, another record): no link anywhere below the root.
+        below = Path(os.path.abspath(own)).relative_to(os.path.abspath(self._root))
+        if path.relative_to(self._root.resolve()) != below:
+            raise FileAccessError(f"{own} is a link, not the record's file")
+        return path
 
     def _inside_root(self, path: Path) -> Path:
         """`path` resolved (symlinks followed); it must be an existing file inside the storage root."""
