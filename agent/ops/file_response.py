@@ -12,7 +12,7 @@ and must not be cached (`no-store`)."""
 from __future__ import annotations
 
 import asyncio
-import io
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -38,10 +38,6 @@ def _tags(header: str) -> list[str]:
 
 def _weak_equal(tag: str, etag: str) -> bool:
     return tag.removeprefix("W/") == etag
-
-
-def _opener(path: str, flags: int) -> int:
-    return os.open(path, flags | _OPEN_FLAGS)
 
 
 class RecordFile(web.StreamResponse):
@@ -81,21 +77,30 @@ class RecordFile(web.StreamResponse):
                 self.headers[hdrs.ETAG] = self.record_etag
             return await self._empty(request, status)
         try:
-            file = open(self.path, "rb", buffering=0, opener=_opener)  # noqa: ASYNC230, SIM115 - see the docstring
-        except OSError:  # gone since it was resolved (deleted), or swapped for a link or a non-file
-            self.headers.popall(hdrs.CONTENT_TYPE, None)
-            return await self._empty(request, 404)
+            fd = os.open(self.path, _OPEN_FLAGS)
+        except OSError:  # gone since it was resolved (deleted), or swapped for a link
+            return await self._not_found(request)
+        waited = False
         try:
-            return await self._send(request, file)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return await self._not_found(request)
+            answer = self._answer(request, st.st_size)
+            if answer is None:
+                return await self._empty(request, 416)
+            offset, count = answer
+            writer = await super().prepare(request)
+            if count == 0 or request.method == hdrs.METH_HEAD:
+                return writer
+            waited = await _sendfile(request, fd, offset, count)
+            await super().write_eof()
+            return writer
         finally:
-            _close(file)
+            _close(fd, waited)
 
-    async def _send(self, request: web.BaseRequest, file: io.FileIO) -> AbstractStreamWriter | None:
-        st = os.fstat(file.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            self.headers.popall(hdrs.CONTENT_TYPE, None)
-            return await self._empty(request, 404)
-        size = st.st_size
+    def _answer(self, request: web.BaseRequest, size: int) -> tuple[int, int] | None:
+        """Status and headers for the whole file or the range asked; (offset, count) to send, None
+        for a 416."""
         header = request.headers.get(hdrs.RANGE)
         if_range = request.headers.get(hdrs.IF_RANGE)
         if if_range is not None and (self.record_etag is None or if_range.strip() != self.record_etag):
@@ -104,7 +109,7 @@ class RecordFile(web.StreamResponse):
             byte_range = parse_range(header, size)
         except RangeNotSatisfiable:
             self.headers[hdrs.CONTENT_RANGE] = f"bytes */{size}"
-            return await self._empty(request, 416)
+            return None
         offset, count = 0, size
         if byte_range is not None:
             offset, count = byte_range.start, byte_range.length
@@ -114,15 +119,11 @@ class RecordFile(web.StreamResponse):
         if self.record_etag is not None:
             self.headers[hdrs.ETAG] = self.record_etag
         self.content_length = count
-        writer = await super().prepare(request)
-        if count == 0 or request.method == hdrs.METH_HEAD:
-            return writer
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            raise ConnectionResetError("the client went away")
-        await _sendfile(transport, file, offset, count)
-        await super().write_eof()
-        return writer
+        return offset, count
+
+    async def _not_found(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        self.headers.popall(hdrs.CONTENT_TYPE, None)
+        return await self._empty(request, 404)
 
     async def _empty(self, request: web.BaseRequest, status: int) -> AbstractStreamWriter | None:
         self.set_status(status)
@@ -130,36 +131,40 @@ class RecordFile(web.StreamResponse):
         return await super().prepare(request)
 
 
-async def _sendfile(transport: asyncio.Transport, file: io.FileIO, offset: int, count: int) -> None:
-    """`loop.sendfile`, after one `os.sendfile` straight away. For a range the socket's buffer takes
-    at once (1 MiB to a client that keeps up) that one call is all: `loop.sendfile` pauses and resumes
-    reading around it and always waits a loop turn for the socket to be writable again after the
-    bytes went out (4 epoll_ctl calls and a turn of the loop per range)."""
+async def _sendfile(request: web.BaseRequest, fd: int, offset: int, count: int) -> bool:
+    """Send `count` bytes of `fd` from `offset`: one `os.sendfile` straight away on a plain TCP socket
+    whose transport holds nothing unsent (the headers went out, so nothing is overtaken), then
+    `loop.sendfile` for what the socket's buffer did not take. For 1 MiB to a client that keeps up
+    the first call is all, where `loop.sendfile` would pause and resume reading around it and wait a
+    loop turn for the socket to be writable again. True when it had to wait."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        raise ConnectionResetError("the client went away")
     sock = transport.get_extra_info("socket")
     plain = sock is not None and transport.get_extra_info("sslcontext") is None
-    # Only on a plain socket whose transport holds nothing unsent (the headers went out), so the
-    # bytes cannot overtake anything.
     if plain and transport.get_write_buffer_size() == 0:
         try:
-            sent = os.sendfile(sock.fileno(), file.fileno(), offset, count)
+            sent = os.sendfile(sock.fileno(), fd, offset, count)
         except BlockingIOError:
             sent = 0
         offset, count = offset + sent, count - sent
-    if count > 0:
+    if count <= 0:
+        return False
+    with open(fd, "rb", buffering=0, closefd=False) as file:  # noqa: ASYNC230 - wraps the open descriptor
         await asyncio.get_running_loop().sendfile(transport, file, offset, count)
+    return True
 
 
-def _close(file: io.FileIO) -> None:
-    """Close on the loop, except the last descriptor of a file deleted meanwhile: that close frees
-    its blocks, which for a multi-GiB record takes a while."""
-    fd = file.fileno()
-    try:
-        deleted = os.fstat(fd).st_nlink == 0
-    except OSError:
-        deleted = False
+def _close(fd: int, waited: bool) -> None:
+    """Close on the loop, except after a wait (a slow client, a whole file) the last descriptor of a
+    file deleted meanwhile: that close frees its blocks, which for a multi-GiB record takes a while."""
+    deleted = False
+    if waited:
+        with contextlib.suppress(OSError):
+            deleted = os.fstat(fd).st_nlink == 0
     if not deleted:
-        file.close()
+        os.close(fd)
         return
-    closing = asyncio.get_running_loop().run_in_executor(None, file.close)
+    closing = asyncio.get_running_loop().run_in_executor(None, os.close, fd)
     _CLOSING.add(closing)
     closing.add_done_callback(_CLOSING.discard)

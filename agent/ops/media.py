@@ -7,6 +7,7 @@ here) are served."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from agent.errors import FileAccessError, UnknownRecordError
 from agent.files.copies import CopyStore
 from agent.ops.file_response import RecordFile
 from agent.recording.manager import RecordManager
-from shared.enums import RecordStatus
 from shared.media_urls import MEDIA_PATH, MediaGrant
 
 log = logging.getLogger(__name__)
@@ -33,32 +33,49 @@ class MediaFiles:
     copies: CopyStore | None = None
 
 
+def _unix(text: str | None) -> int | None:
+    """A time as the signature has it: ASCII digits (not "²", which isdigit() accepts and int() does
+    not), short enough for int() (it refuses more than 4300 digits)."""
+    if not text or len(text) > 12 or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signed(key: bytes, record_id: str, location: str, expires: int, signature: str) -> bool:
+    """Whether the control plane signed this grant. A player asks for hundreds of ranges with one URL:
+    its HMAC is computed once, not for each of them."""
+    return MediaGrant(record_id, location, expires).signed_by(key, signature)
+
+
 def _file_of(media: MediaFiles, record_id: str, location: str) -> RecordFile:
     """The file a signed (record, location) names: one of the agent's own recordings (looked up in
     memory, so first), else a registered copy (final, its MD5 the ETag); UnknownRecordError /
     FileAccessError otherwise."""
     try:
-        info = media.records.resolve_file(record_id, location)
+        served = media.records.resolve_file(record_id, location)
     except UnknownRecordError:
         if media.copies is None:
             raise
         copy = media.copies.resolve(record_id, location)  # not one of ours: a copy, or nothing
         return RecordFile(copy.path, f'"{copy.hash_md5}"')
-    final = info.status == RecordStatus.COMPLETED and info.hash_md5 and location == info.location
-    return RecordFile(info.path, f'"{info.hash_md5}"' if final and not info.growing else None)
+    return RecordFile(served.path, f'"{served.hash_md5}"' if served.final else None)
 
 
 def add_routes(app: web.Application, media: MediaFiles) -> None:
     async def serve(request: web.Request) -> web.StreamResponse:
         record_id = request.match_info["record_id"]
         query = request.query
-        location, expires, signature = query.get("location"), query.get("expires"), query.get("signature")
-        if media.key is None or not location or not signature or not (expires or "").isdigit():
+        location, expires, signature = (
+            query.get("location"),
+            _unix(query.get("expires")),
+            query.get("signature"),
+        )
+        if media.key is None or not location or not signature or expires is None:
             raise web.HTTPForbidden(text="a URL signed by the control plane is required")
-        grant = MediaGrant(record_id, location, int(expires or 0))
-        if not grant.signed_by(media.key, signature):
+        if not _signed(media.key, record_id, location, expires, signature):
             raise web.HTTPForbidden(text="bad signature")
-        if grant.expires_unix < time.time():
+        if expires < time.time():
             raise web.HTTPForbidden(text="this URL has expired")
         try:
             return _file_of(media, record_id, location)

@@ -28,11 +28,11 @@ from agent.files.layout import RecordPaths, check_record_id, has_fragment
 from agent.files.space import free_bytes, reserve_bytes
 from agent.ops.registry import EVICTIONS
 from agent.recording.attempt import RecorderConfig
-from agent.recording.checked_files import CheckedFiles
 from agent.recording.journal import Journal, RecordRow
 from agent.recording.orphans import stop_orphans
 from agent.recording.recorder import Recording
 from agent.recording.retention import Candidate, Policy, Rule, choose
+from agent.recording.served import CheckedFiles, ServedFile
 from agent.recording.states import Phase
 from shared.enums import RecordStatus
 from shared.heartbeat import RecordReport
@@ -265,17 +265,21 @@ class RecordManager:
         """The live object behind a record (tests use it to find ffmpeg's pid)."""
         return self._get(record_id)
 
-    def resolve_file(self, record_id: str, location: str) -> RecordInfo:
-        """The record, with `path` set to the existing file that `location` names; else FileAccessError."""
+    def resolve_file(self, record_id: str, location: str) -> ServedFile:
+        """The existing file that `location` of the record names; else FileAccessError."""
         recording = self._get(record_id)
         completed = recording.row.status is RecordStatus.COMPLETED
-        path = self._checked.get(record_id, location) if completed else None
-        if path is None:
-            path = self._checked_path(recording, location)
-            if completed:
-                self._checked.keep(record_id, location, path)
-        info = self._info(recording)
-        return info.model_copy(update={"path": path, "growing": info.growing and path == info.path.resolve()})
+        served = self._checked.get(record_id, location) if completed else None
+        if served is not None:
+            return served
+        path = self._checked_path(recording, location)
+        current = recording.current_path
+        growing = recording.growing and path == current.resolve()
+        final = completed and bool(recording.row.hash_md5) and location == f"{self._agent}:{current}"
+        served = ServedFile(path, growing, recording.row.hash_md5, final and not growing)
+        if completed:
+            self._checked.keep(record_id, location, served)
+        return served
 
     async def delete_file(self, record_id: str, location: str) -> RecordInfo:
         """Delete the record's file at `location`; the record becomes `deleted`."""
