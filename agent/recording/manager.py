@@ -34,6 +34,7 @@ from agent.recording.journal import Journal, RecordRow
 from agent.recording.orphans import Handover, stop_pids, writers_of
 from agent.recording.recorder import Recording
 from agent.recording.retention import Candidate, Policy, Rule, choose
+from agent.recording.served import CheckedFiles, ServedFile
 from agent.recording.states import Phase
 from shared.enums import RecordStatus
 from shared.heartbeat import RecordReport
@@ -90,6 +91,7 @@ class RecordManager:
         self._capacity = capacity
         self._journal: Journal | None = None
         self._records: dict[str, Recording] = {}
+        self._checked = CheckedFiles()
 
     async def open(self) -> None:
         """Load the journal; resume what was `recording`, finalise what was `stopping`."""
@@ -257,6 +259,7 @@ class RecordManager:
         )
         for record_id, rule in chosen:
             recording = self._records[record_id]
+            self._checked.drop(record_id)
             # A multi-GiB unlink can take a while: off the event loop.
             await asyncio.to_thread(self._remove_files, recording)
             recording.row.status, recording.row.error = RecordStatus.DELETED, f"evicted by retention: {rule}"
@@ -289,24 +292,28 @@ class RecordManager:
         """The live object behind a record (tests use it to find ffmpeg's pid)."""
         return self._get(record_id)
 
-    def resolve_file(self, record_id: str, location: str) -> RecordInfo:
-        """The record, with `path` set to the existing file that `location` names; else FileAccessError."""
+    def resolve_file(self, record_id: str, location: str) -> ServedFile:
+        """The existing file that `location` of the record names; else FileAccessError."""
         recording = self._get(record_id)
-        own = self._own_path(recording, location)
-        path = self._inside_root(own)
-        # Served bytes are the record's own file, never what a link planted in the storage root
-        # points at (the journal, another record): no link anywhere below the root.
-        below = Path(os.path.abspath(own)).relative_to(os.path.abspath(self._root))
-        if path.relative_to(self._root.resolve()) != below:
-            raise FileAccessError(f"{own} is a link, not the record's file")
-        info = self._info(recording)
-        return info.model_copy(update={"path": path, "growing": info.growing and path == info.path.resolve()})
+        completed = recording.row.status is RecordStatus.COMPLETED
+        served = self._checked.get(record_id, location) if completed else None
+        if served is not None:
+            return served
+        path = self._checked_path(recording, location)
+        current = recording.current_path
+        growing = recording.growing and path == current.resolve()
+        final = completed and bool(recording.row.hash_md5) and location == f"{self._agent}:{current}"
+        served = ServedFile(path, growing, recording.row.hash_md5, final and not growing)
+        if completed:
+            self._checked.keep(record_id, location, served)
+        return served
 
     async def delete_file(self, record_id: str, location: str) -> RecordInfo:
         """Delete the record's file at `location`; the record becomes `deleted`."""
         recording = self._get(record_id)
         if recording.row.status.active:
             raise RecordBusyError(f"record {record_id} is {recording.row.status.value}")
+        self._checked.drop(record_id)
         path = self._own_path(recording, location)
         if path.exists() or path.is_symlink():
             self._inside_root(path)
@@ -361,6 +368,17 @@ class RecordManager:
             if str(path) == text:
                 return path
         raise FileAccessError(f"{location!r} is not a location of record {recording.row.record_id}")
+
+    def _checked_path(self, recording: Recording, location: str) -> Path:
+        """The resolved path of one of the record's own locations, an existing file inside the root."""
+        own = self._own_path(recording, location)
+        path = self._inside_root(own)
+        # Served bytes are the record's own file, never what a link planted in the storage root
+        # points at (the journal, another record): no link anywhere below the root.
+        below = Path(os.path.abspath(own)).relative_to(os.path.abspath(self._root))
+        if path.relative_to(self._root.resolve()) != below:
+            raise FileAccessError(f"{own} is a link, not the record's file")
+        return path
 
     def _inside_root(self, path: Path) -> Path:
         """`path` resolved (symlinks followed); it must be an existing file inside the storage root."""

@@ -144,8 +144,8 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         except FileAccessError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
-            info = self._state.records.resolve_file(ref.record_id, ref.location)
-            return _File(info.path, growing=info.growing, hash_md5=info.hash_md5 or "")
+            served = self._state.records.resolve_file(ref.record_id, ref.location)
+            return _File(served.path, growing=served.growing, hash_md5=served.hash_md5 or "")
         except UnknownRecordError:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"record {ref.record_id} is not on this agent")
         except FileAccessError as exc:

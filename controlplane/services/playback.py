@@ -28,8 +28,8 @@ from controlplane.models import Record
 from controlplane.services import agents as agents_service
 from controlplane.services import media_urls
 from controlplane.services import sync as sync_service
-from controlplane.services.ranges import ByteRange, parse_range
 from shared.enums import RecordStatus
+from shared.ranges import ByteRange, parse_range
 
 log = logging.getLogger(__name__)
 

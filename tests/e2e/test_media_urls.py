@@ -297,3 +297,29 @@ def test_the_agent_refuses_every_url_it_did_not_get_signed(stack, recorded) -> N
         assert answer.status_code == status, what
         assert len(answer.content) < 200 < len(whole), what  # an error text, not the file
         assert "video/mp4" not in answer.headers.get("content-type", ""), what
+
+
+def test_a_deleted_records_kept_url_is_refused(stack, camera: RtspCamera) -> None:
+    """A player's kept URL stops working when its record is deleted, though the agent kept the
+    record's checked file for the ranges before."""
+    cp, _agent = stack
+    with cp.client(timeout=60) as c:
+        group = c.post("/api/v1/group", json={"name": "media-deleted"}).json()
+        source = c.post(
+            "/api/v1/source", json={"model": "Source", "uri_rtsp": camera.url, "description": "cam C"}
+        ).json()
+        c.post(f"/api/v1/group/{group['id']}/source/{source['id']}")
+        started = c.post("/api/v1/record", json={"tag_name": "media-2", "group_name": "media-deleted"})
+        assert started.status_code == 200
+        wait_until(lambda: seconds_recorded(c, "media-2") >= 1.0, 60, interval=0.2, what="1 s of video")
+        assert c.put("/api/v1/record", json={"tag_name": "media-2"}).status_code == 200
+        (record,) = c.get("/api/v1/record", params={"tag_name": "media-2"}).json()
+    assert record["status"] == "completed"
+    url = signed_url(cp, record["id"])
+    for _ in range(2):
+        assert httpx.get(url, headers={"Range": "bytes=0-99"}, timeout=30).status_code == 206
+    with cp.client() as c:
+        deleted = c.delete(f"/api/v1/record/{record['id']}/file", params={"location": record["location"]})
+    assert deleted.status_code == 200, deleted.text
+    gone = httpx.get(url, headers={"Range": "bytes=0-99"}, timeout=30)
+    assert gone.status_code == 404 and "video/mp4" not in gone.headers.get("content-type", "")

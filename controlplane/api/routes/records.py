@@ -25,7 +25,7 @@ from controlplane.models.record import RecordPublic, RecordStart, RecordStop
 from controlplane.services import list_cache, media_urls, playback, recording
 from controlplane.services import tags as tags_service
 from controlplane.services.media_urls import MediaUrl
-from controlplane.services.ranges import RangeNotSatisfiable
+from shared.ranges import RangeNotSatisfiable
 
 router = APIRouter(
     prefix="/record",

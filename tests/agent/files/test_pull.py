@@ -16,7 +16,7 @@ from agent.files.copies.model import CopyBusyError, CopyHeader, CopyMismatchErro
 from agent.files.copies.resume import resumable
 from agent.files.copies.store import CopyStore
 from agent.files.pull import Progress, SourceError, check_url, pull
-from agent.ops.media import RecordFile
+from agent.ops.file_response import RecordFile
 from shared.media_urls import check_public_url
 
 pytestmark = pytest.mark.anyio

@@ -1,10 +1,10 @@
-"""Parsing of HTTP byte ranges for the video endpoint."""
+"""Parsing of HTTP byte ranges: the control plane's video endpoint and the agent's media route."""
 
 from __future__ import annotations
 
 import pytest
 
-from controlplane.services.ranges import ByteRange, RangeNotSatisfiable, parse_range
+from shared.ranges import ByteRange, RangeNotSatisfiable, parse_range
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""HTTP byte ranges (RFC 9110 §14) for the video endpoint: one range per request."""
+"""HTTP byte ranges (RFC 9110 §14), one range per request: the control plane's video endpoint and the
+agent's media route (agent.ops.file_response) answer them alike."""
 
 from __future__ import annotations
 
