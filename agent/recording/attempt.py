@@ -8,13 +8,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import httpx
 
 from agent.ffmpeg.commands import picture_record_argv, record_command
+from agent.ffmpeg.fast_open import FAST_OPEN, lacked_parameters
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files.space import free_bytes
 from agent.recording.picture_feed import PictureFeed
@@ -22,7 +24,9 @@ from agent.recording.states import PartOutcome, Phase, WatchEnd
 from agent.recording.timeline import Timeline
 from agent.recording.watchdog import PartWatch
 
-_MIN_START_GRACE_S = 5.0  # ffmpeg's stream probing alone can take ~2 s before the first write
+# Before the first fragment: ffmpeg's default probing alone takes ~2 s, and the first keyframe up to
+# the camera's keyframe interval.
+_MIN_START_GRACE_S = 5.0
 _STOP_GRACE_S = 5.0  # SIGTERM lets ffmpeg write its last fragment; then SIGKILL
 # How often a new ffmpeg's part is looked for until it exists: a group start waits for it. A stat
 # is microseconds; it stops as soon as the file is there.
@@ -37,6 +41,8 @@ class RecorderConfig:
     picture_interval_s: float = 1.0
     storage_root: Path | None = None  # the disk whose free space is watched (None: not watched)
     reserve_bytes: int = 0  # below this many free bytes retention evicts; below half, records pause
+    # How an RTSP camera is opened until ffmpeg says that was not enough for it (then: full probing).
+    fast_open: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(FAST_OPEN))
 
     def space_low(self) -> bool:
         """The disk is full: below half the reserve, so retention (which keeps the whole reserve
@@ -54,20 +60,30 @@ class Attempt:
         http: httpx.AsyncClient,
         transition: Callable[[Phase], None],
         on_open: Callable[[], None] = lambda: None,
+        *,
+        fast_open: bool = True,
     ) -> None:
         """`on_open` is called once this ffmpeg has opened the camera: for RTSP when its part file
         exists (ffmpeg creates its output only after the input is open and probed), for a picture
-        camera with the first image."""
+        camera with the first image. `fast_open`: open the RTSP camera with `config.fast_open`, not
+        with ffmpeg's full probing."""
         self._timeline = timeline
         self._on_open = on_open
         self._config = config
         self._http = http
         self._transition = transition
         self.part = timeline.new_part()
+        # Set when this fast-opened ffmpeg failed for lack of codec parameters: probe fully next time.
+        self.needs_full_probe = False
         spec, name = timeline.row.spec, f"record-{timeline.row.record_id[:8]}"
+        self._fast_open = fast_open and bool(config.fast_open) and bool(spec.rtsp_url)
         if spec.rtsp_url:
             command = record_command(
-                timeline.row.ffmpeg_cmd, spec.rtsp_url, str(self.part), config.ffmpeg_bin
+                timeline.row.ffmpeg_cmd,
+                spec.rtsp_url,
+                str(self.part),
+                config.ffmpeg_bin,
+                open_options=config.fast_open if fast_open else {},
             )
             self.proc = FfmpegProcess(command.argv, name=name, secrets=spec.secrets, stdin_data=command.stdin)
         else:
@@ -95,6 +111,7 @@ class Attempt:
             await proc.stop(_STOP_GRACE_S)
         tail = proc.stderr_tail()
         if not had_video:
+            self.needs_full_probe = self._fast_open and lacked_parameters(tail)
             timeline.drop_part(part, started)
             if tail:
                 timeline.set_error(tail[-1])
