@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
+from agent.files.layout import has_fragment
 from tests.support.wait import wait_until
 
 CAMERAS_DIR = Path(__file__).resolve().parent.parent / "cameras"
@@ -347,7 +348,8 @@ class Viewer:
 
     def after_keyframe(self, timeout: float = 15.0) -> None:
         """Return just after a keyframe reached the viewer: the next is a keyframe interval away."""
-        wait_until(self.size, timeout, interval=0.01, what="the viewer's header")
+        # Not from the header on: it may reach the file in more than one write.
+        wait_until(lambda: has_fragment(self.output), timeout, interval=0.01, what="the viewer's video")
         before = self.size()
         wait_until(lambda: self.size() > before, timeout, interval=0.01, what="a keyframe at the viewer")
 

@@ -42,7 +42,9 @@ def record(url: str, output: Path, open_options: Mapping[str, str], seconds: flo
         )
     finally:
         proc.terminate()
-        _, stderr = proc.communicate(timeout=10)
+        assert proc.stderr is not None
+        stderr = proc.stderr.read()  # to its end: ffmpeg has exited
+        proc.wait(10)
     return stderr.decode(errors="replace").splitlines()
 
 
