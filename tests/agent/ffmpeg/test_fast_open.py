@@ -60,7 +60,10 @@ def assert_plays(path: Path, audio: str | None) -> None:
     assert sound == ([audio] if audio else [])
     assert float(probe["format"]["duration"]) >= 1.5
     decoded = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True, timeout=60
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
 

@@ -30,7 +30,9 @@ def streams(path: Path) -> list[tuple[str, int | None, int | None]]:
     return [(s["codec_name"], s.get("width"), s.get("height")) for s in ffprobe_json(path)["streams"]]
 
 
-async def test_a_camera_with_audio_opens_fast_at_the_first_attempt_and_keeps_its_audio(tmp_path: Path) -> None:
+async def test_a_camera_with_audio_opens_fast_at_the_first_attempt_and_keeps_its_audio(
+    tmp_path: Path,
+) -> None:
     with start_rtsp_camera(audio="aac") as cam:
         async with open_manager(tmp_path) as manager:
             record_id = str(uuid.uuid4())
