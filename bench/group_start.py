@@ -19,8 +19,10 @@ records then end `failed` ("no video was received"), which is expected there.
 A record that fails to start (e.g. its agent is offline) makes its run "never" reach the goal.
 
 A record is `recording` in the POST's answer once its ffmpeg has opened the camera (its file exists:
-ffmpeg creates its output only after the input is open and probed; with the default template that
-is when the first fragment is written). So the floor of the figure is what ffmpeg itself needs on
+ffmpeg creates its output only after the input is open and every stream's codecs are known). With
+the agent's fast open that is ~0.3 s for one camera; the first fragment follows when the camera's
+next keyframe has come and the fragment's second is full (the "all video on disk" column; with
+ffmpeg's full probing both came together after ~2 s, the probed packets written at once). The floor of the figure is what ffmpeg itself needs on
 this machine: each run also starts 100 bare ffmpeg from this script with the agent's argv
 (`record_command`) and the same camera, and times until every output exists and until every output
 holds a fragment (the "bare ffmpeg ×100" row, measured in the same run).

@@ -2,7 +2,8 @@
 
 Health signals, as Frigate uses them: the process exited, or the part file has not grown for
 `stall_timeout_s` (a camera that keeps its TCP session open but sends nothing). Before the first
-video a longer grace applies, since ffmpeg probes the stream (~2 s) before it writes anything.
+video a longer grace applies: the first fragment waits for the camera's next keyframe, and with
+full probing for ~2 s of stream probing too.
 """
 
 from __future__ import annotations
