@@ -83,7 +83,7 @@ class Attempt:
                 spec.rtsp_url,
                 str(self.part),
                 config.ffmpeg_bin,
-                open_options=config.fast_open if fast_open else {},
+                open_options=config.fast_open if self._fast_open else {},
             )
             self.proc = FfmpegProcess(command.argv, name=name, secrets=spec.secrets, stdin_data=command.stdin)
         else:

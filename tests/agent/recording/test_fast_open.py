@@ -76,3 +76,16 @@ async def test_a_camera_that_a_fast_open_cannot_read_is_probed_fully_at_once_and
     assert streams(done.path) == [("h264", 640, 360)]
     # What the failed attempt waited is a gap at the start, as for a camera that sent nothing at first.
     assert done.error is None and len(done.gaps) <= 1
+
+
+async def test_a_record_stopped_as_soon_as_its_camera_is_open_still_holds_its_video(tmp_path: Path) -> None:
+    with start_rtsp_camera(keyframe_interval=2.0) as cam, Viewer(cam.url, tmp_path) as viewer:
+        async with open_manager(tmp_path / "root") as manager:
+            await asyncio.to_thread(viewer.after_keyframe)  # the camera's next keyframe is 2 s away
+            record_id = str(uuid.uuid4())
+            entry = StartEntry(record_id, "tag-1", CameraSpec(1, rtsp_url=cam.url), None)
+            await manager.start_many([entry], wait_s=30)
+            assert manager.opened(record_id) and not manager.get(record_id).growing  # open, no video yet
+            done = await manager.stop(record_id)
+    assert_final_file(done, tmp_path / "root")
+    assert streams(done.path) == [("h264", 640, 360)]
