@@ -1,7 +1,7 @@
 """Group start latency: POST /api/v1/record for a group of 100 sources spread over 4 agents, until
 every record is `recording`, against a single-source group.
 
-    .venv/bin/python bench/group_start.py [--quick]
+    .venv/bin/python bench/group_start.py [--quick] [--ffmpeg PATH]
 
 One RTSP test camera (640x360, 15 fps, 800 kbit/s, one shared encoder), one control plane, four
 agent processes. 101 sources all point at the camera; the control plane places them on the agents
@@ -19,11 +19,16 @@ records then end `failed` ("no video was received"), which is expected there.
 A record that fails to start (e.g. its agent is offline) makes its run "never" reach the goal.
 
 A record is `recording` in the POST's answer once its ffmpeg has opened the camera (its file exists:
-ffmpeg creates its output only after the input is open and probed; with the default template that
-is when the first fragment is written). So the floor of the figure is what ffmpeg itself needs on
+ffmpeg creates its output only after the input is open and every stream's codecs are known). With
+the agent's fast open that is ~0.3 s for one camera; the first fragment follows when the camera's
+next keyframe has come and the fragment's second is full (the "all video on disk" column; with
+ffmpeg's full probing both came together after ~2 s, the probed packets written at once). The floor of the figure is what ffmpeg itself needs on
 this machine: each run also starts 100 bare ffmpeg from this script with the agent's argv
 (`record_command`) and the same camera, and times until every output exists and until every output
 holds a fragment (the "bare ffmpeg ×100" row, measured in the same run).
+
+--ffmpeg runs another ffmpeg build, in the agents and for the bare ffmpeg alike (e.g. a static one:
+Debian's ffmpeg loads ~215 shared libraries, ~85 ms of CPU before it does anything).
 
 The control plane runs with its own liveness defaults (heartbeat every 2 s, an agent is offline
 after 7 s without one) rather than the end-to-end tests' 0.5 s / 3 s.
@@ -127,7 +132,7 @@ def one_run(cluster: Cluster, tag: str, group: str, n: int, wait_video: bool) ->
     return Run(post_s, recording_s, n - len(recording), video_s, stop_s, outcome(cp, tag))
 
 
-def measure(cluster: Cluster, runs: int, wait_video: bool) -> dict[int, list[Run]]:
+def measure(cluster: Cluster, runs: int, wait_video: bool, ffmpeg_bin: str) -> dict[int, list[Run]]:
     t0 = time.monotonic()
     ids = add_sources(cluster.cp, cluster.camera.url, N_SOURCES + 1)
     placed, probed = wait_sources_placed(cluster.cp, ids, cluster.agent_pids(), timeout=120)
@@ -150,7 +155,7 @@ def measure(cluster: Cluster, runs: int, wait_video: bool) -> dict[int, list[Run
                 f"stop {run.stop_s:.1f} s, {run.outcome.completed}/{run.outcome.total} completed",
                 flush=True,
             )
-        bare.append(bare_run(cluster, N_SOURCES, i + 1))
+        bare.append(bare_run(cluster, N_SOURCES, i + 1, ffmpeg_bin))
         print(
             f"run {i + 1}, {N_SOURCES} bare ffmpeg: all outputs exist after {ms(bare[-1].recording_s)} ms, "
             f"all hold a fragment after {ms(bare[-1].video_s)} ms",
@@ -163,7 +168,7 @@ def measure(cluster: Cluster, runs: int, wait_video: bool) -> dict[int, list[Run
 BARE = -N_SOURCES  # the key of the bare-ffmpeg runs in the results
 
 
-def bare_run(cluster: Cluster, n: int, run: int) -> Run:
+def bare_run(cluster: Cluster, n: int, run: int, ffmpeg_bin: str) -> Run:
     """`n` ffmpeg started from here with the agent's argv: until every output exists (`recording_s`)
     and holds a fragment (`video_s`)."""
     out = cluster.tmp / f"bare-{run}"
@@ -174,7 +179,7 @@ def bare_run(cluster: Cluster, n: int, run: int) -> Run:
     started = time.perf_counter()
     try:
         for output in outputs:
-            command = record_command(None, cluster.camera.url, str(output), FFMPEG_BIN)
+            command = record_command(None, cluster.camera.url, str(output), ffmpeg_bin)
             proc = subprocess.Popen(
                 command.argv,
                 stdin=subprocess.PIPE,
@@ -300,17 +305,19 @@ def main() -> None:
         action="store_true",
         help=f"{QUICK_RUNS} runs of each group, each stopped as soon as all are `recording`",
     )
+    parser.add_argument("--ffmpeg", default=FFMPEG_BIN, help="the ffmpeg the agents and the bare runs use")
     args = parser.parse_args()
     runs = QUICK_RUNS if args.quick else RUNS
     started = time.monotonic()
     load = os.getloadavg()
-    with running_cluster(N_AGENTS, camera=CAMERA, cp_env=CP_ENV, agent_env=AGENT_ENV) as cluster:
+    agent_env = AGENT_ENV | {"VIDEOREC_AGENT_FFMPEG_BIN": args.ffmpeg}
+    with running_cluster(N_AGENTS, camera=CAMERA, cp_env=CP_ENV, agent_env=agent_env) as cluster:
         print(
             f"stack up in {time.monotonic() - started:.1f} s: camera {cluster.camera.url} {CAMERA}, "
-            f"{N_AGENTS} agents; {runs} runs per group\n",
+            f"{N_AGENTS} agents, ffmpeg {args.ffmpeg}; {runs} runs per group\n",
             flush=True,
         )
-        results = measure(cluster, runs, wait_video=not args.quick)
+        results = measure(cluster, runs, wait_video=not args.quick, ffmpeg_bin=args.ffmpeg)
     print()
     report(results, waited_video=not args.quick)
     print(f"\nwhole run (start-up, measurements, shutdown): {time.monotonic() - started:.1f} s")

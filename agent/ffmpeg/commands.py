@@ -12,11 +12,13 @@ one-line concat script (`ffconcat`) naming the URL from its stdin, and the comma
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agent.ffmpeg.fast_open import FAST_OPEN
 from shared.ffmpeg_cmd import ALLOWED_OPTIONS, build_argv
 
 # ffmpeg reads the script from pipe:; RTSP itself needs tcp/udp/rtp, rtsps needs tls.
@@ -38,6 +40,8 @@ _INNER_OPTIONS = frozenset(
         "-use_wallclock_as_timestamps",
     }
 )
+# A template that sets either of these has chosen how the camera is probed: no fast open is added.
+_PROBING_OPTIONS = frozenset({"-analyzeduration", "-probesize"})
 _KEYFRAME_EVERY_S = 2.0  # a time-lapse fragment per keyframe: at most this much is lost on a kill
 
 
@@ -111,12 +115,22 @@ def test_video_argv(frames: int, fps: float, ffmpeg_bin: str) -> list[str]:
     return [*argv, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "5", "pipe:1"]
 
 
-def record_command(template: str | None, rtsp_url: str, output: str, ffmpeg_bin: str) -> FfmpegCommand:
+def record_command(
+    template: str | None,
+    rtsp_url: str,
+    output: str,
+    ffmpeg_bin: str,
+    *,
+    open_options: Mapping[str, str] = FAST_OPEN,
+) -> FfmpegCommand:
     """The argv (safe to show) and the stdin script (secret) that record `rtsp_url` into `output`.
 
     `shared.ffmpeg_cmd.build_argv` puts the input where `{input}` is; here that is `pipe:0`, and the
     template's options that configure how the camera is read move into the script (`option key
     value`); the rest of the validated template is kept as it is.
+
+    `open_options` (`fast_open.FAST_OPEN`; `{}`: ffmpeg's default probing) go to the camera and to the
+    script, unless the template sets the probing itself.
     """
     argv = build_argv(template, "pipe:0", output, ffmpeg_bin)  # validates the template
     split = argv.index("-i")
@@ -131,6 +145,10 @@ def record_command(template: str | None, rtsp_url: str, output: str, ffmpeg_bin:
         else:
             outer += argv[index : index + 2] if takes_value else [arg]
         index += 2 if takes_value else 1
+    if _PROBING_OPTIONS.isdisjoint(argv[:split]):
+        # The concat demuxer probes what the camera's demuxer gave it once more: both must open fast.
+        options += [f"option {key} {value}" for key, value in open_options.items()]
+        outer += [arg for key, value in open_options.items() for arg in (f"-{key}", value)]
     script = _concat_script(rtsp_url, options)
     outer += ["-f", "concat", "-safe", "0", "-protocol_whitelist", _RTSP_PROTOCOLS]
     return FfmpegCommand([*outer, *argv[split:]], script)

@@ -6,16 +6,18 @@ MediaMTX's `recorder_instance`: the restart loop (`recorder`) makes a new one af
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import httpx
 
 from agent.ffmpeg.commands import picture_record_argv, record_command
+from agent.ffmpeg.fast_open import FAST_OPEN, lacked_parameters
 from agent.ffmpeg.process import FfmpegProcess
+from agent.files.layout import has_fragment
 from agent.files.space import free_bytes
 from agent.recording.orphans import Handover
 from agent.recording.picture_feed import PictureFeed
@@ -23,10 +25,12 @@ from agent.recording.states import PartOutcome, Phase, WatchEnd
 from agent.recording.timeline import Timeline
 from agent.recording.watchdog import PartWatch
 
-_MIN_START_GRACE_S = 5.0  # ffmpeg's stream probing alone can take ~2 s before the first write
+# Before the first fragment: ffmpeg's default probing alone takes ~2 s, and the first keyframe up to
+# the camera's keyframe interval.
+_MIN_START_GRACE_S = 5.0
 _STOP_GRACE_S = 5.0  # SIGTERM lets ffmpeg write its last fragment; then SIGKILL
-# How often a new ffmpeg's part is looked for until it exists: a group start waits for it. A stat
-# is microseconds; it stops as soon as the file is there.
+# How often a new ffmpeg's part is looked at until it holds a fragment: a group start waits for it.
+# A few box headers read are microseconds; it stops as soon as the fragment is there.
 _OPEN_POLL_S = 0.05
 
 
@@ -38,6 +42,8 @@ class RecorderConfig:
     picture_interval_s: float = 1.0
     storage_root: Path | None = None  # the disk whose free space is watched (None: not watched)
     reserve_bytes: int = 0  # below this many free bytes retention evicts; below half, records pause
+    # How an RTSP camera is opened until ffmpeg says that was not enough for it (then: full probing).
+    fast_open: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(FAST_OPEN))
 
     def space_low(self) -> bool:
         """The disk is full: below half the reserve, so retention (which keeps the whole reserve
@@ -56,11 +62,14 @@ class Attempt:
         transition: Callable[[Phase], None],
         on_open: Callable[[], None] = lambda: None,
         handover: Handover | None = None,
+        *,
+        fast_open: bool = True,
     ) -> None:
-        """`on_open` is called once this ffmpeg has opened the camera: for RTSP when its part file
-        exists (ffmpeg creates its output only after the input is open and probed), for a picture
-        camera with the first image. `handover`: a dead agent's ffmpeg, stopped then (or when this
-        run ends); this run's video counts only after that."""
+        """`on_open` is called once this ffmpeg has opened the camera and its video has come: for
+        RTSP when its part holds a first fragment, for a picture camera with the first image.
+        `handover`: a dead agent's ffmpeg, stopped then (or when this run ends); this run's video
+        counts only after that. `fast_open`: open the RTSP camera with `config.fast_open`, not with
+        ffmpeg's full probing."""
         self._timeline = timeline
         self._handover = handover
         self._on_open = on_open
@@ -68,10 +77,17 @@ class Attempt:
         self._http = http
         self._transition = transition
         self.part = timeline.new_part()
+        # Set when this fast-opened ffmpeg failed for lack of codec parameters: probe fully next time.
+        self.needs_full_probe = False
         spec, name = timeline.row.spec, f"record-{timeline.row.record_id[:8]}"
+        self._fast_open = fast_open and bool(config.fast_open) and bool(spec.rtsp_url)
         if spec.rtsp_url:
             command = record_command(
-                timeline.row.ffmpeg_cmd, spec.rtsp_url, str(self.part), config.ffmpeg_bin
+                timeline.row.ffmpeg_cmd,
+                spec.rtsp_url,
+                str(self.part),
+                config.ffmpeg_bin,
+                open_options=config.fast_open if self._fast_open else {},
             )
             self.proc = FfmpegProcess(command.argv, name=name, secrets=spec.secrets, stdin_data=command.stdin)
         else:
@@ -103,6 +119,7 @@ class Attempt:
                 await self._handover.complete()  # no-op once done; else the orphan stops now
         tail = proc.stderr_tail()
         if not had_video:
+            self.needs_full_probe = self._fast_open and lacked_parameters(tail)
             timeline.drop_part(part, started)
             if tail:
                 timeline.set_error(tail[-1])
@@ -117,9 +134,12 @@ class Attempt:
         self._on_open()
 
     async def _notice_open(self) -> None:
-        """Until the part exists (or ffmpeg is gone): then the camera is open."""
+        """Until the part holds its first fragment (or ffmpeg is gone): then the camera is open and
+        its video is on disk. Not the part's mere existence: opened fast, ffmpeg creates it before
+        the camera's next keyframe, which may be seconds away (and an orphan stopped then would
+        leave that as a gap)."""
         while self.proc.running:
-            if os.path.exists(self.part):  # noqa: ASYNC240 - one stat, microseconds
+            if has_fragment(self.part):  # a few box headers read: microseconds
                 self._on_open()
                 if self._handover is not None:
                     await self._handover.complete()

@@ -15,8 +15,9 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 import httpx
@@ -25,6 +26,7 @@ from pydantic import ConfigDict
 from agent.cameras.spec import CameraSpec
 from agent.errors import CapacityError, FileAccessError, RecordBusyError, UnknownRecordError
 from agent.ffmpeg.commands import record_command
+from agent.ffmpeg.fast_open import FAST_OPEN
 from agent.ffmpeg.probe import probe_duration
 from agent.files.layout import RecordPaths, check_record_id, has_fragment
 from agent.files.space import free_bytes, reserve_bytes
@@ -78,14 +80,23 @@ class RecordManager:
         retention_max_age_s: float | None = None,
         retention_max_bytes: int | None = None,
         capacity: int = 64,
+        fast_open: Mapping[str, str] = FAST_OPEN,
     ) -> None:
+        """`fast_open`: how an RTSP camera is opened until ffmpeg says that lacked its codec
+        parameters (`agent.ffmpeg.fast_open`)."""
         self._root = Path(storage_root).absolute()
         self._agent = agent_name
         self._root.mkdir(parents=True, exist_ok=True)
         self.reserve_bytes = reserve_bytes(self._root, min_free_bytes)
         self._policy = Policy(retention_max_age_s, retention_max_bytes, self.reserve_bytes)
         self._config = RecorderConfig(
-            ffmpeg_bin, stall_timeout_s, max_backoff_s, picture_interval_s, self._root, self.reserve_bytes
+            ffmpeg_bin,
+            stall_timeout_s,
+            max_backoff_s,
+            picture_interval_s,
+            self._root,
+            self.reserve_bytes,
+            MappingProxyType(dict(fast_open)),
         )
         self._http = http
         self._capacity = capacity

@@ -60,6 +60,9 @@ class Recording:
         self._attempt: Attempt | None = None
         self._follower: asyncio.Task[None] | None = None
         self._handover: Handover | None = None  # ffmpegs of a dead agent, stopped once ours is open
+        # This camera needs ffmpeg's full probing (a fast open lacked its codec parameters once): kept
+        # for the record's life, so that every restart after an outage does not fail first.
+        self._full_probe = False
         # Set once the first ffmpeg has opened the camera, or its first attempt has ended (the error
         # says why), or the record stops: what a start waits for before it answers.
         self.opened = asyncio.Event()
@@ -165,6 +168,7 @@ class Recording:
             return
         halt = asyncio.Event()  # a stop, or the disk below its reserve: this ffmpeg ends
         watcher = asyncio.create_task(self._halt_on_stop_or_full_disk(halt))
+        probe_fully = False
         try:
             self.attempts += 1  # read by the metrics: every attempt after the first is an ffmpeg restart
             self._attempt = Attempt(
@@ -174,12 +178,24 @@ class Recording:
                 self._transition,
                 on_open=self.opened.set,
                 handover=self._handover,
+                fast_open=not self._full_probe,
             )
             outcome = await self._attempt.run(halt)
+            probe_fully = self._attempt.needs_full_probe
         finally:
             watcher.cancel()
-            self.opened.set()  # whatever the first attempt brought, a start waits no longer
+            if not probe_fully:  # whatever the first attempt brought, a start waits no longer
+                self.opened.set()
         if self._stop.is_set():
+            return
+        if probe_fully:
+            # Not the camera's failure: the next ffmpeg starts at once, without the back-off, and a
+            # start waits for it.
+            log.warning(
+                "record %s: the camera lacked codec parameters when opened fast; probing fully from now on",
+                self.row.record_id,
+            )
+            self._full_probe = True
             return
         if halt.is_set():  # paused for space: what follows is a gap, until video comes again
             if self.timeline.gap_start is None and outcome is PartOutcome.VIDEO:

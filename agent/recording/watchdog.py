@@ -2,7 +2,8 @@
 
 Health signals, as Frigate uses them: the process exited, or the part file has not grown for
 `stall_timeout_s` (a camera that keeps its TCP session open but sends nothing). Before the first
-video a longer grace applies, since ffmpeg probes the stream (~2 s) before it writes anything.
+video a longer grace applies: the first fragment waits for the camera's next keyframe, and with
+full probing for ~2 s of stream probing too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from agent.recording.states import WatchEnd
 log = logging.getLogger(__name__)
 
 POLL_S = 0.25  # how often the part's size is looked at
+# A stop that comes once the camera is open (the part exists) but before its first fragment waits
+# this long for it: ffmpeg opens in ~0.3 s, the first fragment needs the camera's next keyframe and
+# a fragment's second. So a record stopped right after its start still holds its camera's video.
+STOP_WAITS_FOR_VIDEO_S = 5.0
 REFINE_S = 2.5  # how long the first frame's time is refined (a couple of fragments)
 
 
@@ -50,9 +55,11 @@ class PartWatch:
         last_size, last_growth, last_growth_mono = -1, self.started, time.monotonic()
         exited = asyncio.ensure_future(self.proc.wait())
         stopped = asyncio.ensure_future(stop.wait())
+        stop_deadline: float | None = None
         try:
             while True:
-                await asyncio.wait({exited, stopped}, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
+                waits = {exited} if stopped.done() else {exited, stopped}
+                await asyncio.wait(waits, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
                 size, mtime = _size_and_mtime(self.part)
                 if size > last_size:
                     last_size = size
@@ -65,8 +72,12 @@ class PartWatch:
                             await self._estimate_first_frame()
                 self._report_video()
                 if stopped.done():
-                    self.end = WatchEnd.STOPPED
-                    return self.had_video
+                    stop_deadline = stop_deadline or time.monotonic() + STOP_WAITS_FOR_VIDEO_S
+                    waited = exited.done() or time.monotonic() > stop_deadline
+                    if self.had_video or size == 0 or waited:
+                        self.end = WatchEnd.STOPPED
+                        return self.had_video
+                    continue  # opened, its first fragment on the way
                 if exited.done():
                     # ffmpeg's last write, the flush at its exit, is when the camera went away.
                     self.end, self.video_end = WatchEnd.EXITED, mtime

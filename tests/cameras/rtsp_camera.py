@@ -14,14 +14,23 @@ camera still answers RTSP requests (DESCRIBE, SETUP, PLAY succeed) and keeps ses
 connections open, but sends no RTP packets: only an RTCP report every few seconds, as real cameras do.
 On resume the video goes on with a keyframe.
 
+``--audio pcmu|aac`` adds an audio track (G.711 µ-law at 8 kHz, or AAC at 16 kHz; a 440 Hz tone),
+the two codecs IP cameras use most; stalling stops the video only.
+
+``--no-sprop``: the SDP (DESCRIBE's answer) leaves out sprop-parameter-sets, as some cameras do: the
+H.264 parameter sets then come only in band, before each keyframe, so a client learns the picture
+size only from the stream itself.
+
 Needs: gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-{base,good,bad,ugly}
 (see GST_APT_PACKAGES in tests/support/cameras.py).
 """
 
 import argparse
 import json
+import re
 import signal
 import sys
+import warnings
 
 import gi
 
@@ -32,6 +41,11 @@ gi.require_version("GstVideo", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer, GstVideo  # noqa: E402
 
 ROLE = "camera-user"
+# The audio branch of the pipeline for each --audio codec: a tone, encoded and payloaded as pay1.
+AUDIO = {
+    "pcmu": "audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0",
+    "aac": "audio/x-raw,rate=16000,channels=1 ! voaacenc bitrate=32000 ! rtpmp4gpay name=pay1 pt=97",
+}
 
 
 def _is_rtpbin(element: Gst.Element) -> bool:
@@ -57,6 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--password", default="")
     p.add_argument("--auth-method", choices=["basic", "digest"], default="basic")
     p.add_argument("--stall-after", type=float, help="stop sending video this many seconds after start-up")
+    p.add_argument("--audio", choices=["none", *AUDIO], default="none", help="add an audio track")
+    p.add_argument("--keyframe-interval", type=float, default=1.0, help="seconds between keyframes")
+    p.add_argument("--bframes", type=int, default=0, help="B-frames between reference frames")
+    p.add_argument("--no-sprop", action="store_true", help="leave sprop-parameter-sets out of the SDP")
     args = p.parse_args(argv)
     if not args.path.startswith("/"):
         args.path = "/" + args.path
@@ -65,17 +83,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def launch_line(args: argparse.Namespace) -> str:
     # threads=1: with tune=zerolatency more threads means sliced frames, which ffmpeg mis-splits when
-    # rtph264pay re-sends SPS/PPS with every IDR (config-interval=-1). A keyframe every second keeps
-    # a joining client's wait short.
+    # rtph264pay re-sends SPS/PPS with every IDR (config-interval=-1). A keyframe every second (the
+    # default) keeps a joining client's wait short.
     overlay = "" if args.no_overlay else 'timeoverlay font-desc="Sans 24" ! '
+    # B-frames need the encoder's look-ahead, which zerolatency turns off.
+    # (The payloader would otherwise negotiate constrained-baseline, which has none.)
+    encoding = "bframes=0 tune=zerolatency "
+    if args.bframes:
+        encoding = f"bframes={args.bframes} b-adapt=false ! video/x-h264,profile=main "
+    audio = ""
+    if args.audio != "none":
+        audio = f" audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! {AUDIO[args.audio]}"
     return (
         f"( videotestsrc is-live=true pattern={args.pattern} "
         f"! video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 "
         f"! {overlay}valve name=stall drop=false ! videoconvert "
-        f"! x264enc name=encoder threads=1 bframes=0 key-int-max={args.fps} speed-preset=ultrafast "
-        f"tune=zerolatency bitrate={args.bitrate} "
+        f"! x264enc name=encoder threads=1 key-int-max={max(1, round(args.fps * args.keyframe_interval))} speed-preset=ultrafast "
+        f"bitrate={args.bitrate} {encoding}"
         f"! h264parse "
-        f"! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        f"! rtph264pay name=pay0 pt=96 config-interval=-1{audio} )"
     )
 
 
@@ -110,6 +136,22 @@ class Camera:
         self, _server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
     ) -> None:
         client.connect("play-request", lambda _client, _context: log("play"))
+        if self.args.no_sprop:
+            # The introspection data names an RTSPSession as the signal's first argument where the
+            # server passes its RTSPContext: GLib warns once per message about the (unused) session.
+            warnings.filterwarnings("ignore", message="g_value_get_object")
+            client.connect("send-message", self.strip_sprop)
+
+    @staticmethod
+    def strip_sprop(
+        _client: GstRtspServer.RTSPClient, _session: object, message: GstRtsp.RTSPMessage
+    ) -> None:
+        # The SDP is the body of DESCRIBE's answer; the connection writes Content-Length from the
+        # body when it sends the message, so replacing the body is enough.
+        result, body = message.get_body()
+        if result != GstRtsp.RTSPResult.OK or not body or b"sprop-parameter-sets=" not in bytes(body):
+            return
+        message.set_body(re.sub(rb"sprop-parameter-sets=[^;\r\n]*;?", b"", bytes(body)))
 
     def setup_auth(self, factory: GstRtspServer.RTSPMediaFactory) -> None:
         auth = GstRtspServer.RTSPAuth()

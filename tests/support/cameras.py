@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
+from agent.files.layout import has_fragment
 from tests.support.wait import wait_until
 
 CAMERAS_DIR = Path(__file__).resolve().parent.parent / "cameras"
@@ -259,13 +260,19 @@ def start_rtsp_camera(
     ready_timeout: float = READY_TIMEOUT,
     log_dir: Path | None = None,
     host: str | None = None,
+    audio: str | None = None,
+    sprop: bool = True,
+    keyframe_interval: float = 1.0,
+    bframes: int = 0,
 ) -> RtspCamera:
     """Start the GStreamer RTSP camera (H.264, one shared encoder) and wait until it serves.
 
     ``host``: the address it listens on and names in its URL (127.0.0.1 unless given).
 
     ``user`` turns on RTSP authentication (``auth_method`` "basic" or "digest"); ``stall_after``
-    stops the video that many seconds after start-up (see also ``RtspCamera.stall()``).
+    stops the video that many seconds after start-up (see also ``RtspCamera.stall()``). ``audio``
+    ("pcmu" or "aac") adds an audio track; ``sprop=False`` leaves the H.264 parameter sets out of the
+    SDP (they come only in band, before each keyframe).
     """
     ensure_debian_python_gi()
     argv = [DEBIAN_PYTHON, str(CAMERAS_DIR / "rtsp_camera.py"), "--path", path]
@@ -279,6 +286,11 @@ def start_rtsp_camera(
         argv += ["--stall-after", str(stall_after)]
     if host is not None:
         argv += ["--host", host]
+    if audio is not None:
+        argv += ["--audio", audio]
+    if not sprop:
+        argv.append("--no-sprop")
+    argv += ["--keyframe-interval", str(keyframe_interval), "--bframes", str(bframes)]
     log_path, owns_log = _log_file("rtsp-camera", log_dir)
     camera = RtspCamera(
         argv, log_path, ready_timeout, port=port, owns_log=owns_log, user=user, password=password
@@ -307,3 +319,51 @@ def start_http_camera(
         argv, log_path, ready_timeout, port=port, owns_log=owns_log, auth=auth, user=user, password=password
     )
     return camera.start()
+
+
+class Viewer:
+    """A client already watching an RTSP camera, so that the next one joins its shared stream between
+    two keyframes, as with a real camera, instead of at a fresh encoder's first keyframe.
+
+    It is an ffmpeg copying the video into fragmented MP4, one fragment per keyframe, each written
+    when the next keyframe arrives: the file grows exactly when a keyframe comes."""
+
+    def __init__(self, url: str, directory: Path) -> None:
+        self.output = directory / f"viewer-{os.getpid()}-{time.monotonic_ns()}.mp4"
+        argv = ["ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url]
+        argv += ["-map", "0:v", "-c", "copy", "-f", "mov", "-movflags", "+frag_keyframe+empty_moov"]
+        self.proc = subprocess.Popen(
+            [*argv, "-flush_packets", "1", str(self.output)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def size(self) -> int:
+        try:
+            return self.output.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def after_keyframe(self, timeout: float = 15.0) -> None:
+        """Return just after a keyframe reached the viewer: the next is a keyframe interval away."""
+        # Not from the header on: it may reach the file in more than one write.
+        wait_until(lambda: has_fragment(self.output), timeout, interval=0.01, what="the viewer's video")
+        before = self.size()
+        wait_until(lambda: self.size() > before, timeout, interval=0.01, what="a keyframe at the viewer")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.output.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

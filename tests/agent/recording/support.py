@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 
 from agent.cameras.spec import CameraSpec
+from agent.ffmpeg.fast_open import FAST_OPEN
 from agent.recording.manager import RecordInfo, RecordManager
 from agent.recording.states import Phase
 from tests.support.media import ffprobe_json
@@ -20,10 +21,12 @@ AGENT = "agent-t"
 
 
 @asynccontextmanager
-async def open_manager(root: Path, **options: float) -> AsyncIterator[RecordManager]:
+async def open_manager(
+    root: Path, fast_open: Mapping[str, str] = FAST_OPEN, **options: float
+) -> AsyncIterator[RecordManager]:
     options = {"stall_timeout_s": 3.0, "max_backoff_s": 1.0} | options
     async with httpx.AsyncClient() as http:
-        manager = RecordManager(root, AGENT, "ffmpeg", http, **options)  # type: ignore[arg-type]
+        manager = RecordManager(root, AGENT, "ffmpeg", http, fast_open=fast_open, **options)  # type: ignore[arg-type]
         await manager.open()
         try:
             yield manager
