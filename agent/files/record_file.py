@@ -194,11 +194,16 @@ class RecordFile:
         return Sealed(self._md5.hexdigest(), self.hashed, self.duration_s())
 
     def duration_s(self) -> float | None:
-        """The media the file holds: its first track's last decode time minus its first."""
-        for track, scale in sorted(self._timescales.items()):
-            if track in self._ends and scale:
-                return (self._ends[track] - self._starts[track]) / scale
-        return None
+        """The media the file holds: from the first track's start to the last one's end, as players
+        (and ffprobe) count it; audio may begin before the video's first keyframe."""
+        spans = [
+            (self._starts[track] / scale, self._ends[track] / scale)
+            for track, scale in self._timescales.items()
+            if track in self._ends and scale
+        ]
+        if not spans:
+            return None
+        return max(end for _, end in spans) - min(start for start, _ in spans)
 
     # -- internals -------------------------------------------------------------------------------------
 

@@ -75,5 +75,5 @@ def assert_final_file(info: RecordInfo, root: Path) -> float:
     probe = ffprobe_json(info.path)
     assert probe["streams"][0]["codec_name"] == "h264"
     duration = float(probe["format"]["duration"])
-    assert info.duration_s is not None and abs(duration - info.duration_s) < 0.1
+    assert info.duration_s is not None and abs(duration - info.duration_s) < 0.1, (duration, info.duration_s)
     return duration

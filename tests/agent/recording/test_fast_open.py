@@ -84,8 +84,11 @@ async def test_a_record_stopped_as_soon_as_its_camera_is_open_still_holds_its_vi
             await asyncio.to_thread(viewer.after_keyframe)  # the camera's next keyframe is 2 s away
             record_id = str(uuid.uuid4())
             entry = StartEntry(record_id, "tag-1", CameraSpec(1, rtsp_url=cam.url), None)
-            await manager.start_many([entry], wait_s=30)
-            assert manager.opened(record_id) and not manager.get(record_id).growing  # open, no video yet
+            await manager.start_many([entry], wait_s=0)  # a stop that does not wait for the start
+            part = manager.get(record_id).path  # before any video: the part being connected
+            await await_until(part.exists, 10, what="the camera opened (the part made)")
+            # Open, no video yet: the start is still waiting for the first fragment.
+            assert not manager.opened(record_id) and not manager.get(record_id).growing
             done = await manager.stop(record_id)
     assert_final_file(done, tmp_path / "root")
     assert streams(done.path) == [("h264", 640, 360)]
