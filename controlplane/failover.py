@@ -98,6 +98,10 @@ async def check_once(ctx: AppContext) -> int:
         for name in waiting:
             await _launch(ctx, session, await _take_over(session, settings, name, now, before, first=False))
         await _launch(ctx, session, await _retry_failed(session, settings, now, before, retry_since))
+        placed = await failover_dual.place_missing_copies(
+            session, lambda: _room(session, settings, "", now, before), now
+        )
+        await _launch(ctx, session, [Continuation(*p) for p in placed])
     return declared
 
 

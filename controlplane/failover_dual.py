@@ -1,11 +1,15 @@
 """Failover of dual-recorded sources (`redundancy: 2`, controlplane/services/redundancy.py): when one
 of a source's two agents is down, the other copy records on without a gap, and a third agent of the
 site, when there is one with room, takes over the lost copy (its record gets a continuation like any
-other, see controlplane/failover.py). Every write is a conditional UPDATE in the failover's
+other, see controlplane/failover.py). A second copy that found no agent at its tag's start is placed
+as soon as one of the site has room. Every write is a conditional UPDATE in the failover's
 transaction."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,10 +17,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
-from controlplane.models import Agent, Source
+from controlplane.data import tags as tags_data
+from controlplane.models import Agent, Record, Source
+from controlplane.models.record import GapReason
 
 if TYPE_CHECKING:
     from controlplane.failover import Room
+
+log = logging.getLogger(__name__)
 
 
 async def promote(
@@ -56,3 +64,60 @@ async def _third(
     if third is not None and await agents_data.place_second(session, source_id, third.name, None):
         room.take(third)
         moved[source_id] = third
+
+
+async def place_missing_copies(
+    session: AsyncSession, make_room: Callable[[], Awaitable[Room]], now: datetime
+) -> list[tuple[Record, Source, Agent, str]]:
+    """Second copies that found no agent at their tag's start, while the first copy records on: each
+    goes to an agent of the site with room as soon as there is one (it joined, or came back), as a
+    record continuing the failed one, the time it missed a gap. Returns (record, source, agent, tag
+    name) to launch. The `continues` key, unique, lets one replica win each."""
+    missing = await records_data.missing_second_copies(session)
+    if not missing:
+        return []
+    room = await make_room()
+    result = []
+    for failed in missing:
+        tag = await tags_data.by_id(session, failed.tag_id)
+        await session.refresh(tag)
+        if tag.stopped_utc is not None and tag.stopped_utc >= failed.created_utc:
+            continue  # stopped since (its first copy is on its way to `completed`)
+        source = await sources_data.get(session, failed.source_id or 0)
+        await session.refresh(source)
+        first = await agents_data.get(session, source.agent_name or "")
+        site = source.site or (first.site if first is not None else None)
+        target = room.pick(site, source.agent_name) if site is not None else None
+        if target is None or not await tags_data.claim_start(session, tag):
+            await session.rollback()
+            continue
+        new = Record(
+            tag_id=failed.tag_id,
+            source_id=failed.source_id,
+            agent_name=target.name,
+            continues=failed.id,
+            gaps=[
+                {
+                    "start_utc": (failed.created_utc or now).isoformat(),
+                    "end_utc": now.isoformat(),
+                    "reason": GapReason.FAILOVER.value,
+                }
+            ],
+        )
+        placed = await records_data.add_continuation(session, new) and await agents_data.place_second(
+            session, source.id or 0, target.name, source.second_agent_name
+        )
+        if not placed:
+            await session.rollback()  # another replica placed it first
+            continue
+        await session.commit()
+        room.take(target)
+        log.warning(
+            "source %s: its missing second copy %s now records on %s as %s",
+            source.id,
+            failed.id,
+            target.name,
+            new.id,
+        )
+        result.append((await records_data.get(session, new.id), source, target, tag.name))
+    return result

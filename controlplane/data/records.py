@@ -103,6 +103,30 @@ async def failed_continuations(session: AsyncSession, since: datetime) -> Sequen
     return (await session.exec(stmt.order_by(col(Record.created_utc)))).all()
 
 
+async def missing_second_copies(session: AsyncSession) -> Sequence[Record]:
+    """Second copies of dual-recorded sources that found no agent at their tag's start (failed, never
+    placed) while the first copy of the same tag records on, and that nothing continues yet."""
+    later, first = aliased(Record), aliased(Record)
+    stmt = (
+        select(Record)
+        .join(Source, col(Source.id) == col(Record.source_id))
+        .where(
+            Record.status == RecordStatus.FAILED,
+            col(Record.agent_name).is_(None),
+            col(Record.continues).is_(None),
+            col(Source.redundancy) >= 2,
+            ~exists().where(col(later.continues) == col(Record.id)),
+            exists().where(
+                col(first.tag_id) == col(Record.tag_id),
+                col(first.source_id) == col(Record.source_id),
+                col(first.id) != col(Record.id),
+                col(first.status) == RecordStatus.RECORDING,
+            ),
+        )
+    )
+    return (await session.exec(stmt.order_by(col(Record.created_utc)))).all()
+
+
 async def add_continuation(session: AsyncSession, row: Record) -> bool:
     """Insert a continuation unless another replica continued the same record first (`continues` is
     unique); False then."""

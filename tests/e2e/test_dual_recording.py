@@ -23,7 +23,7 @@ from tests.support.failover import (
 )
 from tests.support.media import ffprobe_json
 from tests.support.processes import wait_until
-from tests.support.records import assert_plays, download, make_group, records
+from tests.support.records import assert_plays, download, make_group, records, wait_video_s
 from tests.support.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("failover")]
@@ -77,8 +77,9 @@ def test_a_dual_source_loses_no_video_when_one_of_its_agents_dies(
     assert len({r["agent"] for r in pair}) == 2 and {r["source"]["id"] for r in pair} == {sid}
     assert all(r["status"] == "recording" for r in pair)
 
-    # Some video on both, then the host of one copy dies with its ffmpeg.
-    wait_until(lambda: all(len(download(stack.cp, r["id"])[2]) > 100_000 for r in pair), 30, 0.3)
+    # Some seconds of video on both, then the host of one copy dies with its ffmpeg.
+    for row in pair:
+        wait_video_s(stack.cp, row["id"], 3.0)
     with stack.cp.client() as c:
         first_agent = c.get(f"/api/v1/source/{sid}").json()["agent"]
     # The copy on the source's first agent dies: its second is promoted (the other case is below).
@@ -170,3 +171,42 @@ def test_a_lost_copy_is_taken_over_by_an_agent_of_the_site_that_joins_later(stac
     rows = all_completed(stack.cp, "late", 3)
     assert sorted(r["agent"] for r in rows) == ["d1", "d2", "d3"]
     assert next(r for r in rows if r["id"] == survivor["id"])["gaps"] == []
+
+
+def test_a_second_copy_that_found_no_agent_records_once_one_of_its_site_joins(
+    stack: Stack, camera: RtspCamera
+):
+    stack.add_agent("e1", VIDEOREC_AGENT_SITE="E")
+    (sid,) = make_group(stack.cp, "g-alone", [{"uri_rtsp": camera.url, "site": "E", "redundancy": 2}])
+    with stack.cp.client() as c:
+        assert (
+            c.post("/api/v1/record", json={"tag_name": "alone", "group_name": "g-alone"}).status_code == 200
+        )
+    rows = records(stack.cp, "alone")
+    (missing,) = [r for r in rows if r["agent"] is None]
+    assert missing["status"] == "failed" and "no second online agent of site E" in missing["error"]
+    (first,) = [r for r in rows if r["agent"] == "e1"]
+    wait_until(lambda: _has_bytes(stack, first["id"]), 60, 0.2, what="the first copy recording")
+
+    stack.add_agent("e2", VIDEOREC_AGENT_SITE="E")  # the site gets its second agent while the tag records
+
+    def placed() -> dict | None:
+        rows = [r for r in records(stack.cp, "alone") if r["continues"] == missing["id"]]
+        return rows[0] if rows and _has_bytes(stack, rows[0]["id"]) else None
+
+    copy = wait_until(placed, 30, 0.2, what="the missing second copy recording on e2")
+    assert copy["agent"] == "e2" and [g["reason"] for g in copy["gaps"]] == ["failover"]
+    with stack.cp.client() as c:
+        source = c.get(f"/api/v1/source/{sid}").json()
+    assert (source["agent"], source["second_agent"]) == ("e1", "e2")
+    stop_tag(stack.cp, "alone")
+
+    def copies_completed() -> list[dict] | None:
+        rows = records(stack.cp, "alone")
+        copies = [r for r in rows if r["id"] != missing["id"]]
+        return copies if len(rows) == 3 and all(r["status"] == "completed" for r in copies) else None
+
+    # Placed once, though two replicas look every second; the failed record stays as it was.
+    done = wait_until(copies_completed, 90, 0.3, what="both copies completed")
+    assert sorted(r["agent"] for r in done) == ["e1", "e2"] and all(r["hash_md5"] for r in done)
+    assert next(r for r in records(stack.cp, "alone") if r["id"] == missing["id"])["status"] == "failed"
