@@ -212,15 +212,7 @@ async def _retry_failed(
             continue
         gaps = [g for g in failed.gaps if g.get("reason") == GapReason.FAILOVER.value]
         since_lost = gaps[0]["start_utc"] if gaps else (failed.created_utc or now).isoformat()
-        new = Record(
-            tag_id=failed.tag_id,
-            source_id=failed.source_id,
-            agent_name=target.name,
-            continues=failed.id,
-            gaps=[
-                {"start_utc": since_lost, "end_utc": utcnow().isoformat(), "reason": GapReason.FAILOVER.value}
-            ],
-        )
+        new = failed.continuation(target.name, since_lost, utcnow())
         if not await records_data.add_continuation(session, new):
             await session.rollback()  # another replica continued it first
             continue
@@ -260,13 +252,7 @@ async def _continue_records(
             log.info("record %s: not continued, its tag changed meanwhile", old.id)
             continue
         since = (down.last_seen_utc or utcnow()).isoformat()
-        new = Record(
-            tag_id=old.tag_id,
-            source_id=old.source_id,
-            agent_name=target.name,
-            continues=old.id,
-            gaps=[{"start_utc": since, "end_utc": utcnow().isoformat(), "reason": GapReason.FAILOVER.value}],
-        )
+        new = old.continuation(target.name, since, utcnow())
         await records_data.add(session, new)
         result.append(Continuation(new, sources[old.source_id or 0], target, tag.name))
         log.warning("record %s of agent %s continues as %s on %s", old.id, down.name, new.id, target.name)

@@ -19,7 +19,6 @@ from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
 from controlplane.data import tags as tags_data
 from controlplane.models import Agent, Record, Source
-from controlplane.models.record import GapReason
 
 if TYPE_CHECKING:
     from controlplane.failover import Room
@@ -91,19 +90,7 @@ async def place_missing_copies(
         if target is None or not await tags_data.claim_start(session, tag):
             await session.rollback()
             continue
-        new = Record(
-            tag_id=failed.tag_id,
-            source_id=failed.source_id,
-            agent_name=target.name,
-            continues=failed.id,
-            gaps=[
-                {
-                    "start_utc": (failed.created_utc or now).isoformat(),
-                    "end_utc": now.isoformat(),
-                    "reason": GapReason.FAILOVER.value,
-                }
-            ],
-        )
+        new = failed.continuation(target.name, (failed.created_utc or now).isoformat(), now)
         placed = await records_data.add_continuation(session, new) and await agents_data.place_second(
             session, source.id or 0, target.name, source.second_agent_name
         )

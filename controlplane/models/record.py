@@ -50,6 +50,14 @@ class Record(SQLModel, table=True):
     # (A unique index, not a foreign key: SQLite would copy the whole table to add one.)
     continues: str | None = SQLField(default=None, unique=True, index=True, max_length=36)
 
+    def continuation(self, agent_name: str, gap_start: str, gap_end: datetime) -> Record:
+        """A record of the same tag and source going on on `agent_name` where this one stopped
+        (failover); the time between is its `failover` gap."""
+        gap = {"start_utc": gap_start, "end_utc": gap_end.isoformat(), "reason": GapReason.FAILOVER.value}
+        return Record(
+            tag_id=self.tag_id, source_id=self.source_id, agent_name=agent_name, continues=self.id, gaps=[gap]
+        )
+
 
 class Gap(BaseModel):
     start_utc: UtcDatetimeOut
