@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from agent.ffmpeg.commands import camera_error
 from shared.enums import PictureAuth
 from shared.heartbeat import AssignedSource
 from shared.redact import redact_url
@@ -119,7 +120,7 @@ _FFMPEG_FAILURES = [
 
 def describe_ffmpeg_failure(tail: list[str], returncode: int | None) -> tuple[str, CameraFailure]:
     """Turn ffmpeg's (already redacted) last stderr lines into a detail and a reason."""
-    last = tail[-1].removeprefix("pipe:0: ") if tail else ""
+    last = camera_error(tail[-1]) if tail else ""
     text = "\n".join(tail)
     for pattern, summary, reason in _FFMPEG_FAILURES:
         if pattern.search(text):

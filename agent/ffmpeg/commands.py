@@ -154,6 +154,12 @@ def record_command(
     return FfmpegCommand([*outer, *argv[split:]], script)
 
 
+def camera_error(line: str) -> str:
+    """One of ffmpeg's error lines as a camera's error: without `pipe:0: `, the script input that
+    ffmpeg reads the camera through and names before what the camera did (nothing a user knows)."""
+    return line.removeprefix("pipe:0: ")
+
+
 def picture_record_argv(ffmpeg_bin: str, output: Path, interval_s: float) -> list[str]:
     """ffmpeg reading JPEGs on stdin, one every `interval_s` of video time, into an H.264 fMP4."""
     rate = 1 / Fraction(interval_s).limit_denominator(1000)

@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 import httpx
 
-from agent.ffmpeg.commands import picture_record_argv, record_command
+from agent.ffmpeg.commands import camera_error, picture_record_argv, record_command
 from agent.ffmpeg.fast_open import FAST_OPEN, lacked_parameters
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files.layout import has_fragment
@@ -122,10 +122,10 @@ class Attempt:
             self.needs_full_probe = self._fast_open and lacked_parameters(tail)
             timeline.drop_part(part, started)
             if tail:
-                timeline.set_error(tail[-1])
+                timeline.set_error(camera_error(tail[-1]))
             return PartOutcome.NO_VIDEO
         if not stop.is_set() and tail and timeline.row.error is None:
-            timeline.set_error(tail[-1])  # why the camera dropped, until video comes again
+            timeline.set_error(camera_error(tail[-1]))  # why the camera dropped, until video comes again
         return PartOutcome.VIDEO
 
     def _on_video(self, since: float) -> None:
