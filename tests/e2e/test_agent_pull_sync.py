@@ -24,7 +24,7 @@ from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.processes import AGENT_TOKEN, AgentProc, ControlPlane
-from tests.support.records import wait_video_s
+from tests.support.records import tampered, wait_video_s
 from tests.support.stack import Stack, start_stack
 from tests.support.wait import wait_until
 
@@ -185,7 +185,7 @@ def test_the_destination_refuses_urls_the_control_plane_did_not_sign(site: Site)
         ),
         "unsigned": (f"{base}?location={query['location']}", grpc.StatusCode.INVALID_ARGUMENT),
         "tampered signature": (
-            f"{base}?{urlencode({**query, 'signature': 'A' + query['signature'][1:]})}",
+            f"{base}?{urlencode({**query, 'signature': tampered(query['signature'])})}",
             grpc.StatusCode.PERMISSION_DENIED,
         ),
         "later expiry, same signature": (

@@ -24,6 +24,7 @@ from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.media import ffprobe_json
 from tests.support.net import free_port
 from tests.support.processes import AGENT_TOKEN, AgentProc, ControlPlane
+from tests.support.records import tampered
 from tests.support.stack import start_stack
 from tests.support.wait import wait_until
 
@@ -267,7 +268,7 @@ def test_the_agent_refuses_every_url_it_did_not_get_signed(stack, recorded) -> N
     refused = {
         "unsigned": (f"{base}?location={first['location']}", 403),
         "tampered signature": (
-            base + "?" + urlencode({**query, "signature": "A" + query["signature"][1:]}),
+            base + "?" + urlencode({**query, "signature": tampered(query["signature"])}),
             403,
         ),
         "later expiry, same signature": (
