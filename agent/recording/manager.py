@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
-import functools
 import logging
 import os
 import shutil
@@ -27,14 +25,13 @@ from agent.cameras.spec import CameraSpec
 from agent.errors import CapacityError, FileAccessError, RecordBusyError, UnknownRecordError
 from agent.ffmpeg.commands import record_command
 from agent.ffmpeg.fast_open import FAST_OPEN
-from agent.ffmpeg.probe import probe_duration
-from agent.files.layout import RecordPaths, check_record_id, has_fragment
+from agent.files.layout import RecordPaths, check_record_id
 from agent.files.space import free_bytes, reserve_bytes
 from agent.ops.registry import EVICTIONS
 from agent.recording.attempt import RecorderConfig
 from agent.recording.journal import Journal, RecordRow
-from agent.recording.orphans import Handover, stop_pids, writers_of
 from agent.recording.recorder import Recording
+from agent.recording.recovery import recover
 from agent.recording.retention import Candidate, Policy, Rule, choose
 from agent.recording.served import CheckedFiles, ServedFile
 from agent.recording.states import Phase
@@ -108,63 +105,7 @@ class RecordManager:
         """Load the journal; resume what was `recording`, finalise what was `stopping`."""
         self._journal = journal = Journal(self._root)
         for row in journal.load_all():
-            paths = RecordPaths.for_final(Path(row.final_path))
-            resumes = row.status in (RecordStatus.RECORDING, RecordStatus.PENDING)
-            # ffmpeg outlives a killed agent. A record that goes on keeps it recording until the new
-            # ffmpeg has opened the camera (make before break); any other lets it finish now.
-            orphans = writers_of([Path(p) for p in row.parts]) if row.status.active else []
-            if orphans and not resumes:
-                await stop_pids(orphans)
-            if row.status.active and not (orphans and resumes):
-                await self._take_in_parts(row, list(row.parts))
-            recording = Recording(row, paths, self._config, journal, self._http)
-            self._records[row.record_id] = recording
-            if resumes:
-                row.status = RecordStatus.RECORDING
-                journal.save(row)
-                log.info("record %s: resuming after an agent restart", row.record_id)
-                handover = None
-                if orphans:
-                    log.warning(
-                        "record %s: ffmpeg %s of the previous agent records on", row.record_id, orphans
-                    )
-                    handover = Handover(
-                        orphans, functools.partial(self._took_over, recording, list(row.parts))
-                    )
-                recording.start(resume=True, handover=handover)
-            elif row.status is RecordStatus.STOPPING:
-                log.info("record %s: finalising after an agent restart", row.record_id)
-                recording.finalise()
-            elif paths.parts_dir.exists():  # the agent stopped between the final file and the clean-up
-                shutil.rmtree(paths.parts_dir, ignore_errors=True)
-
-    async def _take_in_parts(self, row: RecordRow, parts: builtins.list[str]) -> None:
-        """What the previous agent's ffmpegs wrote in `parts`, now that they have stopped. Parts
-        whose ffmpeg got no video hold nothing to keep."""
-        for part in [p for p in parts if not has_fragment(Path(p))]:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(part)  # one unlink at start-up
-            row.parts.remove(part)
-        kept = [p for p in parts if p in row.parts]
-        if len(kept) == 1 and not row.gaps:
-            await self._settle_begin(row, Path(kept[0]))
-
-    async def _took_over(self, recording: Recording, old_parts: builtins.list[str]) -> None:
-        """The orphans have stopped and the new ffmpeg has opened the camera: the old parts are
-        final, and the gap (if any) runs from the last one's last write to the new video."""
-        await self._take_in_parts(recording.row, old_parts)
-        kept = [p for p in old_parts if p in recording.row.parts]
-        recording.timeline.serving = Path(kept[-1]) if kept else None
-        recording.timeline.resumed()
-        self._opened().save(recording.row)
-
-    async def _settle_begin(self, row: RecordRow, part: Path) -> None:
-        """When the only part is finished (its ffmpeg stopped), when its video began is exact: its
-        last write minus the media it holds. The agent may have died before it saw the video come."""
-        duration = await probe_duration(part, self._config.ffmpeg_bin)
-        if duration is not None:
-            row.begin_unix = part.stat().st_mtime - duration  # noqa: ASYNC240 - one stat at start-up
-            self._opened().save(row)
+            self._records[row.record_id] = await recover(row, journal, self._config, self._http)
 
     async def aclose(self) -> None:
         """Agent shutdown: stop every ffmpeg; records stay `recording` and the next open() resumes them."""
