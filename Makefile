@@ -2,49 +2,65 @@
 # Everything else here is what those two are made of.
 
 PYTHON ?= python3
+COMMA := ,
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
 PYTEST_WORKERS ?= 4
-# Debian packages: ffmpeg records; GStreamer's RTSP server is the test camera; promtool (from
-# prometheus) tests the alert rules; Chromium drives the console's browser tests.
-APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 \
-	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
-	prometheus chromium
+# Debian packages. Running needs ffmpeg alone. The test camera is GStreamer's RTSP server; the tests
+# also need promtool (from prometheus) for the alert rules and Chromium for the console.
+RUN_APT_PACKAGES := ffmpeg
+CAMERA_APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+APT_PACKAGES := $(RUN_APT_PACKAGES) $(CAMERA_APT_PACKAGES) prometheus chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test lint fmt proto proto-check bench clean
+.PHONY: help install install-run system-deps run-deps camera-deps run camera test lint fmt proto proto-check bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-install: $(STAMP) ## Create the virtual environment and install the project
+install-run: $(RUN_STAMP) ## The virtual environment with what running needs (what `make run` installs)
 
-system-deps: ## Install ffmpeg and the GStreamer test camera when missing (apt-get, as root)
-	@missing=""; \
-	command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing="yes"; \
-	/usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer' \
-		>/dev/null 2>&1 || missing="yes"; \
-	gst-inspect-1.0 x264enc >/dev/null 2>&1 || missing="yes"; \
-	command -v promtool >/dev/null || missing="yes"; \
-	test -x /usr/bin/chromium || missing="yes"; \
-	if [ -n "$$missing" ]; then \
+install: $(STAMP) ## The virtual environment with the developer's tools as well (tests, lint)
+
+# apt-get install $(1) when the check $(2) fails: as root it installs, otherwise it says what to run.
+define apt_when_missing
+	@if ! ( $(2) ) >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing: $(APT_PACKAGES)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+			echo "installing: $(1)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
 		else \
-			echo "missing system packages; run as root:  apt-get install $(APT_PACKAGES)"; exit 1; \
+			echo "missing system packages; run as root:  apt-get install $(1)"; exit 1; \
 		fi; \
 	fi
+endef
 
-run: $(STAMP) system-deps ## Start the control plane (SQLite under ./data) and one local agent
+run-deps: ## Install ffmpeg when missing (apt-get, as root)
+	$(call apt_when_missing,$(RUN_APT_PACKAGES),command -v ffmpeg && command -v ffprobe)
+
+camera-deps: ## Install GStreamer's RTSP server (the test camera) when missing
+	$(call apt_when_missing,$(CAMERA_APT_PACKAGES),/usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer"$(COMMA) "1.0"); from gi.repository import GstRtspServer' && gst-inspect-1.0 x264enc)
+
+system-deps: run-deps camera-deps ## Everything the test suite needs from Debian (ffmpeg, camera, promtool, Chromium)
+	$(call apt_when_missing,prometheus chromium,command -v promtool && test -x /usr/bin/chromium)
+
+run: $(RUN_STAMP) run-deps ## Start the control plane (SQLite under ./data) and one local agent
 	$(PY) -m controlplane.launch
+
+camera: camera-deps ## A test camera (test pattern over RTSP) at rtsp://127.0.0.1:8554/test
+	/usr/bin/python3 tests/cameras/rtsp_camera.py --port 8554 --path /test
 
 test: $(STAMP) system-deps lint ## Lint, then run the whole test suite
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q --durations=15

@@ -10,6 +10,7 @@ import sys
 
 from controlplane import schema
 from controlplane.db import make_engine, private_sqlite_file
+from controlplane.local_keys import with_agents_key
 from controlplane.services.agent_identity import token_for
 from controlplane.serving import check_exposure, configure_logging, serve
 from controlplane.settings import Settings
@@ -27,7 +28,11 @@ async def migrate(settings: Settings) -> None:
 def enrol_agent(settings: Settings, name: str) -> int:
     """The token goes to stdout only, for the admin to put in that agent's VIDEOREC_AGENT_TOKEN."""
     if settings.agents_key is None:
-        print("VIDEOREC_AGENTS_KEY is not set: per-agent tokens are derived from it", file=sys.stderr)
+        print(
+            "VIDEOREC_AGENTS_KEY is not set: per-agent tokens are derived from it (the embedded database "
+            "keeps one in its data folder; with PostgreSQL give every replica the same key)",
+            file=sys.stderr,
+        )
         return 2
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", name):
         print("an agent name is 1-128 of A-Z a-z 0-9 . _ -", file=sys.stderr)
@@ -37,7 +42,7 @@ def enrol_agent(settings: Settings, name: str) -> int:
 
 
 def main() -> int:
-    settings = Settings()
+    settings = with_agents_key(Settings())
     configure_logging(settings)
     if sys.argv[1:] == ["migrate"]:
         asyncio.run(migrate(settings))

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controlplane import __version__, console, failover, schema
@@ -85,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await agents.close()
             await engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from files the package ships, not a CDN: sites often have no internet.
+    app = FastAPIOffline(
         title="videorec",
         version=__version__,
         description="Records whole groups of cameras under one tag. See SPEC.md for the contract.",

@@ -36,9 +36,12 @@ MAX_ATTEMPTS = 3  # continuations of one record, the first included
 class Room:
     """The agents a down agent's work may go to, with what each already records."""
 
-    def __init__(self, targets: list[Agent]) -> None:
+    def __init__(self, targets: list[Agent], stable: set[str] | None = None) -> None:
         self.targets = targets
         self.load = {a.name: a.active_records for a in targets}
+        # Agents back from being down for less than failover_stable_s are chosen only when no steady
+        # agent of the site has room: a recording lost for want of a "stable" agent is lost for good.
+        self.stable = {a.name for a in targets} if stable is None else stable
 
     def has(self, name: str) -> bool:
         return name in self.load
@@ -50,7 +53,9 @@ class Room:
             for a in self.targets
             if a.site == site and a.name not in besides and self.load[a.name] < max(a.capacity, 1)
         ]
-        return min(fits, key=lambda a: (self.load[a.name], a.name)) if fits else None
+        return (
+            min(fits, key=lambda a: (a.name not in self.stable, self.load[a.name], a.name)) if fits else None
+        )
 
     def take(self, agent: Agent) -> None:
         self.load[agent.name] += 1
@@ -166,14 +171,13 @@ async def _take_over(
 async def _room(
     session: AsyncSession, settings: Settings, name: str, now: datetime, before: datetime
 ) -> Room:
-    return Room(
-        [
-            a
-            for a in await agents_service.online_agents(session, settings)
-            # Another agent as silent as this one is no refuge, even before it is declared down too.
-            if a.name != name and agents_service.placeable(a, settings) and (a.last_seen_utc or now) >= before
-        ]
-    )
+    targets = [
+        a
+        for a in await agents_service.online_agents(session, settings)
+        # Another agent as silent as this one is no refuge, even before it is declared down too.
+        if a.name != name and agents_service.is_online(a, settings) and (a.last_seen_utc or now) >= before
+    ]
+    return Room(targets, {a.name for a in targets if agents_service.placeable(a, settings)})
 
 
 async def _retry_failed(

@@ -8,9 +8,11 @@ import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 from pydantic import SecretStr
 
+from controlplane.local_keys import with_agents_key
 from controlplane.serving import check_exposure, configure_logging, serve
 from controlplane.settings import Settings
 
@@ -38,6 +40,26 @@ def start_local_agent(settings: Settings, token: str) -> subprocess.Popen[bytes]
     return subprocess.Popen([sys.executable, "-m", "agent"], env=env)
 
 
+def how_to_add_an_agent(settings: Settings, url: str) -> str:
+    """What `make run` prints: the steps that put a second agent on this deployment (no secret)."""
+    if settings.agents_key is not None:
+        data = f"VIDEOREC_DATA_DIR={settings.data_dir} " if settings.data_dir != Path("data") else ""
+        how = f"$({data}.venv/bin/videorec-controlplane enrol-agent NAME)"
+    else:
+        how = "<the VIDEOREC_AGENT_TOKEN this control plane was started with>"
+    where = (
+        "on this host (agents on other hosts need VIDEOREC_HTTP_HOST and VIDEOREC_API_TOKEN: see README)"
+        if settings.listens_on_loopback()
+        else "on its host"
+    )
+    return (
+        f"add an agent {where}, named NAME:\n"
+        f"  VIDEOREC_AGENT_NAME=NAME VIDEOREC_AGENT_TOKEN={how} \\\n"
+        f"  VIDEOREC_AGENT_CONTROLPLANE_URL={url} VIDEOREC_AGENT_STORAGE_ROOT={settings.data_dir}/agent-NAME \\\n"
+        "  .venv/bin/videorec-agent"
+    )
+
+
 def stop_agent(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -56,11 +78,14 @@ def main() -> int:
     if "VIDEOREC_CAMERA_ALLOW_LOCAL" not in os.environ and settings.api_token is None:
         # Local mode (loopback, no token): cameras on this machine are what a first run points at.
         settings.camera_allow_local = True
-    if settings.agents_key is None:
-        # Both processes are ours: a fresh key per run, and the local agent gets its own token from it.
+    with_agents_key(settings)
+    if settings.agents_key is None and settings.agent_token is None:
+        # PostgreSQL with neither secret set: both processes are ours, so a key for this run only.
+        log.warning("no VIDEOREC_AGENTS_KEY: agents other than the local one cannot join this run")
         settings.agents_key = SecretStr(secrets.token_urlsafe(32))
     url = f"http://{settings.http_host}:{settings.http_port}"
     print(f"videorec control plane: {url}  (API docs: {url}/docs)", flush=True)
+    print(how_to_add_an_agent(settings, url), flush=True)
     token = settings.agent_token_for(LOCAL_AGENT_NAME)
     assert token is not None
     agent = start_local_agent(settings, token)

@@ -57,5 +57,5 @@ def serve(settings: Settings) -> None:
         log_level=settings.log_level.lower(),
     )
     # After uvicorn.Config: it (re)configures its loggers when it is created.
-    access_log.install()
+    access_log.install(settings.access_log_routine)
     ForegroundServer(config).run()

@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         60.0, gt=0, le=86400, description="How long a signed URL to an agent's file stays valid."
     )
     log_level: str = Field("info", description="Log level of the control plane.")
+    access_log_routine: bool = Field(
+        False,
+        description="Also log successful heartbeats, /healthz, /readyz and /metrics in the access log "
+        "(one line per agent every few seconds); their failures are logged either way.",
+    )
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request body accepted (413 beyond), /api/v1/import aside."
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote
 
+from shared.heartbeat import HEARTBEAT_PATH
 from shared.redact import MASK
 
 # Query parameters whose values say what was asked and can never carry a credential.
@@ -39,15 +40,31 @@ def scrub_target(target: str) -> str:
     return f"{path}?{'&'.join(items)}"
 
 
+# Requests machines make every few seconds whatever happens: an agent's heartbeat, a load balancer's
+# or Kubernetes' probe, Prometheus' scrape. Logged, they bury what a person did (one line per agent
+# every 2 s); their failures are still logged, and metrics count them all.
+ROUTINE_PATHS = frozenset({HEARTBEAT_PATH, "/healthz", "/readyz", "/metrics"})
+
+
 class ScrubAccessLog(logging.Filter):
     """For uvicorn's access logger, whose arguments are (client, method, target, version, status)."""
 
+    def __init__(self, log_routine: bool = False) -> None:
+        super().__init__()
+        self.log_routine = log_routine
+
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+        if isinstance(args, tuple) and len(args) >= 5 and isinstance(args[2], str):
+            if not self.log_routine and _routine(args[2], args[4]):
+                return False
             record.args = (*args[:2], scrub_target(args[2]), *args[3:])
         return True
 
 
-def install() -> None:
-    logging.getLogger("uvicorn.access").addFilter(ScrubAccessLog())
+def _routine(target: str, status: object) -> bool:
+    return target.partition("?")[0] in ROUTINE_PATHS and isinstance(status, int) and status < 400
+
+
+def install(log_routine: bool = False) -> None:
+    logging.getLogger("uvicorn.access").addFilter(ScrubAccessLog(log_routine))

@@ -58,6 +58,16 @@ def placeable(agent: Agent, settings: Settings) -> bool:
     )
 
 
+def steadiest(agents: Sequence[Agent], settings: Settings) -> list[Agent]:
+    """Of online `agents`, the placeable ones; when none is, all of them.
+
+    Anti-flapping chooses between agents: it must never leave a source with no agent while an online
+    one exists (one agent restarted for an upgrade is back long before it is "stable")."""
+    online = [a for a in agents if is_online(a, settings)]
+    stable = [a for a in online if placeable(a, settings)]
+    return stable or online
+
+
 def _returning(existing: Agent | None, now: datetime, settings: Settings) -> bool:
     """This heartbeat starts a run of them: a new agent, or one silent or declared down since."""
     if existing is None or existing.last_seen_utc is None:
@@ -185,13 +195,13 @@ async def place_unplaced(session: AsyncSession, settings: Settings) -> None:
     unplaced = await agents_data.unplaced_sources(session)
     if not unplaced:
         return
-    online = [a for a in await online_agents(session, settings) if placeable(a, settings)]
+    online = await online_agents(session, settings)
     if not online:
         return
     counts = await agents_data.source_counts(session)
     for source in unplaced:
         assert source.id is not None
-        of_site = [a for a in online if source.site is None or a.site == source.site]
+        of_site = steadiest([a for a in online if source.site is None or a.site == source.site], settings)
         if not of_site:
             continue  # no agent of its site yet: placed when one joins
         target = min(of_site, key=lambda a: (counts.get(a.name, 0), a.name))

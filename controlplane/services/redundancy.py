@@ -65,13 +65,10 @@ async def _second_agent(
             and agents_service.is_online(current, settings)
         ):
             return current
-        fits = [
-            a
-            for a in agents.values()
-            if a.name != source.agent_name
-            and (site is None or a.site == site)
-            and agents_service.placeable(a, settings)
-        ]
+        fits = agents_service.steadiest(
+            [a for a in agents.values() if a.name != source.agent_name and (site is None or a.site == site)],
+            settings,
+        )
         if not fits:
             where = f"of site {site} " if site else ""
             return AgentUnavailableError(

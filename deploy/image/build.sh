@@ -40,14 +40,32 @@ slim() {
 	printf '%s\n' 'APT::Keep-Downloaded-Packages "false";' >"$1/etc/apt/apt.conf.d/slim"
 }
 
+# A root made by debootstrap, with whatever an interrupted run left mounted inside it, goes whole.
+remove_root() {
+	[ -d "$1" ] || return 0
+	grep -o " $1/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r mount; do
+		umount -l "$mount" 2>/dev/null || true
+	done
+	rm -rf "$1"
+}
+
+# One build at a time per work folder (two test workers, or a user's second `make image`), and
+# every run starts from nothing a killed run left behind: the base is made in a folder of its own.
+exec 9>"$work/build.lock"
+flock 9
+for stale in "$work"/debian-root*; do remove_root "$stale"; done
+
 if ! podman image exists "$base"; then
 	if command -v debootstrap >/dev/null; then
 		mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-		rm -rf "$work/debian-root"
-		debootstrap --variant=minbase bookworm "$work/debian-root" "${mirror:-http://deb.debian.org/debian}" >"$work/debootstrap.log"
-		slim "$work/debian-root"
-		tar -C "$work/debian-root" -c . | podman import - "$base" >/dev/null
-		rm -rf "$work/debian-root"
+		rootfs=$(mktemp -d "$work/debian-root.XXXXXX")
+		trap 'remove_root "$rootfs"' EXIT
+		trap 'exit 130' INT TERM
+		debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$work/debootstrap.log"
+		slim "$rootfs"
+		tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
+		remove_root "$rootfs"
+		trap - EXIT
 	else
 		podman pull "$base"
 	fi
@@ -59,4 +77,4 @@ ca=${PIP_CERT:-}
 if [ -n "$ca" ] && [ -f "$ca" ]; then
 	set -- "$@" --volume "$ca:/run/host-ca.crt:ro" --build-arg HOST_CA=/run/host-ca.crt
 fi
-exec podman build "$@" "$root"
+podman build "$@" "$root"

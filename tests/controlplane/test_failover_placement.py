@@ -105,6 +105,27 @@ def test_a_silent_agents_sources_move_within_its_site_once_and_stay(api: TestCli
     assert agent_of(api, fresh) == "a2" and agent_of(api, moving) == "a2"
 
 
+def test_a_lone_agent_back_from_down_takes_new_sources_at_once(api: TestClient):
+    """Anti-flapping chooses between agents; it never leaves a source with no agent while an online
+    agent of its site exists (one agent restarted for an upgrade)."""
+    beat(api, "a1", "A")
+    beat(api, "b1", "B")
+
+    def declared_down() -> bool:
+        beat(api, "b1", "B")
+        agents = {a["name"]: a for a in api.get("/api/v1/agent").json()}
+        return agents["a1"]["down_utc"] is not None
+
+    wait_until(declared_down, 10, interval=0.2, what="a1 declared down")
+    beat(api, "a1", "A")  # back, and far from its 60 s stable period
+    fresh = source(api, site="A")
+    assert beat(api, "a1", "A") == {fresh}
+    (record,) = _start(api, "after-restart", fresh)
+    # Only heartbeats here, so the start reaches for a1's gRPC port and finds nobody: the point is
+    # that it was sent to a1, not refused for want of an agent.
+    assert record["agent"] == "a1" and "no online agent" not in (record["error"] or ""), record
+
+
 @pytest.mark.parametrize("value", [0, 3, -1, "two", 1.5, None])
 def test_redundancy_is_1_or_2_and_a_bad_value_changes_nothing(calm_api: TestClient, value: object):
     api = calm_api

@@ -137,7 +137,6 @@ def test_image_migrates_records_and_stops_cleanly_as_non_root(
             {
                 **secrets_env,
                 "VIDEOREC_HTTP_PORT": str(http_port),
-                "VIDEOREC_HEARTBEAT_INTERVAL_S": "0.5",
                 # The test camera is on this machine's loopback, which camera URLs may not name otherwise.
                 "VIDEOREC_CAMERA_ALLOW_LOCAL": "true",
             },
@@ -169,7 +168,6 @@ def test_image_migrates_records_and_stops_cleanly_as_non_root(
                 # A fixed HTTP port: the container's health check asks GET /healthz there.
                 "VIDEOREC_AGENT_HTTP_PORT": str(free_port()),
                 "VIDEOREC_AGENT_CONTROLPLANE_URL": cp.url,
-                "VIDEOREC_AGENT_HEARTBEAT_INTERVAL_S": "0.5",
             },
             "--volume", f"{storage}:/var/lib/videorec-agent",
         )  # fmt: skip
