@@ -23,11 +23,10 @@ from controlplane.data import sources as sources_data
 from controlplane.data import tags as tags_data
 from controlplane.db import utcnow
 from controlplane.models import Agent, Record, Source
-from controlplane.models.record import GapReason
 from controlplane.services import agents as agents_service
 from controlplane.services.recording import launch
 from controlplane.settings import Settings
-from shared.enums import RecordStatus
+from shared.enums import GapReason, RecordStatus
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # continuations of one record, the first included

@@ -43,3 +43,11 @@ class RecordStatus(StrEnum):
 
 
 ACTIVE_RECORD_STATUSES = frozenset({RecordStatus.PENDING, RecordStatus.RECORDING, RecordStatus.STOPPING})
+
+
+class GapReason(StrEnum):
+    """Why a record holds no video for a while."""
+
+    CAMERA = "camera"  # the camera was lost (or the agent was down, which it cannot tell apart)
+    DISK = "disk"  # the agent's disk was below its reserve: recording paused for space
+    FAILOVER = "failover"  # between a record and its continuation on another agent

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from shared.enums import PictureAuth, RecordStatus, SourceModel
+from shared.enums import GapReason, PictureAuth, RecordStatus, SourceModel
 
 HEARTBEAT_PATH = "/internal/v1/agent/heartbeat"
 
@@ -34,7 +34,9 @@ class RecordReport(BaseModel):
     size_bytes: int | None = None
     duration_s: float | None = None
     error: str | None = None
-    gaps: list[tuple[float, float]] = Field(default_factory=list)
+    gaps: list[tuple[float, float, GapReason] | tuple[float, float]] = Field(
+        default_factory=list, max_length=10_000, description="[start_unix, end_unix, reason]"
+    )
     updated_unix: float
 
 

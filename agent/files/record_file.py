@@ -12,19 +12,26 @@ Everything here blocks on disk I/O: call it from a worker thread.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import logging
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from agent.files.fmp4 import Box, Fmp4Error, Fragment, comparable_moov, header_of, read_box, top_boxes
 
 log = logging.getLogger(__name__)
 
 _COPY_CHUNK = 1 << 20
+
+
+class NoSpaceError(OSError):
+    """The disk had no room for the next fragment: the file is as it was before it."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class _Source:
     trim_s: float = 0.0  # media at its head that the record holds already: its fragments are dropped
     origin: int | None = None  # the decode time of its first fragment (of the first track)
     shifts: dict[int, int] | None = None
+    appended_s: float = 0.0  # media of it in the record's file
 
 
 @dataclass
@@ -57,6 +65,7 @@ class RecordFile:
     _starts: dict[int, int] = field(default_factory=dict)  # each track's first decode time
     _ends: dict[int, int] = field(default_factory=dict)  # each track's decode time after the last fragment
     _source: _Source | None = None  # None: ffmpeg itself writes `path`
+    _abandoned: bool = False  # the last part's rest was dropped for want of space: nothing follows
 
     # -- the first part, written by ffmpeg ------------------------------------------------------------
 
@@ -65,6 +74,8 @@ class RecordFile:
         if self._source is not None:
             self._pump()
             return
+        if self._abandoned:
+            return  # nothing but this module writes the file any more
         with self.path.open("rb") as f:
             end = os.fstat(f.fileno()).st_size
             if self._moov is None:
@@ -123,46 +134,96 @@ class RecordFile:
         source = self._source
         assert source is not None
         try:
-            src = source.path.open("rb")
+            src = source.path.open("r+b")  # written to as well: appended fragments are punched out
         except FileNotFoundError:
             return
-        with src, self.path.open("ab") as out:
-            end = os.fstat(src.fileno()).st_size
-            if source.offset == 0:
-                header = header_of(src, end)
-                if header is None:
-                    return
-                if comparable_moov(read_box(src, header[1])) != self._moov:
-                    raise Fmp4Error(f"{source.path.name} has other codec parameters than the record")
-                source.offset = header[1].end
-            for moof, mdat in _pairs(src, source.offset, end):
-                source.offset = mdat.end
-                if source.trim_s and self._overlaps(source, Fragment.parse(read_box(src, moof))):
-                    continue
-                if source.skip:
-                    source.skip -= 1
+        out = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        with src:
+            try:
+                end = os.fstat(src.fileno()).st_size
+                if source.offset == 0:
+                    header = header_of(src, end)
+                    if header is None:
+                        return
+                    if comparable_moov(read_box(src, header[1])) != self._moov:
+                        raise Fmp4Error(f"{source.path.name} has other codec parameters than the record")
+                    source.offset = header[1].end
+                for moof, mdat in _pairs(src, source.offset, end):
                     frag = Fragment.parse(read_box(src, moof))
-                    source.shifts = {t: self._ends[t] - e for t, e in frag.ends().items() if t in self._ends}
-                    continue
-                frag = Fragment.parse(read_box(src, moof))
-                if source.shifts is None:  # its first fragment follows the record's last one
-                    source.shifts = {
-                        t: self._ends.get(t, tfdt) - tfdt for t, (tfdt, _, _) in frag.times.items()
-                    }
-                data = frag.shifted(self.fragments + 1, source.shifts)
-                out.write(data)
-                self._hash(data)
-                self._note(Fragment.parse(data))
-                src.seek(mdat.offset)
-                remaining = mdat.size
-                while remaining:
-                    chunk = src.read(min(_COPY_CHUNK, remaining))
-                    if not chunk:
-                        raise Fmp4Error(f"{source.path.name} shrank while it was appended")
-                    out.write(chunk)
-                    self._hash(chunk)
-                    remaining -= len(chunk)
-            out.flush()
+                    if source.trim_s and self._overlaps(source, frag):
+                        source.offset = mdat.end
+                        continue
+                    if source.skip:
+                        source.skip -= 1
+                        source.shifts = {
+                            t: self._ends[t] - e for t, e in frag.ends().items() if t in self._ends
+                        }
+                        source.offset = mdat.end
+                        continue
+                    if source.shifts is None:  # its first fragment follows the record's last one
+                        source.shifts = {
+                            t: self._ends.get(t, tfdt) - tfdt for t, (tfdt, _, _) in frag.times.items()
+                        }
+                    data = frag.shifted(self.fragments + 1, source.shifts)
+                    self._append(out, data, src, mdat)
+                    source.offset = mdat.end
+                    source.appended_s += _seconds(frag, self._timescales)
+                    _punch(src.fileno(), mdat)
+            finally:
+                os.close(out)
+
+    def _append(self, out: int, moof: bytes, src: BinaryIO, mdat: Box) -> None:
+        """One fragment at the end of the record's file, whole or not at all: a disk that fills
+        half-way leaves the file as it was (a player, the MD5 and a restart see whole fragments)."""
+        chunks = [moof]
+        try:
+            _write_all(out, moof)
+            src.seek(mdat.offset)
+            remaining = mdat.size
+            while remaining:
+                chunk = src.read(min(_COPY_CHUNK, remaining))
+                if not chunk:
+                    raise Fmp4Error(f"{self._source_name()} shrank while it was appended")
+                _write_all(out, chunk)
+                chunks.append(chunk)
+                remaining -= len(chunk)
+        except OSError as exc:
+            os.ftruncate(out, self.hashed)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NoSpaceError(
+                    exc.errno, f"no room for a fragment of {len(moof) + mdat.size} bytes"
+                ) from exc
+            raise
+        # Hashed once it is written whole: a fragment that did not fit is tried again, hashed once.
+        for chunk in chunks:
+            self._hash(chunk)
+        self._note(Fragment.parse(moof))
+
+    def abandon_source(self) -> float:
+        """Give up on the rest of the part being appended (no space for it at stop: a stop never
+        needs space). Returns the seconds of media that it held beyond what was appended."""
+        source = self._source
+        if source is None:
+            return 0.0
+        dropped = 0.0
+        try:
+            with source.path.open("rb") as src:
+                end = os.fstat(src.fileno()).st_size
+                start = source.offset
+                if not start:
+                    header = header_of(src, end)
+                    start = header[1].end if header is not None else end
+                for moof, _mdat in _pairs(src, start, end):
+                    dropped += _seconds(Fragment.parse(read_box(src, moof)), self._timescales)
+        except (FileNotFoundError, Fmp4Error):
+            pass  # what it held is unknown: the gap ends where the record's file ends
+        source.path.unlink(missing_ok=True)
+        self._source = None
+        self._abandoned = True
+        return dropped
+
+    def _source_name(self) -> str:
+        return self._source.path.name if self._source is not None else "the part"
 
     def _overlaps(self, source: _Source, frag: Fragment) -> bool:
         """Whether this fragment of `source` is mostly inside its overlap with the record; the
@@ -187,7 +248,7 @@ class RecordFile:
         self.follow()
         with self.path.open("rb") as f:
             size = os.fstat(f.fileno()).st_size
-            if self._source is None:
+            if self._source is None and not self._abandoned:
                 self._hash_range(f, self.hashed, size)
             elif size != self.hashed:  # only this module writes the file: anything else is a bug
                 raise Fmp4Error(f"{self.path.name} has {size - self.hashed} bytes nobody hashed")
@@ -267,3 +328,48 @@ def _timescales(moov: bytes) -> dict[int, int]:
             scales[track] = scale
         position += max(size, 8)
     return scales
+
+
+def _write_all(fd: int, data: bytes) -> int:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    return len(data)
+
+
+def _seconds(frag: Fragment, timescales: dict[int, int]) -> float:
+    """The media a fragment spans, on the first track the record knows."""
+    tracks = sorted(t for t in frag.times if timescales.get(t))
+    if not tracks:
+        return 0.0
+    _tfdt, duration, _pos = frag.times[tracks[0]]
+    return duration / timescales[tracks[0]]
+
+
+_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+_BLOCK = 4096
+
+
+def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
+    try:
+        fallocate = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):  # not Linux: a part keeps its copy until it is removed
+        return None
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    return cast(Callable[[int, int, int, int], int], fallocate)
+
+
+_fallocate = _load_fallocate()
+
+
+def _punch(fd: int, mdat: Box) -> None:
+    """Free the disk blocks of a fragment's media once it is in the record's file, so that taking
+    a part in never needs the part's size twice (its box headers stay: a restarted agent reads
+    them to find where it left off). Where the file system cannot, the space returns when the
+    part is removed."""
+    if _fallocate is None:
+        return
+    start = -(-(mdat.offset + mdat.header) // _BLOCK) * _BLOCK  # past the mdat header, whole blocks only
+    end = (mdat.end // _BLOCK) * _BLOCK
+    if end > start:
+        _fallocate(fd, _FALLOC_FL_KEEP_SIZE | _FALLOC_FL_PUNCH_HOLE, start, end - start)

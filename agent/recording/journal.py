@@ -25,7 +25,7 @@ from typing import Any
 
 from agent.cameras.spec import CameraSpec
 from agent.files.layout import JOURNAL_NAME
-from shared.enums import RecordStatus
+from shared.enums import GapReason, RecordStatus
 
 __all__ = ["JOURNAL_NAME", "Journal", "RecordRow"]
 
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS records (
     end_unix REAL,
     final_path TEXT,
     parts TEXT NOT NULL,          -- JSON list of part file paths, oldest first
-    gaps TEXT NOT NULL,           -- JSON list of [start_unix, end_unix]
+    gaps TEXT NOT NULL,           -- JSON list of [start_unix, end_unix, reason]
     hash_md5 TEXT,
     size_bytes INTEGER,
     duration_s REAL,
@@ -71,7 +71,7 @@ class RecordRow:
     final_path: str
     end_unix: float | None = None
     parts: list[str] = field(default_factory=list)
-    gaps: list[tuple[float, float]] = field(default_factory=list)
+    gaps: list[tuple[float, float, GapReason]] = field(default_factory=list)
     hash_md5: str | None = None
     size_bytes: int | None = None
     duration_s: float | None = None
@@ -182,7 +182,10 @@ def _row(values: tuple[Any, ...]) -> RecordRow:
         final_path=final,
         end_unix=end,
         parts=list(json.loads(parts)),
-        gaps=[(float(a), float(b)) for a, b in json.loads(gaps)],
+        # [start, end] from an agent of the previous release: its gaps were the camera's.
+        gaps=[
+            (float(g[0]), float(g[1]), GapReason(g[2] if len(g) > 2 else "camera")) for g in json.loads(gaps)
+        ],
         hash_md5=md5,
         size_bytes=size,
         duration_s=dur,

@@ -23,7 +23,7 @@ from agent.recording.orphans import Handover
 from agent.recording.states import PartOutcome, Phase
 from agent.recording.timeline import Timeline
 from agent.restart import restart_policy
-from shared.enums import RecordStatus
+from shared.enums import GapReason, RecordStatus
 from shared.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,7 @@ class Recording:
         if halt.is_set():  # paused for space: what follows is a gap, until video comes again
             if self.timeline.gap_start is None and outcome is PartOutcome.VIDEO:
                 self.timeline.gap_start = time.time()
+            self.timeline.gap_reason = GapReason.DISK
             return
         if outcome is PartOutcome.NO_VIDEO:
             raise _NoVideo(self.row.error)
@@ -225,6 +226,8 @@ class Recording:
         self.timeline.set_error(
             f"disk full: recording paused until {self._config.reserve_bytes // 2} bytes are free"
         )
+        if self.timeline.gap_start is not None:
+            self.timeline.gap_reason = GapReason.DISK
         self.opened.set()  # a start need not wait: the record says why it does not record
         while self._config.space_low() and not self._stop.is_set():
             with contextlib.suppress(TimeoutError):

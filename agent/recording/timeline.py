@@ -23,9 +23,9 @@ from agent.ffmpeg.probe import probe_duration
 from agent.files.finalise import FinalFile, JoinError, make_final_file
 from agent.files.fmp4 import Fmp4Error
 from agent.files.layout import RecordPaths, has_fragment
-from agent.files.record_file import RecordFile
+from agent.files.record_file import NoSpaceError, RecordFile
 from agent.recording.journal import Journal, RecordRow
-from shared.enums import RecordStatus
+from shared.enums import GapReason, RecordStatus
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,11 @@ class Timeline:
         self.part: Path | None = None  # the part the current ffmpeg writes
         self.serving: Path | None = Path(row.parts[-1]) if row.parts else None  # the last part with video
         self.gap_start: float | None = None  # set while no video is being recorded after some was
+        self.gap_reason = GapReason.CAMERA  # why: the camera, unless recording paused for space
         self._gap_closed_by: str | None = None  # the part whose first video ended the last gap
         self.file: RecordFile | None = None  # the record's one file, once a part has video
         self._file_failed = False  # parts are joined at stop instead
+        self._short_of_space = False  # a fragment waits for room in the record's file
         self._file_lock = asyncio.Lock()  # one worker thread at a time touches the file
 
     @property
@@ -93,8 +95,8 @@ class Timeline:
             self.row.trims[str(part)] = self.gap_start - since
         if self.gap_start is not None:
             before = len(self.row.gaps)
-            self.add_gap(self.gap_start, since)
-            self.gap_start = None
+            self.add_gap(self.gap_start, since, self.gap_reason)
+            self.gap_start, self.gap_reason = None, GapReason.CAMERA
             self._gap_closed_by = str(part) if len(self.row.gaps) > before else None
         self.save()
         log.info("record %s: video arriving in %s", self.row.record_id, part.name)
@@ -105,15 +107,15 @@ class Timeline:
         if self.row.parts == [str(part)] and not self.row.gaps:
             self.row.begin_unix = earlier
         elif self.row.gaps and self._gap_closed_by == str(part):
-            start, _ = self.row.gaps[-1]
-            self.row.gaps[-1] = (start, max(start, earlier))
+            start, _, reason = self.row.gaps[-1]
+            self.row.gaps[-1] = (start, max(start, earlier), reason)
         else:
             return
         self.save()
 
-    def add_gap(self, start: float, end: float) -> None:
+    def add_gap(self, start: float, end: float, reason: GapReason = GapReason.CAMERA) -> None:
         if end - start > self._shortest_gap:
-            self.row.gaps.append((start, end))
+            self.row.gaps.append((start, end, reason))
             self.save()
             log.info("record %s: gap of %.1f s", self.row.record_id, end - start)
 
@@ -134,9 +136,14 @@ class Timeline:
         async with self._file_lock:
             try:
                 new_base = await asyncio.to_thread(self._follow_blocking)
+            except NoSpaceError as exc:
+                # The file is as it was before that fragment: it is taken in once there is room.
+                self._note_no_space(exc)
+                return
             except (Fmp4Error, OSError) as exc:
                 self._give_up_file(exc)
                 return
+        self._short_of_space = False
         if new_base is not None:
             self.row.bases[new_base[0]] = new_base[1]
             self.save()
@@ -155,6 +162,24 @@ class Timeline:
             return None
         self.file.append_from(latest, trim_s=self.row.trims.get(str(latest), 0.0))
         return str(latest), self.file.fragments
+
+    def _note_no_space(self, exc: NoSpaceError) -> None:
+        if not self._short_of_space:
+            log.warning("record %s: %s; taken in when space returns", self.row.record_id, exc)
+        self._short_of_space = True
+
+    async def _drop_the_rest(self, exc: NoSpaceError) -> None:
+        """At stop, with no room for what the last part holds beyond the record's file: a stop
+        never waits for space, so that media becomes a gap (reason disk) and the file is sealed."""
+        if self.file is None:
+            raise exc  # no room even to take the parts in again after a restart: they are joined
+        file, source = self.file, self.file.source
+        # The part's last write is when its video ended; read before the part goes.
+        end = source.stat().st_mtime if source is not None and source.exists() else time.time()
+        dropped = await asyncio.to_thread(file.abandon_source)
+        if dropped > 0:
+            self.add_gap(end - dropped, end, GapReason.DISK)
+        log.warning("record %s: %s; its last %.1f s are a gap", self.row.record_id, exc, dropped)
 
     def _give_up_file(self, exc: Exception) -> None:
         log.warning("record %s: parts will be joined at stop: %s", self.row.record_id, exc)
@@ -183,7 +208,11 @@ class Timeline:
             return None
         try:
             # Recovers the file after an agent restart; takes in a part not followed yet.
-            new_base = await asyncio.to_thread(self._follow_blocking, True)
+            try:
+                new_base = await asyncio.to_thread(self._follow_blocking, True)
+            except NoSpaceError as exc:
+                new_base = None
+                await self._drop_the_rest(exc)
             if new_base is not None:
                 self.row.bases[new_base[0]] = new_base[1]
                 self.save()

@@ -39,7 +39,7 @@ def record_state(info: RecordInfo) -> pb.RecordState:
         size_bytes=info.size_bytes or 0,
         duration_s=info.duration_s or 0.0,
         error=info.error or "",
-        gaps=[pb.Gap(start_unix=a, end_unix=b) for a, b in info.gaps],
+        gaps=[pb.Gap(start_unix=g[0], end_unix=g[1], reason=g[2] if len(g) > 2 else "") for g in info.gaps],
         updated_unix=info.updated_unix,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controlplane.models import Source
-from shared.enums import PictureAuth, RecordStatus, SourceModel
+from shared.enums import GapReason, PictureAuth, RecordStatus, SourceModel
 from shared.heartbeat import AssignedSource, RecordReport
 from shared.rpc import agent_pb2 as pb
 from shared.rpc_enums import RECORD_STATUS_FROM_PB
@@ -59,6 +59,15 @@ def report_from_state(state: pb.RecordState) -> RecordReport:
         size_bytes=state.size_bytes or None,
         duration_s=state.duration_s or None,
         error=state.error or None,
-        gaps=[(g.start_unix, g.end_unix) for g in state.gaps],
+        gaps=[(g.start_unix, g.end_unix, _gap_reason(g.reason)) for g in state.gaps],
         updated_unix=state.updated_unix,
     )
+
+
+def _gap_reason(reason: str) -> GapReason:
+    """An older agent sends no reason (its gaps were the camera's); a newer one's unknown reason
+    is still a gap."""
+    try:
+        return GapReason(reason or GapReason.CAMERA)
+    except ValueError:
+        return GapReason.CAMERA

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,12 +14,7 @@ from sqlmodel import SQLModel
 from controlplane.db import StrEnumColumn
 from controlplane.models.common import UtcDatetimeOut, created_field, utc_field
 from controlplane.models.source import SourcePublic
-from shared.enums import RecordStatus, SourceModel
-
-
-class GapReason(StrEnum):
-    CAMERA = "camera"  # reported by the agent: the camera was lost
-    FAILOVER = "failover"  # between a record and its continuation on another agent
+from shared.enums import GapReason, RecordStatus, SourceModel
 
 
 class Record(SQLModel, table=True):
@@ -63,7 +57,9 @@ class Gap(BaseModel):
     start_utc: UtcDatetimeOut
     end_utc: UtcDatetimeOut
     reason: GapReason = Field(
-        GapReason.CAMERA, description="camera: the camera was lost; failover: the agent"
+        GapReason.CAMERA,
+        description="camera: the camera was lost; disk: the agent's disk was full (recording paused for "
+        "space); failover: the agent was lost and the record goes on on another agent",
     )
 
 

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controlplane.models import Record
-from controlplane.models.record import GapReason
-from shared.enums import RecordStatus
+from shared.enums import GapReason, RecordStatus
 from shared.heartbeat import RecordReport
 
 _RANK = {
@@ -52,10 +51,12 @@ def apply_report(row: Record, report: RecordReport) -> bool:
     row.error = report.error or row.error
     row.gaps = _failover_gaps(row) + [
         {
-            "start_utc": datetime.fromtimestamp(a, UTC).isoformat(),
-            "end_utc": datetime.fromtimestamp(b, UTC).isoformat(),
+            "start_utc": datetime.fromtimestamp(gap[0], UTC).isoformat(),
+            "end_utc": datetime.fromtimestamp(gap[1], UTC).isoformat(),
+            # An agent of the previous release reports [start, end]: its gaps were the camera's.
+            "reason": (gap[2] if len(gap) > 2 else GapReason.CAMERA).value,
         }
-        for a, b in report.gaps
+        for gap in report.gaps
     ]
     return True
 

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shared/rpc/agent.proto\x12\x11videorec.agent.v1\"\x10\n\x0eGetInfoRequest\"\x9d\x01\n\tAgentInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x16\n\x0e\x61\x63tive_records\x18\x04 \x01(\x05\x12\x17\n\x0f\x64isk_free_bytes\x18\x05 \x01(\x03\x12\x18\n\x10\x64isk_total_bytes\x18\x06 \x01(\x03\x12\x14\n\x0cstorage_root\x18\x07 \x01(\t\"h\n\x0bHttpPicture\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12,\n\x04\x61uth\x18\x02 \x01(\x0e\x32\x1e.videorec.agent.v1.PictureAuth\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\x10\n\x08password\x18\x04 \x01(\t\"\x9e\x01\n\nSourceSpec\x12\n\n\x02id\x18\x01 \x01(\x03\x12-\n\x05model\x18\x02 \x01(\x0e\x32\x1e.videorec.agent.v1.SourceModel\x12\x10\n\x08uri_rtsp\x18\x03 \x01(\t\x12/\n\x07picture\x18\x04 \x01(\x0b\x32\x1e.videorec.agent.v1.HttpPicture\x12\x12\n\nffmpeg_cmd\x18\x05 \x01(\t\"@\n\x0fSnapshotRequest\x12-\n\x06source\x18\x01 \x01(\x0b\x32\x1d.videorec.agent.v1.SourceSpec\"V\n\x11LiveFramesRequest\x12-\n\x06source\x18\x01 \x01(\x0b\x32\x1d.videorec.agent.v1.SourceSpec\x12\x12\n\ninterval_s\x18\x02 \x01(\x01\",\n\x05Image\x12\x0c\n\x04jpeg\x18\x01 \x01(\x0c\x12\x15\n\rcaptured_unix\x18\x02 \x01(\x01\"\x12\n\x10TestImageRequest\"6\n\x10TestVideoRequest\x12\x0e\n\x06\x66rames\x18\x01 \x01(\x05\x12\x12\n\ninterval_s\x18\x02 \x01(\x01\"h\n\x12StartRecordRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x10\n\x08tag_name\x18\x02 \x01(\t\x12-\n\x06source\x18\x03 \x01(\x0b\x32\x1d.videorec.agent.v1.SourceSpec\"4\n\x11StopRecordRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"+\n\x03Gap\x12\x12\n\nstart_unix\x18\x01 \x01(\x01\x12\x10\n\x08\x65nd_unix\x18\x02 \x01(\x01\"\xb3\x02\n\x0bRecordState\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x10\n\x08tag_name\x18\x02 \x01(\t\x12\x11\n\tsource_id\x18\x03 \x01(\x03\x12/\n\x06status\x18\x04 \x01(\x0e\x32\x1f.videorec.agent.v1.RecordStatus\x12\x12\n\nbegin_unix\x18\x05 \x01(\x01\x12\x10\n\x08\x65nd_unix\x18\x06 \x01(\x01\x12\x10\n\x08location\x18\x07 \x01(\t\x12\x10\n\x08hash_md5\x18\x08 \x01(\t\x12\x12\n\nsize_bytes\x18\t \x01(\x03\x12\x12\n\nduration_s\x18\n \x01(\x01\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12$\n\x04gaps\x18\x0c \x03(\x0b\x32\x16.videorec.agent.v1.Gap\x12\x14\n\x0cupdated_unix\x18\r \x01(\x01\".\n\x07\x46ileRef\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x10\n\x08location\x18\x02 \x01(\t\"Q\n\x08\x46ileStat\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12\x0f\n\x07growing\x18\x02 \x01(\x08\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x10\n\x08hash_md5\x18\x04 \x01(\t\"o\n\x0fReadFileRequest\x12(\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1a.videorec.agent.v1.FileRef\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0e\n\x06length\x18\x03 \x01(\x03\x12\x12\n\nchunk_size\x18\x04 \x01(\x05\")\n\tFileChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"%\n\x12\x44\x65leteFileResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"i\n\x0fWriteFileHeader\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x10\n\x08hash_md5\x18\x04 \x01(\t\x12\x15\n\rresume_offset\x18\x05 \x01(\x03\"^\n\x0eWriteFileChunk\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32\".videorec.agent.v1.WriteFileHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"C\n\x0fWriteFileResult\x12\x10\n\x08location\x18\x01 \x01(\t\x12\x10\n\x08hash_md5\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\"i\n\x0fPullFileRequest\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32\".videorec.agent.v1.WriteFileHeader\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x15\n\rbandwidth_bps\x18\x03 \x01(\x03\"m\n\x10PullFileProgress\x12\x14\n\x0cresumed_from\x18\x01 \x01(\x03\x12\x0f\n\x07\x66\x65tched\x18\x02 \x01(\x03\x12\x32\n\x06result\x18\x03 \x01(\x0b\x32\".videorec.agent.v1.WriteFileResult\"]\n\x13StartRecordsRequest\x12\x36\n\x07records\x18\x01 \x03(\x0b\x32%.videorec.agent.v1.StartRecordRequest\x12\x0e\n\x06wait_s\x18\x02 \x01(\x01\"\x88\x01\n\x11StartRecordResult\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0b\x32\x1e.videorec.agent.v1.RecordState\x12\x12\n\nerror_code\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x0e\n\x06opened\x18\x05 \x01(\x08\"M\n\x14StartRecordsResponse\x12\x35\n\x07results\x18\x01 \x03(\x0b\x32$.videorec.agent.v1.StartRecordResult*\\\n\x0bSourceModel\x12\x1c\n\x18SOURCE_MODEL_UNSPECIFIED\x10\x00\x12\x15\n\x11SOURCE_MODEL_RTSP\x10\x01\x12\x18\n\x14SOURCE_MODEL_PICTURE\x10\x02*U\n\x0bPictureAuth\x12\x15\n\x11PICTURE_AUTH_NONE\x10\x00\x12\x16\n\x12PICTURE_AUTH_BASIC\x10\x01\x12\x17\n\x13PICTURE_AUTH_DIGEST\x10\x02*\xf2\x01\n\x0cRecordStatus\x12\x1d\n\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15RECORD_STATUS_PENDING\x10\x01\x12\x1b\n\x17RECORD_STATUS_RECORDING\x10\x02\x12\x1a\n\x16RECORD_STATUS_STOPPING\x10\x03\x12\x1b\n\x17RECORD_STATUS_COMPLETED\x10\x04\x12\x18\n\x14RECORD_STATUS_FAILED\x10\x05\x12\x1d\n\x19RECORD_STATUS_INTERRUPTED\x10\x06\x12\x19\n\x15RECORD_STATUS_DELETED\x10\x07\x32\xa5\x08\n\x05\x41gent\x12J\n\x07GetInfo\x12!.videorec.agent.v1.GetInfoRequest\x1a\x1c.videorec.agent.v1.AgentInfo\x12H\n\x08Snapshot\x12\".videorec.agent.v1.SnapshotRequest\x1a\x18.videorec.agent.v1.Image\x12N\n\nLiveFrames\x12$.videorec.agent.v1.LiveFramesRequest\x1a\x18.videorec.agent.v1.Image0\x01\x12J\n\tTestImage\x12#.videorec.agent.v1.TestImageRequest\x1a\x18.videorec.agent.v1.Image\x12L\n\tTestVideo\x12#.videorec.agent.v1.TestVideoRequest\x1a\x18.videorec.agent.v1.Image0\x01\x12T\n\x0bStartRecord\x12%.videorec.agent.v1.StartRecordRequest\x1a\x1e.videorec.agent.v1.RecordState\x12R\n\nStopRecord\x12$.videorec.agent.v1.StopRecordRequest\x1a\x1e.videorec.agent.v1.RecordState\x12\x43\n\x08StatFile\x12\x1a.videorec.agent.v1.FileRef\x1a\x1b.videorec.agent.v1.FileStat\x12N\n\x08ReadFile\x12\".videorec.agent.v1.ReadFileRequest\x1a\x1c.videorec.agent.v1.FileChunk0\x01\x12O\n\nDeleteFile\x12\x1a.videorec.agent.v1.FileRef\x1a%.videorec.agent.v1.DeleteFileResponse\x12T\n\tWriteFile\x12!.videorec.agent.v1.WriteFileChunk\x1a\".videorec.agent.v1.WriteFileResult(\x01\x12U\n\x08PullFile\x12\".videorec.agent.v1.PullFileRequest\x1a#.videorec.agent.v1.PullFileProgress0\x01\x12_\n\x0cStartRecords\x12&.videorec.agent.v1.StartRecordsRequest\x1a\'.videorec.agent.v1.StartRecordsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shared/rpc/agent.proto\x12\x11videorec.agent.v1\"\x10\n\x0eGetInfoRequest\"\x9d\x01\n\tAgentInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x16\n\x0e\x61\x63tive_records\x18\x04 \x01(\x05\x12\x17\n\x0f\x64isk_free_bytes\x18\x05 \x01(\x03\x12\x18\n\x10\x64isk_total_bytes\x18\x06 \x01(\x03\x12\x14\n\x0cstorage_root\x18\x07 \x01(\t\"h\n\x0bHttpPicture\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12,\n\x04\x61uth\x18\x02 \x01(\x0e\x32\x1e.videorec.agent.v1.PictureAuth\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\x10\n\x08password\x18\x04 \x01(\t\"\x9e\x01\n\nSourceSpec\x12\n\n\x02id\x18\x01 \x01(\x03\x12-\n\x05model\x18\x02 \x01(\x0e\x32\x1e.videorec.agent.v1.SourceModel\x12\x10\n\x08uri_rtsp\x18\x03 \x01(\t\x12/\n\x07picture\x18\x04 \x01(\x0b\x32\x1e.videorec.agent.v1.HttpPicture\x12\x12\n\nffmpeg_cmd\x18\x05 \x01(\t\"@\n\x0fSnapshotRequest\x12-\n\x06source\x18\x01 \x01(\x0b\x32\x1d.videorec.agent.v1.SourceSpec\"V\n\x11LiveFramesRequest\x12-\n\x06source\x18\x01 \x01(\x0b\x32\x1d.videorec.agent.v1.SourceSpec\x12\x12\n\ninterval_s\x18\x02 \x01(\x01\",\n\x05Image\x12\x0c\n\x04jpeg\x18\x01 \x01(\x0c\x12\x15\n\rcaptured_unix\x18\x02 \x01(\x01\"\x12\n\x10TestImageRequest\"6\n\x10TestVideoRequest\x12\x0e\n\x06\x66rames\x18\x01 \x01(\x05\x12\x12\n\ninterval_s\x18\x02 \x01(\x01\"h\n\x12StartRecordRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x10\n\x08tag_name\x18\x02 \x01(\t\x12-\n\x06source\x18\x03 \x01(\x0b\x32\x1d.videorec.agent.v1.SourceSpec\"4\n\x11StopRecordRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0c\n\x04wait\x18\x02 \x01(\x08\";\n\x03Gap\x12\x12\n\nstart_unix\x18\x01 \x01(\x01\x12\x10\n\x08\x65nd_unix\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb3\x02\n\x0bRecordState\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x10\n\x08tag_name\x18\x02 \x01(\t\x12\x11\n\tsource_id\x18\x03 \x01(\x03\x12/\n\x06status\x18\x04 \x01(\x0e\x32\x1f.videorec.agent.v1.RecordStatus\x12\x12\n\nbegin_unix\x18\x05 \x01(\x01\x12\x10\n\x08\x65nd_unix\x18\x06 \x01(\x01\x12\x10\n\x08location\x18\x07 \x01(\t\x12\x10\n\x08hash_md5\x18\x08 \x01(\t\x12\x12\n\nsize_bytes\x18\t \x01(\x03\x12\x12\n\nduration_s\x18\n \x01(\x01\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12$\n\x04gaps\x18\x0c \x03(\x0b\x32\x16.videorec.agent.v1.Gap\x12\x14\n\x0cupdated_unix\x18\r \x01(\x01\".\n\x07\x46ileRef\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x10\n\x08location\x18\x02 \x01(\t\"Q\n\x08\x46ileStat\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12\x0f\n\x07growing\x18\x02 \x01(\x08\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x10\n\x08hash_md5\x18\x04 \x01(\t\"o\n\x0fReadFileRequest\x12(\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1a.videorec.agent.v1.FileRef\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0e\n\x06length\x18\x03 \x01(\x03\x12\x12\n\nchunk_size\x18\x04 \x01(\x05\")\n\tFileChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"%\n\x12\x44\x65leteFileResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"i\n\x0fWriteFileHeader\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x10\n\x08hash_md5\x18\x04 \x01(\t\x12\x15\n\rresume_offset\x18\x05 \x01(\x03\"^\n\x0eWriteFileChunk\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32\".videorec.agent.v1.WriteFileHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"C\n\x0fWriteFileResult\x12\x10\n\x08location\x18\x01 \x01(\t\x12\x10\n\x08hash_md5\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\"i\n\x0fPullFileRequest\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32\".videorec.agent.v1.WriteFileHeader\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x15\n\rbandwidth_bps\x18\x03 \x01(\x03\"m\n\x10PullFileProgress\x12\x14\n\x0cresumed_from\x18\x01 \x01(\x03\x12\x0f\n\x07\x66\x65tched\x18\x02 \x01(\x03\x12\x32\n\x06result\x18\x03 \x01(\x0b\x32\".videorec.agent.v1.WriteFileResult\"]\n\x13StartRecordsRequest\x12\x36\n\x07records\x18\x01 \x03(\x0b\x32%.videorec.agent.v1.StartRecordRequest\x12\x0e\n\x06wait_s\x18\x02 \x01(\x01\"\x88\x01\n\x11StartRecordResult\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0b\x32\x1e.videorec.agent.v1.RecordState\x12\x12\n\nerror_code\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x0e\n\x06opened\x18\x05 \x01(\x08\"M\n\x14StartRecordsResponse\x12\x35\n\x07results\x18\x01 \x03(\x0b\x32$.videorec.agent.v1.StartRecordResult*\\\n\x0bSourceModel\x12\x1c\n\x18SOURCE_MODEL_UNSPECIFIED\x10\x00\x12\x15\n\x11SOURCE_MODEL_RTSP\x10\x01\x12\x18\n\x14SOURCE_MODEL_PICTURE\x10\x02*U\n\x0bPictureAuth\x12\x15\n\x11PICTURE_AUTH_NONE\x10\x00\x12\x16\n\x12PICTURE_AUTH_BASIC\x10\x01\x12\x17\n\x13PICTURE_AUTH_DIGEST\x10\x02*\xf2\x01\n\x0cRecordStatus\x12\x1d\n\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15RECORD_STATUS_PENDING\x10\x01\x12\x1b\n\x17RECORD_STATUS_RECORDING\x10\x02\x12\x1a\n\x16RECORD_STATUS_STOPPING\x10\x03\x12\x1b\n\x17RECORD_STATUS_COMPLETED\x10\x04\x12\x18\n\x14RECORD_STATUS_FAILED\x10\x05\x12\x1d\n\x19RECORD_STATUS_INTERRUPTED\x10\x06\x12\x19\n\x15RECORD_STATUS_DELETED\x10\x07\x32\xa5\x08\n\x05\x41gent\x12J\n\x07GetInfo\x12!.videorec.agent.v1.GetInfoRequest\x1a\x1c.videorec.agent.v1.AgentInfo\x12H\n\x08Snapshot\x12\".videorec.agent.v1.SnapshotRequest\x1a\x18.videorec.agent.v1.Image\x12N\n\nLiveFrames\x12$.videorec.agent.v1.LiveFramesRequest\x1a\x18.videorec.agent.v1.Image0\x01\x12J\n\tTestImage\x12#.videorec.agent.v1.TestImageRequest\x1a\x18.videorec.agent.v1.Image\x12L\n\tTestVideo\x12#.videorec.agent.v1.TestVideoRequest\x1a\x18.videorec.agent.v1.Image0\x01\x12T\n\x0bStartRecord\x12%.videorec.agent.v1.StartRecordRequest\x1a\x1e.videorec.agent.v1.RecordState\x12R\n\nStopRecord\x12$.videorec.agent.v1.StopRecordRequest\x1a\x1e.videorec.agent.v1.RecordState\x12\x43\n\x08StatFile\x12\x1a.videorec.agent.v1.FileRef\x1a\x1b.videorec.agent.v1.FileStat\x12N\n\x08ReadFile\x12\".videorec.agent.v1.ReadFileRequest\x1a\x1c.videorec.agent.v1.FileChunk0\x01\x12O\n\nDeleteFile\x12\x1a.videorec.agent.v1.FileRef\x1a%.videorec.agent.v1.DeleteFileResponse\x12T\n\tWriteFile\x12!.videorec.agent.v1.WriteFileChunk\x1a\".videorec.agent.v1.WriteFileResult(\x01\x12U\n\x08PullFile\x12\".videorec.agent.v1.PullFileRequest\x1a#.videorec.agent.v1.PullFileProgress0\x01\x12_\n\x0cStartRecords\x12&.videorec.agent.v1.StartRecordsRequest\x1a\'.videorec.agent.v1.StartRecordsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shared.rpc.agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SOURCEMODEL']._serialized_start=2410
-  _globals['_SOURCEMODEL']._serialized_end=2502
-  _globals['_PICTUREAUTH']._serialized_start=2504
-  _globals['_PICTUREAUTH']._serialized_end=2589
-  _globals['_RECORDSTATUS']._serialized_start=2592
-  _globals['_RECORDSTATUS']._serialized_end=2834
+  _globals['_SOURCEMODEL']._serialized_start=2426
+  _globals['_SOURCEMODEL']._serialized_end=2518
+  _globals['_PICTUREAUTH']._serialized_start=2520
+  _globals['_PICTUREAUTH']._serialized_end=2605
+  _globals['_RECORDSTATUS']._serialized_start=2608
+  _globals['_RECORDSTATUS']._serialized_end=2850
   _globals['_GETINFOREQUEST']._serialized_start=45
   _globals['_GETINFOREQUEST']._serialized_end=61
   _globals['_AGENTINFO']._serialized_start=64
@@ -60,35 +60,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STOPRECORDREQUEST']._serialized_start=872
   _globals['_STOPRECORDREQUEST']._serialized_end=924
   _globals['_GAP']._serialized_start=926
-  _globals['_GAP']._serialized_end=969
-  _globals['_RECORDSTATE']._serialized_start=972
-  _globals['_RECORDSTATE']._serialized_end=1279
-  _globals['_FILEREF']._serialized_start=1281
-  _globals['_FILEREF']._serialized_end=1327
-  _globals['_FILESTAT']._serialized_start=1329
-  _globals['_FILESTAT']._serialized_end=1410
-  _globals['_READFILEREQUEST']._serialized_start=1412
-  _globals['_READFILEREQUEST']._serialized_end=1523
-  _globals['_FILECHUNK']._serialized_start=1525
-  _globals['_FILECHUNK']._serialized_end=1566
-  _globals['_DELETEFILERESPONSE']._serialized_start=1568
-  _globals['_DELETEFILERESPONSE']._serialized_end=1605
-  _globals['_WRITEFILEHEADER']._serialized_start=1607
-  _globals['_WRITEFILEHEADER']._serialized_end=1712
-  _globals['_WRITEFILECHUNK']._serialized_start=1714
-  _globals['_WRITEFILECHUNK']._serialized_end=1808
-  _globals['_WRITEFILERESULT']._serialized_start=1810
-  _globals['_WRITEFILERESULT']._serialized_end=1877
-  _globals['_PULLFILEREQUEST']._serialized_start=1879
-  _globals['_PULLFILEREQUEST']._serialized_end=1984
-  _globals['_PULLFILEPROGRESS']._serialized_start=1986
-  _globals['_PULLFILEPROGRESS']._serialized_end=2095
-  _globals['_STARTRECORDSREQUEST']._serialized_start=2097
-  _globals['_STARTRECORDSREQUEST']._serialized_end=2190
-  _globals['_STARTRECORDRESULT']._serialized_start=2193
-  _globals['_STARTRECORDRESULT']._serialized_end=2329
-  _globals['_STARTRECORDSRESPONSE']._serialized_start=2331
-  _globals['_STARTRECORDSRESPONSE']._serialized_end=2408
-  _globals['_AGENT']._serialized_start=2837
-  _globals['_AGENT']._serialized_end=3898
+  _globals['_GAP']._serialized_end=985
+  _globals['_RECORDSTATE']._serialized_start=988
+  _globals['_RECORDSTATE']._serialized_end=1295
+  _globals['_FILEREF']._serialized_start=1297
+  _globals['_FILEREF']._serialized_end=1343
+  _globals['_FILESTAT']._serialized_start=1345
+  _globals['_FILESTAT']._serialized_end=1426
+  _globals['_READFILEREQUEST']._serialized_start=1428
+  _globals['_READFILEREQUEST']._serialized_end=1539
+  _globals['_FILECHUNK']._serialized_start=1541
+  _globals['_FILECHUNK']._serialized_end=1582
+  _globals['_DELETEFILERESPONSE']._serialized_start=1584
+  _globals['_DELETEFILERESPONSE']._serialized_end=1621
+  _globals['_WRITEFILEHEADER']._serialized_start=1623
+  _globals['_WRITEFILEHEADER']._serialized_end=1728
+  _globals['_WRITEFILECHUNK']._serialized_start=1730
+  _globals['_WRITEFILECHUNK']._serialized_end=1824
+  _globals['_WRITEFILERESULT']._serialized_start=1826
+  _globals['_WRITEFILERESULT']._serialized_end=1893
+  _globals['_PULLFILEREQUEST']._serialized_start=1895
+  _globals['_PULLFILEREQUEST']._serialized_end=2000
+  _globals['_PULLFILEPROGRESS']._serialized_start=2002
+  _globals['_PULLFILEPROGRESS']._serialized_end=2111
+  _globals['_STARTRECORDSREQUEST']._serialized_start=2113
+  _globals['_STARTRECORDSREQUEST']._serialized_end=2206
+  _globals['_STARTRECORDRESULT']._serialized_start=2209
+  _globals['_STARTRECORDRESULT']._serialized_end=2345
+  _globals['_STARTRECORDSRESPONSE']._serialized_start=2347
+  _globals['_STARTRECORDSRESPONSE']._serialized_end=2424
+  _globals['_AGENT']._serialized_start=2853
+  _globals['_AGENT']._serialized_end=3914
 # @@protoc_insertion_point(module_scope)

@@ -105,6 +105,7 @@ def test_a_full_disk_pauses_records_and_they_go_on_when_space_returns(
     (done,) = records(cp, "fd-1")
     assert done["status"] == "completed", done
     assert len(done["gaps"]) == 1, done["gaps"]  # the pause, as a gap in the API
+    assert done["gaps"][0]["reason"] == "disk", done["gaps"]
     status, _, data = download(cp, done["id"])
     assert status == 200 and hashlib.md5(data).hexdigest() == done["hash_md5"]  # noqa: S324 - the API's checksum
     assert len(data) == done["size_bytes"] and data[: len(so_far) // 2] == so_far[: len(so_far) // 2]

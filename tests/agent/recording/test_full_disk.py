@@ -74,5 +74,59 @@ async def test_a_full_disk_pauses_the_record_and_space_back_resumes_it(small_dis
         cam.stop()
     assert_final_file(done, small_disk)
     assert done.hash_md5 == md5_of(done.path)
-    [(gap_start, gap_end)] = done.gaps
-    assert gap_end - gap_start >= 1.0, done.gaps
+    [(gap_start, gap_end, reason)] = done.gaps
+    assert gap_end - gap_start >= 1.0 and reason == "disk", done.gaps
+
+
+async def test_a_disk_that_fills_while_a_resumed_part_is_taken_in_loses_no_record(small_disk: Path) -> None:
+    """The record's file takes the resumed part's fragments in as they come. The disk fills to the
+    last few hundred KiB while some are still waiting: they wait for room, and a stop then needs
+    none. The record ends completed, its MD5 that of the file, what could not be kept a `disk` gap,
+    and the resumed part never held its bytes twice on the disk."""
+    cam = start_rtsp_camera(bitrate=4000)
+    try:
+        async with open_manager(small_disk, min_free_bytes=4 * MIB) as manager:
+            info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url), tag="tag-1")
+            filler = small_disk / "filler"
+            filler.write_bytes(b"\0" * (free_bytes(small_disk) - 4 * MIB - MIB))
+            await await_until(lambda: manager.get(info.record_id).phase == "paused", timeout=60, what="pause")
+            size_when_paused = info.path.stat().st_size
+            filler.unlink()  # space back: the record goes on in a new part, taken into its file
+            await await_until(
+                lambda: (
+                    manager.get(info.record_id).phase == "recording"
+                    and info.path.stat().st_size > size_when_paused + MIB
+                ),
+                timeout=60,
+                what="the resumed part's video in the record's file",
+            )
+            # The record's file is its first part; fragments taken in are punched out of the later
+            # one, which holds about a fragment on the disk, not all it received.
+            resumed = [p for p in info.path.parent.glob("part-*.mp4") if p != info.path]
+            assert resumed, list(info.path.parent.iterdir())
+            held = sum(p.stat().st_blocks * 512 for p in resumed)
+            received = sum(p.stat().st_size for p in resumed)
+            assert held < 2 * MIB < received or received < 2 * MIB, (held, received)
+
+            fill_leaving(small_disk / "full", 256 * 1024)
+            done = await manager.stop(info.record_id)
+    finally:
+        cam.stop()
+    assert done.status == "completed", done.error
+    assert done.hash_md5 == md5_of(done.path) and done.size_bytes == done.path.stat().st_size
+    reasons = [reason for _start, _end, reason in done.gaps]
+    assert reasons and set(reasons) == {"disk"}, done.gaps
+
+
+def fill_leaving(path: Path, leave: int) -> None:
+    """Fill the disk to its last `leave` bytes (ffmpeg writing meanwhile: write until it is full)."""
+    with path.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * MIB)
+                f.flush()
+        except OSError:
+            pass
+        size = f.tell()
+    with path.open("r+b") as f:
+        f.truncate(max(0, os.stat(path).st_size - leave))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import stat
 import uuid
 from pathlib import Path
@@ -12,7 +14,7 @@ from agent.cameras.spec import CameraSpec
 from agent.errors import CapacityError
 from agent.files.layout import RecordPaths, safe_tag
 from agent.recording.journal import JOURNAL_NAME, Journal, RecordRow
-from shared.enums import RecordStatus
+from shared.enums import GapReason, RecordStatus
 from tests.agent.recording.support import open_manager
 
 pytestmark = pytest.mark.anyio
@@ -21,13 +23,26 @@ pytestmark = pytest.mark.anyio
 def test_journal_keeps_a_record_with_its_credentials_in_a_private_file(tmp_path: Path) -> None:
     spec = CameraSpec(7, rtsp_url="rtsp://admin:pw@cam/x", picture_url="http://cam/s.jpg", picture_user="u")
     row = RecordRow("r1", "tag", spec, "ffmpeg -i {input} {output}", RecordStatus.RECORDING, 10.0, "/f.mp4")
-    row.parts, row.gaps = ["/p1.mp4", "/p2.mp4"], [(11.0, 12.5)]
+    row.parts, row.gaps = ["/p1.mp4", "/p2.mp4"], [(11.0, 12.5, GapReason.DISK)]
     journal = Journal(tmp_path)
     journal.save(row)
     journal.close()
     assert stat.S_IMODE((tmp_path / JOURNAL_NAME).stat().st_mode) == 0o600
     [loaded] = Journal(tmp_path).load_all()
     assert loaded == row and loaded.spec.rtsp_url == "rtsp://admin:pw@cam/x"
+
+
+def test_a_journal_of_the_previous_release_reads_its_gaps_as_the_cameras(tmp_path: Path) -> None:
+    row = RecordRow(
+        "r1", "tag", CameraSpec(7, rtsp_url="rtsp://cam/x"), None, RecordStatus.RECORDING, 10.0, "/f"
+    )
+    journal = Journal(tmp_path)
+    journal.save(row)
+    journal.close()
+    with sqlite3.connect(tmp_path / JOURNAL_NAME) as db:  # as the previous release wrote them
+        db.execute("UPDATE records SET gaps = ?", (json.dumps([[11.0, 12.5]]),))
+    [loaded] = Journal(tmp_path).load_all()
+    assert loaded.gaps == [(11.0, 12.5, GapReason.CAMERA)]
 
 
 @pytest.mark.parametrize(

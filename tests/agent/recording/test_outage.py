@@ -53,7 +53,7 @@ async def test_a_camera_back_from_an_outage_is_recorded_again_at_once(
     finally:
         cam.stop()
     assert_final_file(done, tmp_path)
-    [(gap_start, gap_end)] = done.gaps
+    [(gap_start, gap_end, _reason)] = done.gaps
     assert gap_start <= down_at + 0.5, (gap_start, down_at)
     # Reconnected because the probe saw the camera, not because a blind back-off (8 s by then) ended.
     assert "camera answers again, reconnecting" in caplog.text

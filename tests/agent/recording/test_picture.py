@@ -61,6 +61,6 @@ async def test_picture_source_repeats_the_last_frame_while_the_camera_is_away(tm
     duration = assert_final_file(done, tmp_path)
     assert done.end_unix is not None
     assert abs(duration - (done.end_unix - done.begin_unix)) < 1.5, duration  # frozen, not shortened
-    [(gap_start, gap_end)] = done.gaps
+    [(gap_start, gap_end, _reason)] = done.gaps
     # The gap is the outage, give or take a frame interval and a fetch.
     assert abs((gap_end - gap_start) - (back_at - gone_at)) < 1.5, (done.gaps, back_at - gone_at)

@@ -72,7 +72,7 @@ async def test_camera_that_drops_and_returns_leaves_one_gap(
         await wait_video(info.path, duration_of(info.path) + 2.0)
         done = await manager.stop(info.record_id)
     duration = assert_final_file(done, tmp_path)
-    [(gap_start, gap_end)] = done.gaps
+    [(gap_start, gap_end, _reason)] = done.gaps
     # The whole outage, plus reconnecting (a probe every 0.5 s, ffmpeg's connection: ~1-2 s).
     assert gap_start <= gone_at + 0.5 and gap_end >= back_at - 0.5, (done.gaps, gone_at, back_at)
     assert gap_end - gap_start < back_at - gone_at + 6, (done.gaps, back_at - gone_at)
@@ -95,7 +95,7 @@ async def test_stalled_camera_is_restarted_by_the_watchdog(cam: RtspCamera, tmp_
         await wait_video(info.path, duration_of(info.path) + 1.0)
         done = await manager.stop(info.record_id)
     assert_final_file(done, tmp_path)
-    [(gap_start, gap_end)] = done.gaps
+    [(gap_start, gap_end, _reason)] = done.gaps
     assert gap_end - gap_start > 2.5, done.gaps
 
 

@@ -58,7 +58,7 @@ async def test_record_resumes_after_agent_restart_with_the_downtime_as_gap(
         await await_until(lambda: duration_of(info.path) > before + 2.0, what="part 2 appended")
         done = await manager.stop(info.record_id)
     duration = assert_final_file(done, tmp_path)
-    [(gap_start, gap_end)] = done.gaps
+    [(gap_start, gap_end, _reason)] = done.gaps
     assert gap_start <= down_since + 0.5 and gap_end - gap_start > 1.8, done.gaps
     assert done.end_unix is not None
     expected = done.end_unix - done.begin_unix - (gap_end - gap_start)
