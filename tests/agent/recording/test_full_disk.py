@@ -127,6 +127,5 @@ def fill_leaving(path: Path, leave: int) -> None:
                 f.flush()
         except OSError:
             pass
-        size = f.tell()
     with path.open("r+b") as f:
         f.truncate(max(0, os.stat(path).st_size - leave))
