@@ -115,6 +115,27 @@ def test_image_is_small_non_root_without_a_compiler_and_has_a_healthcheck(image:
         assert result.returncode == 0, result.stderr
 
 
+def test_make_image_again_after_an_interrupted_build_and_twice_at_once(image: str) -> None:
+    """What a killed debootstrap leaves (a half-made root with its device nodes) is cleared by the
+    next build, and two builds started together (two test workers, a user's second `make image`)
+    take turns instead of making one root at the same time."""
+    work = BUILD_SCRIPT.parents[2] / "build" / "podman"
+    for stale in (work / "debian-root", work / "debian-root.interrupted"):
+        (stale / "dev").mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mknod", str(stale / "test-dev-null"), "c", "1", "3"], check=True)
+    builds = [
+        subprocess.Popen(
+            [str(BUILD_SCRIPT), image], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
+    for build in builds:
+        out, _ = build.communicate(timeout=900)
+        assert build.returncode == 0, out[-4000:]
+    assert not list(work.glob("debian-root*")), list(work.iterdir())
+    podman("image", "exists", image)
+
+
 def test_image_migrates_records_and_stops_cleanly_as_non_root(
     image: str, containers: list[Container], tmp_path: Path
 ) -> None:
