@@ -73,3 +73,17 @@ def test_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "VIDEOREC_API_TOKEN" in result.stderr
+
+
+def test_make_run_installs_what_running_needs_and_no_developer_tool() -> None:
+    """`make run` on a fresh machine: the project and ffmpeg; not pytest, mypy, Playwright, moto or
+    schemathesis (the dev extra), nor Chromium, promtool or the GStreamer test camera."""
+    root = Path(__file__).resolve().parents[1]
+    printed = subprocess.run(
+        ["make", "-n", "-B", "run"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    assert "pip install --quiet -e ." in printed and "apt-get install -y -qq ffmpeg" in printed
+    for tool in ("[dev]", "chromium", "prometheus", "gstreamer", "podman", "playwright"):
+        assert tool not in printed, (tool, printed)
+    test = subprocess.run(["make", "-n", "-B", "test"], cwd=root, capture_output=True, text=True, check=True)
+    assert "-e '.[dev]'" in test.stdout and "chromium" in test.stdout  # the suite's tools come with make test
