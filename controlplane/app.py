@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
         failing_over = asyncio.create_task(failover.run(ctx), name="failover")
+        lag = asyncio.create_task(ctx.lag.run(), name="loop-lag")
         # Everything made so far (modules, the app, its routes and models, SQLAlchemy's metadata) lives
         # as long as the process: out of the collector's reach, a full collection has little left to
         # walk. Without this, full collections paused the loop for 50-100 ms and set every list's p99
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"ctx": ctx}
         finally:
-            for task in (failing_over, runner, clock):
+            for task in (lag, failing_over, runner, clock):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.pool import AgentPool
 from controlplane.live_relay import LiveRelay
+from controlplane.loop_lag import LoopLag
 from controlplane.metrics import Metrics
 from controlplane.services.list_cache import ListCache
 from controlplane.settings import Settings
@@ -25,3 +26,4 @@ class AppContext:
     metrics: Metrics = field(default_factory=Metrics)
     sync_wake: asyncio.Event = field(default_factory=asyncio.Event)
     lists: ListCache = field(default_factory=ListCache)  # serialised lists by database version
+    lag: LoopLag = field(default_factory=LoopLag)  # how late this replica's own loop has been

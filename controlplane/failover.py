@@ -89,6 +89,9 @@ async def check_once(ctx: AppContext) -> int:
         now = utcnow()
         before = now - timedelta(seconds=settings.failover_after_s)
         silent = [a.name for a in await agents_data.silent_since(session, before)]
+        if silent and (held := await _hold(ctx, session, silent, now)) is not None:
+            ctx.metrics.failover_held.labels(held).inc()
+            silent = []
         retry_since = now - timedelta(seconds=settings.failover_retry_s)
         # Bounded: an agent down for longer than failover_retry_s is not looked at again.
         waiting = [a.name for a in await agents_data.still_down(session, retry_since) if a.name not in silent]
@@ -107,6 +110,39 @@ async def check_once(ctx: AppContext) -> int:
         )
         await _launch(ctx, session, [Continuation(*p) for p in placed])
     return declared
+
+
+async def _hold(ctx: AppContext, session: AsyncSession, silent: list[str], now: datetime) -> str | None:
+    """Why this check must declare none of `silent` down, or None. A replica that was itself late
+    cannot tell a silent agent from a heartbeat that waited in its own queue; and when most agents
+    go quiet together, the likelier fault is this side's (the control plane, its database, the
+    network): failing all of them over would move every recording and load it further."""
+    settings = ctx.settings
+    window = settings.failover_after_s + settings.heartbeat_interval_s
+    late = ctx.lag.worst_since(window)
+    if late > settings.failover_hold_lag_s:
+        log.warning(
+            "failover held: this replica's loop stalled %.1f s within the last %.0f s; %d agents silent",
+            late,
+            window,
+            len(silent),
+        )
+        return "late"
+    # Heard within a few failover periods: the agents whose silence now is news.
+    lately = await agents_data.seen_since(session, now - timedelta(seconds=4 * window))
+    await session.rollback()
+    if len(lately) < settings.failover_hold_min_agents or len(silent) <= 1:
+        return None
+    if len(silent) > settings.failover_hold_share * len(lately):
+        log.warning(
+            "failover held: %d of %d agents went silent at once (%s...): suspect the control plane or "
+            "the network before the agents",
+            len(silent),
+            len(lately),
+            ", ".join(silent[:5]),
+        )
+        return "many_silent"
+    return None
 
 
 async def _launch(ctx: AppContext, session: AsyncSession, continuations: list[Continuation]) -> None:

@@ -101,6 +101,13 @@ class Metrics:
             "Copies whose bytes did not hash to the record's MD5 (each attempt)",
             registry=self.registry,
         )
+        self.failover_held = Counter(
+            "videorec_failover_held",
+            "Failover checks of this replica that declared no agent down although some were silent, by "
+            "why: late (this replica's own loop stalled) or many_silent (too many agents at once)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.cluster = _ClusterCollector()
         self.registry.register(self.cluster)
 

@@ -93,6 +93,23 @@ class Settings(BaseSettings):
     failover_stable_s: float = Field(
         30.0, ge=0, description="A returning agent gets new sources only after it has been up this long."
     )
+    failover_hold_lag_s: float = Field(
+        1.0,
+        gt=0,
+        description="A replica whose own event loop stalled longer than this while it would judge agents "
+        "declares none down: the silence may be its own (heartbeats waiting in its queue).",
+    )
+    failover_hold_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="When more than this share of the agents heard lately goes silent at once, failover "
+        "holds (videorec_failover_held_total, alert VideorecFailoverHeld): the control plane or the "
+        "network is the likelier cause, and moving everything would only load it further.",
+    )
+    failover_hold_min_agents: int = Field(
+        4, ge=1, description="The share rule applies from this many agents heard lately (fewer: each counts)."
+    )
     failover_retry_s: float = Field(
         300.0,
         ge=0,

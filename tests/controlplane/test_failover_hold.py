@@ -1,0 +1,109 @@
+"""No failover storm, on SQLite and PostgreSQL: the failover check of a replica declares no agent down
+when its own loop stalled (the silence may be its own), nor when most agents went silent together
+(suspect the control plane or the network); one silent agent among many is still declared down.
+The rows are written as heartbeats leave them; the check is the failover loop's own."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane import failover
+from controlplane.agents.pool import AgentPool
+from controlplane.context import AppContext
+from controlplane.db import utcnow
+from controlplane.live_relay import LiveRelay
+from controlplane.loop_lag import LoopLag
+from controlplane.models import Agent
+from controlplane.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def _agents(sessions: async_sessionmaker[AsyncSession], beating: int, silent: int) -> None:
+    now = utcnow()
+    async with sessions() as session:
+        for n in range(beating + silent):
+            seen = now if n < beating else now - timedelta(seconds=12)
+            session.add(Agent(name=f"a{n}", address="127.0.0.1:1", site="A", capacity=4, last_seen_utc=seen))
+        await session.commit()
+
+
+def _ctx(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> AppContext:
+    return AppContext(
+        settings=settings,
+        engine=None,  # type: ignore[arg-type] - the check uses sessions only
+        sessions=sessions,
+        agents=AgentPool(lambda _name: None, 1.0),
+        live=LiveRelay(frame_timeout_s=1.0),
+    )
+
+
+def _held(ctx: AppContext, reason: str) -> float:
+    return ctx.metrics.registry.get_sample_value("videorec_failover_held_total", {"reason": reason}) or 0.0
+
+
+async def _down(sessions: async_sessionmaker[AsyncSession]) -> set[str]:
+    async with sessions() as session:
+        return {a.name for a in await _all(session) if a.down_utc is not None}
+
+
+async def _all(session: AsyncSession) -> list[Agent]:
+    return list((await session.exec(select(Agent))).all())
+
+
+async def test_most_agents_silent_at_once_holds_failover_and_counts_it(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await _agents(sessions, beating=2, silent=4)  # 4 of 6 agents quiet together
+    ctx = _ctx(settings, sessions)
+    assert await failover.check_once(ctx) == 0
+    assert await _down(sessions) == set()
+    assert _held(ctx, "many_silent") == 1
+
+
+async def test_one_silent_agent_among_many_is_declared_down(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await _agents(sessions, beating=5, silent=1)
+    ctx = _ctx(settings, sessions)
+    assert await failover.check_once(ctx) == 1
+    assert await _down(sessions) == {"a5"}
+    assert _held(ctx, "many_silent") == 0
+
+
+async def test_a_replica_whose_own_loop_stalled_declares_nobody_down(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await _agents(sessions, beating=5, silent=1)
+    ctx = _ctx(settings, sessions)
+    ctx.lag.note(settings.failover_hold_lag_s + 2.0)  # as the monitor notes a stall of the loop
+    assert await failover.check_once(ctx) == 0
+    assert await _down(sessions) == set() and _held(ctx, "late") == 1
+
+
+async def test_two_agents_of_a_small_site_fail_over_one_by_one(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Below failover_hold_min_agents each silence counts: half of two agents is one agent."""
+    await _agents(sessions, beating=1, silent=1)
+    assert await failover.check_once(_ctx(settings, sessions)) == 1
+
+
+async def test_the_monitor_notes_a_stall_of_the_loop_and_forgets_it_after_the_window() -> None:
+    lag = LoopLag(tick_s=0.01)
+    monitor = asyncio.create_task(lag.run())
+    try:
+        await asyncio.sleep(0.05)
+        time.sleep(1.0)  # the loop blocked, as by a slow synchronous call
+        await asyncio.sleep(0.05)
+        assert 0.9 <= lag.worst_since(10) < 5.0
+        assert lag.worst_since(10, now=time.monotonic() + 60) == 0.0  # out of the window: forgotten
+    finally:
+        monitor.cancel()
