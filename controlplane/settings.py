@@ -94,10 +94,12 @@ class Settings(BaseSettings):
         30.0, ge=0, description="A returning agent gets new sources only after it has been up this long."
     )
     failover_hold_lag_s: float = Field(
-        1.0,
+        2.0,
         gt=0,
         description="A replica whose own event loop stalled longer than this while it would judge agents "
-        "declares none down: the silence may be its own (heartbeats waiting in its queue).",
+        "declares none down: the silence may be its own (heartbeats waiting in its queue). With the "
+        "defaults a stall must last about failover_after_s - heartbeat_interval_s (3 s) to fake a "
+        "silence; this holds from 2 s.",
     )
     failover_hold_share: float = Field(
         0.5,
