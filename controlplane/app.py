@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, AppContext]]:
         url = settings.resolved_database_url()
         private_sqlite_file(url)
-        engine = make_engine(url)
+        engine = make_engine(url, settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s)
         if settings.migrates_on_start():
             await schema.upgrade(engine)
         else:
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     install_handlers(app)
+    app.state.retry_after_s = settings.overload_retry_after_s
     app.include_router(api_router)
     app.include_router(internal_router)
     app.include_router(selftest_router)

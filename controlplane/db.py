@@ -97,13 +97,23 @@ def private_sqlite_file(url: str) -> None:
             each.chmod(0o600)  # a file from an older version may have been world-readable
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(
+    url: str, pool_size: int = 10, max_overflow: int = 20, pool_timeout_s: float = 5.0
+) -> AsyncEngine:
+    """`pool_*`: PostgreSQL's connection pool (SQLAlchemy's QueuePool). A request that waits longer
+    than `pool_timeout_s` for a connection is answered 503 with Retry-After (errors.py): an
+    overloaded replica sheds load instead of queueing it until every caller times out."""
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # One writer at a time: wait for the lock rather than fail with "database is locked".
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs["pool_pre_ping"] = True
+        kwargs |= {
+            "pool_pre_ping": True,
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout": pool_timeout_s,
+        }
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         _sqlite_pragmas(engine)

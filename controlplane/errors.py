@@ -9,7 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from shared.redact import MASK, SECRET_QUERY_KEYS, redact_url
 
@@ -133,6 +134,19 @@ def install_handlers(app: FastAPI) -> None:
     async def _bad_location(_request: Request, exc: BadLocationError) -> JSONResponse:
         body = [{"loc": ["query", "location"], "msg": exc.message, "type": "value_error"}]
         return JSONResponse({"detail": body}, status_code=422)
+
+    @app.exception_handler(SqlTimeoutError)
+    @app.exception_handler(OperationalError)
+    async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+        # No connection in time (the pool is dry), the database away or locked: a moment's overload,
+        # not a fault of the request. Callers (agents first) come back after Retry-After.
+        log.warning("database busy or away, answered 503: %s", type(exc).__name__)
+        retry_after = str(getattr(request.app.state, "retry_after_s", 2))
+        return JSONResponse(
+            {"detail": "the database is busy or unreachable: try again shortly"},
+            status_code=503,
+            headers={"Retry-After": retry_after},
+        )
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:

@@ -54,6 +54,24 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the metadata database; a postgresql:// URL switches to PostgreSQL. "
         "Default: a SQLite file videorec.db under data_dir.",
     )
+    db_pool_size: int = Field(
+        10, ge=1, le=1000, description="PostgreSQL connections each replica keeps open (SQLite: unused)."
+    )
+    db_max_overflow: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="PostgreSQL connections a replica may open beyond db_pool_size at peaks.",
+    )
+    db_pool_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="How long a request waits for a database connection; past it the answer is 503 with "
+        "Retry-After (agents back off and beat again), never a 500.",
+    )
+    overload_retry_after_s: int = Field(
+        2, ge=1, le=300, description="The Retry-After of a 503 given because the database is busy or away."
+    )
     migrate_on_start: bool | None = Field(
         None,
         description="Upgrade the database schema when the service starts. Default: yes for SQLite; no for "

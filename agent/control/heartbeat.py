@@ -80,7 +80,7 @@ class HeartbeatLoop:
                     log.warning("heartbeat to %s failed: %s", self._url, exc)
                 self.connected = False
                 # Back off while the control plane is away, with jitter so agents do not beat in step.
-                delay = min(self._interval * 2 ** min(failures - 1, 4), 5.0)
+                delay = max(min(self._interval * 2 ** min(failures - 1, 4), 5.0), retry_after(exc))
             await self._retention()
             await asyncio.sleep(delay * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not crypto
 
@@ -93,3 +93,14 @@ class HeartbeatLoop:
             await self._records.enforce_retention(self._protected)
         except Exception:
             log.exception("retention failed")
+
+
+def retry_after(exc: Exception) -> float:
+    """What an overloaded control plane asked for (503 with Retry-After in seconds), at most a minute;
+    0 for any other failure."""
+    if not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code != 503:
+        return 0.0
+    try:
+        return min(max(float(exc.response.headers.get("Retry-After", "0")), 0.0), 60.0)
+    except ValueError:  # an HTTP date: not sent by this control plane
+        return 0.0
