@@ -128,16 +128,20 @@ async def _hold(ctx: AppContext, session: AsyncSession, silent: list[str], now: 
             len(silent),
         )
         return "late"
-    # Heard within a few failover periods: the agents whose silence now is news.
+    # Heard within a few failover periods: the agents whose silence now is news. Late: two beats
+    # missed. An overloaded replica's queue makes agents late a few at a time, so the share counts
+    # the late ones, not only those already silent for failover_after_s.
     lately = await agents_data.seen_since(session, now - timedelta(seconds=4 * window))
-    await session.rollback()
-    if len(lately) < settings.failover_hold_min_agents or len(silent) <= 1:
+    overdue = now - timedelta(seconds=2 * settings.heartbeat_interval_s)
+    late = [a.name for a in lately if a.last_seen_utc is not None and a.last_seen_utc < overdue]
+    await session.rollback()  # read only: what follows writes in transactions of its own
+    if len(lately) < settings.failover_hold_min_agents:
         return None
-    if len(silent) > settings.failover_hold_share * len(lately):
+    if len(late) > 1 and len(late) > settings.failover_hold_share * len(lately):
         log.warning(
-            "failover held: %d of %d agents went silent at once (%s...): suspect the control plane or "
-            "the network before the agents",
-            len(silent),
+            "failover held: %d of %d agents are late or silent at once (%s...): suspect the control "
+            "plane or the network before the agents",
+            len(late),
             len(lately),
             ", ".join(silent[:5]),
         )

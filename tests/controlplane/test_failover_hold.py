@@ -107,3 +107,28 @@ async def test_the_monitor_notes_a_stall_of_the_loop_and_forgets_it_after_the_wi
         assert lag.worst_since(10, now=time.monotonic() + 60) == 0.0  # out of the window: forgotten
     finally:
         monitor.cancel()
+
+
+async def test_agents_late_together_hold_failover_for_the_first_one_silent(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """An overloaded replica's queue makes agents late a few at a time: when the first crosses
+    failover_after_s, most others are already two beats late, and that is what holds."""
+    await _agents(sessions, beating=2, silent=1)  # a0, a1 beating; a2 silent
+    now = utcnow()
+    async with sessions() as session:
+        for n in range(3, 6):  # two beats late, not yet silent
+            session.add(
+                Agent(
+                    name=f"a{n}",
+                    address="127.0.0.1:1",
+                    site="A",
+                    capacity=4,
+                    last_seen_utc=now - timedelta(seconds=settings.heartbeat_interval_s * 2 + 0.5),
+                )
+            )
+        await session.commit()
+    ctx = _ctx(settings, sessions)
+    assert settings.heartbeat_interval_s * 2 + 0.5 < settings.failover_after_s
+    assert await failover.check_once(ctx) == 0
+    assert await _down(sessions) == set() and _held(ctx, "many_silent") == 1
