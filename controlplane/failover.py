@@ -119,11 +119,11 @@ async def _hold(ctx: AppContext, session: AsyncSession, silent: list[str], now: 
     network): failing all of them over would move every recording and load it further."""
     settings = ctx.settings
     window = settings.failover_after_s + settings.heartbeat_interval_s
-    late = ctx.lag.worst_since(window)
-    if late > settings.failover_hold_lag_s:
+    stalled = ctx.lag.worst_since(window)
+    if stalled > settings.failover_hold_lag_s:
         log.warning(
             "failover held: this replica's loop stalled %.1f s within the last %.0f s; %d agents silent",
-            late,
+            stalled,
             window,
             len(silent),
         )
