@@ -64,6 +64,13 @@ class HeartbeatIn(BaseModel):
     records: list[RecordReport] = Field(
         default_factory=list, description="records changed since the last acknowledged heartbeat"
     )
+    assignment: str | None = Field(
+        None,
+        max_length=64,
+        description="the `assignment` of the last answer whose sources the agent holds; when it is still "
+        "current the answer carries no sources (nothing changed). None (an agent of the previous "
+        "release, or one just started): the answer carries them all",
+    )
 
 
 class AssignedSource(BaseModel):
@@ -82,12 +89,16 @@ class AssignedSource(BaseModel):
 
 class HeartbeatOut(BaseModel):
     interval_s: float
-    sources: list[AssignedSource]
+    sources: list[AssignedSource] | None = Field(
+        description="every source the agent must watch; None: unchanged since the `assignment` it sent"
+    )
+    assignment: str | None = Field(None, description="what to send back to be told only of changes")
     records_ack_unix: float = Field(0.0, description="the newest record change the control plane has applied")
     stop_records: list[str] = Field(
         default_factory=list,
         description="records the control plane wants stopped (a stop it could not deliver)",
     )
-    protected_tags: list[str] = Field(
-        default_factory=list, description="tags whose records retention must never delete"
+    protected_tags: list[str] | None = Field(
+        default_factory=list,
+        description="tags whose records retention must never delete; None: unchanged (with `sources`)",
     )

@@ -16,6 +16,8 @@ from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut, RecordRe
 
 log = logging.getLogger(__name__)
 
+_ALL_PROBES_EVERY = 30  # beats
+
 
 class HeartbeatLoop:
     def __init__(
@@ -40,10 +42,21 @@ class HeartbeatLoop:
         self.connected = False
         # Tags retention must spare; None until the control plane has said (nothing is evicted before).
         self._protected: set[str] | None = None
+        # The assignment whose sources the prober holds; the control plane then says only what changed.
+        self._assignment: str | None = None
+        self._told: dict[int, tuple[bool, str]] = {}  # each probe's state as last acknowledged
+        self._beats = 0
 
     async def beat(self) -> HeartbeatOut:
         pending: list[RecordReport] = list(self._records.list(self._records_ack))
-        body = self._describe().model_copy(update={"probes": self._prober.results(), "records": pending})
+        probes = self._prober.results()
+        # Probes whose state changed since the control plane last took them, and all of them once a
+        # minute or so (a database restored from a backup forgets what it was told).
+        whole = self._beats % _ALL_PROBES_EVERY == 0 or self._assignment is None
+        news = [p for p in probes if whole or self._told.get(p.source_id) != (p.online, p.detail)]
+        body = self._describe().model_copy(
+            update={"probes": news, "records": pending, "assignment": self._assignment}
+        )
         response = await self._client.post(
             self._url,
             content=body.model_dump_json(),
@@ -51,9 +64,16 @@ class HeartbeatLoop:
         )
         response.raise_for_status()
         answer = HeartbeatOut.model_validate_json(response.content)
-        self._prober.assign([spec_from_assigned(s) for s in answer.sources])
+        self._beats += 1
+        self._told.update({p.source_id: (p.online, p.detail) for p in news})
+        if answer.sources is not None:  # None: what the prober holds is still the assignment
+            self._prober.assign([spec_from_assigned(s) for s in answer.sources])
+            held = {s.id for s in answer.sources}
+            self._told = {sid: state for sid, state in self._told.items() if sid in held}
+        self._assignment = answer.assignment if answer.sources is not None else self._assignment
         self._records_ack = max(self._records_ack, answer.records_ack_unix)
-        self._protected = set(answer.protected_tags)
+        if answer.protected_tags is not None:
+            self._protected = set(answer.protected_tags)
         for record_id in answer.stop_records:
             # A stop the control plane could not deliver while this agent was unreachable.
             asyncio.create_task(self._stop(record_id))  # noqa: RUF006 - fire and forget, errors logged

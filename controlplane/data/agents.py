@@ -50,10 +50,13 @@ async def source_counts(session: AsyncSession) -> dict[str, int]:
     return {name: count for name, count in (await session.exec(stmt)).all() if name}
 
 
-async def sources_of(session: AsyncSession, name: str) -> Sequence[Source]:
+async def sources_of(session: AsyncSession, name: str, ids: set[int] | None = None) -> Sequence[Source]:
+    """The sources placed on agent `name` (`ids`: only those of them)."""
     # populate_existing: a placement decided by another request may have changed rows this session
     # already holds, and the agent must be told what the database says.
     stmt = select(Source).where(Source.agent_name == name).order_by(col(Source.id))
+    if ids is not None:
+        stmt = stmt.where(col(Source.id).in_(ids))
     return (await session.exec(stmt.execution_options(populate_existing=True))).all()
 
 

@@ -31,6 +31,22 @@ VERSIONED: dict[str, tuple[str, ...]] = {
     "group": ("group",),
     "tag": ("tag",),
     "record": ("record",),
+    # What agents are told in heartbeats: where each source is recorded and how to reach its camera.
+    # Not its status, which probes rewrite all the time: an unchanged assignment costs a beat nothing.
+    "assignment": ("source",),
+}
+# A version that counts changes of some columns only (INSERT and DELETE always count).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "assignment": (
+        "agent_name",
+        "model",
+        "uri_rtsp",
+        "picture_uri",
+        "picture_auth",
+        "picture_user",
+        "picture_password",
+        "ffmpeg_cmd",
+    ),
 }
 
 _PG_FUNCTION = """
@@ -58,18 +74,22 @@ def install(connection: Connection) -> None:
         connection.execute(text(seed), {"name": version, "n": secrets.randbelow(2**48)})
         for table in tables:
             name = _trigger_name(version, table)
+            update = "UPDATE"
+            if version in COLUMNS:
+                update += " OF " + ", ".join(f'"{c}"' for c in COLUMNS[version])
             if postgres:
-                _install_pg(connection, name, version, table)
+                _install_pg(connection, name, version, table, update)
             else:
-                for op in ("INSERT", "UPDATE", "DELETE"):
-                    # Names from VERSIONED above, never from a request.
+                for op in ("INSERT", update, "DELETE"):
+                    # Names from VERSIONED and COLUMNS above, never from a request.
+                    suffix = op.split()[0].lower()
                     connection.exec_driver_sql(
-                        f'CREATE TRIGGER IF NOT EXISTS "{name}_{op.lower()}" AFTER {op} ON "{table}" '  # noqa: S608
+                        f'CREATE TRIGGER IF NOT EXISTS "{name}_{suffix}" AFTER {op} ON "{table}" '  # noqa: S608
                         f"BEGIN UPDATE list_version SET n = n + 1 WHERE name = '{version}'; END"
                     )
 
 
-def _install_pg(connection: Connection, name: str, version: str, table: str) -> None:
+def _install_pg(connection: Connection, name: str, version: str, table: str, update: str) -> None:
     exists = connection.execute(
         text("SELECT 1 FROM pg_trigger WHERE tgname = :name AND tgrelid = CAST(:table AS regclass)"),
         {"name": name, "table": f'"{table}"'},
@@ -78,7 +98,7 @@ def _install_pg(connection: Connection, name: str, version: str, table: str) -> 
         return
     connection.exec_driver_sql(_PG_FUNCTION)
     connection.exec_driver_sql(
-        f'CREATE CONSTRAINT TRIGGER "{name}" AFTER INSERT OR UPDATE OR DELETE ON "{table}" '
+        f'CREATE CONSTRAINT TRIGGER "{name}" AFTER INSERT OR {update} OR DELETE ON "{table}" '
         f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION list_version_bump('{version}')"
     )
 

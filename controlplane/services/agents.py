@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.convert import assigned_source
 from controlplane.data import agents as agents_data
+from controlplane.data import list_versions
 from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
 from controlplane.db import utcnow
@@ -143,19 +144,41 @@ async def heartbeat(
     row.paused_records = beat.paused_records
     row.last_seen_utc = now
     await agents_data.upsert(session, row)
-    await place_unplaced(session, settings)
-    mine = await agents_data.sources_of(session, beat.name)
-    _apply_probes(mine, beat, now)
-    ack = await _apply_record_reports(session, beat)
+    # Read before anything this beat places: a change committed meanwhile makes the next beat whole.
+    assignment = await _assignment(session)
+    if beat.assignment == assignment:
+        # Nothing an agent is told has changed anywhere since its last answer: no placement (an
+        # unplaced source changed the assignment when it came), no list of sources, no credentials.
+        if beat.probes:
+            _apply_probes(await agents_data.sources_of(session, beat.name, _probed(beat)), beat, now)
+        mine, protected = None, None
+    else:
+        await place_unplaced(session, settings)
+        mine = await agents_data.sources_of(session, beat.name)
+        _apply_probes(mine, beat, now)
+        protected = await tags_service.protected_names(session)
+    ack = await _apply_record_reports(session, beat) if beat.records else 0.0
     stopping = await records_data.stopping_on_agent(session, beat.name)
     await session.flush()
     return HeartbeatOut(
         interval_s=settings.heartbeat_interval_s,
-        sources=[assigned_source(s) for s in mine],
+        sources=None if mine is None else [assigned_source(s) for s in mine],
+        assignment=assignment,
         records_ack_unix=ack,
         stop_records=[r.id for r in stopping],
-        protected_tags=await tags_service.protected_names(session),
+        protected_tags=protected,
     )
+
+
+async def _assignment(session: AsyncSession) -> str:
+    """What every agent's heartbeat answer depends on, as one token: the sources' placement and
+    camera fields (not their status) and the tags (their protection), as the database counts them."""
+    placed, tags = await list_versions.read(session, ("assignment", "tag"))
+    return f"{placed}.{tags}"
+
+
+def _probed(beat: HeartbeatIn) -> set[int]:
+    return {p.source_id for p in beat.probes}
 
 
 async def _apply_record_reports(session: AsyncSession, beat: HeartbeatIn) -> float:

@@ -32,12 +32,14 @@ def upgrade() -> None:
 def downgrade() -> None:
     # The triggers write into the table: they go first (names as list_versions.install gives them).
     postgres = op.get_bind().dialect.name == "postgresql"
-    for table in ("source", "group", "tag", "record"):
+    # (version, table): the later "assignment" version counts source rows too.
+    for version, table in (("source", "source"), ("group", "group"), ("tag", "tag"), ("record", "record"),
+                           ("assignment", "source")):  # fmt: skip
         if postgres:
-            op.execute(f'DROP TRIGGER IF EXISTS "list_version_{table}_{table}" ON "{table}"')
+            op.execute(f'DROP TRIGGER IF EXISTS "list_version_{version}_{table}" ON "{table}"')
         else:
             for what in ("insert", "update", "delete"):
-                op.execute(f'DROP TRIGGER IF EXISTS "list_version_{table}_{table}_{what}"')
+                op.execute(f'DROP TRIGGER IF EXISTS "list_version_{version}_{table}_{what}"')
     if postgres:
         op.execute("DROP FUNCTION IF EXISTS list_version_bump()")
     op.drop_table("list_version")

@@ -1,0 +1,93 @@
+"""Heartbeats say only what changed, on SQLite and PostgreSQL: an agent that holds the current
+assignment is answered no sources and no credentials; a new source, a camera URL changed, a tag
+protected, each changes the assignment and the next beat carries the whole list again; a probe is
+applied either way and does not change the assignment; an agent of the previous release (no
+assignment sent) gets every source on every beat."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from controlplane.app import create_app
+from shared.heartbeat import HEARTBEAT_PATH
+from tests.conftest import make_settings
+
+TOKEN = "delta-test-token"
+
+
+@pytest.fixture
+def api(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    settings = make_settings(tmp_path, database_url, agent_token=TOKEN, failover_after_s=600.0)
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+        yield client
+
+
+def beat(api: TestClient, assignment: str | None = None, probes: list[dict] | None = None) -> dict:
+    body = {"name": "a1", "address": "127.0.0.1:40001", "capacity": 8, "assignment": assignment}
+    body["probes"] = probes or []
+    response = api.post(HEARTBEAT_PATH, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def settle(api: TestClient, answer: dict) -> tuple[str, list[dict]]:
+    """Beat with what the last answer said until the answer is quiet: a beat that placed a source
+    changed the assignment after it read it, so one more whole answer may come first."""
+    sources = answer["sources"]
+    for _ in range(3):
+        answer = beat(api, answer["assignment"])
+        if answer["sources"] is None:
+            return answer["assignment"], sources
+        sources = answer["sources"]
+    raise AssertionError(f"never quiet: {answer}")
+
+
+def test_an_agent_holding_the_assignment_is_told_nothing_until_something_changes(api: TestClient) -> None:
+    first = api.post("/api/v1/source", json={"uri_rtsp": "rtsp://admin:pw1@cam.example/1"}).json()
+    whole = beat(api)
+    assert [s["id"] for s in whole["sources"]] == [first["id"]] and whole["assignment"]
+    held, _ = settle(api, whole)
+    again = beat(api, held)
+    assert again["sources"] is None and again["protected_tags"] is None and again["assignment"] == held
+    assert "pw1" not in str(again)  # no credentials when nothing changed
+
+    # A probe is applied on the quiet path too, and a status is no change of assignment.
+    probe = {"source_id": first["id"], "online": False, "detail": "Connection refused", "probed_unix": 1.0}
+    quiet = beat(api, held, [probe])
+    assert quiet["sources"] is None and quiet["assignment"] == held
+    status = api.get(f"/api/v1/source/{first['id']}").json()
+    assert status["status"] == "offline" and "refused" in status["status_detail"]
+
+    # A new camera: the next beat carries the whole list (and places it).
+    second = api.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/2"}).json()
+    changed = beat(api, held)
+    assert changed["sources"] is not None
+    held, sources = settle(api, changed)
+    assert sorted(s["id"] for s in sources) == sorted([first["id"], second["id"]])
+
+    # A changed camera URL: its agent must learn it (with the new password).
+    assert api.put(
+        f"/api/v1/source/{first['id']}", json={"uri_rtsp": "rtsp://admin:pw2@cam.example/1"}
+    ).is_success
+    moved = beat(api, held)
+    assert "pw2" in str(moved["sources"])
+    held, _ = settle(api, moved)
+
+    # A protected tag: retention on the agent must learn it.
+    group = api.post("/api/v1/group", json={"name": "g"}).json()
+    api.post(f"/api/v1/group/{group['id']}/source/{second['id']}")
+    api.post("/api/v1/record", json={"tag_name": "keep", "group_name": "g"})  # the agent is not there
+    assert api.put("/api/v1/tag", params={"name": "keep"}, json={"protected": True}).is_success
+    told = beat(api, held)
+    assert told["protected_tags"] == ["keep"] and told["sources"] is not None
+
+
+def test_an_agent_of_the_previous_release_gets_every_source_every_time(api: TestClient) -> None:
+    api.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/1"})
+    for _ in range(3):
+        answer = beat(api)
+        assert answer["sources"] and answer["protected_tags"] == []
