@@ -101,6 +101,14 @@ class Metrics:
             "Copies whose bytes did not hash to the record's MD5 (each attempt)",
             registry=self.registry,
         )
+        # An agent naming a site it is not bound to: a stolen token, or an agent set up wrongly.
+        # Names are bounded: only a token the key issued gets this far.
+        self.agent_site_refusals = Counter(
+            "videorec_agent_site_refusals",
+            "Heartbeats refused because they named a site other than the agent's own",
+            ["agent"],
+            registry=self.registry,
+        )
         self.cluster = _ClusterCollector()
         self.registry.register(self.cluster)
 

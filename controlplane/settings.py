@@ -176,12 +176,13 @@ class Settings(BaseSettings):
             return self.migrate_on_start
         return self.resolved_database_url().startswith("sqlite")
 
-    def agent_token_for(self, name: str) -> str | None:
-        """The token agent `name` holds: its own when there is an agent key, else the shared one."""
+    def agent_token_for(self, name: str, site: str | None = None) -> str | None:
+        """The token agent `name` holds: its own when there is an agent key (naming `site` when its
+        enrolment bound it to one: Agent.token_site), else the shared one."""
         from controlplane.services.agent_identity import token_for
 
         if self.agents_key is not None:
-            return token_for(self.agents_key.get_secret_value(), name)
+            return token_for(self.agents_key.get_secret_value(), name, site)
         return self.agent_token.get_secret_value() if self.agent_token else None
 
     def agent_channel_credentials(self) -> grpc.ChannelCredentials | None:

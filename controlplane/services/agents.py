@@ -14,10 +14,17 @@ from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
 from controlplane.db import utcnow
-from controlplane.errors import AgentUnavailableError, NotFoundError, UnauthorizedError, invalid
+from controlplane.errors import (
+    AgentUnavailableError,
+    NotFoundError,
+    SiteRefusedError,
+    UnauthorizedError,
+    invalid,
+)
 from controlplane.models import Agent, Record, Source
 from controlplane.models.agent import AgentPublic
 from controlplane.services import tags as tags_service
+from controlplane.services.agent_identity import AgentIdentity
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
 from shared.enums import AgentState, RecordStatus, SourceStatus
@@ -73,6 +80,7 @@ def public(agent: Agent, settings: Settings) -> AgentPublic:
         state=AgentState.ONLINE if is_online(agent, settings) else AgentState.OFFLINE,
         address=agent.address,
         site=agent.site,
+        site_bound=agent.site_bound,
         version=agent.version,
         capacity=agent.capacity,
         active_records=agent.active_records,
@@ -94,12 +102,25 @@ def check_address(address: str, field: str = "address", what: str = "gRPC server
         raise invalid(("body", field), f"must be host:port of the agent's {what}")
 
 
+def _check_site(existing: Agent | None, who: AgentIdentity, beat: HeartbeatIn) -> None:
+    """An agent's site decides which cameras, and so which passwords, it is given: it is the
+    enrolment's word (a vra2 token), or for an older vra1 token the site it first reported, never
+    what a later heartbeat says."""
+    if who.site is None and existing is not None and existing.site_bound:
+        # Re-enrolled with a site: its unbound token would dodge the binding.
+        raise UnauthorizedError(f"agent {beat.name} was enrolled with a site: use its new token")
+    bound = who.site if who.site is not None else existing.site if existing is not None else None
+    if bound is not None and bound != beat.site:
+        log.warning("agent %s named site %s but is bound to site %s: refused", beat.name, beat.site, bound)
+        raise SiteRefusedError(f"agent {beat.name} is bound to site {bound}, not {beat.site}")
+
+
 async def heartbeat(
-    session: AsyncSession, settings: Settings, beat: HeartbeatIn, who: str | None = None
+    session: AsyncSession, settings: Settings, beat: HeartbeatIn, who: AgentIdentity | None = None
 ) -> HeartbeatOut:
-    """`who`: the name the caller's token was issued to (None with a shared token)."""
-    if who is not None and who != beat.name:
-        raise UnauthorizedError(f"this token was issued to agent {who}, not {beat.name}")
+    """`who`: what the caller's token proves (None with a shared token, which binds nothing)."""
+    if who is not None and who.name != beat.name:
+        raise UnauthorizedError(f"this token was issued to agent {who.name}, not {beat.name}")
     check_address(beat.address)
     if beat.http_address is not None:
         # Clients are redirected there: host:port only, never a URL of the agent's choosing.
@@ -114,6 +135,8 @@ async def heartbeat(
     existing = await agents_data.get(session, beat.name)
     if existing is not None and existing.revoked_utc is not None:
         raise UnauthorizedError(f"agent {beat.name} is revoked")
+    if who is not None:
+        _check_site(existing, who, beat)
     returning = _returning(existing, now, settings)
     if returning and existing is not None and existing.down_utc is not None:
         log.info("agent %s is back after it was declared down", beat.name)
@@ -121,7 +144,9 @@ async def heartbeat(
     row.address = beat.address
     row.http_address = beat.http_address
     row.public_url = public_url
-    row.site = beat.site
+    row.site = beat.site  # checked above: the bound site itself, where there is one
+    if who is not None and who.site is not None:
+        row.site_bound = True
     if returning:
         row.up_since_utc = now
     row.version = beat.version

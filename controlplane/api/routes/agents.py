@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from controlplane.api.agent_auth import AgentIdentityDep
 from controlplane.api.deps import ContextDep, SessionDep
 from controlplane.data import agents as agents_data
+from controlplane.errors import SiteRefusedError
 from controlplane.models.agent import AgentPublic
 from controlplane.services import agents as agents_service
 from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut
@@ -33,10 +34,18 @@ async def revoke_agent(
     return agents_service.public(agent, ctx.settings)
 
 
-@internal.post(HEARTBEAT_PATH, response_model=HeartbeatOut, responses={401: {"description": "Bad token"}})
+@internal.post(
+    HEARTBEAT_PATH,
+    response_model=HeartbeatOut,
+    responses={401: {"description": "Bad token"}, 403: {"description": "Not the agent's site"}},
+)
 async def heartbeat(
     ctx: ContextDep, session: SessionDep, beat: HeartbeatIn, who: AgentIdentityDep
 ) -> HeartbeatOut:
-    answer = await agents_service.heartbeat(session, ctx.settings, beat, who)
+    try:
+        answer = await agents_service.heartbeat(session, ctx.settings, beat, who)
+    except SiteRefusedError:
+        ctx.metrics.agent_site_refusals.labels(beat.name).inc()
+        raise
     await session.commit()
     return answer
