@@ -108,6 +108,15 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
                 settings.http_host,
             )
             state.http_address = ""
+        elif _host_of(state.http_address) != _host_of(state.address):
+            # The control plane takes an HTTP port only on the host it dials for gRPC (it would relay
+            # whatever another host answered): files go over gRPC instead.
+            log.warning(
+                "the HTTP port is on %s, not on the gRPC address's host: set VIDEOREC_AGENT_HTTP_HOST to "
+                "that host (or 0.0.0.0) for direct downloads; until then this agent's files go over gRPC",
+                settings.http_host,
+            )
+            state.http_address = ""
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(beat.run(), name="heartbeat")
@@ -134,6 +143,10 @@ def http_address(host: str, port: int, grpc_address: str) -> str:
     elif ":" in host:
         host = f"[{host}]"
     return f"{host}:{port}"
+
+
+def _host_of(address: str) -> str:
+    return address.rsplit(":", 1)[0].strip("[]").lower()
 
 
 class _Stop(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Sequence
@@ -100,6 +101,27 @@ def check_address(address: str, field: str = "address", what: str = "gRPC server
     host_port_ok = _ADDRESS.match(address) is not None and 0 < int(address.rsplit(":", 1)[1]) <= 65535
     if not host_port_ok:
         raise invalid(("body", field), f"must be host:port of the agent's {what}")
+    try:
+        ip = ipaddress.ip_address(_host(address))
+    except ValueError:
+        return  # a name: dialled as it resolves where the control plane runs
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_link_local or ip.is_unspecified:
+        # No agent lives there, but cloud metadata (169.254.169.254) does.
+        raise invalid(("body", field), "may not be a link-local or unspecified address")
+
+
+def _host(address: str) -> str:
+    return address.rsplit(":", 1)[0].removeprefix("[").removesuffix("]").lower()
+
+
+def check_http_address(http_address: str, address: str) -> None:
+    """The proxy relays what the HTTP address answers: it must be the host the control plane already
+    dials with the agent's token, never a port elsewhere (metadata, the control plane's neighbours)."""
+    check_address(http_address, "http_address", "HTTP port")
+    if _host(http_address) != _host(address):
+        raise invalid(("body", "http_address"), "must be on the host of the agent's gRPC address")
 
 
 def _check_site(existing: Agent | None, who: AgentIdentity, beat: HeartbeatIn) -> None:
@@ -124,7 +146,7 @@ async def heartbeat(
     check_address(beat.address)
     if beat.http_address is not None:
         # Clients are redirected there: host:port only, never a URL of the agent's choosing.
-        check_address(beat.http_address, "http_address", "HTTP port")
+        check_http_address(beat.http_address, beat.address)
     public_url = None
     if beat.public_url is not None:
         try:
