@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from shared.enums import PictureAuth, RecordStatus, SourceModel
 
 HEARTBEAT_PATH = "/internal/v1/agent/heartbeat"
+AGENT_NAME = r"^[A-Za-z0-9._-]+$"  # what an agent's name (and a site) may be
 
 
 class SourceProbe(BaseModel):
@@ -39,7 +40,7 @@ class RecordReport(BaseModel):
 
 
 class HeartbeatIn(BaseModel):
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(min_length=1, max_length=128, pattern=AGENT_NAME)
     address: str = Field(min_length=3, max_length=256, description="host:port of the agent's gRPC server")
     http_address: str | None = Field(
         None, max_length=256, description="host:port of the agent's HTTP port (signed file URLs point there)"

@@ -310,10 +310,16 @@ async def agent_for_record(session: AsyncSession, settings: Settings, record: Re
 
 
 async def revoke(session: AsyncSession, name: str) -> Agent:
-    """Retire an agent's identity for good; what it served goes elsewhere."""
+    """Retire an agent's identity for good; what it served goes elsewhere. Any name can be revoked,
+    one that never connected too: its token may have leaked before its host was ever started."""
     agent = await agents_data.get(session, name)
     if agent is None:
-        raise NotFoundError("agent", repr(name))
+        now = utcnow()
+        # Kept as a row like any other, so that every replica refuses its first heartbeat.
+        agent = await agents_data.upsert(
+            session, Agent(name=name, address="", created_utc=now, revoked_utc=now)
+        )
+        log.warning("agent %s revoked before it ever connected", name)
     if agent.revoked_utc is None:
         agent.revoked_utc = utcnow()
         moved = await agents_data.unplace_sources_of(session, name)
