@@ -5,12 +5,24 @@ replica can take a heartbeat and no replica has to keep a list of agents to poll
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, Field
 
 from shared.enums import PictureAuth, RecordStatus, SourceModel
 
 HEARTBEAT_PATH = "/internal/v1/agent/heartbeat"
 AGENT_NAME = r"^[A-Za-z0-9._-]+$"  # what an agent's name (and a site) may be
+MAX_DETAIL_CHARS = 500  # a probe's detail, a record's error: what the API shows of them
+
+
+def _clip(text: object) -> object:
+    # Free text from cameras and ffmpeg: a long one is cut, not refused (refusing would take the
+    # whole heartbeat, and so the agent, offline), and never stored or listed at length.
+    return text[:MAX_DETAIL_CHARS] if isinstance(text, str) else text
+
+
+Detail = Annotated[str, BeforeValidator(_clip)]
 
 
 class SourceProbe(BaseModel):
@@ -18,23 +30,23 @@ class SourceProbe(BaseModel):
 
     source_id: int
     online: bool
-    detail: str = ""  # redacted error when offline
+    detail: Detail = ""  # redacted error when offline
     probed_unix: float
 
 
 class RecordReport(BaseModel):
     """A record as the agent's journal has it: the truth about what was recorded."""
 
-    record_id: str
+    record_id: str = Field(max_length=64)
     source_id: int
     status: RecordStatus
     begin_unix: float
     end_unix: float | None = None
-    location: str
-    hash_md5: str | None = None
+    location: str = Field(max_length=1024)
+    hash_md5: str | None = Field(None, max_length=64)
     size_bytes: int | None = None
     duration_s: float | None = None
-    error: str | None = None
+    error: Detail | None = None
     gaps: list[tuple[float, float]] = Field(default_factory=list)
     updated_unix: float
 
@@ -51,7 +63,7 @@ class HeartbeatIn(BaseModel):
         description="base URL clients reach the HTTP port by (VIDEOREC_AGENT_PUBLIC_URL); downloads "
         "are redirected there",
     )
-    version: str = ""
+    version: str = Field("", max_length=64, description="the agent's software version")
     site: str = Field("default", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
     capacity: int = Field(0, ge=0)
     active_records: int = Field(0, ge=0)
