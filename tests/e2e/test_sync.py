@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.processes import AgentProc, ControlPlane, wait_agent_online
+from tests.support.records import record_file
 from tests.support.s3 import MotoS3, moto_s3, small_parts_allowed
 from tests.support.stack import Stack, start_stack
 from tests.support.wait import wait_until
@@ -251,7 +252,7 @@ def _sync_counters(site: Site) -> dict[str, float]:
 
 def test_a_corrupted_copy_is_detected_and_never_marked_synced(site: Site) -> None:
     (record,) = site.record("rot")
-    path = Path(record["location"].split(":", 1)[1])
+    path = record_file(record, site.src.storage)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # the disk rotted after the record was hashed
     path.write_bytes(bytes(data))
