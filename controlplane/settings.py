@@ -75,6 +75,17 @@ class Settings(BaseSettings):
         "NAME` prints it). When set, an agent can only act as the name its token was issued to, and the "
         "shared agent_token is no longer accepted.",
     )
+    secrets_key: SecretStr | None = Field(
+        None,
+        description="Key that seals camera secrets (URLs with credentials, picture passwords) in the "
+        "database: any long random string. Unset: they are stored plain. Keep it: without it sealed "
+        "secrets cannot be read (see SECURITY.md for rotating it).",
+    )
+    secrets_old_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Former secrets keys: they still open what they sealed, and every start seals it "
+        "again with secrets_key; drop them once a start has run.",
+    )
     agent_tls_ca: Path | None = Field(
         None, description="CA of the agents' certificates (enables TLS to agents)."
     )
