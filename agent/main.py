@@ -22,6 +22,7 @@ from agent.ops import server as ops_server
 from agent.ops.media import MediaFiles
 from agent.ops.registry import REGISTRY
 from agent.ops.server import Readiness
+from agent.recording.journal import journal_key
 from agent.recording.manager import RecordManager
 from agent.rpc.server import create_server, mark_serving
 from agent.rpc.servicer import AgentServicer
@@ -48,6 +49,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             retention_max_age_s=settings.retention_max_age_s,
             retention_max_bytes=settings.retention_max_bytes,
             capacity=settings.capacity,
+            journal_key=journal_key(settings.token.get_secret_value()) if settings.token else None,
         )
         prober = Prober(
             http,

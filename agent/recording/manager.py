@@ -78,9 +78,11 @@ class RecordManager:
         retention_max_bytes: int | None = None,
         capacity: int = 64,
         fast_open: Mapping[str, str] = FAST_OPEN,
+        journal_key: bytes | None = None,
     ) -> None:
         """`fast_open`: how an RTSP camera is opened until ffmpeg says that lacked its codec
-        parameters (`agent.ffmpeg.fast_open`)."""
+        parameters (`agent.ffmpeg.fast_open`); `journal_key`: seals the credentials the journal
+        keeps (`agent.recording.journal.journal_key`)."""
         self._root = Path(storage_root).absolute()
         self._agent = agent_name
         self._root.mkdir(parents=True, exist_ok=True)
@@ -98,12 +100,13 @@ class RecordManager:
         self._http = http
         self._capacity = capacity
         self._journal: Journal | None = None
+        self._journal_key = journal_key
         self._records: dict[str, Recording] = {}
         self._checked = CheckedFiles()
 
     async def open(self) -> None:
         """Load the journal; resume what was `recording`, finalise what was `stopping`."""
-        self._journal = journal = Journal(self._root)
+        self._journal = journal = Journal(self._root, self._journal_key)
         for row in journal.load_all():
             self._records[row.record_id] = await recover(row, journal, self._config, self._http)
 
