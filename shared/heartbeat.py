@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
 
+from shared.camera_networks import CameraNetworks
 from shared.enums import PictureAuth, RecordStatus, SourceModel
 
 HEARTBEAT_PATH = "/internal/v1/agent/heartbeat"
@@ -101,4 +102,7 @@ class HeartbeatOut(BaseModel):
     )
     protected_tags: list[str] = Field(
         default_factory=list, description="tags whose records retention must never delete"
+    )
+    camera_networks: CameraNetworks | None = Field(
+        None, description="where cameras may be: the agent checks what a camera's name resolves to"
     )

@@ -24,6 +24,7 @@ from controlplane.errors import (
 )
 from controlplane.models import Agent, Record, Source
 from controlplane.models.agent import AgentPublic
+from controlplane.services import camera_policy
 from controlplane.services import tags as tags_service
 from controlplane.services.agent_identity import AgentIdentity
 from controlplane.services.record_state import apply_report
@@ -192,6 +193,7 @@ async def heartbeat(
         records_ack_unix=ack,
         stop_records=[r.id for r in stopping],
         protected_tags=await tags_service.protected_names(session),
+        camera_networks=camera_policy.networks_of(settings),
     )
 
 

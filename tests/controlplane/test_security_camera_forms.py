@@ -44,3 +44,9 @@ def test_the_deny_list_applies_to_the_ipv4_address_a_nat64_one_reaches(strict: T
     assert strict.post("/api/v1/source", json={"uri_rtsp": "rtsp://[64:ff9b::a09:1]/x"}).status_code == 422
     assert strict.post("/api/v1/source", json={"uri_rtsp": "rtsp://[64:ff9b::a0a:1]/x"}).status_code == 201
     assert strict.post("/api/v1/source", json={"uri_rtsp": "rtsp://[2001:db8::1]/x"}).status_code == 201
+
+
+def test_agents_are_told_the_camera_networks_to_check_names_against(strict: TestClient):
+    """Names the control plane cannot resolve are checked by the agent, with this policy."""
+    answer = strict.post("/internal/v1/agent/heartbeat", json={"name": "a", "address": "127.0.0.1:1"})
+    assert answer.json()["camera_networks"] == {"allow_local": False, "deny": ["10.9.0.0/16"], "allow": []}
