@@ -66,4 +66,6 @@ class AgentDestination:
         await client.delete_file(record_id, sync_location)
 
     def owns(self, sync_location: str) -> bool:
-        return sync_location.startswith(f"{self.agent}:") and f"/sync/{self.path}/" in sync_location
+        # `agent:sync/PATH/…` (relative to its storage root), or `agent:/…/sync/PATH/…` from older agents.
+        agent, _, where = sync_location.partition(":")
+        return agent == self.agent and f"/sync/{self.path}/" in f"/{where}"
