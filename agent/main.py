@@ -22,6 +22,7 @@ from agent.ops import server as ops_server
 from agent.ops.media import MediaFiles
 from agent.ops.registry import REGISTRY
 from agent.ops.server import Readiness
+from agent.recording.journal import journal_key
 from agent.recording.manager import RecordManager
 from agent.rpc.server import create_server, mark_serving
 from agent.rpc.servicer import AgentServicer
@@ -48,6 +49,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             retention_max_age_s=settings.retention_max_age_s,
             retention_max_bytes=settings.retention_max_bytes,
             capacity=settings.capacity,
+            journal_key=journal_key(settings.token.get_secret_value()) if settings.token else None,
         )
         prober = Prober(
             http,
@@ -108,6 +110,15 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
                 settings.http_host,
             )
             state.http_address = ""
+        elif _host_of(state.http_address) != _host_of(state.address):
+            # The control plane takes an HTTP port only on the host it dials for gRPC (it would relay
+            # whatever another host answered): files go over gRPC instead.
+            log.warning(
+                "the HTTP port is on %s, not on the gRPC address's host: set VIDEOREC_AGENT_HTTP_HOST to "
+                "that host (or 0.0.0.0) for direct downloads; until then this agent's files go over gRPC",
+                settings.http_host,
+            )
+            state.http_address = ""
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(beat.run(), name="heartbeat")
@@ -134,6 +145,10 @@ def http_address(host: str, port: int, grpc_address: str) -> str:
     elif ":" in host:
         host = f"[{host}]"
     return f"{host}:{port}"
+
+
+def _host_of(address: str) -> str:
+    return address.rsplit(":", 1)[0].strip("[]").lower()
 
 
 class _Stop(Exception):

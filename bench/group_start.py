@@ -124,7 +124,11 @@ def one_run(cluster: Cluster, tag: str, group: str, n: int, wait_video: bool) ->
             recording = [r for r in rows if r["status"] == "recording"]
             if wait_video:
                 with contextlib.suppress(AssertionError):
-                    wait_until(lambda: all(has_video(r) for r in recording), VIDEO_TIMEOUT_S, interval=0.1)
+                    wait_until(
+                        lambda: all(has_video(r, cluster.agents) for r in recording),
+                        VIDEO_TIMEOUT_S,
+                        interval=0.1,
+                    )
                     video_s = time.perf_counter() - started
         finally:
             stop_s = stop_tag(cp, tag)

@@ -269,7 +269,7 @@ def record_file(stack: Stack, plan: Plan) -> dict:
 
         def has_video() -> bool:
             rows = records(stack.cp, "range-read")
-            return bool(rows and rows[0]["location"] and record_path(rows[0]).exists())
+            return bool(rows and rows[0]["location"] and record_path(rows[0], stack.agents).exists())
 
         wait_until(has_video, 30, interval=0.2, what="the recording's first bytes")
         time.sleep(plan.record_s)
@@ -283,7 +283,7 @@ def record_file(stack: Stack, plan: Plan) -> dict:
 
 def measure(stack: Stack, plan: Plan) -> Result:
     record = record_file(stack, plan)
-    path = record_path(record)
+    path = record_path(record, stack.agents)
     size = path.stat().st_size
     mbit_s = 8 * size / record["duration_s"] / 1e6
     print(f"recorded {record['duration_s']:.1f} s: {size / MIB:.1f} MiB, {mbit_s:.1f} Mbit/s", flush=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from bench.common import (
 )
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.processes import AgentProc, ControlPlane
+from tests.support.records import record_file
 from tests.support.stack import start_stack
 from tests.support.wait import wait_quiet, wait_until
 
@@ -127,15 +128,16 @@ def records(cp: ControlPlane, tag: str, client: httpx.Client | None = None) -> l
         return response.json()
 
 
-def record_path(record: dict) -> Path:
-    """The file a record's `location` ("<agent>:<absolute path>") names; agents run on this host."""
-    return Path(record["location"].split(":", 1)[1])
+def record_path(record: dict, agents: Sequence[AgentProc]) -> Path:
+    """The file a record's `location` ("<agent>:<path under its storage root>") names; agents run on
+    this host."""
+    return record_file(record, next(a.storage for a in agents if a.name == record["agent"]))
 
 
-def has_video(record: dict) -> bool:
+def has_video(record: dict, agents: Sequence[AgentProc]) -> bool:
     """Whether a recording record has video on disk: a part holding a fragment. Its location names
     the part being written, or the final file until the agent's first ffmpeg run has begun."""
-    path = record_path(record)
+    path = record_path(record, agents)
     parts = path.parent if path.parent.suffix == ".parts" else RecordPaths.for_final(path).parts_dir
     return any(has_fragment(part) for part in parts.glob("part-*.mp4"))
 

@@ -126,7 +126,7 @@ def main() -> int:
         stop_tag(cp, "sync-bench")
         (record,) = records(cp, "sync-bench")
         size = record["size_bytes"]
-        source_file = record_path(record)
+        source_file = record_path(record, cluster.agents)
         sync_times, copy_times, md5_times, pull_times = [], [], [], []
         for run in range(args.runs):
             copy_times.append(plain_copy(source_file, source_file.parent))

@@ -1,16 +1,18 @@
 """`python -m controlplane` / `videorec-controlplane`: serve the REST API (no local agent);
 `videorec-controlplane migrate`: upgrade the database schema to this code's head and exit;
-`videorec-controlplane enrol-agent NAME`: print the token agent NAME must hold (needs the agent key)."""
+`videorec-controlplane enrol-agent NAME [--site SITE]`: print the token agent NAME must hold (needs the
+agent key); with --site the token binds the agent to that site."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import re
 import sys
 
 from controlplane import schema
 from controlplane.db import make_engine, private_sqlite_file
-from controlplane.local_keys import with_agents_key
+from controlplane.local_keys import with_local_keys
 from controlplane.services.agent_identity import token_for
 from controlplane.serving import check_exposure, configure_logging, serve
 from controlplane.settings import Settings
@@ -25,7 +27,7 @@ async def migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-def enrol_agent(settings: Settings, name: str) -> int:
+def enrol_agent(settings: Settings, name: str, site: str | None = None) -> int:
     """The token goes to stdout only, for the admin to put in that agent's VIDEOREC_AGENT_TOKEN."""
     if settings.agents_key is None:
         print(
@@ -37,21 +39,32 @@ def enrol_agent(settings: Settings, name: str) -> int:
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", name):
         print("an agent name is 1-128 of A-Z a-z 0-9 . _ -", file=sys.stderr)
         return 2
-    print(token_for(settings.agents_key.get_secret_value(), name))
+    if site is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", site):
+        print("a site is 1-128 of A-Z a-z 0-9 . _ -", file=sys.stderr)
+        return 2
+    if site is None:
+        print("no --site: the agent stays on the site it first reports (see SECURITY.md)", file=sys.stderr)
+    print(token_for(settings.agents_key.get_secret_value(), name, site))
     return 0
 
 
 def main() -> int:
-    settings = with_agents_key(Settings())
+    settings = with_local_keys(Settings())
     configure_logging(settings)
     if sys.argv[1:] == ["migrate"]:
         asyncio.run(migrate(settings))
         print(f"database schema at {schema.head()}")
         return 0
-    if len(sys.argv) == 3 and sys.argv[1] == "enrol-agent":
-        return enrol_agent(settings, sys.argv[2])
+    if sys.argv[1:2] == ["enrol-agent"]:
+        parser = argparse.ArgumentParser(prog="videorec-controlplane enrol-agent")
+        parser.add_argument("name")
+        parser.add_argument(
+            "--site", help="the site the agent is bound to (its heartbeats may name no other)"
+        )
+        args = parser.parse_args(sys.argv[2:])
+        return enrol_agent(settings, args.name, args.site)
     if sys.argv[1:]:
-        print("usage: videorec-controlplane [migrate | enrol-agent NAME]", file=sys.stderr)
+        print("usage: videorec-controlplane [migrate | enrol-agent NAME [--site SITE]]", file=sys.stderr)
         return 2
     if not check_exposure(settings):
         return 2

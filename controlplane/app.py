@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controlplane import __version__, console, failover, schema
+from controlplane import __version__, console, failover, schema, sealed
 from controlplane.agents.pool import AgentPool
 from controlplane.api.edge import EdgeGuard
 from controlplane.api.main import api_router, internal_router, selftest_router
@@ -25,6 +25,7 @@ from controlplane.db import make_engine, make_sessionmaker, private_sqlite_file,
 from controlplane.errors import install_handlers
 from controlplane.live_relay import LiveRelay
 from controlplane.metrics import Metrics, MetricsMiddleware
+from controlplane.services import sources as sources_service
 from controlplane.settings import Settings
 from controlplane.sync.runner import SyncRunner
 
@@ -42,6 +43,18 @@ async def _keep_clock(engine: AsyncEngine) -> None:
         await asyncio.sleep(CLOCK_SYNC_S)
 
 
+async def _seal_secrets(engine: AsyncEngine, settings: Settings) -> None:
+    key = settings.secrets_key
+    sealed.configure(
+        key.get_secret_value() if key else None, [k.get_secret_value() for k in settings.secrets_old_keys]
+    )
+    async with make_sessionmaker(engine)() as session:
+        count = await sources_service.reseal_secrets(session)
+        await session.commit()
+    if count:
+        log.info("sealed %d camera secrets with the current secrets key", count)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
@@ -55,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await schema.upgrade(engine)
         else:
             await schema.require_head(engine)
+        await _seal_secrets(engine, settings)
         clock = asyncio.create_task(_keep_clock(engine), name="db-clock")
         agents = AgentPool(
             settings.agent_token_for, settings.grpc_timeout_s, settings.agent_channel_credentials()

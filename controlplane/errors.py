@@ -50,6 +50,10 @@ class ForbiddenError(ServiceError):
     status_code = 403
 
 
+class SiteRefusedError(ForbiddenError):
+    """An agent's heartbeat named a site other than the one it is bound to (counted in a metric)."""
+
+
 class CameraUnavailableError(ServiceError):
     """The agent answered, but the camera did not (wrong password, unreachable, no frame)."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from controlplane.local_keys import with_agents_key
+from controlplane.local_keys import with_local_keys
 from controlplane.serving import check_exposure, configure_logging, serve
 from controlplane.settings import Settings
 
@@ -78,7 +78,7 @@ def main() -> int:
     if "VIDEOREC_CAMERA_ALLOW_LOCAL" not in os.environ and settings.api_token is None:
         # Local mode (loopback, no token): cameras on this machine are what a first run points at.
         settings.camera_allow_local = True
-    with_agents_key(settings)
+    with_local_keys(settings)
     if settings.agents_key is None and settings.agent_token is None:
         # PostgreSQL with neither secret set: both processes are ours, so a key for this run only.
         log.warning("no VIDEOREC_AGENTS_KEY: agents other than the local one cannot join this run")

@@ -1,4 +1,5 @@
-"""The agents key of a deployment on the embedded database, kept in its data folder.
+"""The keys of a deployment on the embedded database, kept in its data folder: the agents key and
+the secrets key.
 
 An agent's token is derived from the agents key (services/agent_identity), so the key must outlive a
 restart of the control plane, or every enrolled agent would be refused after it. With SQLite the data
@@ -6,6 +7,10 @@ folder is the deployment (one control plane owns it), so the key lives there bes
 made once, readable by this user alone, read by `serve`, `make run` and `enrol-agent` alike. On
 PostgreSQL several replicas share the database, not a folder: there the key is VIDEOREC_AGENTS_KEY,
 the same for every replica, and nothing is made here.
+
+The secrets key seals camera passwords in the database (controlplane/sealed.py). Beside the database
+it keeps them out of a copy of the database file alone (an export, a stray backup of videorec.db);
+`videorec-controlplane backup` takes both. On PostgreSQL it is VIDEOREC_SECRETS_KEY.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from controlplane.settings import Settings
 log = logging.getLogger(__name__)
 
 KEY_FILE = "agents.key"
+SECRETS_KEY_FILE = "secrets.key"
 
 
 def key_path(settings: Settings) -> Path:
@@ -31,6 +37,14 @@ def key_path(settings: Settings) -> Path:
 
 def embedded(settings: Settings) -> bool:
     return settings.resolved_database_url().startswith("sqlite")
+
+
+def with_local_keys(settings: Settings) -> Settings:
+    """`settings` with the data folder's agents key and secrets key, where nothing else is set."""
+    with_agents_key(settings)
+    if settings.secrets_key is None and embedded(settings):
+        settings.secrets_key = SecretStr(read_or_make(settings.data_dir / SECRETS_KEY_FILE))
+    return settings
 
 
 def with_agents_key(settings: Settings) -> Settings:
@@ -61,7 +75,7 @@ def read_or_make(path: Path) -> str:
             os.fsync(out.fileno())
         with contextlib.suppress(FileExistsError):  # another process made it first: theirs holds
             os.link(tmp, path)
-            log.info("made the agents key %s (agents' tokens are derived from it: keep it)", path)
+            log.info("made the key %s (keep it with the database: see backup)", path)
     finally:
         tmp.unlink(missing_ok=True)
     return _read(path)

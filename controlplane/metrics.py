@@ -108,6 +108,14 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        # An agent naming a site it is not bound to: a stolen token, or an agent set up wrongly.
+        # Names are bounded: only a token the key issued gets this far.
+        self.agent_site_refusals = Counter(
+            "videorec_agent_site_refusals",
+            "Heartbeats refused because they named a site other than the agent's own",
+            ["agent"],
+            registry=self.registry,
+        )
         self.cluster = _ClusterCollector()
         self.registry.register(self.cluster)
 

@@ -93,6 +93,17 @@ class Settings(BaseSettings):
         "NAME` prints it). When set, an agent can only act as the name its token was issued to, and the "
         "shared agent_token is no longer accepted.",
     )
+    secrets_key: SecretStr | None = Field(
+        None,
+        description="Key that seals camera secrets (URLs with credentials, picture passwords) in the "
+        "database: any long random string. Unset: they are stored plain. Keep it: without it sealed "
+        "secrets cannot be read (see SECURITY.md for rotating it).",
+    )
+    secrets_old_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Former secrets keys: they still open what they sealed, and every start seals it "
+        "again with secrets_key; drop them once a start has run.",
+    )
     agent_tls_ca: Path | None = Field(
         None, description="CA of the agents' certificates (enables TLS to agents)."
     )
@@ -218,12 +229,13 @@ class Settings(BaseSettings):
             return self.migrate_on_start
         return self.resolved_database_url().startswith("sqlite")
 
-    def agent_token_for(self, name: str) -> str | None:
-        """The token agent `name` holds: its own when there is an agent key, else the shared one."""
+    def agent_token_for(self, name: str, site: str | None = None) -> str | None:
+        """The token agent `name` holds: its own when there is an agent key (naming `site` when its
+        enrolment bound it to one: Agent.token_site), else the shared one."""
         from controlplane.services.agent_identity import token_for
 
         if self.agents_key is not None:
-            return token_for(self.agents_key.get_secret_value(), name)
+            return token_for(self.agents_key.get_secret_value(), name, site)
         return self.agent_token.get_secret_value() if self.agent_token else None
 
     def agent_channel_credentials(self) -> grpc.ChannelCredentials | None:

@@ -5,11 +5,25 @@ replica can take a heartbeat and no replica has to keep a list of agents to poll
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
 
+from pydantic import BaseModel, BeforeValidator, Field
+
+from shared.camera_networks import CameraNetworks
 from shared.enums import GapReason, PictureAuth, RecordStatus, SourceModel
 
 HEARTBEAT_PATH = "/internal/v1/agent/heartbeat"
+AGENT_NAME = r"^[A-Za-z0-9._-]+$"  # what an agent's name (and a site) may be
+MAX_DETAIL_CHARS = 500  # a probe's detail, a record's error: what the API shows of them
+
+
+def _clip(text: object) -> object:
+    # Free text from cameras and ffmpeg: a long one is cut, not refused (refusing would take the
+    # whole heartbeat, and so the agent, offline), and never stored or listed at length.
+    return text[:MAX_DETAIL_CHARS] if isinstance(text, str) else text
+
+
+Detail = Annotated[str, BeforeValidator(_clip)]
 
 
 class SourceProbe(BaseModel):
@@ -17,23 +31,23 @@ class SourceProbe(BaseModel):
 
     source_id: int
     online: bool
-    detail: str = ""  # redacted error when offline
+    detail: Detail = ""  # redacted error when offline
     probed_unix: float
 
 
 class RecordReport(BaseModel):
     """A record as the agent's journal has it: the truth about what was recorded."""
 
-    record_id: str
+    record_id: str = Field(max_length=64)
     source_id: int
     status: RecordStatus
     begin_unix: float
     end_unix: float | None = None
-    location: str
-    hash_md5: str | None = None
+    location: str = Field(max_length=1024)
+    hash_md5: str | None = Field(None, max_length=64)
     size_bytes: int | None = None
     duration_s: float | None = None
-    error: str | None = None
+    error: Detail | None = None
     gaps: list[tuple[float, float, GapReason] | tuple[float, float]] = Field(
         default_factory=list, max_length=10_000, description="[start_unix, end_unix, reason]"
     )
@@ -41,7 +55,7 @@ class RecordReport(BaseModel):
 
 
 class HeartbeatIn(BaseModel):
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(min_length=1, max_length=128, pattern=AGENT_NAME)
     address: str = Field(min_length=3, max_length=256, description="host:port of the agent's gRPC server")
     http_address: str | None = Field(
         None, max_length=256, description="host:port of the agent's HTTP port (signed file URLs point there)"
@@ -52,7 +66,7 @@ class HeartbeatIn(BaseModel):
         description="base URL clients reach the HTTP port by (VIDEOREC_AGENT_PUBLIC_URL); downloads "
         "are redirected there",
     )
-    version: str = ""
+    version: str = Field("", max_length=64, description="the agent's software version")
     site: str = Field("default", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
     capacity: int = Field(0, ge=0)
     active_records: int = Field(0, ge=0)
@@ -101,4 +115,7 @@ class HeartbeatOut(BaseModel):
     protected_tags: list[str] | None = Field(
         default_factory=list,
         description="tags whose records retention must never delete; None: unchanged (with `sources`)",
+    )
+    camera_networks: CameraNetworks | None = Field(
+        None, description="where cameras may be: the agent checks what a camera's name resolves to"
     )

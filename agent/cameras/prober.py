@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import httpx
 
+from agent.cameras.dial import check_dial
 from agent.cameras.rtsp_probe import RtspProbeError, describe
 from agent.cameras.snapshot import fetch_picture
 from agent.cameras.spec import CameraError, CameraSpec
@@ -100,6 +101,7 @@ async def probe(
     started = time.monotonic()
     try:
         if spec.rtsp_url:
+            await check_dial(spec)
             try:
                 return True, await describe(spec.rtsp_url, timeout)
             except RtspProbeError as exc:

@@ -9,6 +9,7 @@ import time
 
 import httpx
 
+from agent.cameras.dial import check_dial
 from agent.cameras.spec import (
     CameraError,
     CameraFailure,
@@ -41,6 +42,7 @@ async def fetch_picture(
     """The camera's HTTP still image, checked to be one whole JPEG."""
     if not spec.picture_url:
         raise ValueError(f"source {spec.source_id} has no picture URL")
+    await check_dial(spec)
 
     def fail(detail: str, reason: CameraFailure) -> CameraError:
         return CameraError(spec.source_id, redact_text(detail, spec.secrets), reason)
@@ -91,6 +93,7 @@ async def grab_rtsp_frame(
     """One JPEG decoded from the camera's RTSP stream by a short-lived ffmpeg."""
     if not spec.rtsp_url:
         raise ValueError(f"source {spec.source_id} has no RTSP URL")
+    await check_dial(spec)
     try:
         command = snapshot_command(spec.rtsp_url, ffmpeg_bin, fast_probe=fast_probe, io_timeout_s=timeout)
     except ValueError as exc:

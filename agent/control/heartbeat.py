@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
+from agent.cameras import dial
 from agent.cameras.prober import Prober
 from agent.cameras.spec import spec_from_assigned
 from agent.recording.manager import RecordManager
@@ -74,6 +75,8 @@ class HeartbeatLoop:
         self._records_ack = max(self._records_ack, answer.records_ack_unix)
         if answer.protected_tags is not None:
             self._protected = set(answer.protected_tags)
+        if answer.camera_networks is not None:
+            dial.use(answer.camera_networks)
         for record_id in answer.stop_records:
             # A stop the control plane could not deliver while this agent was unreachable.
             asyncio.create_task(self._stop(record_id))  # noqa: RUF006 - fire and forget, errors logged

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 from tenacity import RetryCallState
 
+from agent.cameras.dial import check_dial
 from agent.cameras.snapshot import fetch_picture
 from agent.cameras.spec import (
     CameraError,
@@ -121,6 +122,7 @@ class Reader:
 
     async def _stream_rtsp(self) -> None:
         assert self.spec.rtsp_url
+        await check_dial(self.spec)
         settings = self.settings
         try:
             command = live_command(

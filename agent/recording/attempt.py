@@ -14,6 +14,8 @@ from types import MappingProxyType
 
 import httpx
 
+from agent.cameras.dial import check_dial
+from agent.cameras.spec import CameraError
 from agent.ffmpeg.commands import camera_error, picture_record_argv, record_command
 from agent.ffmpeg.fast_open import FAST_OPEN, lacked_parameters
 from agent.ffmpeg.process import FfmpegProcess
@@ -99,6 +101,8 @@ class Attempt:
         self._transition(Phase.CONNECTING)
         started = time.time()
         try:
+            if timeline.row.spec.rtsp_url:
+                await check_dial(timeline.row.spec)  # a picture feed checks before each fetch
             await proc.start()
             if self._handover is not None and not timeline.row.spec.rtsp_url:
                 await self._handover.complete()  # a picture feed has no orphan worth overlapping
@@ -112,6 +116,9 @@ class Attempt:
                 had_video = await self._feed_pictures(stop)
         except OSError as exc:
             timeline.set_error(f"cannot run ffmpeg: {exc.strerror}")
+            had_video = False
+        except CameraError as exc:
+            timeline.set_error(exc.detail)
             had_video = False
         finally:
             await proc.stop(_STOP_GRACE_S)

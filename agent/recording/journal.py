@@ -1,9 +1,14 @@
 """The agent's local journal: one SQLite file under the storage root that lists every record the
 agent holds, so that an agent restart resumes what was recording and finalises what was stopping.
 
-It holds camera URLs with their credentials (a resumed recording must reconnect without the
-control plane), so the file is created 0600 before SQLite opens it; SQLite gives its `-wal` and
-`-shm` files the database file's permissions.
+A resumed recording must reconnect without the control plane, so a record's camera credentials are
+kept, but sealed: with a key (derived from the agent's token, which lives in its environment, not
+beside the journal) the URLs are stored redacted and the secrets as one Fernet token. A journal
+copied off the disk then holds no camera password. If the token changed since (a new enrolment),
+the sealed part cannot be opened: the record is still finalised and reported, and a resumed
+recording reconnects with the redacted URL until it is started again. The file is also created
+0600 before SQLite opens it; SQLite gives its `-wal` and `-shm` files the database file's
+permissions.
 
 The API is synchronous and meant to be called on the event loop: in WAL mode with
 `synchronous=NORMAL` a commit is an append to the WAL without fsync (well under a millisecond), and
@@ -13,7 +18,9 @@ writes happen only on state changes (start, new part, gap, stop), never per fram
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -23,11 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
+
 from agent.cameras.spec import CameraSpec
 from agent.files.layout import JOURNAL_NAME
 from shared.enums import GapReason, RecordStatus
+from shared.redact import redact_url
 
-__all__ = ["JOURNAL_NAME", "Journal", "RecordRow"]
+__all__ = ["JOURNAL_NAME", "Journal", "RecordRow", "journal_key"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +46,7 @@ CREATE TABLE IF NOT EXISTS records (
     id TEXT PRIMARY KEY,
     tag_name TEXT NOT NULL,
     source_id INTEGER NOT NULL,
-    spec TEXT NOT NULL,           -- JSON: CameraSpec fields + ffmpeg_cmd (credentials included)
+    spec TEXT NOT NULL,           -- JSON: CameraSpec fields + ffmpeg_cmd (credentials sealed)
     status TEXT NOT NULL,
     begin_unix REAL NOT NULL,
     end_unix REAL,
@@ -92,7 +102,10 @@ class RecordRow:
 class Journal:
     """The records table of `<storage_root>/journal.sqlite3`."""
 
-    def __init__(self, storage_root: Path) -> None:
+    def __init__(self, storage_root: Path, key: bytes | None = None) -> None:
+        """`key`: seals the camera credentials (`journal_key`); None keeps them plain (an agent
+        without a token, on loopback)."""
+        self._fernet = Fernet(key) if key is not None else None
         self.path = storage_root / JOURNAL_NAME
         storage_root.mkdir(parents=True, exist_ok=True)
         # Create it private before SQLite does (SQLite would use the umask, usually 0644).
@@ -116,6 +129,8 @@ class Journal:
         """Insert or replace the row; sets `updated_unix` to now, so `list(changed_since)` sees it."""
         row.updated_unix = time.time()
         spec = dataclasses.asdict(row.spec) | {"ffmpeg_cmd": row.ffmpeg_cmd}
+        if self._fernet is not None:
+            spec = _sealed(spec, self._fernet)
         values = (
             row.record_id,
             row.tag_name,
@@ -147,10 +162,38 @@ class Journal:
 
     def load_all(self) -> list[RecordRow]:
         cursor = self._db.execute(f"SELECT {_COLUMNS} FROM records ORDER BY begin_unix")  # noqa: S608
-        return [_row(values) for values in cursor.fetchall()]
+        return [_row(values, self._fernet) for values in cursor.fetchall()]
 
 
-def _row(values: tuple[Any, ...]) -> RecordRow:
+def journal_key(agent_token: str) -> bytes:
+    """The journal's sealing key, derived from the agent's token (never stored)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(b"videorec-journal:" + agent_token.encode()).digest())
+
+
+_SECRET_FIELDS = ("rtsp_url", "picture_url", "picture_password")
+
+
+def _sealed(spec: dict[str, Any], fernet: Fernet) -> dict[str, Any]:
+    secrets = {name: spec[name] for name in _SECRET_FIELDS if spec.get(name) is not None}
+    public = spec | {name: redact_url(spec[name]) for name in ("rtsp_url", "picture_url") if spec.get(name)}
+    public["picture_password"] = None
+    return public | {"sealed": fernet.encrypt(json.dumps(secrets).encode()).decode()}
+
+
+def _opened(spec: dict[str, Any], fernet: Fernet | None, record_id: str) -> dict[str, Any]:
+    sealed = spec.pop("sealed", None)
+    if sealed is None:
+        return spec  # written plain (no key then)
+    try:
+        if fernet is None:
+            raise InvalidToken
+        return spec | json.loads(fernet.decrypt(sealed.encode()))
+    except InvalidToken:
+        log.warning("journal: the credentials of record %s were sealed with another token", record_id)
+        return spec
+
+
+def _row(values: tuple[Any, ...], fernet: Fernet | None = None) -> RecordRow:
     (
         rid,
         tag,
@@ -170,7 +213,7 @@ def _row(values: tuple[Any, ...]) -> RecordRow:
         bases,
         trims,
     ) = values
-    spec_fields = json.loads(spec_json)
+    spec_fields = _opened(json.loads(spec_json), fernet, rid)
     ffmpeg_cmd = spec_fields.pop("ffmpeg_cmd", None)
     return RecordRow(
         record_id=rid,

@@ -78,9 +78,11 @@ class RecordManager:
         retention_max_bytes: int | None = None,
         capacity: int = 64,
         fast_open: Mapping[str, str] = FAST_OPEN,
+        journal_key: bytes | None = None,
     ) -> None:
         """`fast_open`: how an RTSP camera is opened until ffmpeg says that lacked its codec
-        parameters (`agent.ffmpeg.fast_open`)."""
+        parameters (`agent.ffmpeg.fast_open`); `journal_key`: seals the credentials the journal
+        keeps (`agent.recording.journal.journal_key`)."""
         self._root = Path(storage_root).absolute()
         self._agent = agent_name
         self._root.mkdir(parents=True, exist_ok=True)
@@ -98,12 +100,13 @@ class RecordManager:
         self._http = http
         self._capacity = capacity
         self._journal: Journal | None = None
+        self._journal_key = journal_key
         self._records: dict[str, Recording] = {}
         self._checked = CheckedFiles()
 
     async def open(self) -> None:
         """Load the journal; resume what was `recording`, finalise what was `stopping`."""
-        self._journal = journal = Journal(self._root)
+        self._journal = journal = Journal(self._root, self._journal_key)
         for row in journal.load_all():
             self._records[row.record_id] = await recover(row, journal, self._config, self._http)
 
@@ -254,7 +257,7 @@ class RecordManager:
         path = self._checked_path(recording, location)
         current = recording.current_path
         growing = recording.growing and path == current.resolve()
-        final = completed and bool(recording.row.hash_md5) and location == f"{self._agent}:{current}"
+        final = completed and bool(recording.row.hash_md5) and location in self._locations(current)
         served = ServedFile(path, growing, recording.row.hash_md5, final and not growing)
         if completed:
             self._checked.keep(record_id, location, served)
@@ -298,7 +301,7 @@ class RecordManager:
             status=row.status,
             begin_unix=row.begin_unix,
             end_unix=row.end_unix,
-            location=f"{self._agent}:{path}",
+            location=self._locations(path)[0],
             path=path,
             growing=recording.growing,
             hash_md5=row.hash_md5,
@@ -312,14 +315,25 @@ class RecordManager:
 
     def _own_path(self, recording: Recording, location: str) -> Path:
         """The path of `location` if it is one of this record's own locations (compared as text)."""
-        agent, sep, text = location.partition(":")
+        agent, sep, _ = location.partition(":")
         if not sep or agent != self._agent:
             raise FileAccessError(f"location {location!r} is not on agent {self._agent}")
         own = [recording.current_path, Path(recording.row.final_path), *map(Path, recording.row.parts)]
         for path in own:
-            if str(path) == text:
+            if location in self._locations(path):
                 return path
         raise FileAccessError(f"{location!r} is not a location of record {recording.row.record_id}")
+
+    def _locations(self, path: Path) -> tuple[str, ...]:
+        """How `path` is named to the control plane: relative to the storage root, which is the
+        agent's business and never shown to API users; first, the form reported. The absolute form is
+        what agents reported before, and records finished then keep it."""
+        absolute = f"{self._agent}:{path}"
+        try:
+            relative = Path(os.path.abspath(path)).relative_to(os.path.abspath(self._root))
+        except ValueError:
+            return (absolute,)
+        return (f"{self._agent}:{relative}", absolute)
 
     def _checked_path(self, recording: Recording, location: str) -> Path:
         """The resolved path of one of the record's own locations, an existing file inside the root."""

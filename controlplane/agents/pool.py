@@ -9,6 +9,7 @@ import aiohttp
 import grpc
 
 from controlplane.agents.client import AgentClient
+from controlplane.models import Agent
 
 _OPTIONS = [
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
@@ -21,7 +22,7 @@ _OPTIONS = [
 class AgentPool:
     def __init__(
         self,
-        token_for: Callable[[str], str | None],
+        token_for: Callable[[str, str | None], str | None],
         timeout_s: float,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
@@ -47,7 +48,9 @@ class AgentPool:
             )
         return self._http
 
-    def client(self, name: str, address: str) -> AgentClient:
+    def client(self, agent: Agent) -> AgentClient:
+        """A client for `agent` as its row has it: the address to dial, and the site its token names."""
+        address = agent.address
         channel = self._channels.get(address)
         if channel is None:
             if self._credentials is not None:
@@ -55,7 +58,7 @@ class AgentPool:
             else:
                 channel = grpc.aio.insecure_channel(address, options=_OPTIONS)
             self._channels[address] = channel
-        return AgentClient(name, channel, self._token_for(name), self._timeout)
+        return AgentClient(agent.name, channel, self._token_for(agent.name, agent.token_site), self._timeout)
 
     async def close(self) -> None:
         for channel in self._channels.values():

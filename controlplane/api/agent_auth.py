@@ -1,4 +1,4 @@
-"""Who is calling the agents' endpoint: the name its token was issued to.
+"""Who is calling the agents' endpoint: the name (and site) its token was issued to.
 
 Separate from the API's bearer token (deps.require_api_token): agents and admins hold different
 credentials, and an agent's says which agent it is."""
@@ -13,27 +13,27 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from controlplane.api.deps import ContextDep
 from controlplane.errors import UnauthorizedError
-from controlplane.services.agent_identity import name_of
+from controlplane.services.agent_identity import AgentIdentity, identity_of
 
 _scheme = HTTPBearer(
     auto_error=False,
     scheme_name="AgentToken",
-    description="The agent's own token (`videorec-controlplane enrol-agent NAME`), or the shared "
+    description="The agent's own token (`videorec-controlplane enrol-agent NAME --site SITE`), or the shared "
     "VIDEOREC_AGENT_TOKEN where no agent key is set",
 )
 
 
 def agent_identity(
     ctx: ContextDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_scheme)]
-) -> str | None:
-    """The agent's name when tokens are per agent; None with one shared token (or none, on loopback)."""
+) -> AgentIdentity | None:
+    """The agent's identity when tokens are per agent; None with one shared token (or none, on loopback)."""
     given = credentials.credentials if credentials else ""
     settings = ctx.settings
     if settings.agents_key is not None:
-        name = name_of(settings.agents_key.get_secret_value(), given)
-        if name is None:
+        identity = identity_of(settings.agents_key.get_secret_value(), given)
+        if identity is None:
             raise UnauthorizedError("a valid agent token is required")
-        return name
+        return identity
     if settings.agent_token is not None and not secrets.compare_digest(
         given.encode(), settings.agent_token.get_secret_value().encode()
     ):
@@ -41,4 +41,4 @@ def agent_identity(
     return None
 
 
-AgentIdentityDep = Annotated[str | None, Depends(agent_identity)]
+AgentIdentityDep = Annotated[AgentIdentity | None, Depends(agent_identity)]

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, String, true, type_coerce
+from sqlalchemy import Row, String, true, type_coerce, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.db import won
 from controlplane.errors import NotFoundError
 from controlplane.models import Agent, GroupSourceLink, ListVersion, Source
 
@@ -102,3 +103,25 @@ async def by_ids(session: AsyncSession, ids: set[int]) -> dict[int, Source]:
         return {}
     rows = (await session.exec(select(Source).where(col(Source.id).in_(ids)))).all()
     return {row.id: row for row in rows if row.id is not None}
+
+
+SEALED_COLUMNS = ("uri_rtsp", "picture_uri", "picture_password")
+
+
+async def stored_secrets(session: AsyncSession) -> Sequence[Row[Any]]:
+    """(id, *SEALED_COLUMNS) as stored: sealed or plain, not opened."""
+    columns: list[Any] = [col(Source.id), *(type_coerce(getattr(Source, n), String) for n in SEALED_COLUMNS)]
+    stmt = core_select(*columns).order_by(col(Source.id))
+    return (await (await session.connection()).execute(stmt)).all()
+
+
+async def reseal(session: AsyncSession, source_id: int, column: str, stored: str, plain: str) -> bool:
+    """Write `plain` (sealed with the current key on its way) where `column` still holds `stored`;
+    False when a request changed it meanwhile, which sealed it already."""
+    stmt = (
+        update(Source)
+        .where(col(Source.id) == source_id, type_coerce(getattr(Source, column), String) == stored)
+        .values({column: plain})
+        .execution_options(synchronize_session=False)
+    )
+    return await won(session, stmt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, false
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -23,6 +23,9 @@ class Agent(SQLModel, table=True):
     # What clients reach that port by (VIDEOREC_AGENT_PUBLIC_URL); set: downloads redirect there.
     public_url: str | None = SQLField(default=None, max_length=512)
     site: str = SQLField(default="default", max_length=128)  # sources fail over only within a site
+    # Its token names `site` (vra2): the control plane's own token for it must name it too. False: a
+    # vra1 token, and `site` is what its first heartbeat reported (agent_identity).
+    site_bound: bool = SQLField(default=False, nullable=False, sa_column_kwargs={"server_default": false()})
     version: str = ""
     capacity: int = 0
     active_records: int = 0
@@ -38,12 +41,20 @@ class Agent(SQLModel, table=True):
     down_utc: datetime | None = utc_field()
     up_since_utc: datetime | None = utc_field()
 
+    @property
+    def token_site(self) -> str | None:
+        """The site its token names, which the token the control plane dials it with must name too."""
+        return self.site if self.site_bound else None
+
 
 class AgentPublic(BaseModel):
     name: str
     state: AgentState = Field(description="online while it keeps sending heartbeats")
     address: str
     site: str = "default"
+    site_bound: bool = Field(
+        False, description="its site is the one its enrolment names; false: the one it first reported"
+    )
     version: str
     capacity: int
     active_records: int

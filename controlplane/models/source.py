@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 from controlplane.db import StrEnumColumn
 from controlplane.models.common import MASK, UtcDatetimeOut, created_field, utc_field
 from controlplane.models.source_secrets import keep_picture_password, mask_uri, unmask_uri
+from controlplane.sealed import SealedString
 from shared.enums import PictureAuth, SourceModel, SourceStatus
 from shared.ffmpeg_cmd import FfmpegCmdError, validate_template
 
@@ -134,11 +135,12 @@ class Source(SQLModel, table=True):
     status: SourceStatus = SQLField(default=SourceStatus.UNKNOWN, sa_type=StrEnumColumn(SourceStatus))
     status_detail: str | None = None
     status_utc: datetime | None = utc_field()
-    uri_rtsp: str | None = None
-    picture_uri: str | None = None
+    # The columns that may hold a camera password are sealed at rest (controlplane.sealed).
+    uri_rtsp: str | None = SQLField(default=None, sa_type=SealedString)
+    picture_uri: str | None = SQLField(default=None, sa_type=SealedString)
     picture_auth: str | None = None
     picture_user: str | None = None
-    picture_password: str | None = None
+    picture_password: str | None = SQLField(default=None, sa_type=SealedString)
     description: str = ""
     ffmpeg_cmd: str | None = None
     agent_name: str | None = SQLField(default=None, index=True)  # where it is recorded

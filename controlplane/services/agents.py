@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Sequence
@@ -15,10 +16,18 @@ from controlplane.data import list_versions
 from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
 from controlplane.db import utcnow
-from controlplane.errors import AgentUnavailableError, NotFoundError, UnauthorizedError, invalid
+from controlplane.errors import (
+    AgentUnavailableError,
+    NotFoundError,
+    SiteRefusedError,
+    UnauthorizedError,
+    invalid,
+)
 from controlplane.models import Agent, Record, Source
 from controlplane.models.agent import AgentPublic
+from controlplane.services import camera_policy
 from controlplane.services import tags as tags_service
+from controlplane.services.agent_identity import AgentIdentity
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
 from shared.enums import AgentState, RecordStatus, SourceStatus
@@ -84,6 +93,7 @@ def public(agent: Agent, settings: Settings) -> AgentPublic:
         state=AgentState.ONLINE if is_online(agent, settings) else AgentState.OFFLINE,
         address=agent.address,
         site=agent.site,
+        site_bound=agent.site_bound,
         version=agent.version,
         capacity=agent.capacity,
         active_records=agent.active_records,
@@ -103,18 +113,52 @@ def check_address(address: str, field: str = "address", what: str = "gRPC server
     host_port_ok = _ADDRESS.match(address) is not None and 0 < int(address.rsplit(":", 1)[1]) <= 65535
     if not host_port_ok:
         raise invalid(("body", field), f"must be host:port of the agent's {what}")
+    try:
+        ip = ipaddress.ip_address(_host(address))
+    except ValueError:
+        return  # a name: dialled as it resolves where the control plane runs
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_link_local or ip.is_unspecified:
+        # No agent lives there, but cloud metadata (169.254.169.254) does.
+        raise invalid(("body", field), "may not be a link-local or unspecified address")
+
+
+def _host(address: str) -> str:
+    return address.rsplit(":", 1)[0].removeprefix("[").removesuffix("]").lower()
+
+
+def check_http_address(http_address: str, address: str) -> None:
+    """The proxy relays what the HTTP address answers: it must be the host the control plane already
+    dials with the agent's token, never a port elsewhere (metadata, the control plane's neighbours)."""
+    check_address(http_address, "http_address", "HTTP port")
+    if _host(http_address) != _host(address):
+        raise invalid(("body", "http_address"), "must be on the host of the agent's gRPC address")
+
+
+def _check_site(existing: Agent | None, who: AgentIdentity, beat: HeartbeatIn) -> None:
+    """An agent's site decides which cameras, and so which passwords, it is given: it is the
+    enrolment's word (a vra2 token), or for an older vra1 token the site it first reported, never
+    what a later heartbeat says."""
+    if who.site is None and existing is not None and existing.site_bound:
+        # Re-enrolled with a site: its unbound token would dodge the binding.
+        raise UnauthorizedError(f"agent {beat.name} was enrolled with a site: use its new token")
+    bound = who.site if who.site is not None else existing.site if existing is not None else None
+    if bound is not None and bound != beat.site:
+        log.warning("agent %s named site %s but is bound to site %s: refused", beat.name, beat.site, bound)
+        raise SiteRefusedError(f"agent {beat.name} is bound to site {bound}, not {beat.site}")
 
 
 async def heartbeat(
-    session: AsyncSession, settings: Settings, beat: HeartbeatIn, who: str | None = None
+    session: AsyncSession, settings: Settings, beat: HeartbeatIn, who: AgentIdentity | None = None
 ) -> HeartbeatOut:
-    """`who`: the name the caller's token was issued to (None with a shared token)."""
-    if who is not None and who != beat.name:
-        raise UnauthorizedError(f"this token was issued to agent {who}, not {beat.name}")
+    """`who`: what the caller's token proves (None with a shared token, which binds nothing)."""
+    if who is not None and who.name != beat.name:
+        raise UnauthorizedError(f"this token was issued to agent {who.name}, not {beat.name}")
     check_address(beat.address)
     if beat.http_address is not None:
         # Clients are redirected there: host:port only, never a URL of the agent's choosing.
-        check_address(beat.http_address, "http_address", "HTTP port")
+        check_http_address(beat.http_address, beat.address)
     public_url = None
     if beat.public_url is not None:
         try:
@@ -125,6 +169,8 @@ async def heartbeat(
     existing = await agents_data.get(session, beat.name)
     if existing is not None and existing.revoked_utc is not None:
         raise UnauthorizedError(f"agent {beat.name} is revoked")
+    if who is not None:
+        _check_site(existing, who, beat)
     returning = _returning(existing, now, settings)
     if returning and existing is not None and existing.down_utc is not None:
         log.info("agent %s is back after it was declared down", beat.name)
@@ -132,7 +178,9 @@ async def heartbeat(
     row.address = beat.address
     row.http_address = beat.http_address
     row.public_url = public_url
-    row.site = beat.site
+    row.site = beat.site  # checked above: the bound site itself, where there is one
+    if who is not None and who.site is not None:
+        row.site_bound = True
     if returning:
         row.up_since_utc = now
     row.version = beat.version
@@ -167,6 +215,7 @@ async def heartbeat(
         records_ack_unix=ack,
         stop_records=[r.id for r in stopping],
         protected_tags=protected,
+        camera_networks=camera_policy.networks_of(settings),
     )
 
 
@@ -296,10 +345,16 @@ async def agent_for_record(session: AsyncSession, settings: Settings, record: Re
 
 
 async def revoke(session: AsyncSession, name: str) -> Agent:
-    """Retire an agent's identity for good; what it served goes elsewhere."""
+    """Retire an agent's identity for good; what it served goes elsewhere. Any name can be revoked,
+    one that never connected too: its token may have leaked before its host was ever started."""
     agent = await agents_data.get(session, name)
     if agent is None:
-        raise NotFoundError("agent", repr(name))
+        now = utcnow()
+        # Kept as a row like any other, so that every replica refuses its first heartbeat.
+        agent = await agents_data.upsert(
+            session, Agent(name=name, address="", created_utc=now, revoked_utc=now)
+        )
+        log.warning("agent %s revoked before it ever connected", name)
     if agent.revoked_utc is None:
         agent.revoked_utc = utcnow()
         moved = await agents_data.unplace_sources_of(session, name)

@@ -10,47 +10,24 @@ picture is fetched, because a name may resolve elsewhere by then.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 from controlplane.settings import Settings
+from shared.camera_networks import CameraNetworks, IpAddress, addresses
+from shared.camera_networks import refusal as address_refusal
 
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-RESOLVE_TIMEOUT_S = 2.0
 
-
-async def _addresses(host: str) -> list[IpAddress]:
-    """The addresses `host` names; empty when it does not resolve here (the agent, next to the
-    cameras, may resolve names this host cannot, so that alone is no reason to refuse)."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    if host == "localhost" or host.endswith(".localhost"):
-        return [ipaddress.ip_address("127.0.0.1")]
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
-            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, TimeoutError, UnicodeError):
-        return []
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+def networks_of(settings: Settings) -> CameraNetworks:
+    """The policy as agents are told it (they check what names resolve to next to the cameras)."""
+    return CameraNetworks(
+        allow_local=settings.camera_allow_local,
+        deny=list(settings.camera_networks_deny),
+        allow=list(settings.camera_networks_allow),
+    )
 
 
 def _refusal(address: IpAddress, settings: Settings) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    local = address.is_loopback or address.is_link_local or address.is_unspecified
-    if local and not settings.camera_allow_local:
-        return "a loopback or link-local address (VIDEOREC_CAMERA_ALLOW_LOCAL allows them)"
-    if any(address in net for net in settings.camera_networks_deny):
-        return "a network that VIDEOREC_CAMERA_NETWORKS_DENY refuses"
-    allow = settings.camera_networks_allow
-    if allow and not any(address in net for net in allow):
-        return "an address outside VIDEOREC_CAMERA_NETWORKS_ALLOW"
-    return None
+    return address_refusal(address, networks_of(settings))
 
 
 async def refusal(uri: str | None, settings: Settings) -> str | None:
@@ -58,7 +35,7 @@ async def refusal(uri: str | None, settings: Settings) -> str | None:
     host = urlsplit(uri).hostname if uri else None
     if not host:
         return None
-    for address in await _addresses(host):
+    for address in await addresses(host):
         reason = _refusal(address, settings)
         if reason is not None:
             return f"points at {reason}"

@@ -52,7 +52,7 @@ def sign(
     token to derive a key from. `public`: for a client (the agent's public URL when it has one);
     otherwise for the control plane or an agent (always its reported HTTP address, and none with
     TLS to agents configured)."""
-    token = settings.agent_token_for(agent.name)
+    token = settings.agent_token_for(agent.name, agent.token_site)
     location = location or record.location
     if not agent.http_address or not token or not location:
         return None

@@ -35,7 +35,7 @@ async def _client_for(
     # "dirty"), and an MJPEG answer keeps this session open for as long as someone watches; an open
     # write transaction would hold SQLite's lock and stall every heartbeat meanwhile.
     await session.commit()
-    return ctx.agents.client(agent.name, agent.address), source_spec(source)
+    return ctx.agents.client(agent), source_spec(source)
 
 
 async def snapshot(ctx: AppContext, session: AsyncSession, source_id: int) -> bytes:
@@ -79,14 +79,14 @@ async def _parts(images: AsyncIterator[pb.Image]) -> AsyncIterator[bytes]:
 
 async def test_image(ctx: AppContext, session: AsyncSession) -> bytes:
     agent = await agents_service.any_online_agent(session, ctx.settings)
-    return (await ctx.agents.client(agent.name, agent.address).test_image()).jpeg
+    return (await ctx.agents.client(agent).test_image()).jpeg
 
 
 async def test_video(
     ctx: AppContext, session: AsyncSession, frames: int, delay_s: float
 ) -> AsyncIterator[bytes]:
     agent = await agents_service.any_online_agent(session, ctx.settings)
-    stream = ctx.agents.client(agent.name, agent.address).test_video(frames, delay_s)
+    stream = ctx.agents.client(agent).test_video(frames, delay_s)
     first = await stream.first(timeout_s=ctx.settings.grpc_timeout_s)
     return _multipart(first, stream.rest())
 

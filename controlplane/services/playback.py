@@ -62,7 +62,7 @@ class Redirect:
 
 async def _holder(ctx: AppContext, session: AsyncSession, row: Record) -> AgentClient:
     agent = await agents_service.agent_for_record(session, ctx.settings, row)
-    return ctx.agents.client(agent.name, agent.address)
+    return ctx.agents.client(agent)
 
 
 async def video(
@@ -88,7 +88,7 @@ async def video(
     if internal is not None:
         return await _proxy(ctx, agent.name, row.id, internal.url, request_headers)
     # An agent that serves no signed URLs (an older one) still gets its bytes read over gRPC.
-    return await _over_grpc(ctx.agents.client(agent.name, agent.address), row, request_headers.get("range"))
+    return await _over_grpc(ctx.agents.client(agent), row, request_headers.get("range"))
 
 
 async def _proxy(

@@ -109,7 +109,7 @@ async def stop(ctx: AppContext, session: AsyncSession, tag_name: str, model: Sou
             # Asking would only wait for a deadline: the agent's next heartbeat is told to stop it.
             delivered = False
             continue
-        calls.append((row, ctx.agents.client(agent.name, agent.address)))
+        calls.append((row, ctx.agents.client(agent)))
     await session.commit()
     outcomes = await asyncio.gather(
         *(client.stop_record(row.id, STOP_TIMEOUT_S) for row, client in calls), return_exceptions=True

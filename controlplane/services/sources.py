@@ -14,6 +14,7 @@ from controlplane.errors import ConflictError, invalid
 from controlplane.models import Source
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
 from controlplane.models.source_secrets import MaskedSecretError
+from controlplane.sealed import needs_sealing, opened
 from controlplane.services import agents as agents_service
 from controlplane.services import camera_policy
 from controlplane.services.validation import checked
@@ -81,3 +82,16 @@ async def public(session: AsyncSession, settings: Settings, rows: Sequence[Sourc
         )
         for row in rows
     ]
+
+
+async def reseal_secrets(session: AsyncSession) -> int:
+    """Seal camera secrets written before the key was set, or sealed with a key since retired, with
+    the current key (at every start: a key rotation is a restart). Without a key, a sealed value
+    fails the start (SealedSecretError) rather than the first recording of that camera."""
+    sealed = 0
+    for row in await sources_data.stored_secrets(session):
+        stored: str | None
+        for column, stored in zip(sources_data.SEALED_COLUMNS, row[1:], strict=True):
+            if stored is not None and needs_sealing(stored):
+                sealed += await sources_data.reseal(session, row[0], column, stored, opened(stored))
+    return sealed

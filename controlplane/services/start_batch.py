@@ -35,7 +35,7 @@ async def start_on_agents(
 
     async def one_agent(indexes: list[int]) -> list[pb.RecordState | ServiceError]:
         agent = plans[indexes[0]][2]
-        client = ctx.agents.client(agent.name, agent.address)
+        client = ctx.agents.client(agent)
         entries = [(plans[i][0].id, tag_name, source_spec(plans[i][1])) for i in indexes]
         return await client.start_records(entries, START_WAIT_S)
 

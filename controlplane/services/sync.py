@@ -56,7 +56,7 @@ async def import_copy(
     header = pb.WriteFileHeader(
         record_id=record_id, path=f"import/{safe_tag(tag_name)}", size=size, hash_md5=hash_md5
     )
-    result = await ctx.agents.client(agent.name, agent.address).write_file(header, body, 60 + size / 1e6)
+    result = await ctx.agents.client(agent).write_file(header, body, 60 + size / 1e6)
     if result.hash_md5 != hash_md5:
         raise CopyVerificationError(f"imported copy of {record_id} hashed to {result.hash_md5}")
     tag = await tags_data.get_or_create(session, tag_name)

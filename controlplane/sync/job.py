@@ -137,7 +137,7 @@ class JobRun:
         assert record.location and record.size_bytes is not None
         async with self._ctx.sessions() as session:
             source_agent = await agents_service.agent_for_record(session, self._ctx.settings, record)
-        source = self._ctx.agents.client(source_agent.name, source_agent.address)
+        source = self._ctx.agents.client(source_agent)
         size = record.size_bytes
         direct = media_urls.sign(self._ctx.settings, source_agent, record, public=False)
         # The bytes from the source agent's HTTP port (sendfile there), over gRPC only from an agent

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.errors import invalid
+from controlplane.models import Agent
 from controlplane.services import agents as agents_service
 from controlplane.settings import Settings
 from controlplane.sync.destinations import Destination, Links
@@ -72,9 +73,9 @@ def holder_of(sync_location: str, settings: Settings, links: Links) -> Destinati
 
 
 def links_of(ctx: AppContext) -> Links:
-    async def agent_address(name: str) -> str | None:
+    async def online_agent(name: str) -> Agent | None:
         async with ctx.sessions() as session:
             agent = await agents_data.get(session, name)
-        return agent.address if agent is not None and agents_service.is_online(agent, ctx.settings) else None
+        return agent if agent is not None and agents_service.is_online(agent, ctx.settings) else None
 
-    return Links(ctx.agents, agent_address)
+    return Links(ctx.agents, online_agent)

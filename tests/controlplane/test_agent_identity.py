@@ -68,7 +68,8 @@ def test_revoked_agent_is_refused_and_its_sources_move(keyed: TestClient):
     # Another agent takes the camera over at its next heartbeat.
     assert [s["id"] for s in beat(keyed, "site-b", token_b).json()["sources"]] == [source["id"]]
     assert keyed.get(f"/api/v1/source/{source['id']}").json()["agent"] == "site-b"
-    assert keyed.delete("/api/v1/agent/nobody").status_code == 404
+    # A name that never connected is revoked too (test_security_revocation.py).
+    assert keyed.delete("/api/v1/agent/nobody").json()["revoked"] is True
 
 
 def test_a_report_cannot_rewrite_a_finished_record(keyed: TestClient, database_url: str):

@@ -24,7 +24,7 @@ from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.processes import AGENT_TOKEN, AgentProc, ControlPlane
-from tests.support.records import tampered, wait_video_s
+from tests.support.records import record_file, tampered, wait_video_s
 from tests.support.stack import Stack, start_stack
 from tests.support.wait import wait_until
 
@@ -113,7 +113,7 @@ def copy_of(site: Site, tag: str) -> Path:
     with site.cp.client() as c:
         (row,) = c.get("/api/v1/record", params={"tag_name": tag}).json()
     assert row["sync_location"] and row["sync_location"].startswith("dest:"), row
-    return Path(row["sync_location"].split(":", 1)[1])
+    return record_file(row, site.dest.storage, "sync_location")
 
 
 def test_the_destination_pulls_the_record_and_its_md5_matches(site: Site) -> None:

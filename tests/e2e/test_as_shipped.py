@@ -91,6 +91,12 @@ def test_a_second_agent_joins_make_run_with_the_printed_command_and_stays_after_
         assert key.stat().st_mode & 0o777 == 0o600
         token = enrol(data, "gate")
         assert token not in text  # nothing secret printed
+        # Camera passwords are sealed with the data folder's secrets key, made beside the agents key.
+        assert (data / "secrets.key").stat().st_mode & 0o777 == 0o600
+        cam = httpx.post(cp.url + "/api/v1/source", json={"uri_rtsp": "rtsp://admin:Sesame-42@10.9.9.9/s"})
+        assert cam.status_code == 201, cam.text
+        stored = b"".join(p.read_bytes() for p in data.glob("videorec.db*"))
+        assert b"Sesame-42" not in stored and b"sealed1:" in stored
         second = start_agent(tmp_path, cp, name="gate", token=token)
         try:
             wait_agent_online(cp, "gate")

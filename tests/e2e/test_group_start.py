@@ -14,6 +14,7 @@ from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.media import ffprobe_json
 from tests.support.metrics import sample
 from tests.support.processes import AgentProc
+from tests.support.records import record_file
 from tests.support.stack import start_stack
 
 pytestmark = [pytest.mark.e2e]
@@ -46,6 +47,7 @@ def test_a_group_on_two_agents_starts_with_one_call_per_agent_and_every_file_pla
 ) -> None:
     with start_stack(tmp_path, agents=2) as stack:
         cp = stack.cp
+        storages = {a.name: a.storage for a in stack.agents}
         with cp.client(timeout=120) as c:
             group = c.post("/api/v1/group", json={"name": "stands"}).json()
             for i in range(N_SOURCES):
@@ -64,7 +66,7 @@ def test_a_group_on_two_agents_starts_with_one_call_per_agent_and_every_file_pla
             assert {r["status"] for r in started} == {"recording"}, started
             for record in started:
                 # `recording` in the answer: that record's ffmpeg had opened the camera (its file is there).
-                assert Path(record["location"].split(":", 1)[1]).exists(), record
+                assert record_file(record, storages[record["agent"]]).exists(), record
             assert sorted(r["agent"] for r in started) == sorted(
                 f"agent-{i % 2 + 1}" for i in range(N_SOURCES)
             )
@@ -79,6 +81,6 @@ def test_a_group_on_two_agents_starts_with_one_call_per_agent_and_every_file_pla
             done = c.get("/api/v1/record", params={"tag_name": "kick-off"}).json()
         for record in done:
             assert record["status"] == "completed" and record["hash_md5"], record
-            media = ffprobe_json(Path(record["location"].split(":", 1)[1]))
+            media = ffprobe_json(record_file(record, storages[record["agent"]]))
             assert float(media["format"]["duration"]) > 0.5, media
             assert any(s["codec_type"] == "video" for s in media["streams"]), media

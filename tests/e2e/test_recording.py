@@ -18,6 +18,7 @@ from tests.support.records import (
     assert_plays,
     download,
     make_group,
+    record_file,
     records,
     span_minus_gaps,
     video_seconds,
@@ -132,8 +133,9 @@ def test_delete_only_the_records_own_file(stack: Stack, camera: RtspCamera) -> N
         wait_video_s(cp, record["id"], 1.0)
         c.put("/api/v1/record", json={"tag_name": "del-1"})
         (record,) = records(cp, "del-1")
-        path = Path(record["location"].split(":", 1)[1])
-        assert path.exists() and path.is_relative_to(agent.storage.resolve())
+        path = record_file(record, agent.storage)
+        assert path.exists() and path.resolve().is_relative_to(agent.storage.resolve())
+        assert not record["location"].partition(":")[2].startswith("/")  # the root is the agent's own
         before = sorted(p for p in agent.storage.rglob("*") if p.is_file())
         for bad in (
             "../../etc/passwd",
@@ -302,7 +304,7 @@ def test_a_killed_agents_ffmpeg_records_on_until_the_restarted_agent_takes_over(
             c.post("/api/v1/record", json={"tag_name": "r-1", "group_name": "restart"})
             (record,) = wait_bytes(cp, "r-1")
             wait_video_s(cp, record["id"], 1.0)
-            path = Path(records(cp, "r-1")[0]["location"].split(":", 1)[1])
+            path = record_file(records(cp, "r-1")[0], stack.agent.storage)
             (orphan,) = writers_of(path)  # the ffmpeg writing the record's file
             stack.agent.kill()  # SIGKILL: no chance to stop its ffmpeg
             down_at = time.time()
@@ -373,7 +375,7 @@ def test_what_happened_while_the_control_plane_was_down_reaches_it_when_it_retur
         (record,) = wait_bytes(stack.cp, "s-1")
         wait_video_s(stack.cp, record["id"], 1.0)
         before = video_seconds(stack.cp, record["id"])
-        path = Path(record["location"].split(":", 1)[1])
+        path = record_file(record, stack.agent.storage)
 
         stack.stop_cp()
         gone_at, back_at = drop_camera(stack, flaky, record["id"])

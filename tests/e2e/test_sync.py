@@ -8,13 +8,13 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.processes import AgentProc, ControlPlane, wait_agent_online
+from tests.support.records import record_file
 from tests.support.s3 import MotoS3, moto_s3, small_parts_allowed
 from tests.support.stack import Stack, start_stack
 from tests.support.wait import wait_until
@@ -160,8 +160,9 @@ def test_sync_to_another_agent_is_verified_and_idempotent(site: Site) -> None:
     assert job["bytes_done"] == job["bytes_total"] == record["size_bytes"]
     (synced,) = site.records("to-agent")
     assert synced["sync_location"].startswith("dest:")
-    copy = Path(synced["sync_location"].split(":", 1)[1])
-    assert copy.is_relative_to(site.dest.storage.resolve())
+    assert not synced["sync_location"].partition(":")[2].startswith("/")  # the root is the agent's own
+    copy = record_file(synced, site.dest.storage, "sync_location")
+    assert copy.resolve().is_relative_to(site.dest.storage.resolve())
     assert hashlib.md5(copy.read_bytes()).hexdigest() == record["hash_md5"]  # noqa: S324
     # Again: nothing is copied twice, the record keeps its one sync_location.
     again = site.wait_job(site.sync("to-agent", "agent://dest/archive"))
@@ -251,7 +252,7 @@ def _sync_counters(site: Site) -> dict[str, float]:
 
 def test_a_corrupted_copy_is_detected_and_never_marked_synced(site: Site) -> None:
     (record,) = site.record("rot")
-    path = Path(record["location"].split(":", 1)[1])
+    path = record_file(record, site.src.storage)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # the disk rotted after the record was hashed
     path.write_bytes(bytes(data))
@@ -281,7 +282,7 @@ def test_destination_killed_mid_copy_then_back_completes(site: Site) -> None:
     assert job["status"] == "completed", job
     assert job["items"][0]["attempts"] >= 2
     (synced,) = site.records("resume")
-    copy = Path(synced["sync_location"].split(":", 1)[1])
+    copy = record_file(synced, site.dest.storage, "sync_location")
     assert hashlib.md5(copy.read_bytes()).hexdigest() == record["hash_md5"]  # noqa: S324
     assert len(list(copy.parent.glob("*.mp4"))) == 1  # no duplicate copies
 
@@ -300,7 +301,7 @@ def test_control_plane_restarted_mid_copy_resumes_the_job(site: Site) -> None:
     assert progress == sorted(progress), progress  # progress never went backwards
     assert job["bytes_done"] == job["bytes_total"] == record["size_bytes"]  # every byte counted once
     (synced,) = site.records("cp-restart")
-    copy = Path(synced["sync_location"].split(":", 1)[1])
+    copy = record_file(synced, site.dest.storage, "sync_location")
     assert hashlib.md5(copy.read_bytes()).hexdigest() == record["hash_md5"]  # noqa: S324
     assert len(list(copy.parent.glob("*"))) == 1  # one copy, no leftovers of the broken one
 

@@ -13,6 +13,13 @@ from tests.support.processes import ControlPlane
 from tests.support.wait import wait_until
 
 
+def record_file(record: dict, storage: Path, field: str = "location") -> Path:
+    """The file a record's `location` (or `sync_location`) names on the agent whose storage root is
+    `storage`: locations are relative to the root (an absolute one, as older agents reported, stays
+    itself)."""
+    return storage / record[field].split(":", 1)[1]
+
+
 def make_group(cp: ControlPlane, name: str, sources: list[dict]) -> list[int]:
     ids = []
     with cp.client() as c:

@@ -22,7 +22,7 @@ class CopyInfo:
     """One verified copy kept by this agent."""
 
     record_id: str
-    location: str  # "<agent_name>:<absolute path>"
+    location: str  # "<agent_name>:<path under the storage root>" (older copies: absolute)
     path: Path
     hash_md5: str
     size: int

@@ -22,6 +22,7 @@ class CopyStore:
 
     def __init__(self, storage_root: Path, agent_name: str) -> None:
         self.dir = SyncDir(storage_root)
+        self._root = Path(storage_root).absolute()
         self._table = CopyTable(Path(storage_root).absolute() / JOURNAL_NAME)
         self._agent = agent_name
         self.dir.remove_leftovers()
@@ -37,7 +38,10 @@ class CopyStore:
         """The copy of `record_id` kept in directory `path`, if it is registered and still on disk
         with its registered size (not re-hashed: the file was verified when it was written)."""
         target = self.dir.target(record_id, path, ext)
-        info = self._table.get(record_id, self._location(target))
+        info = self._table.get(record_id, self._location(target)) or self._table.get(
+            record_id,
+            f"{self._agent}:{target}",  # registered by an older agent, under the absolute form
+        )
         if info is None:
             return None
         try:
@@ -85,4 +89,6 @@ class CopyStore:
         log.info("copy of record %s at %s deleted", record_id, info.path)
 
     def _location(self, path: Path) -> str:
-        return f"{self._agent}:{path}"
+        """Relative to the storage root, like a record's own location: API users never learn the
+        agent's directories. Copies registered before keep their absolute location."""
+        return f"{self._agent}:{path.absolute().relative_to(self._root)}"

@@ -12,7 +12,7 @@ from agent.files.copies.model import CopyInfo
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS copies (
     record_id TEXT NOT NULL,
-    location TEXT NOT NULL,       -- "<agent_name>:<absolute path>"
+    location TEXT NOT NULL,       -- "<agent_name>:<path under the storage root>" (older: absolute)
     hash_md5 TEXT NOT NULL,
     size INTEGER NOT NULL,
     created_unix REAL NOT NULL,
@@ -28,6 +28,7 @@ class CopyTable:
         # The journal holds camera credentials: create it private, as agent.journal does, in case
         # the store opens the file first.
         os.close(os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600))
+        self._root = Path(db_path).absolute().parent  # the storage root: locations are relative to it
         self._db = sqlite3.connect(db_path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -54,7 +55,7 @@ class CopyTable:
             return None
         rid, loc, md5, size, created = values
         _agent, _sep, text = loc.partition(":")
-        return CopyInfo(rid, loc, Path(text), md5, size, created)
+        return CopyInfo(rid, loc, self._root / text, md5, size, created)  # an absolute text stays itself
 
     def remove(self, record_id: str, location: str) -> None:
         self._db.execute("DELETE FROM copies WHERE record_id = ? AND location = ?", (record_id, location))

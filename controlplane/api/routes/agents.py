@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path
 from controlplane.api.agent_auth import AgentIdentityDep
 from controlplane.api.deps import ContextDep, SessionDep
 from controlplane.data import agents as agents_data
+from controlplane.errors import SiteRefusedError
 from controlplane.models.agent import AgentPublic
 from controlplane.services import agents as agents_service
-from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut
+from shared.heartbeat import AGENT_NAME, HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut
 
 router = APIRouter(prefix="/agent", tags=["agents"])
 internal = APIRouter(tags=["internal"])
@@ -22,21 +23,30 @@ async def list_agents(ctx: ContextDep, session: SessionDep) -> list[AgentPublic]
     return [agents_service.public(a, ctx.settings) for a in await agents_data.list_all(session)]
 
 
-@router.delete("/{name}", response_model=AgentPublic, responses={404: {"description": "No such agent"}})
+@router.delete("/{name}", response_model=AgentPublic)
 async def revoke_agent(
-    ctx: ContextDep, session: SessionDep, name: Annotated[str, Path(max_length=128)]
+    ctx: ContextDep, session: SessionDep, name: Annotated[str, Path(max_length=128, pattern=AGENT_NAME)]
 ) -> AgentPublic:
     """Revoke an agent: its token stops working on every replica, its sources move to other agents,
-    and its running records are marked interrupted. The name cannot be enrolled again."""
+    and its running records are marked interrupted. The name cannot be enrolled again. Any name
+    can be revoked, an enrolled one that never connected too."""
     agent = await agents_service.revoke(session, name)
     await session.commit()
     return agents_service.public(agent, ctx.settings)
 
 
-@internal.post(HEARTBEAT_PATH, response_model=HeartbeatOut, responses={401: {"description": "Bad token"}})
+@internal.post(
+    HEARTBEAT_PATH,
+    response_model=HeartbeatOut,
+    responses={401: {"description": "Bad token"}, 403: {"description": "Not the agent's site"}},
+)
 async def heartbeat(
     ctx: ContextDep, session: SessionDep, beat: HeartbeatIn, who: AgentIdentityDep
 ) -> HeartbeatOut:
-    answer = await agents_service.heartbeat(session, ctx.settings, beat, who)
+    try:
+        answer = await agents_service.heartbeat(session, ctx.settings, beat, who)
+    except SiteRefusedError:
+        ctx.metrics.agent_site_refusals.labels(beat.name).inc()
+        raise
     await session.commit()
     return answer

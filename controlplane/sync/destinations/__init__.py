@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from controlplane.agents.pool import AgentPool
-from controlplane.models import Record
+from controlplane.models import Agent, Record
 from shared.names import safe_tag
 
-# The address of an online agent by name, or None when it is offline or unknown.
-AgentAddress = Callable[[str], Awaitable[str | None]]
+# An online agent by name (its address, and the site its token names), or None when it is offline or
+# unknown.
+OnlineAgent = Callable[[str], Awaitable[Agent | None]]
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Links:
     """What destinations need from the running control plane to reach agents."""
 
     agents: AgentPool
-    agent_address: AgentAddress
+    online_agent: OnlineAgent
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from controlplane.agents.client import AgentClient
 from controlplane.errors import AgentUnavailableError, CopyVerificationError
+from controlplane.models import Agent
 from controlplane.sync.destinations import Links, Outgoing
 from shared.rpc import agent_pb2 as pb
 
@@ -22,15 +23,15 @@ class AgentDestination:
     path: str  # relative directory under the agent's sync root
     links: Links
 
-    async def _address(self) -> str:
-        address = await self.links.agent_address(self.agent)
-        if address is None:
+    async def _online(self) -> Agent:
+        agent = await self.links.online_agent(self.agent)
+        if agent is None:
             raise AgentUnavailableError(f"destination agent {self.agent} is offline")
-        return address
+        return agent
 
     async def copy(self, outgoing: Outgoing) -> str:
         size, md5 = outgoing.size, outgoing.md5
-        dest = self.links.agents.client(self.agent, await self._address())
+        dest = self.links.agents.client(await self._online())
         header = pb.WriteFileHeader(record_id=outgoing.record.id, path=self.path, size=size, hash_md5=md5)
         if outgoing.source_url is not None:
             result = await self._pull(dest, header, outgoing)
@@ -61,8 +62,10 @@ class AgentDestination:
         return await dest.pull_file(request, outgoing.deadline_s, progress)
 
     async def delete(self, record_id: str, sync_location: str) -> None:
-        client = self.links.agents.client(self.agent, await self._address())
+        client = self.links.agents.client(await self._online())
         await client.delete_file(record_id, sync_location)
 
     def owns(self, sync_location: str) -> bool:
-        return sync_location.startswith(f"{self.agent}:") and f"/sync/{self.path}/" in sync_location
+        # `agent:sync/PATH/…` (relative to its storage root), or `agent:/…/sync/PATH/…` from older agents.
+        agent, _, where = sync_location.partition(":")
+        return agent == self.agent and f"/sync/{self.path}/" in f"/{where}"

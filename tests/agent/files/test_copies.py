@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from agent.errors import FileAccessError, UnknownRecordError
-from agent.files.copies.model import CopyHeader, CopyMismatchError, CopyResumeError
+from agent.files.copies.model import CopyHeader, CopyInfo, CopyMismatchError, CopyResumeError
 from agent.files.copies.receive import receive
 from agent.files.copies.store import CopyStore
+from agent.files.copies.table import CopyTable
+from agent.files.layout import JOURNAL_NAME
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +54,7 @@ async def test_receive_keeps_a_verified_copy(store: CopyStore, tmp_path: Path) -
     info = await receive(store, header(), chunks())
     expected = (tmp_path / "sync" / "backup" / "cam1" / f"{RECORD}.mp4").absolute()
     assert info.path == expected
-    assert info.location == f"agent-b:{expected}"
+    assert info.location == f"agent-b:sync/backup/cam1/{RECORD}.mp4"  # relative to the storage root
     assert info.hash_md5 == hashlib.md5(DATA).hexdigest()
     assert info.size == len(DATA)
     assert expected.read_bytes() == DATA
@@ -171,3 +173,23 @@ async def test_store_survives_a_restart(tmp_path: Path) -> None:
         assert not stale.exists()
     finally:
         reopened.close()
+
+
+async def test_a_copy_registered_under_its_absolute_location_is_still_found(tmp_path: Path) -> None:
+    """Copies kept before locations were relative to the storage root keep working (issue 21)."""
+    target = (tmp_path / "sync" / "backup" / "cam1" / f"{RECORD}.mp4").absolute()
+    target.parent.mkdir(parents=True)
+    target.write_bytes(DATA)
+    older = f"agent-b:{target}"
+    table = CopyTable(tmp_path / JOURNAL_NAME)
+    table.put(CopyInfo(RECORD, older, target, hashlib.md5(DATA).hexdigest(), len(DATA), 1.0))
+    table.close()
+    store = CopyStore(tmp_path, "agent-b")
+    try:
+        assert store.resolve(RECORD, older).path == target
+        kept = store.already_kept(header())
+        assert kept is not None and kept.location == older  # a retried sync does not copy again
+        await store.delete(RECORD, older)
+        assert not target.exists()
+    finally:
+        store.close()

@@ -68,7 +68,7 @@ def assert_final_file(info: RecordInfo, root: Path) -> float:
     """The completed record's one final file: in place, hashed right, plays; returns its duration."""
     assert info.status == "completed", info
     assert info.path == root / "tag-1" / str(info.source_id) / f"{info.record_id}.mp4"
-    assert info.location == f"{AGENT}:{info.path}"
+    assert info.location == f"{AGENT}:{info.path.relative_to(root)}"  # never the root itself
     assert info.path.is_file() and not info.path.with_suffix(".parts").exists()
     assert info.hash_md5 == md5_of(info.path)
     assert info.size_bytes == info.path.stat().st_size

@@ -41,7 +41,7 @@ async def test_files_are_served_and_deleted_only_from_the_records_own_locations(
                 f"{AGENT}:{final_dir}/../{final_dir.name}/{a.path.name}",  # same file, not its location
                 f"{AGENT}:{root}/../outside.mp4",
                 f"{AGENT}:/etc/passwd",
-                f"{AGENT}:{a.path.relative_to(root)}",
+                f"{AGENT}:./{a.path.relative_to(root)}",  # the relative location is compared as text too
                 f"other-agent:{a.path}",
                 str(a.path),
                 b.location,  # another record's file

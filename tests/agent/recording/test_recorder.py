@@ -39,7 +39,10 @@ async def test_recording_stops_into_one_hashed_file_as_long_as_the_wall_time(
 ) -> None:
     async with open_manager(tmp_path) as manager:
         info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
-        assert info.path.name == "part-0001.mp4" and info.location == f"agent-t:{info.path}"
+        assert (
+            info.path.name == "part-0001.mp4"
+            and info.location == f"agent-t:{info.path.relative_to(tmp_path)}"
+        )
         await wait_video(info.path, 3.0)
         started = time.monotonic()
         done = await manager.stop(info.record_id)

@@ -45,12 +45,12 @@ def entry(url: str, source_id: int, record_id: str | None = None) -> pb.StartRec
     )
 
 
-def path_of(state: pb.RecordState) -> Path:
-    return Path(state.location.split(":", 1)[1])
+def path_of(state: pb.RecordState, root: Path) -> Path:
+    return root / state.location.split(":", 1)[1]  # relative to the storage root
 
 
 async def test_one_call_starts_every_record_and_answers_once_each_camera_is_open(
-    stub: agent_pb2_grpc.AgentStub, cam: RtspCamera
+    stub: agent_pb2_grpc.AgentStub, cam: RtspCamera, tmp_path: Path
 ) -> None:
     entries = [entry(cam.url, i + 1) for i in range(4)]
     bad = entry(cam.url, 9, record_id="../escape")  # refused alone: the others start
@@ -64,11 +64,11 @@ async def test_one_call_starts_every_record_and_answers_once_each_camera_is_open
         assert result.opened and result.state.status == pb.RECORD_STATUS_RECORDING, result
         assert result.state.error == ""
         # Answered once ffmpeg had opened the camera: its file is there already.
-        assert path_of(result.state).exists()
+        assert path_of(result.state, tmp_path).exists()
 
     # Every record gathers a couple of fragments (the agent is another process: its clock runs on).
     await await_until(
-        lambda: all(duration_of(path_of(by_id[e.record_id].state)) > 1.5 for e in entries),
+        lambda: all(duration_of(path_of(by_id[e.record_id].state, tmp_path)) > 1.5 for e in entries),
         60,
         interval=0.3,
         what="1.5 s of video in every record",
@@ -76,7 +76,7 @@ async def test_one_call_starts_every_record_and_answers_once_each_camera_is_open
     for e in entries:
         done = await stub.StopRecord(pb.StopRecordRequest(record_id=e.record_id, wait=True), timeout=60)
         assert done.status == pb.RECORD_STATUS_COMPLETED, done
-        final = path_of(done)
+        final = path_of(done, tmp_path)
         assert md5_of(final) == done.hash_md5
         assert duration_of(final) > 1.0
 

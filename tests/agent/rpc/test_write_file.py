@@ -94,7 +94,7 @@ async def read_all(stub: agent_pb2_grpc.AgentStub, location: str) -> bytes:
 async def test_copy_is_received_served_and_deleted(stub: agent_pb2_grpc.AgentStub, tmp_path: Path) -> None:
     result = await stub.WriteFile(messages(header()))
     path = (tmp_path / "sync" / "nightly" / "cam7" / f"{RECORD}.mp4").absolute()
-    assert result.location == f"{NAME}:{path}"
+    assert result.location == f"{NAME}:sync/nightly/cam7/{RECORD}.mp4"  # relative to the storage root
     assert result.hash_md5 == hashlib.md5(DATA).hexdigest()
     assert result.size == len(DATA)
     assert path.read_bytes() == DATA
@@ -113,9 +113,9 @@ async def test_copy_is_received_served_and_deleted(stub: agent_pb2_grpc.AgentStu
 
 async def test_same_copy_twice_is_idempotent(stub: agent_pb2_grpc.AgentStub, tmp_path: Path) -> None:
     first = await stub.WriteFile(messages(header()))
-    mtime = Path(first.location.partition(":")[2]).stat().st_mtime_ns
+    mtime = (tmp_path / first.location.partition(":")[2]).stat().st_mtime_ns
     assert await stub.WriteFile(messages(header())) == first
-    assert Path(first.location.partition(":")[2]).stat().st_mtime_ns == mtime
+    assert (tmp_path / first.location.partition(":")[2]).stat().st_mtime_ns == mtime
     assert len(sync_files(tmp_path)) == 1
 
 
@@ -186,7 +186,7 @@ async def test_unknown_file_is_not_found(stub: agent_pb2_grpc.AgentStub, tmp_pat
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.DeleteFile(ref)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
-    assert sync_files(tmp_path) == [Path(result.location.partition(":")[2])]
+    assert sync_files(tmp_path) == [(tmp_path / result.location.partition(":")[2]).absolute()]
 
 
 async def test_copy_survives_an_agent_restart(tmp_path: Path) -> None:
