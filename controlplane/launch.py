@@ -44,7 +44,7 @@ def how_to_add_an_agent(settings: Settings, url: str) -> str:
     """What `make run` prints: the steps that put a second agent on this deployment (no secret)."""
     if settings.agents_key is not None:
         data = f"VIDEOREC_DATA_DIR={settings.data_dir} " if settings.data_dir != Path("data") else ""
-        how = f"$({data}.venv/bin/videorec-controlplane enrol-agent NAME)"
+        how = f"$({data}.venv/bin/videorec-controlplane enrol-agent NAME --site default)"
     else:
         how = "<the VIDEOREC_AGENT_TOKEN this control plane was started with>"
     where = (

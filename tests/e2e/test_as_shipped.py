@@ -62,7 +62,7 @@ def enrol(data: Path, name: str) -> str:
     """The command `make run` prints, as the user types it (same data folder, no key in the env)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOREC_")}
     result = subprocess.run(
-        [str(VENV_BIN / "videorec-controlplane"), "enrol-agent", name],
+        [str(VENV_BIN / "videorec-controlplane"), "enrol-agent", name, "--site", "default"],
         env={**env, "VIDEOREC_DATA_DIR": str(data)},
         capture_output=True,
         text=True,
@@ -85,7 +85,7 @@ def test_a_second_agent_joins_make_run_with_the_printed_command_and_stays_after_
     data, port = tmp_path / "data", free_port()
     with make_run(data, port) as (cp, printed):
         text = "\n".join(printed)
-        assert "add an agent" in text and "enrol-agent NAME" in text, text
+        assert "add an agent" in text and "enrol-agent NAME --site default" in text, text
         # The key agents' tokens come from is the deployment's, kept beside its database.
         key = data / "agents.key"
         assert key.stat().st_mode & 0o777 == 0o600

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agent.cameras.spec import CameraSpec
 from agent.recording.journal import JOURNAL_NAME, Journal, RecordRow, journal_key
-from shared.enums import RecordStatus
+from shared.enums import GapReason, RecordStatus
 
 RTSP_PASSWORD, PICTURE_PASSWORD = "rtsp-secret-5d1e", "pic-secret-88af"
 
@@ -22,7 +22,7 @@ def a_row() -> RecordRow:
         picture_password=PICTURE_PASSWORD,
     )
     row = RecordRow("r1", "tag", spec, None, RecordStatus.RECORDING, 10.0, "/f.mp4")
-    row.parts, row.gaps = ["/p1.mp4"], [(11.0, 12.5)]
+    row.parts, row.gaps = ["/p1.mp4"], [(11.0, 12.5, GapReason.CAMERA)]
     return row
 
 
