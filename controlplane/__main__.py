@@ -1,14 +1,16 @@
 """`python -m controlplane` / `videorec-controlplane`: serve the REST API (no local agent);
 `videorec-controlplane migrate`: upgrade the database schema to this code's head and exit;
-`videorec-controlplane enrol-agent NAME`: print the token agent NAME must hold (needs the agent key)."""
+`videorec-controlplane enrol-agent NAME`: print the token agent NAME must hold (needs the agent key);
+`videorec-controlplane backup PATH` / `restore PATH`: the embedded database and its keys (controlplane/backup.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import sys
+from pathlib import Path
 
-from controlplane import schema
+from controlplane import backup, schema
 from controlplane.db import make_engine, private_sqlite_file
 from controlplane.local_keys import with_agents_key
 from controlplane.services.agent_identity import token_for
@@ -42,6 +44,9 @@ def enrol_agent(settings: Settings, name: str) -> int:
 
 
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] in ("backup", "restore"):
+        # Before with_agents_key, which would make a new agents key where a restore brings the old one.
+        return backup.run(sys.argv[1], Settings(), Path(sys.argv[2]))
     settings = with_agents_key(Settings())
     configure_logging(settings)
     if sys.argv[1:] == ["migrate"]:
@@ -51,7 +56,10 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "enrol-agent":
         return enrol_agent(settings, sys.argv[2])
     if sys.argv[1:]:
-        print("usage: videorec-controlplane [migrate | enrol-agent NAME]", file=sys.stderr)
+        print(
+            "usage: videorec-controlplane [migrate | enrol-agent NAME | backup PATH | restore PATH]",
+            file=sys.stderr,
+        )
         return 2
     if not check_exposure(settings):
         return 2
