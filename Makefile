@@ -16,7 +16,7 @@ CAMERA_APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-serv
 APT_PACKAGES := $(RUN_APT_PACKAGES) $(CAMERA_APT_PACKAGES) prometheus chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-run system-deps run-deps camera-deps run camera test lint fmt proto proto-check bench clean
+.PHONY: help install install-run system-deps run-deps camera-deps run camera test lint fmt proto proto-check docs docs-check bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,7 +65,7 @@ camera: camera-deps ## A test camera (test pattern over RTSP) at rtsp://127.0.0.
 test: $(STAMP) system-deps lint ## Lint, then run the whole test suite
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q --durations=15
 
-lint: $(STAMP) proto-check ## ruff, ruff format --check, mypy, models vs migrations (alembic check)
+lint: $(STAMP) proto-check docs-check ## ruff, ruff format --check, mypy, models vs migrations (alembic check)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -85,6 +85,16 @@ proto-check: $(STAMP) ## Fail when the committed generated code differs from pro
 	diff -r -x __init__.py -x __pycache__ $$tmp/shared/rpc shared/rpc >/dev/null \
 		|| { echo "shared/rpc is out of date: run 'make proto' and commit"; rm -rf $$tmp; exit 1; }; \
 	rm -rf $$tmp
+
+# The configuration reference is rendered from these settings classes (module:Class), so it cannot drift.
+CONFIG_DOC ?= docs/configuration.md
+SETTINGS_CLASSES := controlplane.settings:Settings agent.settings:AgentSettings
+
+docs: $(STAMP) ## Write docs/configuration.md from the settings classes (never edit it by hand)
+	$(PY) -m shared.settings_doc $(CONFIG_DOC) $(SETTINGS_CLASSES)
+
+docs-check: $(STAMP) ## Fail when the committed docs/configuration.md differs from the settings classes
+	@$(PY) -m shared.settings_doc --check $(CONFIG_DOC) $(SETTINGS_CLASSES)
 
 bench: $(STAMP) system-deps ## Run the benchmarks and print their tables
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

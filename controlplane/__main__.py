@@ -1,7 +1,8 @@
 """`python -m controlplane` / `videorec-controlplane`: serve the REST API (no local agent);
 `videorec-controlplane migrate`: upgrade the database schema to this code's head and exit;
 `videorec-controlplane enrol-agent NAME [--site SITE]`: print the token agent NAME must hold (needs the
-agent key); with --site the token binds the agent to that site."""
+agent key); with --site the token binds the agent to that site;
+`videorec-controlplane backup PATH` / `restore PATH`: the embedded database and its keys (controlplane/backup.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import argparse
 import asyncio
 import re
 import sys
+from pathlib import Path
 
-from controlplane import schema
+from controlplane import backup, schema
 from controlplane.db import make_engine, private_sqlite_file
 from controlplane.local_keys import with_local_keys
 from controlplane.services.agent_identity import token_for
@@ -49,6 +51,9 @@ def enrol_agent(settings: Settings, name: str, site: str | None = None) -> int:
 
 
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] in ("backup", "restore"):
+        # Before with_local_keys, which would make new keys where a restore brings the old ones.
+        return backup.run(sys.argv[1], Settings(), Path(sys.argv[2]))
     settings = with_local_keys(Settings())
     configure_logging(settings)
     if sys.argv[1:] == ["migrate"]:
@@ -64,7 +69,10 @@ def main() -> int:
         args = parser.parse_args(sys.argv[2:])
         return enrol_agent(settings, args.name, args.site)
     if sys.argv[1:]:
-        print("usage: videorec-controlplane [migrate | enrol-agent NAME [--site SITE]]", file=sys.stderr)
+        print(
+            "usage: videorec-controlplane [migrate | enrol-agent NAME [--site SITE] | backup PATH | restore PATH]",
+            file=sys.stderr,
+        )
         return 2
     if not check_exposure(settings):
         return 2

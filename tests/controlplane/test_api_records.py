@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session, create_engine
+
+from controlplane.models import Record, Tag
 
 
 def test_start_for_unknown_group_is_404(client: TestClient) -> None:
@@ -68,3 +74,36 @@ def test_delete_file_at_a_foreign_location_is_422(client: TestClient) -> None:
         response = client.delete(f"/api/v1/record/{record['id']}/file/", params={"location": location})
         assert response.status_code == 422
         assert response.json()["detail"][0]["loc"] == ["query", "location"]
+
+
+def _recording_record(database_url: str, tag_name: str) -> None:
+    """A record of `tag_name` that is recording, as a start on an agent leaves it."""
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with Session(engine) as session:
+            tag = Tag(name=tag_name)
+            session.add(tag)
+            session.flush()
+            begin = datetime(2026, 1, 1, tzinfo=UTC)
+            session.add(
+                Record(tag_id=tag.id, status="recording", agent_name="a", location="x", begin_utc=begin)
+            )
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/record/runing", "/api/v1/record/running"])
+def test_running_and_the_seeds_runing_give_the_same_answer(
+    client: TestClient, database_url: str, path: str
+) -> None:
+    _recording_record(database_url, "live")
+    assert client.get(path, params={"tag_name": "live"}).json() is True
+    assert client.get(f"{path}/", params={"tag_name": "live"}).json() is True
+    assert client.get(path, params={"tag_name": "nope"}).json() is False
+    assert client.get(path).status_code == 422
+    assert client.get(path, params={"tag_name": ""}).status_code == 422
+    # Both are described, with the same parameter and answer.
+    operation = client.get("/openapi.json").json()["paths"][path]["get"]
+    assert [p["name"] for p in operation["parameters"]] == ["tag_name"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "boolean"

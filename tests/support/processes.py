@@ -72,9 +72,15 @@ class ControlPlane(Proc):
 
 
 def start_controlplane(
-    tmp_path: Path, database_url: str | None = None, port: int | None = None, **env: str
+    tmp_path: Path,
+    database_url: str | None = None,
+    port: int | None = None,
+    shared_agent_token: bool = True,
+    **env: str,
 ) -> ControlPlane:
-    """`port` again brings a stopped control plane back where its agents look for it."""
+    """`port` again brings a stopped control plane back where its agents look for it.
+    `shared_agent_token=False`: on SQLite the control plane keeps an agents key in its data folder and
+    agents join with the tokens `enrol-agent` prints, as a user's site does."""
     port = port or free_port()
     data = tmp_path / "cp-data"
     full_env = {
@@ -88,6 +94,8 @@ def start_controlplane(
         "VIDEOREC_CAMERA_ALLOW_LOCAL": "true",
         **env,
     }
+    if not shared_agent_token:
+        del full_env["VIDEOREC_AGENT_TOKEN"]
     if database_url:
         full_env["VIDEOREC_DATABASE_URL"] = database_url
         # Replicas on PostgreSQL migrate only when told to; starting them together also proves that

@@ -76,9 +76,12 @@ async def list_records(
     return await tags_service.records_public(session, tag.name, rows)
 
 
-@router.get("/runing", response_model=bool)
-@router.get("/running", response_model=bool, include_in_schema=False)
+# The seed's spelling stays for the clients written against it; /running is the same route under
+# its right name, both in the API's description so a new client finds the one it expects.
+@router.get("/runing", response_model=bool, summary="Is the tag recording? (the seed's spelling, kept)")
+@router.get("/running", response_model=bool, summary="Is the tag recording?")
 async def tag_is_recording(session: SessionDep, tag_name: TagName) -> bool:
+    """True while any record of the tag is recording, else false (an unknown tag too)."""
     return await recording.running(session, tag_name)
 
 
