@@ -5,8 +5,10 @@ database) measured in the same run.
     .venv/bin/python bench/heartbeat_scale.py [--quick] [--scenario AGENTS:SOURCES ...]
 
 Each simulated agent beats as the real one does: every 2 s (x0.9-1.1 jitter) after its previous beat
-came back, with a probe for every source it holds and an empty record list, and it takes back what
-the answer assigns. Sources are added through the API first (unplaced; the beats place them), which
+came back, and takes back what the answer assigns. Two ways, one after the other on the same control
+plane and database: "full beats" as the previous release's agent (no assignment held: a probe for
+every source every time, every source with its credentials back), and "delta beats" as today's
+(the assignment it holds, probes only when their state changed: here never after the first). Sources are added through the API first (unplaced; the beats place them), which
 also gives the rate at which a site adds cameras. Per scenario: beats/s asked (agents / 2 s) and
 served, p50/p99 latency, the control plane's CPU per beat and in all, answers that were not 200, and
 agents declared down although they never stopped beating. The simulator shares the 2 cores: past
@@ -73,7 +75,7 @@ class Run:
         ]
 
 
-async def simulate(url: str, run: Run, warmup_s: float) -> None:
+async def simulate(url: str, run: Run, warmup_s: float, delta: bool) -> None:
     """`run.agents` agents beating for warm-up + `run.seconds`; only the measured window counts."""
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     headers = {"Authorization": f"Bearer {AGENT_TOKEN}", "Content-Type": "application/json"}
@@ -83,6 +85,8 @@ async def simulate(url: str, run: Run, warmup_s: float) -> None:
     async def agent(n: int, client: httpx.AsyncClient) -> None:
         name = f"sim-{n:05d}"
         held: list[int] = []
+        assignment: str | None = None  # the delta protocol's token (None: the previous release's beat)
+        told = False  # the delta protocol sends a probe when its state changes (here: once)
         await asyncio.sleep(random.uniform(0, INTERVAL_S))  # noqa: S311 - spread, as real agents are
         while time.monotonic() < end:
             now = time.time()
@@ -92,15 +96,25 @@ async def simulate(url: str, run: Run, warmup_s: float) -> None:
                 "site": "default",
                 "capacity": 1000,
                 "version": "sim",
-                "probes": [{"source_id": s, "online": True, "probed_unix": now} for s in held],
+                "probes": []
+                if told
+                else [{"source_id": s, "online": True, "probed_unix": now} for s in held],
                 "records": [],
+                "assignment": assignment,
             }
             sent = time.monotonic()
             try:
                 response = await client.post(url + HEARTBEAT_PATH, json=body, headers=headers)
                 status = response.status_code
                 if status == 200:
-                    held = [s["id"] for s in response.json()["sources"]]
+                    answer = response.json()
+                    if answer["sources"] is not None:
+                        held = [s["id"] for s in answer["sources"]]
+                        told = False
+                    elif delta:
+                        told = True
+                    if delta:
+                        assignment = answer.get("assignment")
             except httpx.HTTPError:
                 status = 0
             done = time.monotonic()
@@ -114,9 +128,9 @@ async def simulate(url: str, run: Run, warmup_s: float) -> None:
         await asyncio.gather(*(agent(n, client) for n in range(run.agents)))
 
 
-def measure(url: str, pid: int, run: Run, warmup_s: float) -> None:
+def measure(url: str, pid: int, run: Run, warmup_s: float, delta: bool = False) -> None:
     async def timed() -> None:
-        task = asyncio.create_task(simulate(url, run, warmup_s))
+        task = asyncio.create_task(simulate(url, run, warmup_s, delta))
         await asyncio.sleep(warmup_s)
         before = cpu_sample(pid)
         await asyncio.sleep(run.seconds)
@@ -146,20 +160,25 @@ def add_sources(url: str, count: int) -> float:
     return count / (time.monotonic() - started)
 
 
-def controlplane_run(tmp: Path, agents: int, sources: int, seconds: float, warmup_s: float) -> Run:
-    run = Run("control plane", agents, sources, seconds)
+def controlplane_runs(tmp: Path, agents: int, sources: int, seconds: float, warmup_s: float) -> list[Run]:
+    """The previous release's beats (every source, every probe, every time), then the delta protocol's,
+    on one control plane and database."""
+    runs = [Run("full beats", agents, sources, seconds), Run("delta beats", agents, sources, seconds)]
     with postgres_database() as database_url:
         cp = start_controlplane(tmp / f"cp-{agents}-{sources}", database_url)
         try:
-            run.add_rate = add_sources(cp.url, agents * sources)
+            add_rate = add_sources(cp.url, agents * sources)
             assert cp.proc is not None
-            measure(cp.url, cp.proc.pid, run, warmup_s)
-            with httpx.Client(base_url=cp.url, timeout=30) as c:
-                rows = c.get("/api/v1/agent").json()
-            run.declared_down = sum(1 for a in rows if a["name"].startswith("sim-") and a["down_utc"])
+            for run, delta in zip(runs, (False, True), strict=True):
+                run.add_rate = add_rate
+                measure(cp.url, cp.proc.pid, run, warmup_s, delta)
+                with httpx.Client(base_url=cp.url, timeout=30) as c:
+                    rows = c.get("/api/v1/agent").json()
+                downs = sum(1 for a in rows if a["name"].startswith("sim-") and a["down_utc"])
+                run.declared_down = downs - sum(r.declared_down for r in runs if r is not run)
         finally:
             cp.stop()
-    return run
+    return runs
 
 
 def floor_run(tmp: Path, agents: int, sources: int, seconds: float, warmup_s: float) -> Run:
@@ -192,13 +211,6 @@ def main() -> None:
     args = parser.parse_args()
     seconds, warmup = (10.0, 4.0) if args.quick else (30.0, 6.0)
     scenarios = [tuple(int(x) for x in s.split(":")) for s in (args.scenario or ["100:5", "100:50", "300:5"])]
-    rows = []
-    with workspace() as (tmp, _stop):
-        for agents, sources in scenarios:
-            floor = floor_run(tmp, agents, sources, seconds, warmup)
-            cp = controlplane_run(tmp, agents, sources, seconds, warmup)
-            floor_ms = floor.cpu_s / floor.served * 1000 if floor.served else 0.0
-            rows += [floor.row(None), cp.row(floor_ms)]
     headers = [
         "server",
         "agents x sources",
@@ -213,7 +225,16 @@ def main() -> None:
         "declared down",
         "sources added",
     ]
-    print(markdown_table(headers, rows))
+    rows: list[list[object]] = []
+    with workspace() as (tmp, _stop):
+        for agents, sources in scenarios:
+            floor = floor_run(tmp, agents, sources, seconds, warmup)
+            floor_ms = floor.cpu_s / floor.served * 1000 if floor.served else 0.0
+            rows += [
+                floor.row(None),
+                *(run.row(floor_ms) for run in controlplane_runs(tmp, agents, sources, seconds, warmup)),
+            ]
+            print(markdown_table(headers, rows), flush=True)  # so far: a long run shows each scenario
 
 
 if __name__ == "__main__":
