@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     )
     agent_token: SecretStr | None = Field(
         None,
-        description="Shared secret between the control plane and its recorder agents (gRPC metadata and "
-        "heartbeats). Without it agents cannot join.",
+        description="One secret shared by every agent (gRPC metadata and heartbeats), the older mode: "
+        "set without agents_key, agents join with it and the embedded database makes no agents key.",
     )
     agents_key: SecretStr | None = Field(
         None,
