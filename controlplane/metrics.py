@@ -126,7 +126,7 @@ class Metrics:
             if agent.last_seen_utc is not None:
                 age = (now - agent.last_seen_utc).total_seconds()
                 snap.heartbeat_age_s[agent.name] = age
-                snap.agents_online += age <= settings.agent_offline_after_s
+                snap.agents_online += age <= settings.offline_after_s()
         by_status = select(Record.status, func.count()).group_by(col(Record.status))
         snap.records = {str(status): count for status, count in (await session.exec(by_status)).all()}
         jobs = select(SyncJob.status, func.count(), func.coalesce(func.sum(SyncJob.bytes_done), 0)).group_by(

@@ -111,7 +111,10 @@ class Settings(BaseSettings):
     agent_tls_key: Path | None = Field(None, description="Private key of the client certificate.")
     heartbeat_interval_s: float = Field(2.0, gt=0, description="How often agents are told to report.")
     agent_offline_after_s: float = Field(
-        7.0, gt=0, description="An agent that has not reported for this long is offline."
+        7.0,
+        gt=0,
+        description="An agent that has not reported for this long is offline (or for failover_after_s, "
+        "if that is shorter: an agent declared down is offline).",
     )
     failover_after_s: float = Field(
         5.0,
@@ -213,6 +216,12 @@ class Settings(BaseSettings):
     camera_networks_deny: list[IPvAnyNetwork] = Field(
         default_factory=list, description="Networks camera URLs may never point at (besides local ones)."
     )
+
+    def offline_after_s(self) -> float:
+        """How long an agent may be silent and still count as online: an agent silent long enough to
+        be declared down (its recordings failed over) is offline too, whatever agent_offline_after_s
+        says (with the defaults: 5 s, not 7)."""
+        return min(self.agent_offline_after_s, self.failover_after_s)
 
     def resolved_database_url(self) -> str:
         """The async SQLAlchemy URL to connect to, with the driver the service ships with."""

@@ -50,7 +50,7 @@ def seen_online(last_seen_utc: datetime | None, revoked_utc: datetime | None, se
     # Liveness is derived from the last heartbeat, so no loop (and no replica) has to flip a flag.
     if last_seen_utc is None or revoked_utc is not None:
         return False
-    return utcnow() - last_seen_utc <= timedelta(seconds=settings.agent_offline_after_s)
+    return utcnow() - last_seen_utc <= timedelta(seconds=settings.offline_after_s())
 
 
 def placeable(agent: Agent, settings: Settings) -> bool:
@@ -84,7 +84,7 @@ def _returning(existing: Agent | None, now: datetime, settings: Settings) -> boo
         return True
     if existing.down_utc is not None and existing.down_utc >= existing.last_seen_utc:
         return True
-    return now - existing.last_seen_utc > timedelta(seconds=settings.agent_offline_after_s)
+    return now - existing.last_seen_utc > timedelta(seconds=settings.offline_after_s())
 
 
 def public(agent: Agent, settings: Settings) -> AgentPublic:
@@ -283,7 +283,7 @@ async def place_unplaced(session: AsyncSession, settings: Settings) -> None:
 
 
 async def online_agents(session: AsyncSession, settings: Settings) -> list[Agent]:
-    since = utcnow() - timedelta(seconds=settings.agent_offline_after_s)
+    since = utcnow() - timedelta(seconds=settings.offline_after_s())
     return list(await agents_data.seen_since(session, since))
 
 

@@ -109,7 +109,7 @@ def test_a_second_agent_joins_make_run_with_the_printed_command_and_stays_after_
         second = start_agent(tmp_path, cp, name="gate", token=token)
         try:
             wait_agent_online(cp, "gate", address=second.address())
-            assert "401" not in second.log()
+            assert "401 Unauthorized" not in second.log()  # (a port may contain 401)
         finally:
             second.stop()
 

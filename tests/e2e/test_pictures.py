@@ -318,7 +318,7 @@ def test_agent_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
     with start_stack(tmp_path, agents=["good"]) as stack:
         cp, good = stack.cp, stack.agent
         intruder = stack.add_agent("intruder", token="not-the-token", online=False)
-        wait_until(lambda: "401" in intruder.log(), 30, what="the intruder refused")
+        wait_until(lambda: "401 Unauthorized" in intruder.log(), 30, what="the intruder refused")
         with cp.client() as c:
             assert "intruder" not in [a["name"] for a in c.get("/api/v1/agent").json()]
         # And the agent refuses a caller that does not have its token.
