@@ -47,6 +47,12 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
     return Settings(data_dir=tmp_path / "data", database_url=database_url, **overrides)  # type: ignore[arg-type]
 
 
+def local_client(settings: Settings) -> Iterator[TestClient]:
+    """The app on `settings` for a loopback client, for a fixture to `yield from`."""
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as test_client:
+        yield test_client
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path, database_url)

@@ -58,24 +58,25 @@ async def _all(session: AsyncSession) -> list[Agent]:
     return list((await session.exec(select(Agent))).all())
 
 
-async def test_most_agents_silent_at_once_holds_failover_and_counts_it(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+@pytest.mark.parametrize(
+    ("beating", "silent", "down", "held"),
+    [
+        (2, 4, set(), 1),  # 4 of 6 agents quiet together: held, and counted
+        (5, 1, {"a5"}, 0),  # one silent among many: declared down
+    ],
+)
+async def test_most_agents_silent_at_once_hold_failover_and_one_among_many_does_not(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    beating: int,
+    silent: int,
+    down: set[str],
+    held: int,
 ) -> None:
-    await _agents(sessions, beating=2, silent=4)  # 4 of 6 agents quiet together
+    await _agents(sessions, beating=beating, silent=silent)
     ctx = _ctx(settings, sessions)
-    assert await failover.check_once(ctx) == 0
-    assert await _down(sessions) == set()
-    assert _held(ctx, "many_silent") == 1
-
-
-async def test_one_silent_agent_among_many_is_declared_down(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    await _agents(sessions, beating=5, silent=1)
-    ctx = _ctx(settings, sessions)
-    assert await failover.check_once(ctx) == 1
-    assert await _down(sessions) == {"a5"}
-    assert _held(ctx, "many_silent") == 0
+    assert await failover.check_once(ctx) == len(down)
+    assert await _down(sessions) == down and _held(ctx, "many_silent") == held
 
 
 async def test_a_replica_whose_own_loop_stalled_declares_nobody_down(

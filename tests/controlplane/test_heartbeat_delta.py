@@ -12,18 +12,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from controlplane.app import create_app
 from shared.heartbeat import HEARTBEAT_PATH
-from tests.conftest import make_settings
+from tests.conftest import local_client, make_settings
 
 TOKEN = "delta-test-token"
 
 
 @pytest.fixture
 def api(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path, database_url, agent_token=TOKEN, failover_after_s=600.0)
-    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
-        yield client
+    yield from local_client(make_settings(tmp_path, database_url, agent_token=TOKEN, failover_after_s=600.0))
 
 
 def beat(api: TestClient, assignment: str | None = None, probes: list[dict] | None = None) -> dict:

@@ -9,19 +9,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from controlplane.app import create_app
 from controlplane.services.agent_identity import token_for
 from shared.heartbeat import HEARTBEAT_PATH
-from tests.conftest import make_settings
+from tests.conftest import local_client, make_settings
 
 KEY = "test-agents-key-0123456789"
 
 
 @pytest.fixture
 def keyed(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path, database_url, agents_key=KEY, http_port=8080)
-    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
-        yield client
+    yield from local_client(make_settings(tmp_path, database_url, agents_key=KEY, http_port=8080))
 
 
 def beat(client: TestClient, address: str, http_address: str | None):
