@@ -149,7 +149,10 @@ def add_sources(url: str, count: int) -> float:
 
             async def caller() -> None:
                 for n in queue:
-                    body = {"uri_rtsp": f"rtsp://cam-{n}.example/stream", "description": f"cam {n}"}
+                    # Addresses, not names: the camera policy resolves a name, and here none resolves
+                    # (a 2 s time-out each would be all this measures).
+                    host = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+                    body = {"uri_rtsp": f"rtsp://{host}/stream", "description": f"cam {n}"}
                     response = await client.post(url + "/api/v1/source", json=body)
                     response.raise_for_status()
 
