@@ -71,7 +71,7 @@ class HeartbeatLoop:
             self._prober.assign([spec_from_assigned(s) for s in answer.sources])
             held = {s.id for s in answer.sources}
             self._told = {sid: state for sid, state in self._told.items() if sid in held}
-        self._assignment = answer.assignment if answer.sources is not None else self._assignment
+            self._assignment = answer.assignment
         self._records_ack = max(self._records_ack, answer.records_ack_unix)
         if answer.protected_tags is not None:
             self._protected = set(answer.protected_tags)

@@ -12,17 +12,16 @@ Everything here blocks on disk I/O: call it from a worker thread.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import hashlib
 import logging
 import os
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
+from agent.files.block_io import punch_out, write_all
 from agent.files.fmp4 import Box, Fmp4Error, Fragment, comparable_moov, header_of, read_box, top_boxes
 
 log = logging.getLogger(__name__)
@@ -168,7 +167,7 @@ class RecordFile:
                     self._append(out, data, src, mdat)
                     source.offset = mdat.end
                     source.appended_s += _seconds(frag, self._timescales)
-                    _punch(src.fileno(), mdat)
+                    punch_out(src.fileno(), mdat)
             finally:
                 os.close(out)
 
@@ -177,14 +176,14 @@ class RecordFile:
         half-way leaves the file as it was (a player, the MD5 and a restart see whole fragments)."""
         chunks = [moof]
         try:
-            _write_all(out, moof)
+            write_all(out, moof)
             src.seek(mdat.offset)
             remaining = mdat.size
             while remaining:
                 chunk = src.read(min(_COPY_CHUNK, remaining))
                 if not chunk:
                     raise Fmp4Error(f"{self._source_name()} shrank while it was appended")
-                _write_all(out, chunk)
+                write_all(out, chunk)
                 chunks.append(chunk)
                 remaining -= len(chunk)
         except OSError as exc:
@@ -330,13 +329,6 @@ def _timescales(moov: bytes) -> dict[int, int]:
     return scales
 
 
-def _write_all(fd: int, data: bytes) -> int:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    return len(data)
-
-
 def _seconds(frag: Fragment, timescales: dict[int, int]) -> float:
     """The media a fragment spans, on the first track the record knows."""
     tracks = sorted(t for t in frag.times if timescales.get(t))
@@ -344,32 +336,3 @@ def _seconds(frag: Fragment, timescales: dict[int, int]) -> float:
         return 0.0
     _tfdt, duration, _pos = frag.times[tracks[0]]
     return duration / timescales[tracks[0]]
-
-
-_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
-_BLOCK = 4096
-
-
-def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
-    try:
-        fallocate = ctypes.CDLL(None, use_errno=True).fallocate
-    except (OSError, AttributeError):  # not Linux: a part keeps its copy until it is removed
-        return None
-    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    return cast(Callable[[int, int, int, int], int], fallocate)
-
-
-_fallocate = _load_fallocate()
-
-
-def _punch(fd: int, mdat: Box) -> None:
-    """Free the disk blocks of a fragment's media once it is in the record's file, so that taking
-    a part in never needs the part's size twice (its box headers stay: a restarted agent reads
-    them to find where it left off). Where the file system cannot, the space returns when the
-    part is removed."""
-    if _fallocate is None:
-        return
-    start = -(-(mdat.offset + mdat.header) // _BLOCK) * _BLOCK  # past the mdat header, whole blocks only
-    end = (mdat.end // _BLOCK) * _BLOCK
-    if end > start:
-        _fallocate(fd, _FALLOC_FL_KEEP_SIZE | _FALLOC_FL_PUNCH_HOLE, start, end - start)

@@ -12,6 +12,7 @@ from controlplane.data import agents as agents_data
 from controlplane.errors import SiteRefusedError
 from controlplane.models.agent import AgentPublic
 from controlplane.services import agents as agents_service
+from controlplane.services import heartbeats
 from shared.heartbeat import AGENT_NAME, HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut
 
 router = APIRouter(prefix="/agent", tags=["agents"])
@@ -44,7 +45,7 @@ async def heartbeat(
     ctx: ContextDep, session: SessionDep, beat: HeartbeatIn, who: AgentIdentityDep
 ) -> HeartbeatOut:
     try:
-        answer = await agents_service.heartbeat(session, ctx.settings, beat, who)
+        answer = await heartbeats.heartbeat(session, ctx.settings, beat, who)
     except SiteRefusedError:
         ctx.metrics.agent_site_refusals.labels(beat.name).inc()
         raise
