@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controlplane import __version__, console, failover, schema, sealed
+from controlplane import __version__, console, schema, sealed
 from controlplane.agents.pool import AgentPool
 from controlplane.api.edge import EdgeGuard
 from controlplane.api.main import api_router, internal_router, selftest_router
@@ -25,6 +25,7 @@ from controlplane.db import make_engine, make_sessionmaker, private_sqlite_file,
 from controlplane.errors import install_handlers
 from controlplane.live_relay import LiveRelay
 from controlplane.metrics import Metrics, MetricsMiddleware
+from controlplane.placement import loop as placement_loop
 from controlplane.services import sources as sources_service
 from controlplane.settings import Settings
 from controlplane.sync.runner import SyncRunner
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
         )
         runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
-        failing_over = asyncio.create_task(failover.run(ctx), name="failover")
+        placing = asyncio.create_task(placement_loop.run(ctx), name="placement")
         lag = asyncio.create_task(ctx.lag.run(), name="loop-lag")
         # Everything made so far (modules, the app, its routes and models, SQLAlchemy's metadata) lives
         # as long as the process: out of the collector's reach, a full collection has little left to
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"ctx": ctx}
         finally:
-            for task in (lag, failing_over, runner, clock):
+            for task in (lag, placing, runner, clock):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

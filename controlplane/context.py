@@ -25,5 +25,7 @@ class AppContext:
     live: LiveRelay
     metrics: Metrics = field(default_factory=Metrics)
     sync_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when this replica adds sources: the placement loop places them now, not at its next look.
+    placement_wake: asyncio.Event = field(default_factory=asyncio.Event)
     lists: ListCache = field(default_factory=ListCache)  # serialised lists by database version
     lag: LoopLag = field(default_factory=LoopLag)  # how late this replica's own loop has been

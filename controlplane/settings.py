@@ -144,6 +144,14 @@ class Settings(BaseSettings):
     failover_hold_min_agents: int = Field(
         4, ge=1, description="The share rule applies from this many agents heard lately (fewer: each counts)."
     )
+    placement_settle_s: float = Field(
+        3.0,
+        ge=0,
+        description="Sources wait to be placed while agents are joining, until none has come online for "
+        "this long (at most ten times as long): the first agent of a fleet that starts together would "
+        "otherwise take every camera. Placement runs in a loop of each replica, never in a heartbeat. "
+        "0: place at once.",
+    )
     failover_retry_s: float = Field(
         300.0,
         ge=0,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, or_, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -71,8 +72,37 @@ async def place(session: AsyncSession, source_id: int, agent_name: str) -> bool:
     return await won(session, stmt)
 
 
-async def unplaced_sources(session: AsyncSession) -> Sequence[Source]:
-    return (await session.exec(select(Source).where(col(Source.agent_name).is_(None)))).all()
+async def unplaced(session: AsyncSession) -> list[tuple[int, str | None]]:
+    """(id, site) of every source that names no agent, oldest first (no row objects, no secrets)."""
+    stmt = core_select(col(Source.id), col(Source.site)).where(col(Source.agent_name).is_(None))
+    rows = (await (await session.connection()).execute(stmt.order_by(col(Source.id)))).all()
+    return [(source_id, site) for source_id, site in rows if source_id is not None]
+
+
+async def any_unplaced(session: AsyncSession) -> bool:
+    """Whether some source names no agent: the placement loop's question before any work."""
+    stmt = core_select(col(Source.id)).where(col(Source.agent_name).is_(None)).limit(1)
+    return (await (await session.connection()).execute(stmt)).first() is not None
+
+
+# Ids per UPDATE: well under SQLite's limit of bound parameters.
+_PLACE_CHUNK = 500
+
+
+async def place_many(session: AsyncSession, source_ids: list[int], agent_name: str) -> int:
+    """Give unplaced sources to one agent; returns how many it got (another replica may have placed
+    some of them first: those keep their agent)."""
+    placed = 0
+    for start in range(0, len(source_ids), _PLACE_CHUNK):
+        chunk = source_ids[start : start + _PLACE_CHUNK]
+        stmt = (
+            update(Source)
+            .where(col(Source.id).in_(chunk), col(Source.agent_name).is_(None))
+            .values(agent_name=agent_name)
+            .execution_options(synchronize_session=False)
+        )
+        placed += int((await session.exec(stmt)).rowcount)  # type: ignore[call-overload]
+    return placed
 
 
 async def unplace_sources_of(session: AsyncSession, name: str) -> int:

@@ -22,7 +22,6 @@ from controlplane.models import Agent, Source
 from controlplane.services import camera_policy
 from controlplane.services import tags as tags_service
 from controlplane.services.agent_identity import AgentIdentity
-from controlplane.services.agents import place_unplaced
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
 from shared.enums import SourceStatus
@@ -132,13 +131,12 @@ async def heartbeat(
     # Read before anything this beat places: a change committed meanwhile makes the next beat whole.
     assignment = await _assignment(session)
     if beat.assignment == assignment:
-        # Nothing an agent is told has changed anywhere since its last answer: no placement (an
-        # unplaced source changed the assignment when it came), no list of sources, no credentials.
+        # Nothing an agent is told has changed anywhere since its last answer: no list of sources, no
+        # credentials. (No beat places: controlplane.placement does, in a loop of its own.)
         if beat.probes:
             _apply_probes(await agents_data.sources_of(session, beat.name, _probed(beat)), beat, now)
         mine, protected = None, None
     else:
-        await place_unplaced(session, settings)
         mine = await agents_data.sources_of(session, beat.name)
         _apply_probes(mine, beat, now)
         protected = await tags_service.protected_names(session)

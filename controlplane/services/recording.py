@@ -17,7 +17,7 @@ from controlplane.data import tags as tags_data
 from controlplane.errors import ConflictError, NotFoundError, ServiceError, invalid
 from controlplane.models import Agent, Record, Source
 from controlplane.services import agents as agents_service
-from controlplane.services import redundancy
+from controlplane.services import liveness, redundancy
 from controlplane.services.record_state import apply_report
 from controlplane.services.start_batch import start_on_agents
 from controlplane.services.tags import get_tag
@@ -105,7 +105,7 @@ async def stop(ctx: AppContext, session: AsyncSession, tag_name: str, model: Sou
             row.status = RecordStatus.FAILED
             row.error = row.error or "never reached an agent"
             continue
-        if not agents_service.is_online(agent, ctx.settings):
+        if not liveness.is_online(agent, ctx.settings):
             # Asking would only wait for a deadline: the agent's next heartbeat is told to stop it.
             delivered = False
             continue

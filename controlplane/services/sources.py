@@ -15,8 +15,7 @@ from controlplane.models import Source
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
 from controlplane.models.source_secrets import MaskedSecretError
 from controlplane.sealed import needs_sealing, opened
-from controlplane.services import agents as agents_service
-from controlplane.services import camera_policy
+from controlplane.services import camera_policy, liveness
 from controlplane.services.validation import checked
 from controlplane.settings import Settings
 
@@ -78,7 +77,7 @@ async def public(session: AsyncSession, settings: Settings, rows: Sequence[Sourc
     agents = {a.name: a for a in await agents_data.list_all(session)}
     return [
         SourcePublic.of(
-            row, row.agent_name in agents and not agents_service.is_online(agents[row.agent_name], settings)
+            row, row.agent_name in agents and not liveness.is_online(agents[row.agent_name], settings)
         )
         for row in rows
     ]

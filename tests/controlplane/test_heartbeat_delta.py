@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import local_client, make_settings
+from tests.support.wait import wait_until
 
 TOKEN = "delta-test-token"
 
@@ -31,9 +32,19 @@ def beat(api: TestClient, assignment: str | None = None, probes: list[dict] | No
     return response.json()
 
 
+def placed(api: TestClient, source_id: int) -> None:
+    """Wait for the placement loop (no heartbeat places) to give the source to a1, beating meanwhile."""
+
+    def done() -> bool:
+        beat(api)
+        return api.get(f"/api/v1/source/{source_id}").json()["agent"] == "a1"
+
+    wait_until(done, 20, interval=0.2, what=f"source {source_id} placed on a1")
+
+
 def settle(api: TestClient, answer: dict) -> tuple[str, list[dict]]:
-    """Beat with what the last answer said until the answer is quiet: a beat that placed a source
-    changed the assignment after it read it, so one more whole answer may come first."""
+    """Beat with what the last answer said until the answer is quiet (a change committed while a beat
+    was answered makes one more whole answer come first)."""
     sources = answer["sources"]
     for _ in range(3):
         answer = beat(api, answer["assignment"])
@@ -45,6 +56,7 @@ def settle(api: TestClient, answer: dict) -> tuple[str, list[dict]]:
 
 def test_an_agent_holding_the_assignment_is_told_nothing_until_something_changes(api: TestClient) -> None:
     first = api.post("/api/v1/source", json={"uri_rtsp": "rtsp://admin:pw1@cam.example/1"}).json()
+    placed(api, first["id"])
     whole = beat(api)
     assert [s["id"] for s in whole["sources"]] == [first["id"]] and whole["assignment"]
     held, _ = settle(api, whole)
@@ -59,8 +71,9 @@ def test_an_agent_holding_the_assignment_is_told_nothing_until_something_changes
     status = api.get(f"/api/v1/source/{first['id']}").json()
     assert status["status"] == "offline" and "refused" in status["status_detail"]
 
-    # A new camera: the next beat carries the whole list (and places it).
+    # A new camera, placed: the next beat carries the whole list.
     second = api.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/2"}).json()
+    placed(api, second["id"])
     changed = beat(api, held)
     assert changed["sources"] is not None
     held, sources = settle(api, changed)
@@ -84,7 +97,8 @@ def test_an_agent_holding_the_assignment_is_told_nothing_until_something_changes
 
 
 def test_an_agent_of_the_previous_release_gets_every_source_every_time(api: TestClient) -> None:
-    api.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/1"})
+    added = api.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/1"}).json()
+    placed(api, added["id"])
     for _ in range(3):
         answer = beat(api)
         assert answer["sources"] and answer["protected_tags"] == []

@@ -33,6 +33,7 @@ async def revoke_agent(
     can be revoked, an enrolled one that never connected too."""
     agent = await agents_service.revoke(session, name)
     await session.commit()
+    ctx.placement_wake.set()  # its sources go to other agents
     return agents_service.public(agent, ctx.settings)
 
 

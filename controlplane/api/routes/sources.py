@@ -44,6 +44,7 @@ async def create_source(
 ) -> SourcePublic:
     row = await sources_service.create(session, ctx.settings, body)
     await session.commit()
+    ctx.placement_wake.set()  # placed by this replica's loop now, not at its next look
     return SourcePublic.of(row)
 
 
@@ -64,6 +65,7 @@ async def update_source(
 ) -> SourcePublic:
     row = await sources_service.update(session, ctx.settings, source_id, body)
     await session.commit()
+    ctx.placement_wake.set()  # a new site unplaces it
     return SourcePublic.of(row)
 
 
