@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
         placing = asyncio.create_task(placement_loop.run(ctx), name="placement")
         lag = asyncio.create_task(ctx.lag.run(), name="loop-lag")
+        quiet = asyncio.create_task(ctx.quiet.run(ctx.sessions, settings), name="quiet-beats")
         # Everything made so far (modules, the app, its routes and models, SQLAlchemy's metadata) lives
         # as long as the process: out of the collector's reach, a full collection has little left to
         # walk. Without this, full collections paused the loop for 50-100 ms and set every list's p99
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"ctx": ctx}
         finally:
-            for task in (lag, placing, runner, clock):
+            for task in (quiet, lag, placing, runner, clock):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -13,6 +13,7 @@ from controlplane.live_relay import LiveRelay
 from controlplane.loop_lag import LoopLag
 from controlplane.metrics import Metrics
 from controlplane.services.list_cache import ListCache
+from controlplane.services.quiet_beats import QuietBeats
 from controlplane.settings import Settings
 
 
@@ -29,3 +30,4 @@ class AppContext:
     placement_wake: asyncio.Event = field(default_factory=asyncio.Event)
     lists: ListCache = field(default_factory=ListCache)  # serialised lists by database version
     lag: LoopLag = field(default_factory=LoopLag)  # how late this replica's own loop has been
+    quiet: QuietBeats = field(default_factory=QuietBeats)  # heartbeats with nothing new, written in bulk

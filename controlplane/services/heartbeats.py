@@ -1,6 +1,7 @@
 """The heartbeat exchange: who an agent is and where it may be reached, its facts and probes taken
 in, its records' reports applied, and what it must watch answered (only what changed, once it holds
-the current assignment)."""
+the current assignment). A beat that brings nothing new never gets here: services.quiet_beats
+answers it from memory."""
 
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.convert import assigned_source
 from controlplane.data import agents as agents_data
-from controlplane.data import list_versions
 from controlplane.data import records as records_data
 from controlplane.db import utcnow
 from controlplane.errors import SiteRefusedError, UnauthorizedError, invalid
 from controlplane.models import Agent, Source
-from controlplane.services import camera_policy
+from controlplane.services import camera_policy, quiet_beats
 from controlplane.services import tags as tags_service
 from controlplane.services.agent_identity import AgentIdentity
 from controlplane.services.record_state import apply_report
@@ -129,7 +129,7 @@ async def heartbeat(
     row.last_seen_utc = now
     await agents_data.upsert(session, row)
     # Read before anything this beat places: a change committed meanwhile makes the next beat whole.
-    assignment = await _assignment(session)
+    assignment = await quiet_beats.assignment(session)
     if beat.assignment == assignment:
         # Nothing an agent is told has changed anywhere since its last answer: no list of sources, no
         # credentials. (No beat places: controlplane.placement does, in a loop of its own.)
@@ -152,13 +152,6 @@ async def heartbeat(
         protected_tags=protected,
         camera_networks=camera_policy.networks_of(settings),
     )
-
-
-async def _assignment(session: AsyncSession) -> str:
-    """What every agent's heartbeat answer depends on, as one token: the sources' placement and
-    camera fields (not their status) and the tags (their protection), as the database counts them."""
-    placed, tags = await list_versions.read(session, ("assignment", "tag"))
-    return f"{placed}.{tags}"
 
 
 def _probed(beat: HeartbeatIn) -> set[int]:

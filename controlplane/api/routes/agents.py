@@ -33,6 +33,7 @@ async def revoke_agent(
     can be revoked, an enrolled one that never connected too."""
     agent = await agents_service.revoke(session, name)
     await session.commit()
+    ctx.quiet.forget(name)  # other replicas learn it at their next flush, within half a second
     ctx.placement_wake.set()  # its sources go to other agents
     return agents_service.public(agent, ctx.settings)
 
@@ -42,13 +43,16 @@ async def revoke_agent(
     response_model=HeartbeatOut,
     responses={401: {"description": "Bad token"}, 403: {"description": "Not the agent's site"}},
 )
-async def heartbeat(
-    ctx: ContextDep, session: SessionDep, beat: HeartbeatIn, who: AgentIdentityDep
-) -> HeartbeatOut:
-    try:
-        answer = await heartbeats.heartbeat(session, ctx.settings, beat, who)
-    except SiteRefusedError:
-        ctx.metrics.agent_site_refusals.labels(beat.name).inc()
-        raise
-    await session.commit()
+async def heartbeat(ctx: ContextDep, beat: HeartbeatIn, who: AgentIdentityDep) -> HeartbeatOut:
+    quiet = ctx.quiet.answer(beat, who, ctx.settings)
+    if quiet is not None:
+        return quiet  # nothing new: no database work now, its liveness is written in bulk
+    async with ctx.sessions() as session:
+        try:
+            answer = await heartbeats.heartbeat(session, ctx.settings, beat, who)
+        except SiteRefusedError:
+            ctx.metrics.agent_site_refusals.labels(beat.name).inc()
+            raise
+        await session.commit()
+    ctx.quiet.took(beat, who)
     return answer
