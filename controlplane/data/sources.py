@@ -83,6 +83,13 @@ async def add(session: AsyncSession, row: Source) -> Source:
     return row
 
 
+async def add_many(session: AsyncSession, rows: list[Source]) -> list[Source]:
+    """Insert rows in one flush (the drivers batch the INSERTs and return the ids)."""
+    session.add_all(rows)
+    await session.flush()
+    return rows
+
+
 async def delete(session: AsyncSession, row: Source) -> None:
     await session.delete(row)
     await session.flush()

@@ -6,7 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from controlplane.api.deps import ContextDep, IfNoneMatch, Limit, ObjectId, Offset, SessionDep, body_or_query
+from controlplane.api.deps import (
+    ContextDep,
+    IfNoneMatch,
+    Limit,
+    ObjectId,
+    Offset,
+    SessionDep,
+    body_list,
+    body_or_query,
+)
 from controlplane.api.lists import NOT_MODIFIED, list_answer
 from controlplane.data import sources as sources_data
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
@@ -46,6 +55,20 @@ async def create_source(
     await session.commit()
     ctx.placement_wake.set()  # placed by this replica's loop now, not at its next look
     return SourcePublic.of(row)
+
+
+@router.post("/batch", response_model=list[SourcePublic], status_code=status.HTTP_201_CREATED)
+async def create_sources(
+    ctx: ContextDep,
+    session: SessionDep,
+    body: Annotated[list[SourceCreate], Depends(body_list(SourceCreate, sources_service.MAX_BATCH))],
+) -> list[SourcePublic]:
+    """Add up to MAX_BATCH sources at once, all or none: one invalid item is a 422 naming it
+    (`["body", index, field]`) and nothing is added. Answers the created sources in order."""
+    rows = await sources_service.create_many(session, ctx.settings, body)
+    await session.commit()
+    ctx.placement_wake.set()
+    return [SourcePublic.of(row) for row in rows]
 
 
 @router.get("/{source_id}", response_model=SourcePublic)
