@@ -26,6 +26,7 @@ from controlplane.errors import install_handlers
 from controlplane.live_relay import LiveRelay
 from controlplane.metrics import Metrics, MetricsMiddleware
 from controlplane.placement import loop as placement_loop
+from controlplane.services import recording
 from controlplane.services import sources as sources_service
 from controlplane.settings import Settings
 from controlplane.sync.runner import SyncRunner
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
         )
         runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
-        placing = asyncio.create_task(placement_loop.run(ctx), name="placement")
+        placing = asyncio.create_task(placement_loop.run(ctx, recording.launch), name="placement")
         lag = asyncio.create_task(ctx.lag.run(), name="loop-lag")
         quiet = asyncio.create_task(ctx.quiet.run(ctx.sessions, settings), name="quiet-beats")
         # Everything made so far (modules, the app, its routes and models, SQLAlchemy's metadata) lives

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,14 +22,17 @@ from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
 from controlplane.db import utcnow
+from controlplane.liveness import online_agents
+from controlplane.models import Agent, Record, Source
 from controlplane.placement import continuation, dual, single
 from controlplane.placement.continuation import Continuation
 from controlplane.placement.hold import hold
 from controlplane.placement.room import room
-from controlplane.services.liveness import online_agents
-from controlplane.services.recording import launch
 
 log = logging.getLogger(__name__)
+# Asks agents to start records (services.recording.launch), given by the caller: placement decides and
+# commits, the services talk to agents (and placement stays below them: no import running back up).
+Launch = Callable[[AppContext, AsyncSession, str, list[tuple[Record, Source, Agent]]], Awaitable[None]]
 SETTLE_BOUND = 10  # placement waits for joining agents at most this many times placement_settle_s
 
 
@@ -40,7 +44,7 @@ class Waiting:
     since: float | None = None
 
 
-async def run(ctx: AppContext) -> None:
+async def run(ctx: AppContext, launch: Launch) -> None:
     """The background loop of one replica: it looks several times per `failover_after_s`, so a dead
     agent is declared down at most a fraction of that late, and at once when woken (a source added
     on this replica)."""
@@ -48,7 +52,7 @@ async def run(ctx: AppContext) -> None:
     waiting = Waiting()
     while True:
         try:
-            await check_once(ctx, waiting)
+            await check_once(ctx, launch, waiting)
         except Exception:  # a database away for a while must not end the loop
             log.exception("placement check")
         with contextlib.suppress(TimeoutError):
@@ -56,7 +60,7 @@ async def run(ctx: AppContext) -> None:
         ctx.placement_wake.clear()
 
 
-async def check_once(ctx: AppContext, waiting: Waiting | None = None) -> int:
+async def check_once(ctx: AppContext, launch: Launch, waiting: Waiting | None = None) -> int:
     """Declare every newly silent agent down and continue its records, try again for records of
     agents still down that found no agent before, place missing second copies and unplaced sources;
     returns how many agents it declared down. `waiting`: hold back placement while agents join (the
@@ -83,23 +87,21 @@ async def check_once(ctx: AppContext, waiting: Waiting | None = None) -> int:
                 await session.rollback()  # another replica (or the agent's own heartbeat) got there first
                 continue
             declared += 1
-            await _commit_and_launch(
-                ctx, session, await single.take_over(session, settings, name, before, True)
-            )
+            taken = await single.take_over(session, settings, name, before, True)
+            await _commit_and_launch(ctx, launch, session, taken)
         for name in waiting_down:
-            await _commit_and_launch(
-                ctx, session, await single.take_over(session, settings, name, before, False)
-            )
+            taken = await single.take_over(session, settings, name, before, False)
+            await _commit_and_launch(ctx, launch, session, taken)
         for record_id in failed:
             found = await continuation.retry_failed(session, settings, record_id, now, before)
-            await _commit_and_launch(ctx, session, [found] if found else None)
-        await _missing_copies(ctx, session, before)
+            await _commit_and_launch(ctx, launch, session, [found] if found else None)
+        await _missing_copies(ctx, launch, session, before)
         await _place(ctx, session, waiting)
     return declared
 
 
 async def _commit_and_launch(
-    ctx: AppContext, session: AsyncSession, continuations: list[Continuation] | None
+    ctx: AppContext, launch: Launch, session: AsyncSession, continuations: list[Continuation] | None
 ) -> None:
     """Commit one unit of work (None: it lost a race or had nothing to do, so roll it back), then ask
     the agents to start its records, one launch per tag (the agent is told the tag with each)."""
@@ -112,7 +114,7 @@ async def _commit_and_launch(
         await launch(ctx, session, tag_name, plans)
 
 
-async def _missing_copies(ctx: AppContext, session: AsyncSession, before: datetime) -> None:
+async def _missing_copies(ctx: AppContext, launch: Launch, session: AsyncSession, before: datetime) -> None:
     missing = [r.id for r in await records_data.missing_second_copies(session)]
     if not missing:
         await session.rollback()
@@ -120,7 +122,7 @@ async def _missing_copies(ctx: AppContext, session: AsyncSession, before: dateti
     where = await room(session, ctx.settings, "", before)
     for record_id in missing:
         found = await dual.place_missing_copy(session, where, record_id, utcnow())
-        await _commit_and_launch(ctx, session, [found] if found else None)
+        await _commit_and_launch(ctx, launch, session, [found] if found else None)
         if found:
             where.take(found.agent)
 

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.db import utcnow
+from controlplane.liveness import is_online, online_agents
 from controlplane.models import Agent
-from controlplane.services.liveness import is_online, online_agents
 from controlplane.settings import Settings
 
 

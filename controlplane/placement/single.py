@@ -12,11 +12,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
+from controlplane.liveness import online_agents
 from controlplane.models import Agent
 from controlplane.placement import dual
 from controlplane.placement.continuation import Continuation, continue_records
 from controlplane.placement.room import room, steadiest
-from controlplane.services.liveness import online_agents
 from controlplane.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Agents as the API shows them, which agent serves a source or a record, and revocation (liveness is
-services.liveness, the heartbeat exchange services.heartbeats, placement controlplane.placement)."""
+controlplane.liveness, the heartbeat exchange services.heartbeats, placement controlplane.placement)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from controlplane.errors import (
     AgentUnavailableError,
     NotFoundError,
 )
+from controlplane.liveness import is_online, online_agents
 from controlplane.models import Agent, Record, Source
 from controlplane.models.agent import AgentPublic
 from controlplane.placement.single import place_unplaced
-from controlplane.services.liveness import is_online, online_agents
 from controlplane.settings import Settings
 from shared.enums import AgentState, RecordStatus
 

@@ -7,7 +7,7 @@ import logging
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane.agents.convert import report_from_state
+from controlplane import liveness
 from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.data import groups as groups_data
@@ -17,11 +17,12 @@ from controlplane.data import tags as tags_data
 from controlplane.errors import ConflictError, NotFoundError, ServiceError, invalid
 from controlplane.models import Agent, Record, Source
 from controlplane.services import agents as agents_service
-from controlplane.services import liveness, redundancy
+from controlplane.services import redundancy
 from controlplane.services.record_state import apply_report
 from controlplane.services.start_batch import start_on_agents
 from controlplane.services.tags import get_tag
 from shared.enums import RecordStatus, SourceModel
+from shared.rpc_convert import record_from_pb
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 120.0
@@ -74,7 +75,7 @@ async def launch(
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            apply_report(row, report_from_state(outcome))
+            apply_report(row, record_from_pb(outcome))
     await session.commit()
 
 
@@ -122,7 +123,7 @@ async def stop(ctx: AppContext, session: AsyncSession, tag_name: str, model: Sou
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            apply_report(row, report_from_state(outcome))
+            apply_report(row, record_from_pb(outcome))
     await session.commit()
     return delivered
 

@@ -16,9 +16,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
 from controlplane.errors import AgentUnavailableError
+from controlplane.liveness import is_online
 from controlplane.models import Agent, Record, Source
 from controlplane.placement.room import steadiest
-from controlplane.services.liveness import is_online
 from controlplane.settings import Settings
 
 log = logging.getLogger(__name__)

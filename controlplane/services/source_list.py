@@ -12,7 +12,7 @@ What a list shows changes two ways, and its key holds both:
   version, bumped by triggers (controlplane.data.list_versions);
 - an agent going silent, which no write marks: a source of an offline agent shows status `unknown`.
   So the key also holds the set of offline agents, worked out from their last heartbeat on every
-  request with the same rule as everywhere else (services.liveness.seen_online).
+  request with the same rule as everywhere else (liveness.seen_online).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from typing import Any
 from pydantic_core import to_json
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane import liveness
 from controlplane.data import sources as sources_data
 from controlplane.models.common import MASK, iso_utc
+from controlplane.models.source import SHOWN_AS_STORED, SourcePublic
 from controlplane.models.source_secrets import mask_uri
-from controlplane.services import liveness
 from controlplane.services.list_cache import ListCache, Page, etag, json_array, matches
 from controlplane.settings import Settings
 from shared.enums import PictureAuth, SourceStatus
@@ -62,7 +63,7 @@ def _row_json(row: Sequence[Any], offline: frozenset[str]) -> bytes:
     (
         source_id, created_utc, status, status_detail, status_utc, model, uri_rtsp,
         picture_uri, picture_auth, picture_user, has_password,
-        description, ffmpeg_cmd, agent, site, failover, redundancy, second_agent,
+        agent, failover, second_agent, *as_stored,
     ) = row  # fmt: skip
     picture = None
     if picture_uri:
@@ -73,22 +74,21 @@ def _row_json(row: Sequence[Any], offline: frozenset[str]) -> bytes:
             "password": MASK if has_password else None,
         }
     agent_offline = agent in offline
-    return to_json(
-        {
-            "id": source_id,
-            "created_utc": iso_utc(created_utc),
-            "status": SourceStatus.UNKNOWN.value if agent_offline else status,
-            "status_detail": f"agent {agent} is offline" if agent_offline else status_detail,
-            "status_utc": None if status_utc is None else iso_utc(status_utc),
-            "model": model,
-            "uri_rtsp": mask_uri(uri_rtsp),
-            "uri_http_picture": picture,
-            "description": description,
-            "ffmpeg_cmd": ffmpeg_cmd,
-            "agent": agent,
-            "site": site,
-            "failover": bool(failover),
-            "redundancy": redundancy,
-            "second_agent": second_agent,
-        }
-    )
+    shown = {
+        "id": source_id,
+        "created_utc": iso_utc(created_utc),
+        "status": SourceStatus.UNKNOWN.value if agent_offline else status,
+        "status_detail": f"agent {agent} is offline" if agent_offline else status_detail,
+        "status_utc": None if status_utc is None else iso_utc(status_utc),
+        "model": model,
+        "uri_rtsp": mask_uri(uri_rtsp),
+        "uri_http_picture": picture,
+        "agent": agent,
+        "failover": bool(failover),
+        "second_agent": second_agent,
+        **dict(zip(SHOWN_AS_STORED, as_stored, strict=True)),
+    }
+    return to_json({name: shown[name] for name in _FIELDS})  # in SourcePublic's order
+
+
+_FIELDS = tuple(SourcePublic.model_fields)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from fastapi.exceptions import RequestValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane import liveness
 from controlplane.data import agents as agents_data
 from controlplane.data import groups as groups_data
 from controlplane.data import records as records_data
@@ -17,7 +18,7 @@ from controlplane.models import Source
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
 from controlplane.models.source_secrets import MaskedSecretError
 from controlplane.sealed import needs_sealing, opened
-from controlplane.services import camera_policy, liveness
+from controlplane.services import camera_policy
 from controlplane.services.validation import checked
 from controlplane.settings import Settings
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from controlplane import liveness
 from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.errors import invalid
 from controlplane.models import Agent
-from controlplane.services import liveness
 from controlplane.settings import Settings
 from controlplane.sync.destinations import Destination, Links
 from controlplane.sync.destinations.agent import AgentDestination

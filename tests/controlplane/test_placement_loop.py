@@ -22,6 +22,7 @@ from controlplane.live_relay import LiveRelay
 from controlplane.models import Agent, Source
 from controlplane.placement import loop as placement_loop
 from controlplane.placement import single
+from controlplane.services.recording import launch
 from controlplane.settings import Settings
 from shared.enums import SourceModel
 from shared.heartbeat import HEARTBEAT_PATH
@@ -111,8 +112,8 @@ async def test_two_replicas_placing_at_once_place_each_source_once(
             session.add_all(Source(model=SourceModel.SOURCE, uri_rtsp=f"rtsp://new/{n}") for n in range(60))
             await session.commit()
         await asyncio.gather(
-            placement_loop.check_once(_ctx(settings, sessions)),
-            placement_loop.check_once(_ctx(settings, other)),
+            placement_loop.check_once(_ctx(settings, sessions), launch),
+            placement_loop.check_once(_ctx(settings, other), launch),
         )
         after = await _placement(sessions)
         assert all(after.values()) and len(after) == 360
