@@ -128,8 +128,9 @@ class Settings(BaseSettings):
     failover_hold_lag_s: float = Field(
         2.0,
         gt=0,
-        description="A replica whose own event loop stalled longer than this while it would judge agents "
-        "declares none down: the silence may be its own (heartbeats waiting in its queue). With the "
+        description="A replica whose own event loop stalled longer than this, or that took longer than "
+        "this to answer a heartbeat, while it would judge agents declares none down: the silence may be "
+        "its own (heartbeats waiting in its queue or for its database). With the "
         "defaults a stall must last about failover_after_s - heartbeat_interval_s (3 s) to fake a "
         "silence; this holds from 2 s.",
     )

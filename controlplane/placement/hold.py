@@ -25,7 +25,8 @@ async def hold(
     stalled = lag.worst_since(window)
     if stalled > settings.failover_hold_lag_s:
         log.warning(
-            "failover held: this replica's loop stalled %.1f s within the last %.0f s; %d agents silent",
+            "failover held: this replica was %.1f s late (its loop stalled or a heartbeat waited) within "
+            "the last %.0f s; %d agents silent",
             stalled,
             window,
             len(silent),

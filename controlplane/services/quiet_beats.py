@@ -22,6 +22,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -60,6 +61,16 @@ def _identity(beat: HeartbeatIn, who: AgentIdentity | None) -> tuple[object, ...
     )
 
 
+class Full(StrEnum):
+    """Why a beat takes the full exchange (videorec_heartbeats_full_total's label)."""
+
+    UNREAD = "unread"  # this replica has no recent read of the database (starting, or it is away)
+    UNKNOWN = "unknown"  # no full beat of this agent on this replica yet, or its address or facts changed
+    ASSIGNMENT = "assignment"  # what it must watch changed (or it holds none yet)
+    REPORTS = "reports"  # probes or records changed
+    STOPS = "stops"  # a record of it must be stopped
+
+
 @dataclass(frozen=True)
 class _Seen:
     at: datetime
@@ -86,20 +97,20 @@ class QuietBeats:
         self._read: _Read | None = None
         self.answered = 0  # quiet beats answered (tests, the bench)
 
-    def answer(self, beat: HeartbeatIn, who: AgentIdentity | None, settings: Settings) -> HeartbeatOut | None:
-        """The answer to a beat with nothing new, noted for the next flush; None: it needs the full
-        exchange."""
+    def answer(self, beat: HeartbeatIn, who: AgentIdentity | None, settings: Settings) -> HeartbeatOut | Full:
+        """The answer to a beat with nothing new, noted for the next flush; else why it needs the
+        full exchange."""
         read = self._read
-        if (
-            read is None
-            or time.monotonic() - read.at > STALE_S
-            or beat.assignment != read.token
-            or beat.probes
-            or beat.records
-            or beat.name in read.stopping
-            or self._known.get(beat.name) != _identity(beat, who)
-        ):
-            return None
+        if read is None or time.monotonic() - read.at > STALE_S:
+            return Full.UNREAD
+        if self._known.get(beat.name) != _identity(beat, who):
+            return Full.UNKNOWN
+        if beat.assignment != read.token:
+            return Full.ASSIGNMENT
+        if beat.probes or beat.records:
+            return Full.REPORTS
+        if beat.name in read.stopping:
+            return Full.STOPS
         self._noted[beat.name] = _Seen(
             utcnow(),
             beat.active_records,

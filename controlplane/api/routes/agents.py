@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 
 from controlplane.api.agent_auth import AgentIdentityDep
 from controlplane.api.deps import ContextDep, SessionDep
+from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.errors import SiteRefusedError
 from controlplane.models.agent import AgentPublic
 from controlplane.services import agents as agents_service
 from controlplane.services import heartbeats
+from controlplane.services.agent_identity import AgentIdentity
 from shared.heartbeat import AGENT_NAME, HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut
 
 router = APIRouter(prefix="/agent", tags=["agents"])
@@ -44,9 +47,20 @@ async def revoke_agent(
     responses={401: {"description": "Bad token"}, 403: {"description": "Not the agent's site"}},
 )
 async def heartbeat(ctx: ContextDep, beat: HeartbeatIn, who: AgentIdentityDep) -> HeartbeatOut:
+    started = time.monotonic()
+    try:
+        return await _exchange(ctx, beat, who)
+    finally:
+        # A beat this replica was slow to answer is silence it made itself: its failover holds.
+        ctx.lag.note(time.monotonic() - started)
+
+
+async def _exchange(ctx: AppContext, beat: HeartbeatIn, who: AgentIdentity | None) -> HeartbeatOut:
     quiet = ctx.quiet.answer(beat, who, ctx.settings)
-    if quiet is not None:
+    if isinstance(quiet, HeartbeatOut):
+        ctx.metrics.heartbeats_quiet.inc()
         return quiet  # nothing new: no database work now, its liveness is written in bulk
+    ctx.metrics.heartbeats_full.labels(quiet).inc()
     async with ctx.sessions() as session:
         try:
             answer = await heartbeats.heartbeat(session, ctx.settings, beat, who)
