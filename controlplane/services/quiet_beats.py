@@ -87,6 +87,7 @@ class _Read:
 
     token: str
     stopping: frozenset[str]  # agents with a record to be told to stop
+    answer: bytes  # the quiet answer, the same for every agent: serialised once per read
     at: float = field(default_factory=time.monotonic)
 
 
@@ -97,9 +98,9 @@ class QuietBeats:
         self._read: _Read | None = None
         self.answered = 0  # quiet beats answered (tests, the bench)
 
-    def answer(self, beat: HeartbeatIn, who: AgentIdentity | None, settings: Settings) -> HeartbeatOut | Full:
-        """The answer to a beat with nothing new, noted for the next flush; else why it needs the
-        full exchange."""
+    def answer(self, beat: HeartbeatIn, who: AgentIdentity | None) -> bytes | Full:
+        """The answer to a beat with nothing new (a HeartbeatOut as JSON), noted for the next flush;
+        else why it needs the full exchange."""
         read = self._read
         if read is None or time.monotonic() - read.at > STALE_S:
             return Full.UNREAD
@@ -120,13 +121,7 @@ class QuietBeats:
             beat.paused_records,
         )
         self.answered += 1
-        return HeartbeatOut(
-            interval_s=settings.heartbeat_interval_s,
-            sources=None,
-            assignment=read.token,
-            protected_tags=None,
-            camera_networks=camera_policy.networks_of(settings),
-        )
+        return read.answer
 
     def took(self, beat: HeartbeatIn, who: AgentIdentity | None) -> None:
         """The full exchange of `beat` committed: the database holds who the agent is."""
@@ -150,7 +145,14 @@ class QuietBeats:
             for name, seen in noted.items():  # written by the next flush, unless a newer beat is noted
                 self._noted.setdefault(name, seen)
             raise
-        self._read = _Read(token, frozenset(stopping))
+        quiet = HeartbeatOut(
+            interval_s=settings.heartbeat_interval_s,
+            sources=None,
+            assignment=token,
+            protected_tags=None,
+            camera_networks=camera_policy.networks_of(settings),
+        )
+        self._read = _Read(token, frozenset(stopping), quiet.model_dump_json().encode())
 
     async def _write(self, session: AsyncSession, noted: dict[str, _Seen], offline: timedelta) -> None:
         """Liveness of the agents the database still holds in good standing, one statement for all;

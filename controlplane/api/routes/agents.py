@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from controlplane.api.agent_auth import AgentIdentityDep
 from controlplane.api.deps import ContextDep, SessionDep
@@ -46,7 +46,7 @@ async def revoke_agent(
     response_model=HeartbeatOut,
     responses={401: {"description": "Bad token"}, 403: {"description": "Not the agent's site"}},
 )
-async def heartbeat(ctx: ContextDep, beat: HeartbeatIn, who: AgentIdentityDep) -> HeartbeatOut:
+async def heartbeat(ctx: ContextDep, beat: HeartbeatIn, who: AgentIdentityDep) -> HeartbeatOut | Response:
     started = time.monotonic()
     try:
         return await _exchange(ctx, beat, who)
@@ -55,11 +55,13 @@ async def heartbeat(ctx: ContextDep, beat: HeartbeatIn, who: AgentIdentityDep) -
         ctx.lag.note(time.monotonic() - started)
 
 
-async def _exchange(ctx: AppContext, beat: HeartbeatIn, who: AgentIdentity | None) -> HeartbeatOut:
-    quiet = ctx.quiet.answer(beat, who, ctx.settings)
-    if isinstance(quiet, HeartbeatOut):
+async def _exchange(ctx: AppContext, beat: HeartbeatIn, who: AgentIdentity | None) -> HeartbeatOut | Response:
+    quiet = ctx.quiet.answer(beat, who)
+    if isinstance(quiet, bytes):
         ctx.metrics.heartbeats_quiet.inc()
-        return quiet  # nothing new: no database work now, its liveness is written in bulk
+        # Nothing new: no database work now (its liveness is written in bulk), and an answer
+        # serialised once for every agent.
+        return Response(quiet, media_type="application/json")
     ctx.metrics.heartbeats_full.labels(quiet).inc()
     async with ctx.sessions() as session:
         try:
