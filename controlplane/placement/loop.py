@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.context import AppContext
@@ -53,7 +55,9 @@ async def run(ctx: AppContext, launch: Launch) -> None:
     while True:
         try:
             await check_once(ctx, launch, waiting)
-        except Exception:  # a database away for a while must not end the loop
+        except (OperationalError, SqlTimeoutError) as exc:  # busy or away: the next look tries again
+            log.warning("placement check: the database is busy or away: %s", type(exc).__name__)
+        except Exception:  # nothing must end the loop
             log.exception("placement check")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ctx.placement_wake.wait(), poll)
