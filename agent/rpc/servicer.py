@@ -26,6 +26,7 @@ from agent.files.reads import read_range
 from agent.live.pacing import Pacer
 from agent.rpc.batch_start import START_CALLS, START_ENTRIES, start_records
 from agent.rpc.convert import agent_info, record_state, spec_from_proto
+from agent.rpc.journal_list import journal_page
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
 
@@ -123,6 +124,11 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self, request: pb.StartRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.StartRecordsResponse:
         return await start_records(self._state.records, request)
+
+    async def ListJournal(
+        self, request: pb.ListJournalRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListJournalResponse:
+        return journal_page(self._state.records, request)
 
     async def StopRecord(
         self, request: pb.StopRecordRequest, context: grpc.aio.ServicerContext
