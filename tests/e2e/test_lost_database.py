@@ -17,15 +17,12 @@ from tests.controlplane.test_backup import cli
 from tests.support.cameras import RtspCamera, start_rtsp_camera
 from tests.support.db import postgres_database
 from tests.support.processes import ControlPlane
-from tests.support.records import download, make_group, records, wait_bytes
+from tests.support.records import download, make_group, record_facts, records, wait_bytes
 from tests.support.stack import Stack, start_stack
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("recording")]
 PASSWORD = "s3cret-cam-pw"
-# What the API shows of a record; `recovered_utc` and `created_utc` may differ once recovered.
-COMPARED = ("id", "status", "begin_utc", "end_utc", "hash_md5", "location", "agent", "size_bytes",
-            "duration_s", "gaps", "tag_name", "error")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +39,6 @@ def record_tag(cp: ControlPlane, tag: str, group: str) -> list[dict]:
     done = records(cp, tag)
     assert done and all(r["status"] == "completed" and r["hash_md5"] for r in done), done
     return done
-
-
-def shown(record: dict) -> dict:
-    return {k: record[k] for k in COMPARED} | {
-        "source_id": record["source"]["id"] if record["source"] else None
-    }
 
 
 def pg_tool(advice: subprocess.CompletedProcess[str]) -> list[str]:
@@ -96,7 +87,7 @@ def test_records_made_after_the_backup_come_back_from_the_agents_journal(
         got = wait_until(
             lambda: len(rows := records(cp, "after")) == 2 and rows, 60, what="records from the journal"
         )
-        assert sorted(map(shown, got), key=str) == sorted(map(shown, after), key=str)
+        assert sorted(map(record_facts, got), key=str) == sorted(map(record_facts, after), key=str)
         assert all(r["recovered_utc"] for r in got)
 
         # The record running at the backup has its end, as the agent finished it.
@@ -104,10 +95,10 @@ def test_records_made_after_the_backup_come_back_from_the_agents_journal(
             rows = records(cp, "long")
             return rows if rows and rows[0]["status"] == "completed" else None
 
-        assert [shown(r) for r in wait_until(long_ended, 60, what="the running record's end")] == [
-            shown(long[0])
+        assert [record_facts(r) for r in wait_until(long_ended, 60, what="the running record's end")] == [
+            record_facts(long[0])
         ]
-        assert [shown(r) for r in records(cp, "before")] == [shown(r) for r in before]
+        assert [record_facts(r) for r in records(cp, "before")] == [record_facts(r) for r in before]
         assert all(r["recovered_utc"] is None for r in records(cp, "before"))
         # Every record is served with its MD5.
         for record in [*got, *records(cp, "long"), *records(cp, "before")]:
