@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane.agents.convert import report_from_state
 from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.data import journal_sync as marks
@@ -35,6 +34,7 @@ from controlplane.services.record_state import apply_report
 from shared.enums import RecordStatus, SourceModel
 from shared.redact import without_password
 from shared.rpc import agent_pb2 as pb
+from shared.rpc_convert import SOURCE_MODEL_FROM_PB, record_from_pb
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ async def _take(session: AsyncSession, agent_name: str, entries: Sequence[pb.Jou
     known = await records_data.by_ids(session, {e.state.record_id for e in entries})
     recovered = 0
     for entry in entries:
-        report = report_from_state(entry.state)
+        report = record_from_pb(entry.state)
         row = known.get(report.record_id)
         if row is not None:
             # Still running in a database restored from a backup taken while it recorded, finished on
@@ -146,7 +146,7 @@ async def _source_id(session: AsyncSession, agent_name: str, entry: pb.JournalRe
     earlier = await marks.recovered_source(session, description)
     if earlier is not None and earlier.id is not None:
         return earlier.id
-    model = SourceModel.PICTURE_SOURCE if entry.model == pb.SOURCE_MODEL_PICTURE else SourceModel.SOURCE
+    model = SOURCE_MODEL_FROM_PB.get(entry.model, SourceModel.SOURCE)
     source = Source(
         model=model,
         uri_rtsp=uri_rtsp,

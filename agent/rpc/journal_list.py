@@ -10,8 +10,10 @@ from __future__ import annotations
 from agent.cameras.spec import CameraSpec
 from agent.recording.manager import RecordInfo, RecordManager
 from agent.rpc.convert import record_state
+from shared.enums import SourceModel
 from shared.redact import without_password
 from shared.rpc import agent_pb2 as pb
+from shared.rpc_convert import SOURCE_MODEL_TO_PB
 
 DEFAULT_PAGE = 500
 MAX_PAGE = 2000
@@ -42,7 +44,7 @@ def _entry(info: RecordInfo, spec: CameraSpec) -> pb.JournalRecord:
     picture_only = spec.rtsp_url is None and spec.picture_url is not None
     return pb.JournalRecord(
         state=record_state(info),
-        model=pb.SOURCE_MODEL_PICTURE if picture_only else pb.SOURCE_MODEL_RTSP,
+        model=SOURCE_MODEL_TO_PB[SourceModel.PICTURE_SOURCE if picture_only else SourceModel.SOURCE],
         uri_rtsp=without_password(spec.rtsp_url) if spec.rtsp_url else "",
         picture_uri=without_password(spec.picture_url) if spec.picture_url else "",
     )

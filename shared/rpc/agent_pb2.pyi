@@ -79,18 +79,20 @@ class HttpPicture(_message.Message):
     def __init__(self, uri: _Optional[str] = ..., auth: _Optional[_Union[PictureAuth, str]] = ..., user: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
 
 class SourceSpec(_message.Message):
-    __slots__ = ("id", "model", "uri_rtsp", "picture", "ffmpeg_cmd")
+    __slots__ = ("id", "model", "uri_rtsp", "picture", "ffmpeg_cmd", "assigned")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     URI_RTSP_FIELD_NUMBER: _ClassVar[int]
     PICTURE_FIELD_NUMBER: _ClassVar[int]
     FFMPEG_CMD_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNED_FIELD_NUMBER: _ClassVar[int]
     id: int
     model: SourceModel
     uri_rtsp: str
     picture: HttpPicture
     ffmpeg_cmd: str
-    def __init__(self, id: _Optional[int] = ..., model: _Optional[_Union[SourceModel, str]] = ..., uri_rtsp: _Optional[str] = ..., picture: _Optional[_Union[HttpPicture, _Mapping]] = ..., ffmpeg_cmd: _Optional[str] = ...) -> None: ...
+    assigned: str
+    def __init__(self, id: _Optional[int] = ..., model: _Optional[_Union[SourceModel, str]] = ..., uri_rtsp: _Optional[str] = ..., picture: _Optional[_Union[HttpPicture, _Mapping]] = ..., ffmpeg_cmd: _Optional[str] = ..., assigned: _Optional[str] = ...) -> None: ...
 
 class SnapshotRequest(_message.Message):
     __slots__ = ("source",)
