@@ -156,7 +156,7 @@ def test_a_slow_page_never_replaces_the_page_the_user_moved_on_to(stack: Stack, 
 
 
 def test_lists_are_asked_with_their_etag_and_a_failed_refresh_is_shown_until_one_succeeds(
-    stack: Stack, page: Page
+    stack: Stack, page: Page, screenshots: Path
 ) -> None:
     p = page.page
     answers: list[tuple[int, str | None]] = []
@@ -184,6 +184,7 @@ def test_lists_are_asked_with_their_etag_and_a_failed_refresh_is_shown_until_one
     assert "Trying again in 10 s" in status.inner_text()
     status.filter(has_text="Trying again in 20 s").wait_for(timeout=20000)
     assert p.locator("tr", has_text="cam 1").is_visible()
+    shot(p, screenshots, "refresh-failed")
 
     # Back: "Try now" refreshes at once and the message goes.
     p.unroute("**/api/v1/source")
@@ -333,7 +334,7 @@ def test_on_a_phone_every_page_is_reachable_and_timeline_labels_do_not_overlap(
     zoom_out = p.get_by_role("button", name="zoom out")
     for level in range(6):  # from the whole tag out to ~1 min: every tick spacing the axis takes
         ticks = [box(t) for t in p.locator(".tl-tick").all()]
-        assert len(ticks) >= 2, level
+        assert ticks, level
         for a, b in zip(ticks, ticks[1:], strict=False):
             assert a["x"] + a["width"] <= b["x"], (level, a, b)
         assert all(t["x"] >= 0 and t["x"] + t["width"] <= PHONE["width"] for t in ticks), ticks
