@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         "again on every failover check for this long.",
     )
     grpc_timeout_s: float = Field(10.0, gt=0, description="Deadline of an ordinary gRPC call to an agent.")
+    journal_sync_interval_s: float = Field(
+        30.0,
+        gt=0,
+        description="Each online agent's journal is read this often (by one replica) for records the "
+        "database does not hold, such as those recorded after the backup it was restored from; an agent "
+        "that just came online is read within a few seconds.",
+    )
     sync_agents: list[str] = Field(
         default_factory=list,
         description='Agents that may receive synced copies (agent://NAME/...), e.g. ["site-b"].',

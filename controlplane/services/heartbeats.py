@@ -189,6 +189,11 @@ def _apply_probes(sources: Sequence[Source], beat: HeartbeatIn, now: datetime) -
             continue  # not (or no longer) this agent's source: its report does not count
         status = SourceStatus.ONLINE if probe.online else SourceStatus.OFFLINE
         detail = probe.detail or None
+        if status == SourceStatus.ONLINE == source.status and source.status_utc is not None:
+            # Still online. The words of a good probe vary ("RTSP DESCRIBE ok (528 bytes of SDP)":
+            # the SDP's length changes) and are no news: taking them would change the list's ETag on
+            # nearly every heartbeat, as stamping every probe would.
+            continue
         if (source.status, source.status_detail) != (status, detail) or source.status_utc is None:
             # Since when the status holds. Stamping every probe would change the row, and so the
             # source list's ETag, on every heartbeat: pollers would never get their 304.

@@ -49,6 +49,7 @@ def record_public(row: Record, tag_name: str, source: Source | None) -> RecordPu
         error=row.error,
         gaps=[Gap.model_validate(g) for g in row.gaps or []],
         continues=row.continues,
+        recovered_utc=row.recovered_utc,
     )
 
 
