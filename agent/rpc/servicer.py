@@ -25,6 +25,7 @@ from agent.recording.lookup import find_file
 from agent.recording.served import ServedFile
 from agent.rpc.batch_start import START_CALLS, START_ENTRIES, start_records
 from agent.rpc.convert import agent_info, record_state, spec_from_proto
+from agent.rpc.journal_list import journal_page
 from agent.rpc.status import grpc_status
 from agent.runtime import RuntimeState
 from shared.rpc import agent_pb2 as pb
@@ -118,6 +119,11 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self, request: pb.StartRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.StartRecordsResponse:
         return await start_records(self._state.records, request)
+
+    async def ListJournal(
+        self, request: pb.ListJournalRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListJournalResponse:
+        return journal_page(self._state.records, request)
 
     @grpc_status
     async def StopRecord(
