@@ -13,11 +13,11 @@ import playwright.sync_api as sync_api
 import pytest
 
 from tests.console.conftest import needs_chromium
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.net import free_port
-from tests.support.records import make_group, records, wait_video_s
-from tests.support.stack import Stack, start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.net import free_port
+from videorec_testing.records import make_group, records, wait_video_s
+from videorec_testing.stack import Stack, start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("console-views"), needs_chromium]
 
