@@ -258,7 +258,7 @@ def test_a_camera_offline_for_the_whole_tag_says_so_and_has_no_file_and_no_bar(
     p.goto(f"{cp.url}/#/tags/dead-1")
     row.locator(".badge.s-failed").wait_for(timeout=30000)
     assert "no video was received" in row.locator(".why").inner_text()
-    assert row.get_by_text("Download").count() == 0
+    assert row.get_by_text("Download").count() == 0 and "no file" in row.inner_text()
     (failed,) = [r for r in records(cp, "dead-1") if r["source"]["description"] == "dead cam"]
     assert failed["size_bytes"] is None and failed["gaps"] == []  # what the page reads it from
     shot(p, screenshots, "dead-camera-stopped")
