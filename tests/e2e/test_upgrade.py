@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.db import postgres_database
-from tests.support.processes import ControlPlane, start_agent, start_controlplane, wait_agent_online
-from tests.support.records import download, make_group, record_facts, records, wait_bytes
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.db import postgres_database
+from videorec_testing.processes import ControlPlane, start_agent, start_controlplane, wait_agent_online
+from videorec_testing.records import download, make_group, record_facts, records, wait_bytes
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("recording")]
 ROOT = Path(__file__).resolve().parents[2]
