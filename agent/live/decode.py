@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 _READ_SIZE = 256 * 1024
 _STOP_GRACE_S = 1.0
+_POLL_S = 0.25  # how often a waiting decoder looks at the session's error
 
 
 async def stream_jpegs(
@@ -33,6 +34,8 @@ async def stream_jpegs(
     width: int | None,
     timeout_s: float,
     publish: Callable[[bytes], None],
+    *,
+    on_start: Callable[[FfmpegProcess], None] | None = None,
 ) -> None:
     """Decode the session's stream into JPEGs until it fails; raises CameraError saying why, after
     publishing any frames (the caller restarts it, with a back-off when none came)."""
@@ -45,22 +48,31 @@ async def stream_jpegs(
     )
     frames = 0
     why: CameraError | None = None
+    loop = asyncio.get_running_loop()
     with session.fanout.reading() as reader:
         try:
             await proc.start()
         except OSError as exc:
             raise CameraError(source_id, f"cannot run ffmpeg: {exc.strerror}", CameraFailure.FFMPEG) from None
+        if on_start is not None:
+            on_start(proc)
 
         async def feed() -> CameraError:
-            inits = 0
+            inits, idle_since = 0, loop.time()
             try:
                 while True:
                     try:
-                        item = await reader.next(timeout_s)
+                        item = await reader.next(_POLL_S)
                     except TimeoutError:
-                        return session.error or CameraError(
-                            source_id, f"no data for {timeout_s:.1f} s", CameraFailure.TIMEOUT
-                        )
+                        # The session's failure ends the decoder at once: its viewers learn why.
+                        if session.error is not None:
+                            return session.error
+                        if loop.time() - idle_since >= timeout_s:
+                            return CameraError(
+                                source_id, f"no data for {timeout_s:.1f} s", CameraFailure.TIMEOUT
+                            )
+                        continue
+                    idle_since = loop.time()
                     if isinstance(item, Init):
                         inits += 1
                         if inits > 1:  # the stream restarted (or this decoder fell behind): start anew

@@ -186,12 +186,14 @@ class SessionHub:
         return self._current.get(source_id)
 
     @contextlib.asynccontextmanager
-    async def hold(self, spec: CameraSpec) -> AsyncIterator[CameraSession]:
+    async def hold(self, spec: CameraSpec, *, linger: bool = True) -> AsyncIterator[CameraSession]:
+        """The source's session while the block runs. `linger=False`: the holder lingers itself (a
+        live JPEG reader), so the session need not stay after it on its account."""
         session = self._acquire(spec)
         try:
             yield session
         finally:
-            self._release(session)
+            self._release(session, linger)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -223,11 +225,11 @@ class SessionHub:
         session.holders += 1
         return session
 
-    def _release(self, session: CameraSession) -> None:
+    def _release(self, session: CameraSession, linger: bool) -> None:
         session.holders -= 1
         if session.holders > 0 or session.closed or self._closed:
             return
-        delay = 0.0 if session.retired else self.settings.linger_s
+        delay = self.settings.linger_s if linger and not session.retired else 0.0
         session.linger = asyncio.create_task(
             self._stop_after(session, delay), name=f"session-linger-{session.spec.source_id}"
         )
