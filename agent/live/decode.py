@@ -116,10 +116,18 @@ async def stream_jpegs(
 
 
 async def latest_still(session: CameraSession, ffmpeg_bin: str, timeout_s: float) -> bytes | None:
-    """A JPEG of the newest frame the session holds; None when it holds no keyframe yet."""
+    """A JPEG of the newest frame the session holds (waiting for its first keyframe if it has just
+    opened the camera: a new session would not be faster); None when none comes in time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while session.fanout.init is None or not session.fanout.gop:
+        remaining = deadline - loop.time()
+        if remaining <= 0 or session.closed or (session.error is not None and session.fanout.init is None):
+            return None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(session.changed.wait(), min(remaining, _POLL_S))
     init, gop = session.fanout.init, list(session.fanout.gop)
-    if init is None or not gop:
-        return None
+    timeout_s = max(0.5, deadline - loop.time())
     samples = sum(fragment.samples for fragment in gop)
     proc = FfmpegProcess(
         still_argv(ffmpeg_bin, samples - 1),
