@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from agent.errors import FileAccessError, UnknownRecordError
-from agent.files.copies.model import CopyHeader, CopyInfo, CopyMismatchError
+from agent.errors import CopyMismatchError, FileAccessError, PullRefusedError, SourceError, UnknownRecordError
+from agent.files.copies.model import CopyHeader, CopyInfo
 from agent.files.copies.paths import DEFAULT_EXT
 from agent.files.copies.resume import ResumableCopy, keep, resumable
 from agent.files.copies.store import CopyStore
-from agent.ops.registry import PULLED_BYTES, RESUMED_BYTES
+from agent.metrics_registry import PULLED_BYTES, RESUMED_BYTES
 from shared.media_urls import record_of_media_url
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,6 @@ WRITE_CHUNK = 4 * 1024 * 1024  # bytes gathered before one write + hash in a wor
 PROGRESS_EVERY_S = 0.5
 # Between two network reads; the whole pull has the control plane's deadline on its RPC.
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=30.0)
-
-
-class PullRefusedError(Exception):
-    """The source agent refused the URL (unsigned, expired, tampered or not that record's)."""
-
-
-class SourceError(Exception):
-    """The source agent could not be reached or broke off; what was written is kept for a resume."""
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from agent.cameras.spec import CameraError, CameraFailure
+from agent.errors import CameraError, CameraFailure, StdinClosed
 from agent.ffmpeg.jpeg import JpegSplitter, is_jpeg
 from agent.ffmpeg.live_commands import jpeg_decoder_argv, still_argv
-from agent.ffmpeg.process import FfmpegProcess, StdinClosed
+from agent.ffmpeg.process import FfmpegProcess
 from agent.live.session import CameraSession
 from shared.media_fanout import Init, StreamEnded
 

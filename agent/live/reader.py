@@ -13,11 +13,10 @@ from tenacity import RetryCallState
 
 from agent.cameras.snapshot import fetch_picture
 from agent.cameras.spec import (
-    CameraError,
-    CameraFailure,
     CameraSpec,
     picture_auth,
 )
+from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.process import FfmpegProcess
 from agent.live.decode import stream_jpegs
 from agent.live.pacing import Pacer

@@ -21,13 +21,12 @@ from tenacity import RetryCallState
 
 from agent.cameras.dial import check_dial
 from agent.cameras.spec import (
-    CameraError,
-    CameraFailure,
     CameraSpec,
     describe_ffmpeg_failure,
     ffmpeg_start_error,
     invalid_url_error,
 )
+from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.live_commands import session_command
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files.fmp4_stream import Splitter, StreamError

@@ -11,7 +11,7 @@ import grpc
 from prometheus_client import Counter
 
 from agent.errors import CapacityError
-from agent.ops.registry import REGISTRY
+from agent.metrics_registry import REGISTRY
 from agent.recording.manager import RecordManager, StartEntry
 from agent.rpc.convert import record_state, spec_from_proto
 from shared.rpc import agent_pb2 as pb

@@ -13,21 +13,31 @@ from pathlib import Path
 import grpc
 
 from agent.cameras.snapshot import snapshot
-from agent.cameras.spec import CameraError
-from agent.control.runtime import RuntimeState
-from agent.errors import CapacityError, FileAccessError, RecordBusyError, UnknownRecordError
+from agent.errors import (
+    CameraError,
+    CapacityError,
+    CopyBusyError,
+    CopyMismatchError,
+    CopyResumeError,
+    FileAccessError,
+    PullRefusedError,
+    RecordBusyError,
+    SourceError,
+    UnknownRecordError,
+)
 from agent.ffmpeg import commands
 from agent.ffmpeg.jpeg import JpegSplitter
 from agent.ffmpeg.process import FfmpegProcess
-from agent.files.copies.model import CopyBusyError, CopyHeader, CopyMismatchError, CopyResumeError
+from agent.files.copies.model import CopyHeader
 from agent.files.copies.receive import receive
-from agent.files.pull import PullRefusedError, SourceError, pull
+from agent.files.pull import pull
 from agent.files.reads import read_range
 from agent.live.decode import latest_still
 from agent.live.pacing import Pacer
 from agent.rpc.batch_start import START_CALLS, START_ENTRIES, start_records
 from agent.rpc.convert import agent_info, record_state, spec_from_proto
 from agent.rpc.live_stream import live_stream
+from agent.runtime import RuntimeState
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.cameras.rtsp_probe import RtspProbeError, describe
+from agent.cameras.rtsp_probe import describe
+from agent.errors import RtspProbeError
 from tests.support.cameras import start_http_camera, start_rtsp_camera
 from tests.support.net import free_port
 

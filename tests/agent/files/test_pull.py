@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from agent.errors import FileAccessError
-from agent.files.copies.model import CopyBusyError, CopyHeader, CopyMismatchError
+from agent.errors import CopyBusyError, CopyMismatchError, FileAccessError, SourceError
+from agent.files.copies.model import CopyHeader
 from agent.files.copies.resume import resumable
 from agent.files.copies.store import CopyStore
-from agent.files.pull import Progress, SourceError, check_url, pull
+from agent.files.pull import Progress, check_url, pull
 from agent.ops.file_response import RecordFile
 from shared.media_urls import check_public_url
 

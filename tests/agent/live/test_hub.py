@@ -11,7 +11,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from agent.cameras.spec import CameraError, CameraFailure, CameraSpec
+from agent.cameras.spec import CameraSpec
+from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.jpeg import is_jpeg
 from agent.live import Frame, LiveHub, Subscription
 from tests.agent.ffmpeg.test_process import child_processes
