@@ -101,12 +101,16 @@ async def stream_jpegs(
                     publish(jpeg)
                     frames += 1
         finally:
-            if not feeder.done():
-                feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                result = await feeder
-                why = result if isinstance(result, CameraError) else None
-            await proc.stop(_STOP_GRACE_S)
+            try:
+                if not feeder.done():
+                    feeder.cancel()
+                # asyncio.wait, not `await feeder`: a cancellation of this task must go on, not be
+                # taken for the feeder's own.
+                await asyncio.wait({feeder})
+                if not feeder.cancelled() and feeder.exception() is None:
+                    why = feeder.result()
+            finally:
+                await proc.stop(_STOP_GRACE_S)
     if why is None:
         tail = proc.stderr_tail()
         why = CameraError(
