@@ -24,7 +24,7 @@ export function liveWall(sources, { title = "Live", layout } = {}) {
     h("button", { type: "button", dataset: { layout: n }, onclick: () => setLayout(n), title: `${n} per screen` }, String(n)),
   );
   const el = h("section.live-wall");
-  const full = h("button", { type: "button", onclick: toggleFullscreen }, "⛶ Full screen");
+  const full = h("button", { type: "button", onclick: toggleFullscreen }, "Full screen");
   el.append(
     h("div.live-bar", h("h2", title), h("span.live-layouts", { role: "group", "aria-label": "layout" }, layoutButtons), prev, pageLabel, next, full),
     grid,
