@@ -6,6 +6,8 @@ never on the command line."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from agent.ffmpeg.commands import _COMMON, _RTSP_PROTOCOLS, FfmpegCommand, _concat_script
 from agent.ffmpeg.fast_open import FAST_OPEN
 
@@ -21,6 +23,9 @@ _FROM_PIPE = ["-probesize", "32", "-fpsprobesize", "0", "-f", "mp4", "-i", "pipe
 
 def session_command(url: str, ffmpeg_bin: str, *, io_timeout_s: float) -> FfmpegCommand:
     """The camera's video, copied (no decoding), as fragmented MP4 on stdout."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("rtsp", "rtsps"):
+        raise ValueError(f"not an RTSP URL (scheme {scheme!r})")
     options = {"rtsp_transport": "tcp", "allowed_media_types": "video"}
     options["timeout"] = str(round(io_timeout_s * 1_000_000))  # µs of socket silence before giving up
     options |= FAST_OPEN  # probing ends once the codec is known: the first keyframe, not 20 frames

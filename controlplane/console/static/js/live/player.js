@@ -2,7 +2,8 @@
 // fragment as it comes, appended in "sequence" mode (a stream that restarts or skips to a keyframe
 // goes on where the last one ended), the buffer trimmed behind the playhead, and the playhead pulled
 // to the live edge whenever it falls behind (a hidden tab, a slow machine).
-const BEHIND_S = 1.0; // further than this from the newest frame: jump to it
+const BEHIND_S = 1.5; // further than this from the newest frame: jump to it
+const CATCH_UP_S = 0.5; // further than this: play 10 % faster until back at the edge
 const EDGE_S = 0.15; // where to land: just short of the newest frame, so playback does not stall
 const KEEP_S = 8; // seconds of video kept behind the playhead
 const MAX_QUEUE = 60; // fragments waiting for the SourceBuffer (12 s): beyond, the oldest go
@@ -87,11 +88,18 @@ export class MsePlayer {
     const video = this.video;
     const b = video.buffered;
     if (b.length) {
+      const start = b.start(b.length - 1);
       const end = b.end(b.length - 1);
-      // Behind the live edge, or in a hole left by skipped fragments: to the newest frame.
-      if (end - video.currentTime > BEHIND_S || video.currentTime < b.start(b.length - 1)) {
-        video.currentTime = Math.max(b.start(b.length - 1), end - EDGE_S);
+      if (video.currentTime < start) {
+        // The first picture (or a hole left by skipped fragments): start at the keyframe at once,
+        // rather than decode up to the newest frame before showing anything.
+        video.currentTime = start;
+      } else if (end - video.currentTime > BEHIND_S) {
+        video.currentTime = end - EDGE_S; // far behind (a hidden tab, a slow machine): jump
       }
+      // A little behind: catch up gently, without a jump.
+      const behind = end - video.currentTime;
+      video.playbackRate = behind > CATCH_UP_S ? 1.1 : behind < EDGE_S ? 1 : video.playbackRate;
       if (video.paused) video.play().catch(() => {});
     }
     this.pump();
