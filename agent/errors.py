@@ -16,7 +16,14 @@ class FileAccessError(Exception):
 
 
 class UnknownRecordError(KeyError):
-    """No record with that id on this agent."""
+    """No record with that id on this agent (`args[0]` is the id)."""
+
+
+class FileGoneError(Exception):
+    """The record's file was there when looked up and is gone now (deleted, evicted)."""
+
+    def __init__(self, record_id: str) -> None:
+        super().__init__(f"the file of record {record_id} is gone")
 
 
 class CapacityError(Exception):
@@ -55,6 +62,10 @@ class CopyResumeError(Exception):
 
 class CopyBusyError(Exception):
     """Another pull of the same copy is running; try again once it has ended."""
+
+
+class MissingAtSourceError(UnknownRecordError):
+    """A pull's source agent has no file of that record (`args[0]` is the id)."""
 
 
 class PullRefusedError(Exception):

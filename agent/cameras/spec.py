@@ -57,7 +57,8 @@ class CameraSpec:
 
 
 def spec_from_assigned(source: AssignedSource) -> CameraSpec:
-    """The spec of a source the control plane assigned (heartbeat answer)."""
+    """The agent's spec of a source the control plane sent (a heartbeat's answer, or a gRPC call's
+    SourceSpec through shared.rpc_convert): the one conversion from the wire shape."""
     return CameraSpec(
         source_id=source.id,
         rtsp_url=source.uri_rtsp,

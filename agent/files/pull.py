@@ -21,7 +21,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from agent.errors import CopyMismatchError, FileAccessError, PullRefusedError, SourceError, UnknownRecordError
+from agent.errors import (
+    CopyMismatchError,
+    FileAccessError,
+    MissingAtSourceError,
+    PullRefusedError,
+    SourceError,
+)
 from agent.files.copies.model import CopyHeader, CopyInfo
 from agent.files.copies.paths import DEFAULT_EXT
 from agent.files.copies.resume import ResumableCopy, keep, resumable
@@ -59,7 +65,7 @@ async def pull(
     """Fetch, verify and keep the copy `header` announces; yields progress, the last with the copy.
 
     Raises FileAccessError (bad URL, path, id or MD5), CopyBusyError (a pull of it runs), PullRefusedError,
-    UnknownRecordError (the source has no such file), SourceError, CopyMismatchError (size or MD5
+    MissingAtSourceError (the source has no such file), SourceError, CopyMismatchError (size or MD5
     differ: nothing is kept, the next pull starts over)."""
     check_url(url, header.record_id)
     existing = store.already_kept(header, DEFAULT_EXT)
@@ -119,7 +125,7 @@ async def _check_answer(r: aiohttp.ClientResponse, copy: ResumableCopy) -> None:
         reason = (await r.content.read(200)).decode(errors="replace")
         raise PullRefusedError(f"the source agent refused the URL: {reason}")
     if r.status == 404:
-        raise UnknownRecordError(header.record_id)
+        raise MissingAtSourceError(header.record_id)
     if r.status == 416:
         await copy.restart()  # we hold more than the source has: not its bytes
         raise CopyMismatchError(f"record {header.record_id}: the source file is shorter than announced")

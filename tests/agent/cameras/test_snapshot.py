@@ -18,7 +18,7 @@ from agent.ffmpeg.commands import snapshot_command
 from agent.ffmpeg.jpeg import is_jpeg
 from agent.ffmpeg.live_commands import session_command
 from tests.agent.ffmpeg.test_process import child_processes
-from tests.support.cameras import HttpCamera, RtspCamera, start_http_camera, start_rtsp_camera
+from videorec_testing.cameras import HttpCamera, RtspCamera, start_http_camera, start_rtsp_camera
 
 pytestmark = pytest.mark.anyio
 

@@ -183,9 +183,11 @@ async def test_unknown_file_is_not_found(stub: agent_pb2_grpc.AgentStub, tmp_pat
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.StatFile(ref)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert caught.value.details() == "record no-such-record is not on this agent"
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.DeleteFile(ref)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert caught.value.details() == "record no-such-record is not on this agent"
     assert sync_files(tmp_path) == [(tmp_path / result.location.partition(":")[2]).absolute()]
 
 

@@ -1,10 +1,10 @@
 // Groups: create and delete, membership, a live wall of a group, and starting it under a tag.
 import { del, get, post } from "../api.js";
 import { badge, field, h, mount, showErrors, toast } from "../dom.js";
+import { label } from "../labels.js";
 import { liveWall } from "../live/wall.js";
+import { remember } from "../recent.js";
 import { wallSource } from "./live.js";
-import { label } from "./overview.js";
-import { remember } from "./tags.js";
 
 export async function render(view, groupId) {
   return groupId ? detail(view, Number(groupId)) : index(view);
