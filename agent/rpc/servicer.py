@@ -85,7 +85,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self, request: pb.LiveStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.MediaPiece]:
         spec = spec_from_proto(request.source)
-        async for piece in live_stream(self._state.hub.sessions, spec, self._settings.snapshot_timeout_s, context):
+        async for piece in live_stream(
+            self._state.hub.sessions, spec, self._settings.snapshot_timeout_s, context
+        ):
             yield piece
 
     async def TestImage(self, request: pb.TestImageRequest, context: grpc.aio.ServicerContext) -> pb.Image:

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.console.conftest import needs_chromium
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.net import free_port
-from tests.support.processes import ControlPlane
-from tests.support.records import make_group
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.net import free_port
+from videorec_testing.processes import ControlPlane
+from videorec_testing.records import make_group
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live_wall"), needs_chromium]
 

@@ -20,11 +20,11 @@ from websockets.sync.client import connect
 
 from agent.files.fmp4_stream import Splitter
 from shared.media_fanout import Fragment, Init
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.media import assert_jpeg_decodes, split_multipart
-from tests.support.processes import AgentProc, ControlPlane
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.media import assert_jpeg_decodes, split_multipart
+from videorec_testing.processes import AgentProc, ControlPlane
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live_stream")]
 

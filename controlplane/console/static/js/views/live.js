@@ -2,7 +2,7 @@
 import { get } from "../api.js";
 import { h, mount } from "../dom.js";
 import { liveWall } from "../live/wall.js";
-import { label } from "./overview.js";
+import { label } from "../labels.js";
 
 export async function render(view, ids) {
   const all = await get("/source");
