@@ -20,12 +20,14 @@ from agent.files.copies.model import CopyHeader
 from agent.files.copies.receive import receive
 from agent.files.pull import pull
 from agent.files.reads import read_range
+from agent.live.decode import latest_still
 from agent.live.pacing import Pacer
 from agent.recording.lookup import find_file
 from agent.recording.served import ServedFile
 from agent.rpc.batch_start import START_CALLS, START_ENTRIES, start_records
 from agent.rpc.convert import agent_info, record_state, spec_from_proto
 from agent.rpc.journal_list import journal_page
+from agent.rpc.live_stream import live_stream
 from agent.rpc.status import grpc_status
 from agent.runtime import RuntimeState
 from shared.rpc import agent_pb2 as pb
@@ -52,6 +54,12 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         frame = self._state.hub.latest(spec.source_id, max_age=max(2.0 / self._settings.live_fps, 1.0))
         if frame is not None:
             return pb.Image(jpeg=frame.jpeg, captured_unix=frame.captured)
+        # A camera whose session runs (a live stream, a recent viewer): its newest frame, no new session.
+        session = self._state.hub.sessions.running(spec.source_id)
+        if session is not None and session.spec == spec:
+            still = await latest_still(session, self._settings.ffmpeg_bin, self._settings.snapshot_timeout_s)
+            if still is not None:
+                return pb.Image(jpeg=still, captured_unix=time.time())
         jpeg = await self._state.snapshots.take(
             spec,
             lambda: snapshot(
@@ -73,6 +81,15 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 seq = frame.seq
                 yield pb.Image(jpeg=frame.jpeg, captured_unix=frame.captured)
                 await asyncio.sleep(pacer.next_delay())
+
+    async def LiveStream(
+        self, request: pb.LiveStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.MediaPiece]:
+        spec = spec_from_proto(request.source)
+        async for piece in live_stream(
+            self._state.hub.sessions, spec, self._settings.snapshot_timeout_s, context
+        ):
+            yield piece
 
     @grpc_status
     async def TestImage(self, request: pb.TestImageRequest, context: grpc.aio.ServicerContext) -> pb.Image:
