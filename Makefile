@@ -65,10 +65,11 @@ camera: camera-deps ## A test camera (test pattern over RTSP) at rtsp://127.0.0.
 test: $(STAMP) system-deps lint ## Lint, then run the whole test suite
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q --durations=15
 
-lint: $(STAMP) proto-check docs-check ## ruff, ruff format --check, mypy, models vs migrations (alembic check)
+lint: $(STAMP) proto-check docs-check ## ruff, ruff format --check, mypy, import cycles and layers, models vs migrations
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m controlplane.schema check
 
 fmt: $(STAMP) ## Format the code and apply safe fixes

@@ -14,18 +14,18 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from agent.cameras.gate import SnapshotGate
 from agent.cameras.prober import Prober
 from agent.control.heartbeat import HeartbeatLoop
-from agent.control.runtime import RuntimeState
 from agent.files.copies.store import CopyStore
 from agent.live import LiveHub
+from agent.metrics_registry import REGISTRY
 from agent.ops import metrics as ops_metrics
 from agent.ops import server as ops_server
 from agent.ops.media import MediaFiles
-from agent.ops.registry import REGISTRY
 from agent.ops.server import Readiness
 from agent.recording.journal import journal_key
 from agent.recording.manager import RecordManager
 from agent.rpc.server import create_server, mark_serving
 from agent.rpc.servicer import AgentServicer
+from agent.runtime import RuntimeState
 from agent.settings import AgentSettings
 from shared.logs import configure as configure_logging
 from shared.media_urls import media_key

@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controlplane import __version__, console, failover, schema, sealed
+from controlplane import __version__, console, failover, journal_sync, schema, sealed
 from controlplane.agents.pool import AgentPool
 from controlplane.api.access import document_permissions
 from controlplane.api.audit_trail import AuditTrail
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
         failing_over = asyncio.create_task(failover.run(ctx), name="failover")
         lag = asyncio.create_task(ctx.lag.run(), name="loop-lag")
+        journals = asyncio.create_task(journal_sync.run(ctx), name="journal-sync")
         purge = asyncio.create_task(audit.purge_loop(ctx.sessions, settings), name="audit-purge")
         # Everything made so far (modules, the app, its routes and models, SQLAlchemy's metadata) lives
         # as long as the process: out of the collector's reach, a full collection has little left to
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"ctx": ctx}
         finally:
-            for task in (purge, lag, failing_over, runner, clock):
+            for task in (purge, journals, lag, failing_over, runner, clock):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

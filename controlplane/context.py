@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.pool import AgentPool
+from controlplane.list_cache import ListCache
 from controlplane.live_relay import LiveRelay
 from controlplane.loop_lag import LoopLag
 from controlplane.metrics import Metrics
-from controlplane.services.list_cache import ListCache
 from controlplane.settings import Settings
 
 

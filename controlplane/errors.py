@@ -72,6 +72,12 @@ class CopyVerificationError(ServiceError):
     status_code = 502
 
 
+class BucketError(ServiceError):
+    """An S3 bucket could not be reached or refused a request: worth retrying later."""
+
+    status_code = 502
+
+
 class AgentTimeoutError(ServiceError):
     status_code = 504
 

@@ -10,6 +10,7 @@ import grpc
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from controlplane.agent_identity import token_for
 from shared.net import is_loopback
 
 
@@ -189,6 +190,13 @@ class Settings(BaseSettings):
         "again on every failover check for this long.",
     )
     grpc_timeout_s: float = Field(10.0, gt=0, description="Deadline of an ordinary gRPC call to an agent.")
+    journal_sync_interval_s: float = Field(
+        30.0,
+        gt=0,
+        description="Each online agent's journal is read this often (by one replica) for records the "
+        "database does not hold, such as those recorded after the backup it was restored from; an agent "
+        "that just came online is read within a few seconds.",
+    )
     sync_agents: list[str] = Field(
         default_factory=list,
         description='Agents that may receive synced copies (agent://NAME/...), e.g. ["site-b"].',
@@ -279,8 +287,6 @@ class Settings(BaseSettings):
     def agent_token_for(self, name: str, site: str | None = None) -> str | None:
         """The token agent `name` holds: its own when there is an agent key (naming `site` when its
         enrolment bound it to one: Agent.token_site), else the shared one."""
-        from controlplane.services.agent_identity import token_for
-
         if self.agents_key is not None:
             return token_for(self.agents_key.get_secret_value(), name, site)
         return self.agent_token.get_secret_value() if self.agent_token else None

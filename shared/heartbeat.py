@@ -1,7 +1,15 @@
 """What an agent tells the control plane every few seconds, and what it is told back.
 
 Agents push (HTTP, with the agent token) rather than the control plane polling them, so that any
-replica can take a heartbeat and no replica has to keep a list of agents to poll."""
+replica can take a heartbeat and no replica has to keep a list of agents to poll.
+
+The rule for the shapes that cross between the control plane and its agents: each is defined once,
+here, and serves both wires. `AssignedSource` is a source an agent must reach (heartbeat answers, and
+gRPC calls in `SourceSpec.assigned`); `RecordReport` is a record as its agent reports it (heartbeats,
+and gRPC answers as `RecordState`). Their protobuf encodings are converted in shared.rpc_convert and
+nowhere else; a stored Source becomes an AssignedSource in controlplane.agents.convert, an
+AssignedSource the agent's CameraSpec in agent.cameras.spec. Field names are the JSON wire format:
+an agent of the previous release reads them, so a field is added (with a default), never renamed."""
 
 from __future__ import annotations
 

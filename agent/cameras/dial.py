@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from agent.cameras.spec import CameraError, CameraFailure, CameraSpec
+from agent.cameras.spec import CameraSpec
+from agent.errors import CameraError, CameraFailure
 from shared.camera_networks import CameraNetworks, addresses, refusal
 
 _networks = CameraNetworks()

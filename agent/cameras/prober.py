@@ -8,25 +8,33 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import httpx
 
 from agent.cameras.dial import check_dial
-from agent.cameras.rtsp_probe import RtspProbeError, describe
+from agent.cameras.rtsp_probe import describe
 from agent.cameras.snapshot import fetch_picture
-from agent.cameras.spec import CameraError, CameraSpec
-from agent.live import LiveHub
+from agent.cameras.spec import CameraSpec
+from agent.errors import CameraError, RtspProbeError
 from shared.heartbeat import SourceProbe
 from shared.redact import redact_text
 
 log = logging.getLogger(__name__)
 
 
+class FrameSource(Protocol):
+    """Where the prober learns that video of a source arrives right now (the live hub): the cameras
+    layer sits below live video, so it names only this one question, not the hub."""
+
+    def latest(self, source_id: int, max_age: float) -> object | None: ...
+
+
 class Prober:
     def __init__(
         self,
         client: httpx.AsyncClient,
-        hub: LiveHub,
+        frames: FrameSource,
         *,
         interval_s: float,
         timeout_s: float,
@@ -35,7 +43,7 @@ class Prober:
         concurrency: int = 8,
     ) -> None:
         self._client = client
-        self._hub = hub
+        self._frames = frames
         self._interval = interval_s
         self._timeout = timeout_s
         self._ffmpeg = ffmpeg_bin
@@ -69,7 +77,9 @@ class Prober:
     async def _probe_one(self, spec: CameraSpec) -> None:
         # A camera that a live reader or a recording is receiving right now is online: opening one
         # more stream to it would only load the camera and this host.
-        if self._hub.latest(spec.source_id, max_age=self._interval) is not None or self._busy(spec.source_id):
+        if self._frames.latest(spec.source_id, max_age=self._interval) is not None or self._busy(
+            spec.source_id
+        ):
             online, detail = True, ""
         else:
             async with self._limit:

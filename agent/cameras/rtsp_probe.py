@@ -13,13 +13,11 @@ import re
 import ssl
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from agent.errors import RtspProbeError
+
 _MAX_HEADER = 64 * 1024
 _MAX_BODY = 256 * 1024
 _AUTH_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
-
-
-class RtspProbeError(Exception):
-    """The camera did not answer as an RTSP server with video (detail free of credentials)."""
 
 
 def _md5(text: str) -> str:

@@ -11,14 +11,13 @@ import httpx
 
 from agent.cameras.dial import check_dial
 from agent.cameras.spec import (
-    CameraError,
-    CameraFailure,
     CameraSpec,
     describe_ffmpeg_failure,
     ffmpeg_start_error,
     invalid_url_error,
     picture_auth,
 )
+from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.commands import snapshot_command
 from agent.ffmpeg.jpeg import is_jpeg
 from agent.ffmpeg.process import FfmpegProcess

@@ -1,46 +1,23 @@
-"""What the agent knows of one camera (`CameraSpec`) and how a camera fails (`CameraError`).
+"""What the agent knows of one camera (`CameraSpec`) and the words for how a camera fails.
 
-Every failure leaves the cameras package as a `CameraError` that says what happened ("connection
+Every failure leaves the cameras package as a `CameraError` (agent.errors) that says what happened ("connection
 refused", "401 unauthorized", "timed out after 5.0 s") in words already free of credentials, so
 callers can log it and return it as is.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
 
+from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.commands import camera_error
 from shared.enums import PictureAuth
 from shared.heartbeat import AssignedSource
 from shared.redact import redact_url
-
-
-class CameraFailure(enum.StrEnum):
-    """Why a camera did not give a picture: lets callers choose a status code or a retry."""
-
-    UNREACHABLE = "unreachable"  # refused, no route, unknown host, reset
-    UNAUTHORIZED = "unauthorized"  # 401 / 403: wrong or missing credentials
-    NOT_FOUND = "not_found"  # the server answers but has no such stream or image
-    TIMEOUT = "timeout"
-    NO_FRAME = "no_frame"  # connected, but nothing decodable came
-    BAD_RESPONSE = "bad_response"  # an HTTP error status, or a body that is not a JPEG
-    FFMPEG = "ffmpeg"  # ffmpeg itself could not be run
-    INVALID = "invalid"  # the spec cannot be used as it is (e.g. an RTSP URL that is not rtsp://)
-
-
-class CameraError(Exception):
-    """A camera did not give a picture; `detail` is safe to log and to return to API clients."""
-
-    def __init__(self, source_id: int, detail: str, reason: CameraFailure) -> None:
-        super().__init__(f"source {source_id}: {detail}")
-        self.source_id = source_id
-        self.detail = detail
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -80,7 +57,8 @@ class CameraSpec:
 
 
 def spec_from_assigned(source: AssignedSource) -> CameraSpec:
-    """The spec of a source the control plane assigned (heartbeat answer)."""
+    """The agent's spec of a source the control plane sent (a heartbeat's answer, or a gRPC call's
+    SourceSpec through shared.rpc_convert): the one conversion from the wire shape."""
     return CameraSpec(
         source_id=source.id,
         rtsp_url=source.uri_rtsp,

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
+from agent.errors import StdinClosed
 from agent.ffmpeg.spawn import exit_future, prefilled_pipe, spawn
 from shared.redact import redact_text
 
@@ -45,10 +46,6 @@ _STDERR_DRAIN_S = 1.0
 _STDOUT_LIMIT = 1 << 20
 # stdin_data is written into the pipe before the child starts, so it must fit in the pipe buffer.
 _STDIN_MAX = 60 * 1024
-
-
-class StdinClosed(Exception):
-    """The child no longer reads its stdin (it exited, or `close_stdin()` was called)."""
 
 
 class ProcessState(enum.Enum):

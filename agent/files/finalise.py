@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.errors import JoinError
 from agent.ffmpeg.commands import concat_list, remux_argv
 from agent.ffmpeg.probe import probe_duration
 from agent.ffmpeg.process import FfmpegProcess
@@ -23,10 +24,6 @@ log = logging.getLogger(__name__)
 _MD5_CHUNK = 1 << 20
 # The join may lose a fraction of a frame per part boundary; more than this is a broken join.
 _JOIN_SLACK_S = 1.0
-
-
-class JoinError(Exception):
-    """The parts could not be joined into a verified final file; `str()` is safe to report."""
 
 
 async def join_parts(parts: list[Path], final: Path, ffmpeg_bin: str) -> float:

@@ -16,14 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from agent.errors import Fmp4Error
+
 _HEADER = struct.Struct(">I4s")
 _TFHD_BASE_OFFSET, _TFHD_DURATION = 0x01, 0x08
 _TRUN_DATA_OFFSET, _TRUN_FIRST_FLAGS, _TRUN_DURATION = 0x01, 0x04, 0x100
 _TRUN_OPTIONAL = (0x100, 0x200, 0x400, 0x800)  # duration, size, flags, composition offset
-
-
-class Fmp4Error(Exception):
-    """The bytes are not the fragmented MP4 this module handles; `str()` is safe to report."""
 
 
 @dataclass(frozen=True)
@@ -177,3 +175,24 @@ def comparable_moov(moov: bytes) -> bytes:
 
     blank(8, len(data))
     return bytes(data)
+
+
+def timescales(moov: bytes) -> dict[int, int]:
+    """track id → the media timescale of its `mdhd`."""
+    scales: dict[int, int] = {}
+    position = 8
+    while position + 8 <= len(moov):
+        size, kind = struct.unpack_from(">I4s", moov, position)
+        if kind == b"trak":
+            track, scale = 0, 0
+            inner = moov[position : position + size]
+            tkhd, mdhd = inner.find(b"tkhd"), inner.find(b"mdhd")
+            if tkhd > 0:
+                version = inner[tkhd + 4]
+                track = struct.unpack_from(">I", inner, tkhd + 4 + 4 + (16 if version == 1 else 8))[0]
+            if mdhd > 0:
+                version = inner[mdhd + 4]
+                scale = struct.unpack_from(">I", inner, mdhd + 4 + 4 + (16 if version == 1 else 8))[0]
+            scales[track] = scale
+        position += max(size, 8)
+    return scales

@@ -21,12 +21,18 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from agent.errors import FileAccessError, UnknownRecordError
-from agent.files.copies.model import CopyHeader, CopyInfo, CopyMismatchError
+from agent.errors import (
+    CopyMismatchError,
+    FileAccessError,
+    MissingAtSourceError,
+    PullRefusedError,
+    SourceError,
+)
+from agent.files.copies.model import CopyHeader, CopyInfo
 from agent.files.copies.paths import DEFAULT_EXT
 from agent.files.copies.resume import ResumableCopy, keep, resumable
 from agent.files.copies.store import CopyStore
-from agent.ops.registry import PULLED_BYTES, RESUMED_BYTES
+from agent.metrics_registry import PULLED_BYTES, RESUMED_BYTES
 from shared.media_urls import record_of_media_url
 
 log = logging.getLogger(__name__)
@@ -35,14 +41,6 @@ WRITE_CHUNK = 4 * 1024 * 1024  # bytes gathered before one write + hash in a wor
 PROGRESS_EVERY_S = 0.5
 # Between two network reads; the whole pull has the control plane's deadline on its RPC.
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=30.0)
-
-
-class PullRefusedError(Exception):
-    """The source agent refused the URL (unsigned, expired, tampered or not that record's)."""
-
-
-class SourceError(Exception):
-    """The source agent could not be reached or broke off; what was written is kept for a resume."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ async def pull(
     """Fetch, verify and keep the copy `header` announces; yields progress, the last with the copy.
 
     Raises FileAccessError (bad URL, path, id or MD5), CopyBusyError (a pull of it runs), PullRefusedError,
-    UnknownRecordError (the source has no such file), SourceError, CopyMismatchError (size or MD5
+    MissingAtSourceError (the source has no such file), SourceError, CopyMismatchError (size or MD5
     differ: nothing is kept, the next pull starts over)."""
     check_url(url, header.record_id)
     existing = store.already_kept(header, DEFAULT_EXT)
@@ -127,7 +125,7 @@ async def _check_answer(r: aiohttp.ClientResponse, copy: ResumableCopy) -> None:
         reason = (await r.content.read(200)).decode(errors="replace")
         raise PullRefusedError(f"the source agent refused the URL: {reason}")
     if r.status == 404:
-        raise UnknownRecordError(header.record_id)
+        raise MissingAtSourceError(header.record_id)
     if r.status == 416:
         await copy.restart()  # we hold more than the source has: not its bytes
         raise CopyMismatchError(f"record {header.record_id}: the source file is shorter than announced")

@@ -16,21 +16,17 @@ import errno
 import hashlib
 import logging
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from agent.errors import Fmp4Error, NoSpaceError
 from agent.files.block_io import punch_out, write_all
-from agent.files.fmp4 import Box, Fmp4Error, Fragment, comparable_moov, header_of, read_box, top_boxes
+from agent.files.fmp4 import Box, Fragment, comparable_moov, header_of, read_box, timescales, top_boxes
 
 log = logging.getLogger(__name__)
 
 _COPY_CHUNK = 1 << 20
-
-
-class NoSpaceError(OSError):
-    """The disk had no room for the next fragment: the file is as it was before it."""
 
 
 @dataclass(frozen=True)
@@ -269,7 +265,7 @@ class RecordFile:
 
     def _learn_moov(self, moov: bytes) -> None:
         self._moov = comparable_moov(moov)
-        self._timescales = _timescales(moov)
+        self._timescales = timescales(moov)
 
     def _note(self, frag: Fragment) -> None:
         self.fragments += 1
@@ -306,27 +302,6 @@ def _pairs(f: BinaryIO, start: int, end: int) -> list[tuple[Box, Box]]:
         else:
             raise Fmp4Error(f"unexpected {box.type!r} box between fragments")
     return pairs
-
-
-def _timescales(moov: bytes) -> dict[int, int]:
-    """track id → the media timescale of its `mdhd`."""
-    scales: dict[int, int] = {}
-    position = 8
-    while position + 8 <= len(moov):
-        size, kind = struct.unpack_from(">I4s", moov, position)
-        if kind == b"trak":
-            track, scale = 0, 0
-            inner = moov[position : position + size]
-            tkhd, mdhd = inner.find(b"tkhd"), inner.find(b"mdhd")
-            if tkhd > 0:
-                version = inner[tkhd + 4]
-                track = struct.unpack_from(">I", inner, tkhd + 4 + 4 + (16 if version == 1 else 8))[0]
-            if mdhd > 0:
-                version = inner[mdhd + 4]
-                scale = struct.unpack_from(">I", inner, mdhd + 4 + 4 + (16 if version == 1 else 8))[0]
-            scales[track] = scale
-        position += max(size, 8)
-    return scales
 
 
 def _seconds(frag: Fragment, timescales: dict[int, int]) -> float:

@@ -14,14 +14,13 @@ from tenacity import RetryCallState
 from agent.cameras.dial import check_dial
 from agent.cameras.snapshot import fetch_picture
 from agent.cameras.spec import (
-    CameraError,
-    CameraFailure,
     CameraSpec,
     describe_ffmpeg_failure,
     ffmpeg_start_error,
     invalid_url_error,
     picture_auth,
 )
+from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.commands import live_command
 from agent.ffmpeg.jpeg import JpegSplitter
 from agent.ffmpeg.process import FfmpegProcess

@@ -1,9 +1,8 @@
 """A record's file over HTTP, for URLs the control plane signed (shared.media_urls), sent by
-`RecordFile` (agent.ops.file_response: sendfile, `Range`, validators from the record's MD5). Nothing
-else under the storage root is reachable: the signature names the record and its location, and only
-that record's own files (`RecordManager.resolve_file`, never through a link) or a registered copy of
-it (`CopyStore.resolve`: a record another deployment imported, or another agent's record synced
-here) are served."""
+`RecordFileResponse` (agent.ops.file_response: sendfile, `Range`, validators from the record's MD5).
+Nothing else under the storage root is reachable: the signature names the record and its location,
+and only that record's own files (never through a link) or a registered copy of it (a record another
+deployment imported, or another agent's record synced here) are served: `find_file`, the one lookup."""
 
 from __future__ import annotations
 
@@ -16,7 +15,8 @@ from aiohttp import web
 
 from agent.errors import FileAccessError, UnknownRecordError
 from agent.files.copies.store import CopyStore
-from agent.ops.file_response import RecordFile
+from agent.ops.file_response import RecordFileResponse
+from agent.recording.lookup import find_file
 from agent.recording.manager import RecordManager
 from shared.media_urls import MEDIA_PATH, MediaGrant
 
@@ -48,18 +48,11 @@ def _signed(key: bytes, record_id: str, location: str, expires: int, signature: 
     return MediaGrant(record_id, location, expires).signed_by(key, signature)
 
 
-def _file_of(media: MediaFiles, record_id: str, location: str) -> RecordFile:
-    """The file a signed (record, location) names: one of the agent's own recordings (looked up in
-    memory, so first), else a registered copy (final, its MD5 the ETag); UnknownRecordError /
-    FileAccessError otherwise."""
-    try:
-        served = media.records.resolve_file(record_id, location)
-    except UnknownRecordError:
-        if media.copies is None:
-            raise
-        copy = media.copies.resolve(record_id, location)  # not one of ours: a copy, or nothing
-        return RecordFile(copy.path, f'"{copy.hash_md5}"')
-    return RecordFile(served.path, f'"{served.hash_md5}"' if served.final else None)
+def _file_of(media: MediaFiles, record_id: str, location: str) -> RecordFileResponse:
+    """The file a signed (record, location) names (agent.recording.lookup: the same lookup as the gRPC
+    file calls); a final file's MD5 is its ETag. UnknownRecordError / FileAccessError otherwise."""
+    served = find_file(media.records, media.copies, record_id, location)
+    return RecordFileResponse(served.path, f'"{served.hash_md5}"' if served.final else None)
 
 
 def add_routes(app: web.Application, media: MediaFiles) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from agent.metrics_registry import REGISTRY
 from agent.ops.media import MediaFiles, add_routes
-from agent.ops.registry import REGISTRY
 from agent.settings import AgentSettings
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from types import MappingProxyType
 import httpx
 
 from agent.cameras.dial import check_dial
-from agent.cameras.spec import CameraError
+from agent.errors import CameraError
 from agent.ffmpeg.commands import camera_error, picture_record_argv, record_command
 from agent.ffmpeg.fast_open import FAST_OPEN, lacked_parameters
 from agent.ffmpeg.process import FfmpegProcess

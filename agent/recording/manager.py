@@ -27,7 +27,7 @@ from agent.ffmpeg.commands import record_command
 from agent.ffmpeg.fast_open import FAST_OPEN
 from agent.files.layout import RecordPaths, check_record_id
 from agent.files.space import free_bytes, reserve_bytes
-from agent.ops.registry import EVICTIONS
+from agent.metrics_registry import EVICTIONS
 from agent.recording.attempt import RecorderConfig
 from agent.recording.journal import Journal, RecordRow
 from agent.recording.recorder import Recording

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import httpx
 
 from agent.cameras.snapshot import fetch_picture
-from agent.cameras.spec import CameraError, CameraSpec, picture_auth
-from agent.ffmpeg.process import FfmpegProcess, StdinClosed
+from agent.cameras.spec import CameraSpec, picture_auth
+from agent.errors import CameraError, StdinClosed
+from agent.ffmpeg.process import FfmpegProcess
 from agent.live.pacing import Pacer
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import httpx
 
-from agent.cameras.rtsp_probe import RtspProbeError, describe
+from agent.cameras.rtsp_probe import describe
+from agent.errors import RtspProbeError
 from agent.files.layout import RecordPaths
-from agent.ops.registry import FINALISE_SECONDS
+from agent.metrics_registry import FINALISE_SECONDS
 from agent.recording.attempt import Attempt, RecorderConfig
 from agent.recording.journal import Journal, RecordRow
 from agent.recording.orphans import Handover

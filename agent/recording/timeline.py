@@ -19,11 +19,11 @@ import shutil
 import time
 from pathlib import Path
 
+from agent.errors import Fmp4Error, JoinError, NoSpaceError
 from agent.ffmpeg.probe import probe_duration
-from agent.files.finalise import FinalFile, JoinError, make_final_file
-from agent.files.fmp4 import Fmp4Error
+from agent.files.finalise import FinalFile, make_final_file
 from agent.files.layout import RecordPaths, has_fragment
-from agent.files.record_file import NoSpaceError, RecordFile
+from agent.files.record_file import RecordFile
 from agent.recording.journal import Journal, RecordRow
 from shared.enums import GapReason, RecordStatus
 

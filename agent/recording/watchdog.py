@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.ffmpeg.probe import part_duration
 from agent.ffmpeg.process import FfmpegProcess
+from agent.files.duration import part_duration
 from agent.files.layout import has_fragment
 from agent.recording.states import WatchEnd
 

@@ -10,10 +10,10 @@ import time
 import grpc
 from prometheus_client import Counter
 
-from agent.errors import CapacityError
-from agent.ops.registry import REGISTRY
+from agent.metrics_registry import REGISTRY
 from agent.recording.manager import RecordManager, StartEntry
 from agent.rpc.convert import record_state, spec_from_proto
+from agent.rpc.status import status_of
 from shared.rpc import agent_pb2 as pb
 
 # What the start RPCs carry; a test proves a group start is one call per agent with these.
@@ -42,11 +42,9 @@ async def start_records(records: RecordManager, request: pb.StartRecordsRequest)
     results = []
     for entry, outcome in zip(entries, outcomes, strict=True):
         if isinstance(outcome, Exception):
-            code = (
-                grpc.StatusCode.RESOURCE_EXHAUSTED
-                if isinstance(outcome, CapacityError)
-                else grpc.StatusCode.INVALID_ARGUMENT
-            )
+            # The table's code (a CapacityError: RESOURCE_EXHAUSTED); anything else is the entry's own
+            # fault (a spec the manager refused).
+            code = (status_of(outcome) or (grpc.StatusCode.INVALID_ARGUMENT, ""))[0]
             results.append(
                 pb.StartRecordResult(record_id=entry.record_id, error_code=code.value[0], error=str(outcome))
             )

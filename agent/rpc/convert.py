@@ -1,47 +1,24 @@
-"""The agent's one protobuf mapper: between the generated messages and the agent's own types, done
-here once, not in every handler."""
+"""The agent's protobuf mapping: the request's source as the agent's CameraSpec, a record as the
+answer's RecordState, the agent's facts as AgentInfo. The wire shapes themselves are converted in
+shared.rpc_convert, once for both sides; this module only composes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from agent.cameras.spec import CameraSpec
+from agent.cameras.spec import CameraSpec, spec_from_assigned
 from agent.recording.manager import RecordInfo
 from shared.heartbeat import HeartbeatIn
 from shared.rpc import agent_pb2 as pb
-from shared.rpc_enums import RECORD_STATUS_TO_PB
-
-_AUTH_NAMES = {pb.PICTURE_AUTH_BASIC: "basic", pb.PICTURE_AUTH_DIGEST: "digest"}
+from shared.rpc_convert import record_to_pb, source_from_pb
 
 
 def spec_from_proto(source: pb.SourceSpec) -> CameraSpec:
-    has_picture = source.HasField("picture") and bool(source.picture.uri)
-    return CameraSpec(
-        source_id=source.id,
-        rtsp_url=source.uri_rtsp or None,
-        picture_url=source.picture.uri if has_picture else None,
-        picture_auth=_AUTH_NAMES.get(source.picture.auth) if has_picture else None,
-        picture_user=(source.picture.user or None) if has_picture else None,
-        picture_password=(source.picture.password or None) if has_picture else None,
-    )
+    return spec_from_assigned(source_from_pb(source))
 
 
 def record_state(info: RecordInfo) -> pb.RecordState:
-    return pb.RecordState(
-        record_id=info.record_id,
-        tag_name=info.tag_name,
-        source_id=info.source_id,
-        status=RECORD_STATUS_TO_PB[info.status],
-        begin_unix=info.begin_unix,
-        end_unix=info.end_unix or 0.0,
-        location=info.location,
-        hash_md5=info.hash_md5 or "",
-        size_bytes=info.size_bytes or 0,
-        duration_s=info.duration_s or 0.0,
-        error=info.error or "",
-        gaps=[pb.Gap(start_unix=g[0], end_unix=g[1], reason=g[2] if len(g) > 2 else "") for g in info.gaps],
-        updated_unix=info.updated_unix,
-    )
+    return record_to_pb(info, info.tag_name)
 
 
 def agent_info(facts: HeartbeatIn, storage_root: Path) -> pb.AgentInfo:

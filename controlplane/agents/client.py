@@ -136,6 +136,15 @@ class AgentClient:
         request = pb.StopRecordRequest(record_id=record_id, wait=True)
         return await self._unary(self._stub.StopRecord, request, timeout_s=timeout_s)
 
+    async def list_journal(
+        self, since_unix: float, after_record_id: str, limit: int
+    ) -> pb.ListJournalResponse:
+        """One page of the agent's journal from (since_unix, after_record_id), oldest change first."""
+        request = pb.ListJournalRequest(
+            changed_since_unix=since_unix, after_record_id=after_record_id, limit=limit
+        )
+        return await self._unary(self._stub.ListJournal, request)
+
     async def stat_file(self, record_id: str, location: str) -> pb.FileStat:
         return await self._unary(self._stub.StatFile, pb.FileRef(record_id=record_id, location=location))
 

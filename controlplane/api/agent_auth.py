@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from controlplane.agent_identity import AgentIdentity, identity_of
 from controlplane.api.deps import ContextDep
 from controlplane.auth.principal import ActorKind, Principal
 from controlplane.errors import UnauthorizedError
-from controlplane.services.agent_identity import AgentIdentity, identity_of
 
 _scheme = HTTPBearer(
     auto_error=False,

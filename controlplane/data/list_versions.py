@@ -23,6 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.models import ListVersion
+from shared.heartbeat import AssignedSource
 
 # Version name → the tables whose changes it counts. A list's ETag names the versions of the tables
 # it reads (the source list, also the agents' liveness: services.source_list).
@@ -36,17 +37,12 @@ VERSIONED: dict[str, tuple[str, ...]] = {
     "assignment": ("source",),
 }
 # A version that counts changes of some columns only (INSERT and DELETE always count).
+# The assignment counts where a source is recorded and every column an agent is sent of it: the
+# fields of the wire shape (shared.heartbeat.AssignedSource, read from the row by name), so a new
+# camera field is counted without a change here. A migration that adds such a column drops the
+# assignment triggers, and `install` creates them again with it (see docs/architecture.md).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "assignment": (
-        "agent_name",
-        "model",
-        "uri_rtsp",
-        "picture_uri",
-        "picture_auth",
-        "picture_user",
-        "picture_password",
-        "ffmpeg_cmd",
-    ),
+    "assignment": ("agent_name", *(name for name in AssignedSource.model_fields if name != "id")),
 }
 
 _PG_FUNCTION = """

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from controlplane.db import won
 from controlplane.errors import NotFoundError
 from controlplane.models import Agent, GroupSourceLink, ListVersion, Source
+from controlplane.models.source import SHOWN_AS_STORED
 
 # What the list shows, as plain columns: no ORM objects to build, no password read (only whether one
 # is set), and the enums as their stored strings (the list writes them straight to JSON).
@@ -29,13 +30,11 @@ LIST_COLUMNS: tuple[Any, ...] = (
     col(Source.picture_auth),
     col(Source.picture_user),
     col(Source.picture_password).is_not(None),
-    col(Source.description),
-    col(Source.ffmpeg_cmd),
     col(Source.agent_name),
-    col(Source.site),
     col(Source.failover),
-    col(Source.redundancy),
     col(Source.second_agent_name),
+    # Then the columns shown as stored, in that order (services.source_list zips them with the names).
+    *(col(getattr(Source, name)) for name in SHOWN_AS_STORED),
 )
 
 

@@ -3,6 +3,7 @@
 from controlplane.models.agent import Agent
 from controlplane.models.audit import AuditEntry
 from controlplane.models.group import Group, GroupSourceLink
+from controlplane.models.journal_sync import JournalSync
 from controlplane.models.list_version import ListVersion
 from controlplane.models.record import Record
 from controlplane.models.source import Source
@@ -15,6 +16,7 @@ __all__ = [
     "AuditEntry",
     "Group",
     "GroupSourceLink",
+    "JournalSync",
     "ListVersion",
     "Record",
     "Source",

@@ -214,6 +214,12 @@ class Source(SQLModel, table=True):
         )
 
 
+# SourcePublic's fields that show a column of the same name as it is stored (no mask, no rename, no
+# status rule). The source list's fast path (controlplane.data.sources, services.source_list) reads and
+# writes these by name: a new field shown as stored is added here, and nowhere else outside this file.
+SHOWN_AS_STORED: tuple[str, ...] = ("description", "ffmpeg_cmd", "site", "redundancy")
+
+
 class SourcePublic(BaseModel):
     """A source as the API shows it: secrets masked."""
 
@@ -256,11 +262,8 @@ class SourcePublic(BaseModel):
             model=row.model,
             uri_rtsp=mask_uri(row.uri_rtsp),
             uri_http_picture=picture,
-            description=row.description,
-            ffmpeg_cmd=row.ffmpeg_cmd,
             agent=row.agent_name,
-            site=row.site,
             failover=row.failover,
-            redundancy=row.redundancy,
             second_agent=row.second_agent_name,
+            **{name: getattr(row, name) for name in SHOWN_AS_STORED},
         )

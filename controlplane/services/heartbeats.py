@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.agent_identity import AgentIdentity
 from controlplane.agents.convert import assigned_source
 from controlplane.data import agents as agents_data
 from controlplane.data import list_versions
@@ -21,7 +22,6 @@ from controlplane.errors import SiteRefusedError, UnauthorizedError, invalid
 from controlplane.models import Agent, Source
 from controlplane.services import camera_policy
 from controlplane.services import tags as tags_service
-from controlplane.services.agent_identity import AgentIdentity
 from controlplane.services.agents import place_unplaced
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
@@ -189,6 +189,11 @@ def _apply_probes(sources: Sequence[Source], beat: HeartbeatIn, now: datetime) -
             continue  # not (or no longer) this agent's source: its report does not count
         status = SourceStatus.ONLINE if probe.online else SourceStatus.OFFLINE
         detail = probe.detail or None
+        if status == SourceStatus.ONLINE == source.status and source.status_utc is not None:
+            # Still online. The words of a good probe vary ("RTSP DESCRIBE ok (528 bytes of SDP)":
+            # the SDP's length changes) and are no news: taking them would change the list's ETag on
+            # nearly every heartbeat, as stamping every probe would.
+            continue
         if (source.status, source.status_detail) != (status, detail) or source.status_utc is None:
             # Since when the status holds. Stamping every probe would change the row, and so the
             # source list's ETag, on every heartbeat: pollers would never get their 304.

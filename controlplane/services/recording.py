@@ -7,7 +7,6 @@ import logging
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane.agents.convert import report_from_state
 from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.data import groups as groups_data
@@ -22,6 +21,7 @@ from controlplane.services.record_state import apply_report
 from controlplane.services.start_batch import start_on_agents
 from controlplane.services.tags import get_tag
 from shared.enums import RecordStatus, SourceModel
+from shared.rpc_convert import record_from_pb
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 120.0
@@ -74,7 +74,7 @@ async def launch(
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            apply_report(row, report_from_state(outcome))
+            apply_report(row, record_from_pb(outcome))
     await session.commit()
 
 
@@ -122,7 +122,7 @@ async def stop(ctx: AppContext, session: AsyncSession, tag_name: str, model: Sou
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            apply_report(row, report_from_state(outcome))
+            apply_report(row, record_from_pb(outcome))
     await session.commit()
     return delivered
 

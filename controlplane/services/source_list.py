@@ -24,10 +24,11 @@ from pydantic_core import to_json
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.data import sources as sources_data
+from controlplane.list_cache import ListCache, Page, etag, json_array, matches
 from controlplane.models.common import MASK, iso_utc
+from controlplane.models.source import SHOWN_AS_STORED, SourcePublic
 from controlplane.models.source_secrets import mask_uri
 from controlplane.services import agents as agents_service
-from controlplane.services.list_cache import ListCache, Page, etag, json_array, matches
 from controlplane.settings import Settings
 from shared.enums import PictureAuth, SourceStatus
 
@@ -64,7 +65,7 @@ def _row_json(row: Sequence[Any], offline: frozenset[str]) -> bytes:
     (
         source_id, created_utc, status, status_detail, status_utc, model, uri_rtsp,
         picture_uri, picture_auth, picture_user, has_password,
-        description, ffmpeg_cmd, agent, site, failover, redundancy, second_agent,
+        agent, failover, second_agent, *as_stored,
     ) = row  # fmt: skip
     picture = None
     if picture_uri:
@@ -75,22 +76,21 @@ def _row_json(row: Sequence[Any], offline: frozenset[str]) -> bytes:
             "password": MASK if has_password else None,
         }
     agent_offline = agent in offline
-    return to_json(
-        {
-            "id": source_id,
-            "created_utc": iso_utc(created_utc),
-            "status": SourceStatus.UNKNOWN.value if agent_offline else status,
-            "status_detail": f"agent {agent} is offline" if agent_offline else status_detail,
-            "status_utc": None if status_utc is None else iso_utc(status_utc),
-            "model": model,
-            "uri_rtsp": mask_uri(uri_rtsp),
-            "uri_http_picture": picture,
-            "description": description,
-            "ffmpeg_cmd": ffmpeg_cmd,
-            "agent": agent,
-            "site": site,
-            "failover": bool(failover),
-            "redundancy": redundancy,
-            "second_agent": second_agent,
-        }
-    )
+    shown = {
+        "id": source_id,
+        "created_utc": iso_utc(created_utc),
+        "status": SourceStatus.UNKNOWN.value if agent_offline else status,
+        "status_detail": f"agent {agent} is offline" if agent_offline else status_detail,
+        "status_utc": None if status_utc is None else iso_utc(status_utc),
+        "model": model,
+        "uri_rtsp": mask_uri(uri_rtsp),
+        "uri_http_picture": picture,
+        "agent": agent,
+        "failover": bool(failover),
+        "second_agent": second_agent,
+        **dict(zip(SHOWN_AS_STORED, as_stored, strict=True)),
+    }
+    return to_json({name: shown[name] for name in _FIELDS})  # in SourcePublic's order
+
+
+_FIELDS = tuple(SourcePublic.model_fields)

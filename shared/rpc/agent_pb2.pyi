@@ -79,18 +79,20 @@ class HttpPicture(_message.Message):
     def __init__(self, uri: _Optional[str] = ..., auth: _Optional[_Union[PictureAuth, str]] = ..., user: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
 
 class SourceSpec(_message.Message):
-    __slots__ = ("id", "model", "uri_rtsp", "picture", "ffmpeg_cmd")
+    __slots__ = ("id", "model", "uri_rtsp", "picture", "ffmpeg_cmd", "assigned")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     URI_RTSP_FIELD_NUMBER: _ClassVar[int]
     PICTURE_FIELD_NUMBER: _ClassVar[int]
     FFMPEG_CMD_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNED_FIELD_NUMBER: _ClassVar[int]
     id: int
     model: SourceModel
     uri_rtsp: str
     picture: HttpPicture
     ffmpeg_cmd: str
-    def __init__(self, id: _Optional[int] = ..., model: _Optional[_Union[SourceModel, str]] = ..., uri_rtsp: _Optional[str] = ..., picture: _Optional[_Union[HttpPicture, _Mapping]] = ..., ffmpeg_cmd: _Optional[str] = ...) -> None: ...
+    assigned: str
+    def __init__(self, id: _Optional[int] = ..., model: _Optional[_Union[SourceModel, str]] = ..., uri_rtsp: _Optional[str] = ..., picture: _Optional[_Union[HttpPicture, _Mapping]] = ..., ffmpeg_cmd: _Optional[str] = ..., assigned: _Optional[str] = ...) -> None: ...
 
 class SnapshotRequest(_message.Message):
     __slots__ = ("source",)
@@ -309,3 +311,33 @@ class StartRecordsResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[StartRecordResult]
     def __init__(self, results: _Optional[_Iterable[_Union[StartRecordResult, _Mapping]]] = ...) -> None: ...
+
+class ListJournalRequest(_message.Message):
+    __slots__ = ("changed_since_unix", "after_record_id", "limit")
+    CHANGED_SINCE_UNIX_FIELD_NUMBER: _ClassVar[int]
+    AFTER_RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    changed_since_unix: float
+    after_record_id: str
+    limit: int
+    def __init__(self, changed_since_unix: _Optional[float] = ..., after_record_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class JournalRecord(_message.Message):
+    __slots__ = ("state", "model", "uri_rtsp", "picture_uri")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    URI_RTSP_FIELD_NUMBER: _ClassVar[int]
+    PICTURE_URI_FIELD_NUMBER: _ClassVar[int]
+    state: RecordState
+    model: SourceModel
+    uri_rtsp: str
+    picture_uri: str
+    def __init__(self, state: _Optional[_Union[RecordState, _Mapping]] = ..., model: _Optional[_Union[SourceModel, str]] = ..., uri_rtsp: _Optional[str] = ..., picture_uri: _Optional[str] = ...) -> None: ...
+
+class ListJournalResponse(_message.Message):
+    __slots__ = ("records", "more")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[JournalRecord]
+    more: bool
+    def __init__(self, records: _Optional[_Iterable[_Union[JournalRecord, _Mapping]]] = ..., more: _Optional[bool] = ...) -> None: ...

@@ -99,6 +99,11 @@ class AgentStub:
                 request_serializer=shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.SerializeToString,
                 response_deserializer=shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.FromString,
                 _registered_method=True)
+        self.ListJournal = channel.unary_unary(
+                '/videorec.agent.v1.Agent/ListJournal',
+                request_serializer=shared_dot_rpc_dot_agent__pb2.ListJournalRequest.SerializeToString,
+                response_deserializer=shared_dot_rpc_dot_agent__pb2.ListJournalResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -196,6 +201,15 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListJournal(self, request, context):
+        """The records the agent's journal holds, oldest change first, one page at a time from a point
+        (the last change the caller has already taken): how a control plane whose database lost records
+        (restored from an older backup) learns them again from the agent, which holds the truth.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -263,6 +277,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.StartRecords,
                     request_deserializer=shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.FromString,
                     response_serializer=shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.SerializeToString,
+            ),
+            'ListJournal': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJournal,
+                    request_deserializer=shared_dot_rpc_dot_agent__pb2.ListJournalRequest.FromString,
+                    response_serializer=shared_dot_rpc_dot_agent__pb2.ListJournalResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -616,6 +635,33 @@ class Agent:
             '/videorec.agent.v1.Agent/StartRecords',
             shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.SerializeToString,
             shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJournal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/videorec.agent.v1.Agent/ListJournal',
+            shared_dot_rpc_dot_agent__pb2.ListJournalRequest.SerializeToString,
+            shared_dot_rpc_dot_agent__pb2.ListJournalResponse.FromString,
             options,
             channel_credentials,
             insecure,

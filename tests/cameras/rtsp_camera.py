@@ -22,7 +22,7 @@ H.264 parameter sets then come only in band, before each keyframe, so a client l
 size only from the stream itself.
 
 Needs: gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-{base,good,bad,ugly}
-(see GST_APT_PACKAGES in tests/support/cameras.py).
+(see GST_APT_PACKAGES in videorec_testing/cameras.py).
 """
 
 import argparse

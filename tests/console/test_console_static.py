@@ -82,6 +82,19 @@ def test_every_module_the_page_imports_is_packaged() -> None:
             assert "/".join(parts) in ASSETS, f"{name} imports {target}"
 
 
+def test_no_view_imports_another_view() -> None:
+    """What views share lives in modules of its own: a view is free to change without breaking another."""
+    import re
+
+    views = {
+        name: asset for name, asset in ASSETS.items() if name.startswith("js/views/") and name.endswith(".js")
+    }
+    assert views
+    for name, asset in views.items():
+        imports = re.findall(r'from "([^"]+)"', asset.body.decode())
+        assert not [i for i in imports if i.startswith("./")], f"{name} imports {imports}"
+
+
 def test_the_console_loads_without_the_token_that_the_api_needs(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", api_token="s3cret-token")
     with TestClient(create_app(settings), base_url="http://console.example") as client:

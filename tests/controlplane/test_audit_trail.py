@@ -20,7 +20,7 @@ from controlplane.models.audit import AuditEntry, AuditResult
 from controlplane.services import audit
 from controlplane.settings import Settings
 from tests.conftest import local_client, make_settings
-from tests.support.accounts import bearer, one_per_role
+from videorec_testing.accounts import bearer, one_per_role
 
 BOOTSTRAP = "bootstrap-t0ken-77a"
 

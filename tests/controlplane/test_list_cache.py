@@ -21,7 +21,7 @@ from controlplane.app import create_app
 from controlplane.db import utcnow
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
-from tests.support.db import drop_all_tables
+from videorec_testing.db import drop_all_tables
 
 TOKEN = "list-cache-test-token"
 SOURCES = "/api/v1/source"
@@ -121,8 +121,15 @@ def test_etag_changes_with_every_change_of_what_the_list_shows(api: TestClient, 
     assert changed()[source_id]["description"] == "north"  # edited
     assert beat(api, "a1") == {source_id}
     assert changed()[source_id]["agent"] == "a1"  # placed by a heartbeat
-    beat(api, "a1", [{"source_id": source_id, "online": True}])
+    beat(
+        api, "a1", [{"source_id": source_id, "online": True, "detail": "RTSP DESCRIBE ok (528 bytes of SDP)"}]
+    )
     assert changed()[source_id]["status"] == "online"  # probed
+    # Still online, in other words (the SDP's length varies between DESCRIBEs): no news, still a 304.
+    beat(
+        api, "a1", [{"source_id": source_id, "online": True, "detail": "RTSP DESCRIBE ok (526 bytes of SDP)"}]
+    )
+    assert api.get(SOURCES, headers={"If-None-Match": seen[-1]}).status_code == 304
     beat(api, "a1", [{"source_id": source_id, "online": False, "detail": "no route"}])
     offline = changed()[source_id]
     assert offline["status"] == "offline"

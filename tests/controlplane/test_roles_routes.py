@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from controlplane.auth.roles import LOWEST_ROLE, Permission, Role
 from tests.conftest import local_client, make_settings
-from tests.support.accounts import bearer, one_per_role
+from videorec_testing.accounts import bearer, one_per_role
 
 BOOTSTRAP = "bootstrap-t0ken-9f2"
 RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}

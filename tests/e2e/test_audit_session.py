@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import ControlPlane
-from tests.support.records import record_file
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.processes import ControlPlane
+from videorec_testing.records import record_file
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("audit")]
 BOOTSTRAP = "bootstrap-t0ken-a8c1"

@@ -27,15 +27,3 @@ class CopyInfo:
     hash_md5: str
     size: int
     created_unix: float
-
-
-class CopyMismatchError(Exception):
-    """The received bytes are not what the header announced (size or MD5); nothing was kept."""
-
-
-class CopyResumeError(Exception):
-    """A byte-offset resume was asked for; a received stream always restarts a copy from byte 0."""
-
-
-class CopyBusyError(Exception):
-    """Another pull of the same copy is running; try again once it has ended."""

@@ -9,8 +9,9 @@ import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from agent.errors import CopyMismatchError, CopyResumeError
 from agent.files.copies.durable import flush, fsync_dir, write_chunk
-from agent.files.copies.model import CopyHeader, CopyInfo, CopyMismatchError, CopyResumeError
+from agent.files.copies.model import CopyHeader, CopyInfo
 from agent.files.copies.paths import DEFAULT_EXT, partial_path
 from agent.files.copies.store import CopyStore
 from agent.files.copies.verify import check_complete, checked_md5

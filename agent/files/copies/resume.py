@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from agent.errors import CopyBusyError, CopyMismatchError
 from agent.files.copies.durable import flush, fsync_dir, write_chunk
-from agent.files.copies.model import CopyBusyError, CopyHeader, CopyInfo, CopyMismatchError
+from agent.files.copies.model import CopyHeader, CopyInfo
 from agent.files.copies.paths import DEFAULT_EXT, resume_path
 from agent.files.copies.store import CopyStore
 from agent.files.copies.verify import check_complete, checked_md5

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from agent.errors import FileAccessError
-from agent.files.copies.model import CopyHeader, CopyMismatchError
+from agent.errors import CopyMismatchError, FileAccessError
+from agent.files.copies.model import CopyHeader
 
 _MD5 = re.compile(r"[0-9a-f]{32}")
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from controlplane import list_cache
 from controlplane.api.access import AccessDep, Requires
 from controlplane.api.deps import ContextDep, IfNoneMatch, Limit, ObjectId, Offset, SessionDep, body_or_query
 from controlplane.api.lists import NOT_MODIFIED, not_modified
@@ -13,7 +14,6 @@ from controlplane.auth.roles import Permission
 from controlplane.data import groups as groups_data
 from controlplane.models.group import GroupCreate, GroupPublic, GroupWithSources
 from controlplane.services import groups as groups_service
-from controlplane.services import list_cache
 
 router = APIRouter(
     prefix="/group",

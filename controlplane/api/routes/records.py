@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
+from controlplane import list_cache
 from controlplane.api.access import AccessDep, Requires
 from controlplane.api.deps import (
     ContextDep,
@@ -24,7 +25,7 @@ from controlplane.auth.roles import Permission
 from controlplane.data import records as records_data
 from controlplane.data import tags as tags_data
 from controlplane.models.record import RecordPublic, RecordStart, RecordStop
-from controlplane.services import list_cache, media_urls, playback, recording
+from controlplane.services import media_urls, playback, recording
 from controlplane.services import tags as tags_service
 from controlplane.services.media_urls import MediaUrl
 from shared.ranges import RangeNotSatisfiable

@@ -14,9 +14,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controlplane.errors import CopyVerificationError, ServiceError
+from controlplane.errors import BucketError, CopyVerificationError
 from controlplane.settings import BucketSettings
+from controlplane.sync.bucket.multipart import put_multipart
 from controlplane.sync.bucket.names import (
+    METADATA_MD5,
     b64_md5,
     check_md5,
     content_type,
@@ -30,13 +32,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 READ_CHUNK = 1024 * 1024  # read-back granularity when verifying
-METADATA_MD5 = "md5"  # stored as x-amz-meta-md5: lets a retried copy be recognised without reading it
-
-
-class BucketError(ServiceError):
-    """The bucket could not be reached or refused a request: worth retrying later."""
-
-    status_code = 502
 
 
 @dataclass(frozen=True)
@@ -117,8 +112,6 @@ class Bucket:
         of the source stream propagates as is; the bucket's failures raise BucketError. Either way no
         object and no multipart parts are left behind (unless the bucket itself is gone).
         """
-        from controlplane.sync.bucket.multipart import put_multipart
-
         key = self.key(key_name)
         md5 = check_md5(expected_md5)
         if size < 0:

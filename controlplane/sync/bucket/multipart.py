@@ -6,12 +6,11 @@ import asyncio
 import hashlib
 import logging
 import math
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol, TypeVar
 
-from controlplane.errors import CopyVerificationError
-from controlplane.sync.bucket.client import METADATA_MD5, Bucket, BucketError
-from controlplane.sync.bucket.names import b64_md5, content_type
+from controlplane.errors import BucketError, CopyVerificationError
+from controlplane.sync.bucket.names import METADATA_MD5, b64_md5, content_type
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +18,19 @@ MAX_PARTS = 10_000  # S3's limit on parts per upload: larger files get larger pa
 # Tasks that must outlive a cancelled upload (the abort); kept referenced so the garbage collector
 # cannot drop them half-way.
 _background: set[asyncio.Task[None]] = set()
+T = TypeVar("T")
+
+
+class Bucket(Protocol):
+    """What an upload needs of `client.Bucket` (which calls this module: it is not imported back)."""
+
+    name: str
+    part_size: int
+    client: Any
+
+    async def call(self, fn: Callable[..., T], /, **kwargs: Any) -> T: ...
+
+    def check_source(self, key: str, received: int, got_md5: str, size: int, md5: str) -> None: ...
 
 
 async def put_multipart(bucket: Bucket, key: str, chunks: AsyncIterator[bytes], size: int, md5: str) -> None:

@@ -7,6 +7,7 @@ import hashlib
 import mimetypes
 import re
 
+METADATA_MD5 = "md5"  # stored as x-amz-meta-md5: lets a retried copy be recognised without reading it
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")

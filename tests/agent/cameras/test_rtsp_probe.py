@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.cameras.rtsp_probe import RtspProbeError, describe
-from tests.support.cameras import start_http_camera, start_rtsp_camera
-from tests.support.net import free_port
+from agent.cameras.rtsp_probe import describe
+from agent.errors import RtspProbeError
+from videorec_testing.cameras import start_http_camera, start_rtsp_camera
+from videorec_testing.net import free_port
 
 pytestmark = pytest.mark.anyio
 

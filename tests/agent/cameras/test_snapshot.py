@@ -12,11 +12,12 @@ import pytest
 
 from agent.cameras.prober import probe
 from agent.cameras.snapshot import grab_rtsp_frame, snapshot
-from agent.cameras.spec import CameraError, CameraFailure, CameraSpec
+from agent.cameras.spec import CameraSpec
+from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.commands import live_command, snapshot_command
 from agent.ffmpeg.jpeg import is_jpeg
 from tests.agent.ffmpeg.test_process import child_processes
-from tests.support.cameras import HttpCamera, RtspCamera, start_http_camera, start_rtsp_camera
+from videorec_testing.cameras import HttpCamera, RtspCamera, start_http_camera, start_rtsp_camera
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import FileAccessError, UnknownRecordError
-from agent.files.copies.model import CopyHeader, CopyInfo, CopyMismatchError, CopyResumeError
+from agent.errors import CopyMismatchError, CopyResumeError, FileAccessError, UnknownRecordError
+from agent.files.copies.model import CopyHeader, CopyInfo
 from agent.files.copies.receive import receive
 from agent.files.copies.store import CopyStore
 from agent.files.copies.table import CopyTable

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.files.fmp4 import Fmp4Error
+from agent.errors import Fmp4Error
 from agent.files.record_file import RecordFile
-from tests.support.media import ffprobe_json
+from videorec_testing.media import ffprobe_json
 
 FPS = 25
 

@@ -11,12 +11,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from agent.cameras.spec import CameraError, CameraFailure, CameraSpec
+from agent.cameras.spec import CameraSpec
+from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.jpeg import is_jpeg
 from agent.live import Frame, LiveHub, Subscription
 from tests.agent.ffmpeg.test_process import child_processes
-from tests.support.cameras import RtspCamera, start_http_camera, start_rtsp_camera
-from tests.support.wait import await_until
+from videorec_testing.cameras import RtspCamera, start_http_camera, start_rtsp_camera
+from videorec_testing.wait import await_until
 
 pytestmark = pytest.mark.anyio
 

@@ -15,12 +15,12 @@ import pytest
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
 from agent.cameras.prober import Prober
-from agent.control.runtime import RuntimeState
 from agent.files.copies.store import CopyStore
 from agent.live import LiveHub
 from agent.recording.manager import RecordManager
 from agent.rpc.server import create_server
 from agent.rpc.servicer import AgentServicer
+from agent.runtime import RuntimeState
 from agent.settings import AgentSettings
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
@@ -183,9 +183,11 @@ async def test_unknown_file_is_not_found(stub: agent_pb2_grpc.AgentStub, tmp_pat
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.StatFile(ref)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert caught.value.details() == "record no-such-record is not on this agent"
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.DeleteFile(ref)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert caught.value.details() == "record no-such-record is not on this agent"
     assert sync_files(tmp_path) == [(tmp_path / result.location.partition(":")[2]).absolute()]
 
 

@@ -23,7 +23,10 @@ export class ApiError extends Error {
 
 export const token = {
   get: () => sessionStorage.getItem(TOKEN_KEY),
-  set: (value) => (value ? sessionStorage.setItem(TOKEN_KEY, value) : sessionStorage.removeItem(TOKEN_KEY)),
+  set: (value) => {
+    copies.clear(); // another token may see other lists
+    return value ? sessionStorage.setItem(TOKEN_KEY, value) : sessionStorage.removeItem(TOKEN_KEY);
+  },
 };
 
 let onUnauthorized = () => {};
@@ -38,17 +41,20 @@ function headers(extra = {}) {
   return h;
 }
 
-export async function call(method, path, { query, body, raw = false, signal } = {}) {
+export async function call(method, path, { query, body, raw = false, signal, headers: extra } = {}) {
   const url = new URL(`/api/v1${path}`, location.origin);
   for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
-  const init = { method, headers: headers(), signal, credentials: "same-origin" };
+  // no-store: the browser's own HTTP cache stays out of it; getCached keeps the copies it revalidates,
+  // and a 304 must reach it as a 304 (the browser's cache would answer with its stored 200).
+  const init = { method, headers: headers(extra), signal, credentials: "same-origin", cache: "no-store" };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
   const res = await fetch(url, init);
   if (res.status === 401) onUnauthorized();
-  if (!res.ok) {
+  // 304 only answers an If-None-Match, which only getCached sends (and it asks for the raw answer).
+  if (!res.ok && !(raw && res.status === 304)) {
     let detail = `HTTP ${res.status}`;
     try {
       detail = (await res.json()).detail ?? detail;
@@ -63,6 +69,29 @@ export async function call(method, path, { query, body, raw = false, signal } = 
 }
 
 export const get = (path, query) => call("GET", path, { query });
+// A list that pollers re-read: the copy kept from the last answer is named by its ETag, so an
+// unchanged list costs a 304 with no body. The answer is then the very same object as before, which
+// lets a view see that nothing changed and leave the page (and what the user is doing in it) alone.
+// Lists without an ETag are read in full every time.
+const MAX_COPIES = 64;
+const copies = new Map(); // URL -> {etag, data}
+
+export async function getCached(path, query) {
+  const key = `${path}?${new URLSearchParams(Object.entries(query || {}).filter(([, v]) => v !== undefined && v !== null && v !== ""))}`;
+  const copy = copies.get(key);
+  const res = await call("GET", path, { query, raw: true, headers: copy ? { "If-None-Match": copy.etag } : {} });
+  if (res.status === 304 && copy) return copy.data;
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  const etag = res.headers.get("ETag");
+  copies.delete(key);
+  if (etag) {
+    copies.set(key, { etag, data });
+    if (copies.size > MAX_COPIES) copies.delete(copies.keys().next().value);
+  }
+  return data;
+}
+
 export const post = (path, body) => call("POST", path, { body });
 export const put = (path, body, query) => call("PUT", path, { body, query });
 export const del = (path, query) => call("DELETE", path, { query });

@@ -1,4 +1,4 @@
-// The console's shell: a hash router over the views, the token dialog, and refresh timers per view.
+// The console's shell: a hash router over the views and the token dialog.
 import { token, whenUnauthorized } from "./api.js";
 import { mount, h } from "./dom.js";
 import * as overview from "./views/overview.js";
@@ -19,26 +19,47 @@ const ROUTES = [
   [/^#\/sync$/, "sync", sync],
 ];
 
+// Every navigation gets a number and a fresh element to draw in. A view still loading when the user
+// moves on draws into an element no longer on the page, and when its render ends it is stopped at
+// once: a slow view can never overwrite a newer one.
+let navigation = 0;
 let current = null; // {cleanup} of the view on screen
 
+function leave(view) {
+  try {
+    view?.cleanup?.();
+  } catch (err) {
+    console.error("leaving a view:", err);
+  }
+}
+
 async function route() {
-  if (current?.cleanup) current.cleanup();
+  const id = ++navigation;
+  leave(current);
   current = null;
-  const view = document.getElementById("view");
   const hash = location.hash || "#/";
+  const screen = h("div.screen");
+  mount(document.getElementById("view"), screen);
   for (const [pattern, nav, module] of ROUTES) {
     const m = hash.match(pattern);
     if (!m) continue;
     for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.route === nav);
     const args = m.slice(1).map(decodeURIComponent);
+    let shown = null;
     try {
-      current = (await module.render(view, ...args)) || null;
+      shown = (await module.render(screen, ...args)) || null;
     } catch (err) {
-      mount(view, h("p.error", `Could not load this page: ${err.message}`));
+      if (id === navigation) mount(screen, h("p.error", `Could not load this page: ${err.message}`));
+      return;
+    }
+    if (id === navigation) current = shown;
+    else {
+      leave(shown);
+      console.debug(`videorec: dropped the late render of ${hash}`);
     }
     return;
   }
-  mount(view, h("p", "No such page. ", h("a", { href: "#/" }, "Back to the overview")));
+  mount(screen, h("p", "No such page. ", h("a", { href: "#/" }, "Back to the overview")));
 }
 
 function askToken() {

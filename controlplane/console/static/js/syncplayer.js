@@ -1,6 +1,7 @@
 // One wall clock drives every <video> of a tag. Each video is steered to the clock: a seek when it is
 // far off, a slightly faster or slower playbackRate when it is close, so drift is corrected without
-// visible jumps. While any camera is still seeking or buffering, the clock waits for it.
+// visible jumps. While any camera is still seeking or buffering, the clock waits for it. The clock stops
+// at the end of the tag (`endWall()`); play there starts again from the beginning.
 import { toMedia } from "./timemap.js";
 
 const HARD_SEEK_S = 0.3; // farther off than this: jump
@@ -8,8 +9,11 @@ const SOFT_BAND_S = 0.015; // closer than this: leave the rate alone
 const MAX_RATE_NUDGE = 0.1;
 
 export class SyncPlayer {
-  constructor(tiles, startWall) {
+  constructor(tiles, startWall, endWall = () => Infinity) {
     this.tiles = tiles; // [{span, video, onState(state, info)}]
+    this.startWall = startWall;
+    this.endWall = endWall;
+    this.atEnd = false;
     this.wall = startWall;
     this.rate = 1;
     this.playing = false;
@@ -31,6 +35,7 @@ export class SyncPlayer {
 
   play() {
     this.#freeze();
+    if (this.wall >= this.endWall()) this.seek(this.startWall);
     this.playing = true;
     this.tick();
   }
@@ -48,7 +53,7 @@ export class SyncPlayer {
   }
 
   seek(wall) {
-    this.wall = wall;
+    this.wall = Math.max(this.startWall, Math.min(wall, this.endWall()));
     this.anchor = performance.now();
     for (const t of this.tiles) this.#place(t, true);
     this.tick();
@@ -60,6 +65,13 @@ export class SyncPlayer {
 
   // Called every ~100 ms and after every command.
   tick() {
+    const end = this.endWall();
+    this.atEnd = this.now() >= end;
+    if (this.playing && this.atEnd) {
+      this.wall = end;
+      this.anchor = performance.now();
+      this.playing = false;
+    }
     const blocking = this.tiles.filter((t) => t.active && !t.failed && (t.video.seeking || t.video.readyState < 3));
     const waiting = this.playing && blocking.length > 0;
     if (waiting !== this.waiting) {

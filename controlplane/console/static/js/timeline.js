@@ -4,11 +4,12 @@ import { h } from "./dom.js";
 import { clockText } from "./timemap.js";
 
 const MIN_SPAN_MS = 4000;
+const TICK_SPACING_PX = 64; // a label "12:34:56" is ~55 px wide: ticks closer than this would overlap
 const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400].map((s) => s * 1000);
 
 export class Timeline {
   constructor({ lanes, onSeek }) {
-    this.lanes = lanes; // [{label, span}]
+    this.lanes = lanes; // [{label, span, empty}]: an empty lane recorded nothing and gets no bar
     this.onSeek = onSeek;
     this.fit();
     this.cursor = h("div.tl-cursor");
@@ -28,11 +29,24 @@ export class Timeline {
       this.track,
     );
     this.#bind();
+    // As many ticks as the width holds (a phone holds fewer): drawn again when the width changes.
+    this.width = 0;
+    this.resized = new ResizeObserver(() => {
+      const width = this.rows.clientWidth;
+      if (width && width !== this.width) this.draw();
+    });
+    this.resized.observe(this.track);
+  }
+
+  destroy() {
+    this.resized.disconnect();
   }
 
   extent() {
-    const begin = Math.min(...this.lanes.map((l) => l.span.begin));
-    const end = Math.max(...this.lanes.map((l) => l.span.end));
+    const full = this.lanes.filter((l) => !l.empty);
+    const lanes = full.length ? full : this.lanes;
+    const begin = Math.min(...lanes.map((l) => l.span.begin));
+    const end = Math.max(...lanes.map((l) => l.span.end));
     return { begin, end: Math.max(end, begin + MIN_SPAN_MS) };
   }
 
@@ -116,18 +130,22 @@ export class Timeline {
 
   draw() {
     const span = this.view.end - this.view.start;
-    const step = STEPS.find((s) => span / s <= 8) ?? STEPS[STEPS.length - 1];
+    this.width = this.rows.clientWidth;
+    const most = Math.max(2, Math.min(8, Math.floor((this.width || 640) / TICK_SPACING_PX)));
+    const step = STEPS.find((s) => span / s <= most) ?? STEPS[STEPS.length - 1];
+    const edge = Math.min(10, (28 / (this.width || 640)) * 100); // half a label, in % of the width
     const ticks = [];
     const offset = new Date().getTimezoneOffset() * 60000; // ticks on round local times
     for (let t = Math.ceil((this.view.start - offset) / step) * step + offset; t <= this.view.end; t += step) {
       const text = step < 1000 * 60 ? clockText(t).slice(0, 8) : clockText(t).slice(0, 5);
-      if (this.x(t) > 96) continue; // a label cut by the right edge reads as a wrong time
+      if (this.x(t) > 100 - edge || this.x(t) < edge) continue; // a label cut by an edge reads as a wrong time
       ticks.push(h("span.tl-tick", { style: { left: `${this.x(t)}%` } }, text));
     }
     this.axis.replaceChildren(...ticks);
     this.rows.replaceChildren(
       ...this.lanes.map((lane) => {
         const s = lane.span;
+        if (lane.empty) return h("div.tl-lane.empty", h("span.tl-label", lane.label));
         const bar = h(`div.tl-bar${s.live ? ".live" : ""}`, { style: { left: `${this.x(s.begin)}%`, width: `${this.x(s.end) - this.x(s.begin)}%` } });
         const gaps = s.gaps.map((g) => h("div.tl-gap", { title: `no video ${clockText(g.start)} – ${clockText(g.end)}`, style: { left: `${this.x(g.start)}%`, width: `${Math.max(0.3, this.x(g.end) - this.x(g.start))}%` } }));
         return h("div.tl-lane", h("span.tl-label", lane.label), bar, gaps);

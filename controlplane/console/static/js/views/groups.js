@@ -1,9 +1,9 @@
 // Groups: create and delete, membership, a live wall of a group, and starting it under a tag.
 import { del, get, post } from "../api.js";
 import { badge, field, h, mount, showErrors, toast } from "../dom.js";
+import { label } from "../labels.js";
 import { live } from "../media.js";
-import { label } from "./overview.js";
-import { remember } from "./tags.js";
+import { remember } from "../recent.js";
 
 export async function render(view, groupId) {
   return groupId ? detail(view, Number(groupId)) : index(view);

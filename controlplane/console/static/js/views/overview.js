@@ -1,6 +1,8 @@
 // Overview: agents, sources and tags recording now, refreshed every few seconds; problems on top.
-import { get } from "../api.js";
+import { getCached } from "../api.js";
 import { ago, badge, bytes, h, mount } from "../dom.js";
+import { label } from "../labels.js";
+import { poll } from "../poll.js";
 
 const REFRESH_MS = 4000;
 
@@ -9,41 +11,37 @@ export async function render(view) {
   const agents = h("section.card");
   const sources = h("section.card");
   const tags = h("section.card");
+  for (const [card, title] of [[agents, "Agents"], [sources, "Sources"], [tags, "Recording now"]]) mount(card, h("h2", title), h("p.muted", "Loading…"));
   mount(view, h("h1", "Overview"), problems, h("div.columns", tags, agents), sources);
 
-  async function refresh() {
-    const [a, s, t] = await Promise.allSettled([get("/agent"), get("/source"), get("/tag/begin")]);
+  function show([agentList, sourceList, running]) {
     const issues = [];
-    if (a.status === "fulfilled") {
-      mount(agents, h("h2", "Agents"), agentTable(a.value));
-      for (const agent of a.value)
-        if (agent.state !== "online" && !agent.revoked) issues.push(`agent ${agent.name} is ${agent.state}`);
-      if (!a.value.length) issues.push("no recorder agent has registered yet");
-    } else mount(agents, h("h2", "Agents"), h("p.error", a.reason.message));
-    if (s.status === "fulfilled") {
-      mount(sources, h("h2", "Sources ", h("a.small", { href: "#/sources" }, "manage")), sourceTable(s.value));
-      for (const src of s.value)
-        if (src.status === "offline") issues.push(`source ${label(src)} is offline${src.status_detail ? `: ${src.status_detail}` : ""}`);
-    } else mount(sources, h("h2", "Sources"), h("p.error", s.reason.message));
-    if (t.status === "fulfilled") {
-      mount(
-        tags,
-        h("h2", "Recording now"),
-        t.value.length
-          ? h("ul.tags", t.value.map((name) => h("li", h("span.rec-dot"), h("a", { href: `#/tags/${encodeURIComponent(name)}` }, name), " ", h("a.small", { href: `#/play/${encodeURIComponent(name)}` }, "play"))))
-          : h("p.muted", "No tag is recording. ", h("a", { href: "#/tags" }, "Start one")),
-      );
-    } else mount(tags, h("h2", "Recording now"), h("p.error", t.reason.message));
+    mount(agents, h("h2", "Agents"), agentTable(agentList));
+    for (const agent of agentList)
+      if (agent.state !== "online" && !agent.revoked) issues.push(`agent ${agent.name} is ${agent.state}`);
+    if (!agentList.length) issues.push("no recorder agent has registered yet");
+    mount(sources, h("h2", "Sources ", h("a.small", { href: "#/sources" }, "manage")), sourceTable(sourceList));
+    for (const src of sourceList)
+      if (src.status === "offline") issues.push(`source ${label(src)} is offline${src.status_detail ? `: ${src.status_detail}` : ""}`);
+    mount(
+      tags,
+      h("h2", "Recording now"),
+      running.length
+        ? h("ul.tags", running.map((name) => h("li", h("span.rec-dot"), h("a", { href: `#/tags/${encodeURIComponent(name)}` }, name), " ", h("a.small", { href: `#/play/${encodeURIComponent(name)}` }, "play"))))
+        : h("p.muted", "No tag is recording. ", h("a", { href: "#/tags" }, "Start one")),
+    );
     mount(problems, issues.length ? h("div.alert", { role: "alert" }, h("strong", `${issues.length} problem${issues.length > 1 ? "s" : ""}`), h("ul", issues.map((i) => h("li", i)))) : h("div.ok", "All agents and sources are fine."));
   }
 
-  await refresh();
-  const timer = setInterval(() => refresh().catch(() => {}), REFRESH_MS);
-  return { cleanup: () => clearInterval(timer) };
-}
-
-export function label(src) {
-  return src.description ? `${src.description} (#${src.id})` : `#${src.id}`;
+  const feed = poll({
+    what: "the overview",
+    every: REFRESH_MS,
+    el: problems,
+    load: () => Promise.all([getCached("/agent"), getCached("/source"), getCached("/tag/begin")]),
+    show,
+  });
+  await feed.ready;
+  return { cleanup: feed.stop };
 }
 
 function agentTable(list) {

@@ -1,7 +1,12 @@
 // Playback of a tag: every record in one grid on one wall-clock timeline, one play/pause and one
 // scrubber for all, each tile showing the wall time it is at and saying so when its camera was lost.
-import { get, needsBlob, recordMediaUrl } from "../api.js";
-import { badge, h, mount, toast } from "../dom.js";
+// The grid is 1, 2×2, 3×3 or 4×4 and sized to fit above the transport bar, which never covers a
+// video; play stops at the end of the tag. A camera that recorded nothing gets a tile that says why,
+// and no bar on the timeline.
+import { get, recordMediaUrl } from "../api.js";
+import { h, mount } from "../dom.js";
+import { cameraName } from "../labels.js";
+import { downloadLink, hasVideo, recordStatus, unreachableReason } from "../records.js";
 import { SyncPlayer } from "../syncplayer.js";
 import { Timeline } from "../timeline.js";
 import { clockText, recordSpan, toWall } from "../timemap.js";
@@ -9,20 +14,30 @@ import { clockText, recordSpan, toWall } from "../timemap.js";
 const TICK_MS = 100; // Viseron re-syncs every 100 ms as well; the rate nudging keeps it much tighter
 const LIVE_RELOAD_MS = 4000;
 const PLAYABLE = new Set(["recording", "stopping", "completed", "interrupted", "failed"]);
+const MIN_TILE_W = 160; // px: below this the grid stops shrinking to fit and the page scrolls
+const PHONE_W = 640;
 
 export async function render(view, tag) {
   const records = (await get("/record", { tag_name: tag })).filter((r) => r.begin_utc && PLAYABLE.has(r.status));
+  const back = h("p", h("a", { href: `#/tags/${encodeURIComponent(tag)}` }, `← ${tag}`));
   if (!records.length) {
-    mount(view, h("p", h("a", { href: `#/tags/${encodeURIComponent(tag)}` }, `← ${tag}`)), h("p.muted", "This tag has no playable record yet."));
+    mount(view, back, h("p.muted", "This tag has no playable record yet."));
+    return null;
+  }
+  if (!records.some(hasVideo)) {
+    mount(view, back, h("h1", tag), h("p.muted", "Nothing was recorded under this tag."), h("ul", records.map((r) => h("li", `${cameraName(r)}: `, r.error || unreachableReason(r) || r.status))));
     return null;
   }
   const ctl = new AbortController();
   const urls = [];
   const tiles = records.map((r) => tile(r, ctl.signal, urls));
-  const start = Math.min(...tiles.map((t) => t.span.begin));
-  const player = new SyncPlayer(tiles, start);
+  const playable = tiles.filter((t) => t.video);
+  const start = Math.min(...playable.map((t) => t.span.begin));
+  // The end of the tag: its last video, or now while a camera still records.
+  const end = () => (playable.some((t) => t.span.live) ? Date.now() : Math.max(...playable.map((t) => t.span.end)));
+  const player = new SyncPlayer(playable, start, end);
   const timeline = new Timeline({
-    lanes: tiles.map((t) => ({ label: t.name, span: t.span })),
+    lanes: tiles.map((t) => ({ label: t.video ? t.name : `${t.name}: nothing recorded`, span: t.span, empty: !t.video })),
     onSeek: (ms) => player.seek(ms),
   });
 
@@ -33,14 +48,27 @@ export async function render(view, tag) {
   const rate = h("select", { "aria-label": "speed", onchange: () => player.setRate(Number(rate.value)) }, [0.25, 0.5, 1, 2, 4].map((r) => h("option", { value: r, selected: r === 1 }, `${r}×`)));
   const jump = (s) => h("button", { onclick: () => player.seek(player.now() + s * 1000), title: `${s > 0 ? "+" : ""}${s} s` }, s > 0 ? `+${s}s` : `${s}s`);
 
-  mount(
-    view,
-    h("p", h("a", { href: `#/tags/${encodeURIComponent(tag)}` }, `← ${tag}`)),
-    h("div.play-head", h("h1", tag), h("span.muted", `${records.length} camera${records.length > 1 ? "s" : ""}`)),
-    h("div.playgrid", { dataset: { count: Math.min(records.length, 4) } }, tiles.map((t) => t.el)),
-    h("div.transport", h("div.controls", jump(-10), playBtn, jump(10), rate, clock, status), timeline.el),
-  );
+  const grid = h("div.playgrid", { dataset: { count: tiles.length } }, tiles.map((t) => t.el));
+  const transport = h("div.transport", h("div.controls", jump(-10), playBtn, jump(10), rate, clock, status), timeline.el);
+  mount(view, back, h("div.play-head", h("h1", tag), h("span.muted", `${records.length} camera${records.length > 1 ? "s" : ""}`)), grid, transport);
   timeline.draw();
+
+  // Columns for a square-ish grid (4 cameras: 2×2), at most 2 on a phone; the grid as wide as lets
+  // its rows fit between its top and the transport bar.
+  function fit() {
+    const n = tiles.length;
+    const cols = Math.min(window.innerWidth < PHONE_W ? 2 : 4, Math.ceil(Math.sqrt(n)));
+    const rows = Math.ceil(n / cols);
+    const gap = parseFloat(getComputedStyle(grid).columnGap) || 0;
+    grid.style.gridTemplateColumns = `repeat(${cols}, minmax(0, 1fr))`;
+    const top = grid.getBoundingClientRect().top + window.scrollY;
+    const below = transport.offsetHeight + 24; // the transport and the margins around it
+    const tileH = (window.innerHeight - top - below - gap * (rows - 1)) / rows;
+    const width = Math.max(MIN_TILE_W, (tileH * 16) / 9) * cols + gap * (cols - 1);
+    grid.style.maxWidth = `${Math.floor(width)}px`;
+  }
+  fit();
+  window.addEventListener("resize", fit);
 
   player.onTick((p) => {
     const now = p.now();
@@ -48,12 +76,12 @@ export async function render(view, tag) {
     playBtn.setAttribute("aria-label", p.playing ? "pause" : "play");
     clock.textContent = clockText(now, true);
     clock.dataset.wallMs = String(Math.round(now));
-    status.textContent = p.waiting ? "buffering…" : p.playing ? `in sync ±${p.maxDriftMs} ms` : "paused";
+    status.textContent = p.waiting ? "buffering…" : p.playing ? `in sync ±${p.maxDriftMs} ms` : p.atEnd ? "end of the tag" : "paused";
     timeline.setCursor(now, p.playing);
-    for (const t of tiles) t.showClock();
+    for (const t of playable) t.showClock();
   });
   const timer = setInterval(() => player.tick(), TICK_MS);
-  const live = tiles.filter((t) => t.span.live);
+  const live = playable.filter((t) => t.span.live);
   const follow = live.length
     ? setInterval(() => {
         for (const t of live) {
@@ -77,8 +105,10 @@ export async function render(view, tag) {
       clearInterval(timer);
       clearInterval(follow);
       document.removeEventListener("keydown", keys);
+      window.removeEventListener("resize", fit);
+      timeline.destroy();
       ctl.abort();
-      for (const t of tiles) t.video.removeAttribute("src");
+      for (const t of playable) t.video.removeAttribute("src");
       for (const u of urls) URL.revokeObjectURL(u);
     },
   };
@@ -86,11 +116,18 @@ export async function render(view, tag) {
 
 function tile(r, signal, urls) {
   const span = recordSpan(r);
-  const name = r.source?.description || `source ${r.source?.id ?? "?"}`;
+  const name = cameraName(r);
+  const [badge] = recordStatus(r);
+  if (!hasVideo(r)) {
+    // Nothing to play: say why instead of a player that would fail on a file that does not exist.
+    const why = unreachableReason(r) !== null ? `Camera unreachable: ${unreachableReason(r)}` : r.error || "Nothing was recorded";
+    const el = h("figure.ptile", { dataset: { recordId: r.id, state: "empty" } }, h("figcaption", h("span", name), badge), h("div.note", why));
+    return { span, el, name, video: null };
+  }
   const video = h("video", { muted: true, playsInline: true, preload: "auto", dataset: { recordId: r.id, beginMs: span.begin, gaps: JSON.stringify(span.gaps) } });
   const stamp = h("time.stamp");
   const note = h("div.note");
-  const el = h("figure.ptile", { dataset: { recordId: r.id } }, video, h("figcaption", h("span", name), badge(r.status)), note, stamp, h("div.tile-foot", downloadLink(r), r.hash_md5 ? h("span.mono.small", { title: "MD5 of the file" }, `MD5 ${r.hash_md5}`) : null));
+  const el = h("figure.ptile", { dataset: { recordId: r.id } }, video, h("figcaption", h("span", name), badge), note, stamp, h("div.tile-foot", downloadLink(r), r.hash_md5 ? h("span.mono.small", { title: "MD5 of the file" }, `MD5 ${r.hash_md5}`) : null));
   const t = { span, video, el, name, failed: false, active: false, state: "" };
   video.addEventListener("error", () => {
     // A signed URL that expired while the tile was paused or buffering: ask for a new one once, and go
@@ -140,27 +177,4 @@ function tile(r, signal, urls) {
     stamp.textContent = video.readyState ? clockText(toWall(span, video.currentTime), true) : "loading…";
   };
   return t;
-}
-
-export function downloadLink(r) {
-  const path = `/record/${r.id}/video/`;
-  const name = `${r.tag_name}-${r.source?.id ?? "x"}-${r.id.slice(0, 8)}.mp4`;
-  if (!needsBlob()) return h("a.small", { href: `/api/v1${path}`, download: name }, "Download");
-  // With a token the link cannot carry it: a signed URL to the agent (streamed; a browser names a
-  // cross-origin download itself), or the blob when the agent serves no direct URLs.
-  return h(
-    "button.link.small",
-    {
-      onclick: async () => {
-        try {
-          const { url, signed } = await recordMediaUrl(r.id, {});
-          h("a", { href: url, download: name, target: signed ? "_blank" : "", rel: "noopener" }).click();
-          if (!signed) setTimeout(() => URL.revokeObjectURL(url), 10000);
-        } catch (err) {
-          toast(err.message, "error");
-        }
-      },
-    },
-    "Download",
-  );
 }

@@ -1,18 +1,22 @@
 // Sources: list, create, edit, delete; 422 messages next to their fields; snapshot and live view.
-import { del, get, post, put } from "../api.js";
+import { del, getCached, post, put } from "../api.js";
 import { badge, field, h, mount, showErrors, toast } from "../dom.js";
+import { label } from "../labels.js";
 import { live, snapshot } from "../media.js";
-import { label } from "./overview.js";
+import { poll } from "../poll.js";
+
+const REFRESH_MS = 5000;
 
 export async function render(view) {
   const list = h("section.card");
   const formBox = h("section.card");
-  const viewer = h("section.card.viewer", { hidden: true });
-  mount(view, h("h1", "Sources"), h("div.columns", list, formBox), viewer);
+  // The snapshot or live view opens at the top of the list's column, beside the form (which is long):
+  // where the Snapshot and Live buttons are, not below the form out of view.
+  const viewer = h("section.card.viewer", { hidden: true, "aria-live": "polite" });
+  mount(view, h("h1", "Sources"), h("div.columns", h("div.stack-col", viewer, list), formBox));
   let stopLive = () => {};
 
-  async function refresh() {
-    const sources = await get("/source");
+  function show(sources) {
     mount(
       list,
       h("h2", "Cameras"),
@@ -45,18 +49,29 @@ export async function render(view) {
     return [agents, ...notes].filter(Boolean).join(" · ");
   }
 
+  function open(title, el) {
+    viewer.hidden = false;
+    mount(viewer, h("div.viewer-head", h("h2", title), h("button", { onclick: close }, "Close")), el);
+    viewer.scrollIntoView({ block: "nearest" });
+  }
+
+  function close() {
+    stopLive();
+    stopLive = () => {};
+    viewer.hidden = true;
+    viewer.replaceChildren();
+  }
+
   function showSnapshot(s) {
     stopLive();
-    viewer.hidden = false;
-    mount(viewer, h("h2", `Snapshot: ${label(s)}`), snapshot(s.id));
+    open(`Snapshot: ${label(s)}`, snapshot(s.id));
   }
 
   function showLive(s) {
     stopLive();
     const view = live(s.id);
     stopLive = view.stop;
-    viewer.hidden = false;
-    mount(viewer, h("h2", `Live: ${label(s)}`), view.el, h("button", { onclick: () => { stopLive(); viewer.hidden = true; } }, "Close"));
+    open(`Live: ${label(s)}`, view.el);
   }
 
   async function remove(s) {
@@ -64,7 +79,7 @@ export async function render(view) {
     try {
       await del(`/source/${s.id}`);
       toast(`Deleted ${label(s)}`);
-      await refresh();
+      await feed.refresh();
     } catch (err) {
       toast(err.message, "error");
     }
@@ -129,7 +144,7 @@ export async function render(view) {
         showErrors(form, null);
         toast(`Saved ${label(saved)}`);
         editor(null);
-        await refresh();
+        await feed.refresh();
       } catch (err) {
         showErrors(form, err);
       }
@@ -138,7 +153,7 @@ export async function render(view) {
   }
 
   editor(null);
-  await refresh();
-  const timer = setInterval(() => refresh().catch(() => {}), 5000);
-  return { cleanup: () => { clearInterval(timer); stopLive(); } };
+  const feed = poll({ what: "the sources", every: REFRESH_MS, el: list, load: () => getCached("/source"), show });
+  await feed.ready;
+  return { cleanup: () => { feed.stop(); stopLive(); } };
 }

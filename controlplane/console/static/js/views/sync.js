@@ -1,7 +1,10 @@
 // Sync: copy a tag to another agent, deployment or bucket, and follow each job's records.
 import { get, post } from "../api.js";
 import { badge, bytes, field, h, mount, showErrors, toast, when } from "../dom.js";
-import { recent } from "./tags.js";
+import { poll } from "../poll.js";
+import { recent } from "../recent.js";
+
+const REFRESH_MS = 3000;
 
 export async function render(view) {
   const jobs = h("section.card");
@@ -22,20 +25,17 @@ export async function render(view) {
       const id = await post("/sync", { tag_name: data.get("tag_name"), location: data.get("location") });
       showErrors(form, null);
       toast(`Sync job ${id} started`);
-      await refresh();
+      await feed.refresh();
     } catch (err) {
       showErrors(form, err);
     }
   });
   mount(view, h("h1", "Sync"), h("div.columns", jobs, h("section.card", form)));
 
-  async function refresh() {
-    const list = await get("/sync");
-    mount(jobs, h("h2", "Jobs"), list.length ? list.map(job) : h("p.muted", "No sync jobs yet."));
-  }
-  await refresh();
-  const timer = setInterval(() => refresh().catch(() => {}), 3000);
-  return { cleanup: () => clearInterval(timer) };
+  const show = (list) => mount(jobs, h("h2", "Jobs"), list.length ? list.map(job) : h("p.muted", "No sync jobs yet."));
+  const feed = poll({ what: "the sync jobs", every: REFRESH_MS, el: jobs, load: () => get("/sync"), show });
+  await feed.ready;
+  return { cleanup: feed.stop };
 }
 
 function job(j) {

@@ -1,21 +1,12 @@
 // Recording: start a group under a tag, stop it, and each record's status, gaps, errors and files.
-import { get, post, put } from "../api.js";
-import { badge, bytes, field, h, mount, showErrors, toast, when } from "../dom.js";
-import { downloadLink } from "./playback.js";
+import { get, getCached, post, put } from "../api.js";
+import { bytes, field, h, mount, showErrors, toast, when } from "../dom.js";
+import { cameraName } from "../labels.js";
+import { poll } from "../poll.js";
+import { remember } from "../recent.js";
+import { downloadLink, recordStatus } from "../records.js";
 
-// The tags this browser opened, for the sync form's suggestions; the Recording page lists the
-// service's own newest tags (GET /tags).
-const RECENT_KEY = "videorec.recentTags";
-export function recent() {
-  try {
-    return JSON.parse(localStorage.getItem(RECENT_KEY) || "[]");
-  } catch {
-    return [];
-  }
-}
-export function remember(tag) {
-  localStorage.setItem(RECENT_KEY, JSON.stringify([tag, ...recent().filter((t) => t !== tag)].slice(0, 20)));
-}
+const REFRESH_MS = 3000;
 
 export async function render(view, tag) {
   return tag ? detail(view, tag) : index(view);
@@ -59,11 +50,10 @@ async function index(view) {
 async function detail(view, tag) {
   remember(tag);
   const box = h("section.card");
-  const head = h("div.tag-head");
+  const head = h("div.tag-head", h("h1", tag));
   mount(view, h("p", h("a", { href: "#/tags" }, "← Recording")), head, box);
 
-  async function refresh() {
-    const [records, running] = await Promise.all([get("/record", { tag_name: tag }), get("/record/runing", { tag_name: tag })]);
+  function show([records, running]) {
     mount(
       head,
       h("h1", running ? h("span.rec-dot") : null, tag),
@@ -84,17 +74,16 @@ async function detail(view, tag) {
             h(
               `tr${["failed", "interrupted"].includes(r.status) ? ".bad" : ""}`,
               { dataset: { recordId: r.id } },
-              h("td", r.source?.description || `source ${r.source?.id ?? "deleted"}`, h("div.small.muted", r.agent || "")),
-              h("td", badge(r.status), r.error ? h(`div.small.${r.status === "completed" ? "muted" : "error"}`, r.status === "completed" ? `last error: ${r.error}` : r.error) : null),
+              h("td", cameraName(r), h("div.small.muted", r.agent || "")),
+              h("td.status", recordStatus(r)),
               h("td.small", when(r.begin_utc), " → ", r.end_utc ? when(r.end_utc) : "now", r.duration_s ? h("div.muted", `${r.duration_s.toFixed(1)} s`) : null),
               h("td.small", r.gaps.length ? h("ul.gaps", r.gaps.map((g) => h("li", `${new Date(g.start_utc).toLocaleTimeString()} – ${new Date(g.end_utc).toLocaleTimeString()}`))) : "none"),
-              h("td.small", bytes(r.size_bytes), r.hash_md5 ? h("div.mono", `MD5 ${r.hash_md5}`) : null, r.status !== "deleted" && r.status !== "pending" ? downloadLink(r) : null),
+              h("td.small", bytes(r.size_bytes), r.hash_md5 ? h("div.mono", `MD5 ${r.hash_md5}`) : null, r.status !== "pending" ? h("div", downloadLink(r)) : null),
             ),
           ),
         ),
       ),
     );
-    return running;
   }
 
   async function stop(ev) {
@@ -106,15 +95,18 @@ async function detail(view, tag) {
     } catch (err) {
       toast(err.message, "error");
     }
-    await refresh();
+    await feed.refresh();
   }
 
-  try {
-    await refresh();
-  } catch (err) {
-    mount(box, h("p.error", err.status === 404 ? `No tag named ${tag}.` : err.message));
-    return null;
-  }
-  const timer = setInterval(() => refresh().catch(() => {}), 3000);
-  return { cleanup: () => clearInterval(timer) };
+  const feed = poll({
+    what: `tag ${tag}`,
+    every: REFRESH_MS,
+    el: box,
+    load: () => Promise.all([getCached("/record", { tag_name: tag }), get("/record/runing", { tag_name: tag })]),
+    show,
+    fatal: (err) => err.status === 404,
+    onFatal: () => mount(box, h("p.error", `No tag named ${tag}.`)),
+  });
+  await feed.ready;
+  return { cleanup: feed.stop };
 }

@@ -28,9 +28,9 @@ from urllib.parse import quote
 import httpx
 
 from agent.files.layout import has_fragment
-from tests.support.wait import wait_until
+from videorec_testing.wait import wait_until
 
-CAMERAS_DIR = Path(__file__).resolve().parent.parent / "cameras"
+CAMERAS_DIR = Path(__file__).resolve().parent.parent / "tests" / "cameras"
 # The RTSP camera needs GStreamer's introspection bindings, which only Debian's interpreter has.
 DEBIAN_PYTHON = "/usr/bin/python3"
 GST_APT_PACKAGES = (

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.ffmpeg import probe
-from agent.ffmpeg.probe import part_duration, probe_duration
+from agent.ffmpeg.probe import probe_duration
+from agent.files import duration
+from agent.files.duration import part_duration
 
 pytestmark = pytest.mark.anyio
 FRAGMENTED = [
@@ -38,7 +39,7 @@ async def test_a_fragmented_part_is_measured_in_process_as_ffprobe_measures_it(
     async def no_ffprobe(*_args: object) -> float | None:
         raise AssertionError("ffprobe was run")
 
-    monkeypatch.setattr(probe, "probe_duration", no_ffprobe)
+    monkeypatch.setattr(duration, "probe_duration", no_ffprobe)
     assert await part_duration(part, "ffmpeg") == pytest.approx(expected, abs=0.001)
 
 

@@ -1,5 +1,8 @@
 """What the running agent holds (its settings and the long-lived helpers its handlers share) and the
-facts it reports about itself, in the one shape the heartbeat carries."""
+facts it reports about itself, in the one shape the heartbeat carries.
+
+It sits above recording, live and cameras and below the three that share it (rpc, ops, control),
+which therefore need not import each other."""
 
 from __future__ import annotations
 

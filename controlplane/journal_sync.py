@@ -1,0 +1,172 @@
+"""Reconciliation from the agents' journals: the agents hold the truth of what they recorded.
+
+A record exists in the database before any agent is asked to start it, so a database that lacks a
+record an agent holds has lost it: restored from a backup older than the record, typically. Every
+few seconds this loop looks for online agents whose journal no replica has read for
+`journal_sync_interval_s`, and reads it on from the mark kept in the database (`JournalSync`) to its
+end, a page at a time. A record the database lacks is put back as the journal has it (tag, source,
+status, times, MD5, gaps, file location), with `recovered_utc` set, and the tag and source it needs
+are put back too when they are gone. A record the database holds still running that the journal has
+finished gets its end (a backup taken while it recorded). Everything else is the heartbeat's.
+
+The mark lives in the database it describes, so a restored database reads on from where its backup
+had got to: nothing needs to be told that a restore happened, on SQLite or PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.context import AppContext
+from controlplane.data import agents as agents_data
+from controlplane.data import journal_sync as marks
+from controlplane.data import records as records_data
+from controlplane.data import tags as tags_data
+from controlplane.db import utcnow
+from controlplane.errors import ServiceError
+from controlplane.models import Agent, Record, Source
+from controlplane.services.record_state import apply_report
+from shared.enums import RecordStatus, SourceModel
+from shared.redact import without_password
+from shared.rpc import agent_pb2 as pb
+from shared.rpc_convert import SOURCE_MODEL_FROM_PB, record_from_pb
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+MAX_PAGES = 20  # per agent and pass: a long journal is read on at the next pass
+POLL_S = 5.0  # how soon an agent that came online is read (each is read once per interval at most)
+AT_ONCE = 4  # journals read at the same time by one replica
+
+
+async def run(ctx: AppContext) -> None:
+    """The background loop of one replica."""
+    poll = min(POLL_S, ctx.settings.journal_sync_interval_s)
+    while True:
+        try:
+            await sync_once(ctx)
+        except Exception:  # a database away for a while must not end the loop
+            log.exception("journal sync")
+        await asyncio.sleep(poll)
+
+
+async def sync_once(ctx: AppContext) -> int:
+    """Read the journal of every online agent that is due; returns how many records were put back."""
+    async with ctx.sessions() as session:
+        now = utcnow()
+        online = list(
+            await agents_data.seen_since(session, now - timedelta(seconds=ctx.settings.offline_after_s()))
+        )
+    gate = asyncio.Semaphore(AT_ONCE)
+
+    async def one(agent: Agent) -> int:
+        async with gate:
+            return await sync_agent(ctx, agent, now)
+
+    return sum(await asyncio.gather(*(one(a) for a in online)))
+
+
+async def sync_agent(ctx: AppContext, agent: Agent, now: datetime) -> int:
+    stale_before = now - timedelta(seconds=ctx.settings.journal_sync_interval_s)
+    recovered = 0
+    async with ctx.sessions() as session:
+        mark = await marks.claim(session, agent.name, now, stale_before)
+        await session.commit()
+        if mark is None:
+            return 0  # read lately, here or by another replica
+        since, after = mark.synced_unix, mark.synced_record_id
+        client = ctx.agents.client(agent)
+        for _ in range(MAX_PAGES):
+            try:
+                page = await client.list_journal(since, after, PAGE)
+            except ServiceError as exc:
+                # An agent of the previous release has no ListJournal; one that went away is read later.
+                log.info("journal of agent %s not read: %s", agent.name, exc)
+                return recovered
+            recovered += await _take(session, agent.name, page.records)
+            if page.records:
+                last = page.records[-1].state
+                since, after = last.updated_unix, last.record_id
+                await marks.advance(session, agent.name, since, after)
+            await session.commit()
+            if not page.more:
+                break
+    if recovered:
+        log.warning(
+            "agent %s: %d records the database lacked were put back from its journal", agent.name, recovered
+        )
+    return recovered
+
+
+async def _take(session: AsyncSession, agent_name: str, entries: Sequence[pb.JournalRecord]) -> int:
+    known = await records_data.by_ids(session, {e.state.record_id for e in entries})
+    recovered = 0
+    for entry in entries:
+        report = record_from_pb(entry.state)
+        row = known.get(report.record_id)
+        if row is not None:
+            # Still running in a database restored from a backup taken while it recorded, finished on
+            # the agent: its end. Only forward (apply_report), and only from the agent that holds it.
+            if row.agent_name == agent_name and row.status.active and not report.status.active:
+                apply_report(row, report)
+            continue
+        if report.status == RecordStatus.DELETED:
+            continue  # nothing left to serve: not worth a row
+        tag = await tags_data.get_or_create(session, entry.state.tag_name)
+        assert tag.id is not None
+        row = Record(
+            id=report.record_id,
+            created_utc=datetime.fromtimestamp(report.begin_unix, UTC),
+            tag_id=tag.id,
+            source_id=await _source_id(session, agent_name, entry),
+            agent_name=agent_name,
+            recovered_utc=utcnow(),
+        )
+        apply_report(row, report)
+        if await marks.add_record_if_absent(session, row):
+            recovered += 1
+    return recovered
+
+
+async def _source_id(session: AsyncSession, agent_name: str, entry: pb.JournalRecord) -> int:
+    """The source a recovered record belongs to: its own id when that source still names the same
+    camera; else one put back for it (under its old id when that id is free). Its camera password is
+    not there (agents never send one back): the admin sets it again."""
+    state = entry.state
+    uri_rtsp, picture_uri = entry.uri_rtsp or None, entry.picture_uri or None
+    existing = await session.get(Source, state.source_id)
+    if existing is not None and _camera(existing) == (uri_rtsp, picture_uri):
+        return state.source_id
+    description = f"recovered from the journal of agent {agent_name} (source {state.source_id})"
+    earlier = await marks.recovered_source(session, description)
+    if earlier is not None and earlier.id is not None:
+        return earlier.id
+    model = SOURCE_MODEL_FROM_PB.get(entry.model, SourceModel.SOURCE)
+    source = Source(
+        model=model,
+        uri_rtsp=uri_rtsp,
+        picture_uri=picture_uri,
+        description=description,
+        agent_name=agent_name,
+    )
+    if existing is None:
+        source.id = state.source_id
+        await marks.add_source_if_absent(session, source)
+        return state.source_id
+    # The id names another camera now (a source created after the restore took it): a new id.
+    session.add(source)
+    await session.flush()
+    assert source.id is not None
+    return source.id
+
+
+def _camera(source: Source) -> tuple[str | None, str | None]:
+    return (
+        without_password(source.uri_rtsp) if source.uri_rtsp else None,
+        without_password(source.picture_uri) if source.picture_uri else None,
+    )
