@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from controlplane import schema
 from controlplane.auth.roles import Role
@@ -37,3 +41,22 @@ def one_per_role(settings: Settings) -> dict[Role, str]:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def cli_user_add(data_dir: Path, name: str, role: str, database_url: str | None = None) -> str:
+    """The key the real `videorec-controlplane user add` prints (its only line on stdout), in a process
+    of its own (callers inside an event loop, such as Playwright's, cannot asyncio.run)."""
+    env = {**os.environ, "VIDEOREC_DATA_DIR": str(data_dir)}
+    if database_url:
+        env["VIDEOREC_DATABASE_URL"] = database_url
+    done = subprocess.run(
+        [sys.executable, "-m", "controlplane", "user", "add", name, "--role", role],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    (key,) = done.stdout.split()
+    assert key.startswith("vru1.") and key not in done.stderr
+    return key

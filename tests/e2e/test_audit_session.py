@@ -5,9 +5,6 @@ key or token shows up in the trail, the logs or any answer."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from videorec_testing.accounts import cli_user_add
 from videorec_testing.cameras import RtspCamera, start_rtsp_camera
 from videorec_testing.processes import ControlPlane
 from videorec_testing.records import record_file
@@ -30,24 +28,6 @@ TAG = "match-audit"
 def camera() -> Iterator[RtspCamera]:
     with start_rtsp_camera() as cam:
         yield cam
-
-
-def user_add(tmp: Path, database_url: str | None, name: str, role: str) -> str:
-    """The key `videorec-controlplane user add` prints (its only line on stdout)."""
-    env = {**os.environ, "VIDEOREC_DATA_DIR": str(tmp / "cp-data"), "VIDEOREC_API_TOKEN": BOOTSTRAP}
-    if database_url:
-        env["VIDEOREC_DATABASE_URL"] = database_url
-    done = subprocess.run(
-        [sys.executable, "-m", "controlplane", "user", "add", name, "--role", role],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    (key,) = done.stdout.split()
-    assert key.startswith("vru1.") and key not in done.stderr
-    return key
 
 
 class Recorder:
@@ -131,7 +111,7 @@ def test_the_audit_trail_of_a_session_holds_exactly_what_each_role_did(
         cp = stack.cp
         keys = {"bootstrap": BOOTSTRAP}
         for role in ("viewer", "operator", "admin"):
-            keys[role] = user_add(tmp_path, database_url, role, role)
+            keys[role] = cli_user_add(tmp_path / "cp-data", role, role, database_url)
         rec = Recorder(cp)
         record_id, since, source_id = run_session(cp, stack.agent.storage, camera, keys, rec)
 
