@@ -19,7 +19,7 @@ from controlplane.agents.pool import AgentPool
 from controlplane.api.access import document_permissions
 from controlplane.api.audit_trail import AuditTrail
 from controlplane.api.edge import EdgeGuard
-from controlplane.api.main import api_router, internal_router, selftest_router
+from controlplane.api.main import api_router, internal_router, live_ws_router, selftest_router
 from controlplane.api.routes import health
 from controlplane.api.slashes import TrailingSlashMiddleware
 from controlplane.context import AppContext
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await live.aclose()
+            await ctx.streams.aclose()
             await agents.close()
             await engine.dispose()
 
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.retry_after_s = settings.overload_retry_after_s
     app.include_router(api_router)
     app.include_router(internal_router)
+    app.include_router(live_ws_router)
     app.include_router(selftest_router)
     app.include_router(health.router)
     app.include_router(console.router)

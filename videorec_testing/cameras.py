@@ -188,6 +188,11 @@ class RtspCamera(CameraProcess):
     user: str | None = None
     password: str = ""
 
+    def playing(self) -> int:
+        """RTSP sessions playing now: every client that played and has not left."""
+        text = self.log()
+        return text.count("rtsp_camera: play") - text.count("rtsp_camera: stopped")
+
     @property
     def url_with_credentials(self) -> str:
         """``url`` with ``user:password@`` in it (just ``url`` when the camera has no auth)."""

@@ -10,6 +10,7 @@ from controlplane.api.routes import (
     agents,
     audit,
     groups,
+    live,
     pictures,
     records,
     selftest,
@@ -30,6 +31,7 @@ EDGE_ANSWERS: dict[int | str, dict[str, Any]] = {
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(declared_permission)], responses=EDGE_ANSWERS)
 api_router.include_router(sources.router)
 api_router.include_router(pictures.router)
+api_router.include_router(live.router)
 api_router.include_router(groups.router)
 api_router.include_router(tags.router)
 api_router.include_router(tags.listing)
@@ -43,3 +45,5 @@ selftest_router = APIRouter(dependencies=[Depends(declared_permission)], respons
 selftest_router.include_router(selftest.router)
 
 internal_router = agents.internal
+# The console's live WebSocket: opened with a ticket, as browsers cannot send the bearer token on it.
+live_ws_router = live.ws_router

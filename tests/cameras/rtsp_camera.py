@@ -135,7 +135,15 @@ class Camera:
     def on_client_connected(
         self, _server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
     ) -> None:
-        client.connect("play-request", lambda _client, _context: log("play"))
+        played: list[bool] = []
+
+        def on_play(_client: GstRtspServer.RTSPClient, _context: object) -> None:
+            played.append(True)
+            log("play")
+
+        client.connect("play-request", on_play)
+        # A client that played and left: tests count the sessions open now as plays - stops.
+        client.connect("closed", lambda _client: log("stopped") if played else None)
         if self.args.no_sprop:
             # The introspection data names an RTSPSession as the signal's first argument where the
             # server passes its RTSPContext: GLib warns once per message about the (unused) session.

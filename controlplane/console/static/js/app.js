@@ -7,6 +7,7 @@ import * as groups from "./views/groups.js";
 import * as tags from "./views/tags.js";
 import * as playback from "./views/playback.js";
 import * as sync from "./views/sync.js";
+import * as liveView from "./views/live.js";
 import * as audit from "./views/audit.js";
 import { refresh, watch } from "./session.js";
 
@@ -19,6 +20,8 @@ const ROUTES = [
   [/^#\/tags\/(.+)$/, "tags", tags],
   [/^#\/play\/(.+)$/, "tags", playback],
   [/^#\/sync$/, "sync", sync],
+  [/^#\/live$/, "live", liveView],
+  [/^#\/live\/([\d,]+)$/, "live", liveView],
   [/^#\/audit$/, "audit", audit],
 ];
 
