@@ -42,6 +42,9 @@ PAGE = 500
 MAX_PAGES = 20  # per agent and pass: a long journal is read on at the next pass
 POLL_S = 5.0  # how soon an agent that came online is read (each is read once per interval at most)
 AT_ONCE = 4  # journals read at the same time by one replica
+# Agents this process has said it could not read: an agent of the previous release stays so until
+# it is upgraded, and saying it every interval would only fill the log.
+_noted: set[str] = set()
 
 
 async def run(ctx: AppContext) -> None:
@@ -86,9 +89,12 @@ async def sync_agent(ctx: AppContext, agent: Agent, now: datetime) -> int:
                 page = await client.list_journal(since, after, PAGE)
             except ServiceError as exc:
                 # An agent of the previous release has no ListJournal; one that went away is read later.
-                log.info("journal of agent %s not read: %s", agent.name, exc)
+                level = logging.DEBUG if agent.name in _noted else logging.INFO
+                log.log(level, "journal of agent %s not read: %s", agent.name, exc)
+                _noted.add(agent.name)
                 return recovered
-            recovered += await _take(session, agent.name, page.records)
+            _noted.discard(agent.name)
+            recovered += await take(session, agent.name, page.records)
             if page.records:
                 last = page.records[-1].state
                 since, after = last.updated_unix, last.record_id
@@ -103,7 +109,8 @@ async def sync_agent(ctx: AppContext, agent: Agent, now: datetime) -> int:
     return recovered
 
 
-async def _take(session: AsyncSession, agent_name: str, entries: Sequence[pb.JournalRecord]) -> int:
+async def take(session: AsyncSession, agent_name: str, entries: Sequence[pb.JournalRecord]) -> int:
+    """Put back the records of one page the database lacks; returns how many this call inserted."""
     known = await records_data.by_ids(session, {e.state.record_id for e in entries})
     recovered = 0
     for entry in entries:
@@ -121,7 +128,7 @@ async def _take(session: AsyncSession, agent_name: str, entries: Sequence[pb.Jou
         assert tag.id is not None
         row = Record(
             id=report.record_id,
-            created_utc=datetime.fromtimestamp(report.begin_unix, UTC),
+            created_utc=datetime.fromtimestamp(report.begin_unix, UTC) if report.begin_unix > 0 else utcnow(),
             tag_id=tag.id,
             source_id=await _source_id(session, agent_name, entry),
             agent_name=agent_name,
