@@ -31,9 +31,9 @@ from agent.recording.journal import Journal, RecordRow, journal_key
 from bench.common import AGENT_NAME, markdown_table, workspace
 from controlplane.agents.client import AgentClient
 from shared.enums import RecordStatus
-from tests.support.processes import AGENT_TOKEN
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.processes import AGENT_TOKEN
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 
 def fill_journal(storage: Path, n: int) -> None:

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from controlplane import backup, schema
+from controlplane.agent_identity import token_for
 from controlplane.db import make_engine, private_sqlite_file
 from controlplane.local_keys import with_local_keys
-from controlplane.services.agent_identity import token_for
 from controlplane.serving import check_exposure, configure_logging, serve
 from controlplane.settings import Settings
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from controlplane import __version__, console, failover, journal_sync, schema, sealed
 from controlplane.agents.pool import AgentPool
 from controlplane.api.edge import EdgeGuard
-from controlplane.api.main import api_router, internal_router, selftest_router
+from controlplane.api.main import api_router, internal_router, live_ws_router, selftest_router
 from controlplane.api.routes import health
 from controlplane.api.slashes import TrailingSlashMiddleware
 from controlplane.context import AppContext
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await live.aclose()
+            await ctx.streams.aclose()
             await agents.close()
             await engine.dispose()
 
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.retry_after_s = settings.overload_retry_after_s
     app.include_router(api_router)
     app.include_router(internal_router)
+    app.include_router(live_ws_router)
     app.include_router(selftest_router)
     app.include_router(health.router)
     app.include_router(console.router)

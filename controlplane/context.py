@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.pool import AgentPool
+from controlplane.list_cache import ListCache
 from controlplane.live_relay import LiveRelay
 from controlplane.loop_lag import LoopLag
 from controlplane.metrics import Metrics
-from controlplane.services.list_cache import ListCache
 from controlplane.settings import Settings
+from controlplane.stream_relay import StreamRelay
 
 
 @dataclass
@@ -27,3 +28,4 @@ class AppContext:
     sync_wake: asyncio.Event = field(default_factory=asyncio.Event)
     lists: ListCache = field(default_factory=ListCache)  # serialised lists by database version
     lag: LoopLag = field(default_factory=LoopLag)  # how late this replica's own loop has been
+    streams: StreamRelay = field(default_factory=StreamRelay)  # live fMP4, one upstream per source

@@ -9,6 +9,7 @@ import grpc
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from controlplane.agent_identity import token_for
 from shared.net import is_loopback
 
 
@@ -248,8 +249,6 @@ class Settings(BaseSettings):
     def agent_token_for(self, name: str, site: str | None = None) -> str | None:
         """The token agent `name` holds: its own when there is an agent key (naming `site` when its
         enrolment bound it to one: Agent.token_site), else the shared one."""
-        from controlplane.services.agent_identity import token_for
-
         if self.agents_key is not None:
             return token_for(self.agents_key.get_secret_value(), name, site)
         return self.agent_token.get_secret_value() if self.agent_token else None

@@ -17,10 +17,10 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.db import postgres_database
-from tests.support.net import free_port
-from tests.support.processes import start_controlplane
-from tests.support.wait import wait_until
+from videorec_testing.db import postgres_database
+from videorec_testing.net import free_port
+from videorec_testing.processes import start_controlplane
+from videorec_testing.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

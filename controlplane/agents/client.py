@@ -209,6 +209,10 @@ class AgentClient:
         )
         return FrameStream(self, call, source.id)
 
+    def live_stream(self, source: pb.SourceSpec) -> grpc.aio.UnaryStreamCall:
+        """The camera's own video as fMP4 pieces (controlplane.stream_relay reads and cancels it)."""
+        return self._stub.LiveStream(pb.LiveStreamRequest(source=source), metadata=self._metadata)
+
     def test_video(self, frames: int, interval_s: float) -> FrameStream:
         call = self._stub.TestVideo(
             pb.TestVideoRequest(frames=frames, interval_s=interval_s),

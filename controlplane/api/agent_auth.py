@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from controlplane.agent_identity import AgentIdentity, identity_of
 from controlplane.api.deps import ContextDep
 from controlplane.errors import UnauthorizedError
-from controlplane.services.agent_identity import AgentIdentity, identity_of
 
 _scheme = HTTPBearer(
     auto_error=False,

@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from controlplane.api.deps import require_api_token
-from controlplane.api.routes import agents, groups, pictures, records, selftest, sources, sync, tags
+from controlplane.api.routes import agents, groups, live, pictures, records, selftest, sources, sync, tags
 
 # Answers every route may give, documented once (schemathesis and clients read them from OpenAPI).
 EDGE_ANSWERS: dict[int | str, dict[str, Any]] = {
@@ -17,6 +17,7 @@ EDGE_ANSWERS: dict[int | str, dict[str, Any]] = {
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_token)], responses=EDGE_ANSWERS)
 api_router.include_router(sources.router)
 api_router.include_router(pictures.router)
+api_router.include_router(live.router)
 api_router.include_router(groups.router)
 api_router.include_router(tags.router)
 api_router.include_router(tags.listing)
@@ -28,3 +29,5 @@ selftest_router = APIRouter(dependencies=[Depends(require_api_token)], responses
 selftest_router.include_router(selftest.router)
 
 internal_router = agents.internal
+# The console's live WebSocket: opened with a ticket, as browsers cannot send the bearer token on it.
+live_ws_router = live.ws_router

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.agent_identity import AgentIdentity
 from controlplane.agents.convert import assigned_source
 from controlplane.data import agents as agents_data
 from controlplane.data import list_versions
@@ -21,7 +22,6 @@ from controlplane.errors import SiteRefusedError, UnauthorizedError, invalid
 from controlplane.models import Agent, Source
 from controlplane.services import camera_policy
 from controlplane.services import tags as tags_service
-from controlplane.services.agent_identity import AgentIdentity
 from controlplane.services.agents import place_unplaced
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings

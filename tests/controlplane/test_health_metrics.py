@@ -9,10 +9,10 @@ import httpx
 import psycopg
 from fastapi.testclient import TestClient
 
-from tests.support.db import ADMIN_URL, postgres_database
-from tests.support.metrics import sample
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.db import ADMIN_URL, postgres_database
+from videorec_testing.metrics import sample
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 
 def test_health_and_readiness_on_a_working_database(client: TestClient):

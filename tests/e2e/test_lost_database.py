@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.controlplane.test_backup import cli
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.db import postgres_database
-from tests.support.processes import ControlPlane
-from tests.support.records import download, make_group, record_facts, records, wait_bytes
-from tests.support.stack import Stack, start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.db import postgres_database
+from videorec_testing.processes import ControlPlane
+from videorec_testing.records import download, make_group, record_facts, records, wait_bytes
+from videorec_testing.stack import Stack, start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("recording")]
 PASSWORD = "s3cret-cam-pw"

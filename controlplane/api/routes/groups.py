@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from controlplane import list_cache
 from controlplane.api.deps import ContextDep, IfNoneMatch, Limit, ObjectId, Offset, SessionDep, body_or_query
 from controlplane.api.lists import NOT_MODIFIED, not_modified
 from controlplane.data import groups as groups_data
 from controlplane.models.group import GroupCreate, GroupPublic, GroupWithSources
 from controlplane.services import groups as groups_service
-from controlplane.services import list_cache
 
 router = APIRouter(
     prefix="/group",

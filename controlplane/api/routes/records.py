@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
+from controlplane import list_cache
 from controlplane.api.deps import (
     ContextDep,
     IfNoneMatch,
@@ -22,7 +23,7 @@ from controlplane.api.lists import NOT_MODIFIED, not_modified
 from controlplane.data import records as records_data
 from controlplane.data import tags as tags_data
 from controlplane.models.record import RecordPublic, RecordStart, RecordStop
-from controlplane.services import list_cache, media_urls, playback, recording
+from controlplane.services import media_urls, playback, recording
 from controlplane.services import tags as tags_service
 from controlplane.services.media_urls import MediaUrl
 from shared.ranges import RangeNotSatisfiable

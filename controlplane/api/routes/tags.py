@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from controlplane import list_cache
 from controlplane.api.deps import IfNoneMatch, Offset, SessionDep, TagName
 from controlplane.api.lists import NOT_MODIFIED, not_modified
 from controlplane.models.tag import TagPublic, TagSummary, TagUpdate
-from controlplane.services import list_cache
 from controlplane.services import tags as tags_service
 
 router = APIRouter(prefix="/tag", tags=["tags"], responses={404: {"description": "no such tag"}})

@@ -7,6 +7,7 @@ import * as groups from "./views/groups.js";
 import * as tags from "./views/tags.js";
 import * as playback from "./views/playback.js";
 import * as sync from "./views/sync.js";
+import * as liveView from "./views/live.js";
 
 const ROUTES = [
   [/^#?\/?$/, "overview", overview],
@@ -17,6 +18,8 @@ const ROUTES = [
   [/^#\/tags\/(.+)$/, "tags", tags],
   [/^#\/play\/(.+)$/, "tags", playback],
   [/^#\/sync$/, "sync", sync],
+  [/^#\/live$/, "live", liveView],
+  [/^#\/live\/([\d,]+)$/, "live", liveView],
 ];
 
 // Every navigation gets a number and a fresh element to draw in. A view still loading when the user

@@ -2,8 +2,9 @@
 import { del, get, post } from "../api.js";
 import { badge, field, h, mount, showErrors, toast } from "../dom.js";
 import { label } from "../labels.js";
-import { live } from "../media.js";
+import { liveWall } from "../live/wall.js";
 import { remember } from "../recent.js";
+import { wallSource } from "./live.js";
 
 export async function render(view, groupId) {
   return groupId ? detail(view, Number(groupId)) : index(view);
@@ -90,12 +91,10 @@ async function detail(view, id) {
 
   function showWall(group) {
     stopWall();
-    walls = group.sources.map((s) => live(s.id));
-    mount(
-      wall,
-      h("h2", `Live wall: ${group.name} `, h("button", { onclick: () => { stopWall(); wall.replaceChildren(); } }, "Close")),
-      h("div.wall", walls.map((w, i) => h("figure.tile", w.el, h("figcaption", label(group.sources[i]))))),
-    );
+    const wallView = liveWall(group.sources.map(wallSource), { title: `Live wall: ${group.name}` });
+    walls = [wallView];
+    const close = h("button", { onclick: () => { stopWall(); wall.replaceChildren(); } }, "Close");
+    mount(wall, wallView.el, h("p", close, " ", h("a", { href: `#/live/${group.sources.map((s) => s.id).join(",")}` }, "Open as its own page")));
   }
 
   const group = await refresh();

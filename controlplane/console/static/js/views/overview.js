@@ -11,6 +11,7 @@ export async function render(view) {
   const agents = h("section.card");
   const sources = h("section.card");
   const tags = h("section.card");
+  for (const [card, title] of [[agents, "Agents"], [sources, "Sources"], [tags, "Recording now"]]) mount(card, h("h2", title), h("p.muted", "Loading…"));
   mount(view, h("h1", "Overview"), problems, h("div.columns", tags, agents), sources);
 
   function show([agentList, sourceList, running]) {

@@ -8,9 +8,9 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from tests.support.media import ffprobe_json
-from tests.support.processes import ControlPlane
-from tests.support.wait import wait_until
+from videorec_testing.media import ffprobe_json
+from videorec_testing.processes import ControlPlane
+from videorec_testing.wait import wait_until
 
 
 def record_file(record: dict, storage: Path, field: str = "location") -> Path:
