@@ -16,7 +16,7 @@ async function index(view) {
   const [running, groups, tags] = await Promise.all([get("/tag/begin"), get("/group"), get("/tags?limit=20")]);
   const form = h(
     "form.stack",
-    { id: "start-form", novalidate: true },
+    { id: "start-form", novalidate: true, "data-permission": "record" },
     h("h2", "Start recording"),
     field("Tag", h("input", { name: "tag_name", autocomplete: "off" }), "tag_name"),
     field("Group", h("select", { name: "group_name" }, groups.map((g) => h("option", { value: g.name }, g.name))), "group_name"),
@@ -60,7 +60,7 @@ async function detail(view, tag) {
       h(
         "menu",
         h("a.button.primary", { href: `#/play/${encodeURIComponent(tag)}` }, "▶ Play back"),
-        running ? h("button.danger", { id: "stop-tag", onclick: stop }, "■ Stop recording") : null,
+        running ? h("button.danger", { id: "stop-tag", onclick: stop, "data-permission": "record" }, "■ Stop recording") : null,
       ),
     );
     mount(
