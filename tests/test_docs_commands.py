@@ -165,21 +165,6 @@ def test_enrol_agent_prints_a_token(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "agents.key").stat().st_mode & 0o777 == 0o600
 
 
-def test_the_user_commands_run_as_written(tmp_path: Path) -> None:
-    add, listing, remove = commands_of("roles.md", "videorec-controlplane user")
-    data = {"VIDEOREC_DATA_DIR": str(tmp_path / "data")}
-    added = shell(add, tmp_path, {}, **data)
-    assert added.returncode == 0, added.stderr
-    key = added.stdout.strip()
-    assert key.startswith("vru1.")
-    listed = shell(listing, tmp_path, {}, **data)
-    assert listed.returncode == 0 and "alice" in listed.stdout and "operator" in listed.stdout
-    assert key.rsplit(".", 1)[1] not in listed.stdout + listed.stderr
-    removed = shell(remove, tmp_path, {}, **data)
-    assert removed.returncode == 0, removed.stderr
-    assert "alice" not in shell(listing, tmp_path, {}, **data).stdout
-
-
 @pytest.mark.e2e
 def test_the_backup_and_restore_commands_run_as_written(tmp_path: Path) -> None:
     cp = start_controlplane(tmp_path / "site", shared_agent_token=False)
@@ -267,3 +252,19 @@ def test_the_postgresql_commands_run_as_written(tmp_path: Path) -> None:
                 "SELECT description, model FROM source WHERE id = %s", (made["id"],)
             ).fetchone()
         assert row == (made["description"], "Source")
+
+
+def test_the_user_commands_run_as_written(tmp_path: Path) -> None:
+    """docs/roles.md: add prints the key once, list shows the user (never the key), remove."""
+    add, listing, remove = commands_of("roles.md", "videorec-controlplane user")
+    env = {"VIDEOREC_DATA_DIR": str(tmp_path / "data")}
+    added = shell(add, tmp_path, {}, **env)
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip()
+    assert key.startswith("vru1.") and len(key) > 60
+    listed = shell(listing, tmp_path, {}, **env)
+    assert listed.returncode == 0 and listed.stdout.startswith("alice\toperator\t"), listed.stdout
+    assert key.rsplit(".", 1)[1] not in listed.stdout + listed.stderr + added.stderr
+    removed = shell(remove, tmp_path, {}, **env)
+    assert removed.returncode == 0, removed.stderr
+    assert shell(listing, tmp_path, {}, **env).stdout == ""

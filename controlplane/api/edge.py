@@ -88,12 +88,12 @@ class EdgeGuard:
     async def _authenticate(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
         """Leave the caller in the request's state (`principal`), or refuse the request."""
         state = scope.setdefault("state", {})
-        if not self.settings.authenticates():
-            state[PRINCIPAL] = LOCAL  # everyone is admin on loopback, as before roles existed
-            return None
         path: str = scope["path"]
         if not (path.startswith(TOKEN_PREFIXES) or path == "/test"):
             return None  # the console's files, probes, metrics, the agents' own endpoint
+        if not self.settings.authenticates():
+            state[PRINCIPAL] = LOCAL  # everyone is admin on loopback, as before roles existed
+            return None
         ctx = state.get("ctx")
         if ctx is None:
             return 503, "the service is starting"

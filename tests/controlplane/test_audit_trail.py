@@ -135,3 +135,21 @@ def test_retention_purges_old_entries_once_however_many_replicas_purge(
     first, second, left = asyncio.run(_purge_twice_at_once(settings, old=40, new=5))
     assert first + second == 40
     assert left == 5 + 3
+
+
+@pytest.mark.parametrize("api_token", [BOOTSTRAP, None])
+def test_a_refused_heartbeat_is_in_the_trail_without_its_token(
+    tmp_path: Path, database_url: str, api_token: str | None
+) -> None:
+    """Anonymous, in open mode too: the agents' endpoint is not a local user's."""
+    from shared.heartbeat import HEARTBEAT_PATH
+
+    settings = make_settings(tmp_path, database_url, api_token=api_token, agent_token="agent-t0ken-1")
+    for client in local_client(settings):
+        refused = client.post(HEARTBEAT_PATH, json={}, headers=bearer("agent-t0ken-WRONG"))
+        assert refused.status_code == 401
+        entries = client.get("/api/v1/audit", headers=bearer(BOOTSTRAP))
+        assert [(e["actor_kind"], e["action"], e["result"], e["status"]) for e in entries.json()] == [
+            ("anonymous", "heartbeat", "refused", 401)
+        ]
+        assert "agent-t0ken" not in entries.text

@@ -29,6 +29,8 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("DELETE", "/api/v1/source/{source_id}"): Role.ADMIN,
     ("GET", "/api/v1/source/{source_id}/picture"): Role.VIEWER,
     ("GET", "/api/v1/source/{source_id}/video"): Role.VIEWER,
+    ("GET", "/api/v1/source/{source_id}/stream.mp4"): Role.VIEWER,
+    ("POST", "/api/v1/live/ticket"): Role.VIEWER,
     ("GET", "/api/v1/group"): Role.VIEWER,
     ("POST", "/api/v1/group"): Role.ADMIN,
     ("GET", "/api/v1/group/{group_id}"): Role.VIEWER,
