@@ -22,10 +22,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import AgentProc, ControlPlane
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.processes import AgentProc, ControlPlane
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 AGENT_NAME = "bench-agent"

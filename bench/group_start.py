@@ -68,7 +68,7 @@ from bench.record_common import (
     wait_no_recorders,
     wait_sources_placed,
 )
-from tests.support.processes import wait_until
+from videorec_testing.processes import wait_until
 
 N_AGENTS = 4
 N_SOURCES = 100

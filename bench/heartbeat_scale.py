@@ -42,10 +42,10 @@ import httpx  # noqa: E402
 from agent.control.heartbeat import next_retry  # noqa: E402
 from bench.common import cpu_sample, markdown_table, percentile, ratio, workspace  # noqa: E402
 from shared.heartbeat import HEARTBEAT_PATH  # noqa: E402
-from tests.support.db import postgres_database  # noqa: E402
-from tests.support.net import free_port  # noqa: E402
-from tests.support.processes import AGENT_TOKEN, ControlPlane, Proc, start_controlplane  # noqa: E402
-from tests.support.wait import wait_until  # noqa: E402
+from videorec_testing.db import postgres_database  # noqa: E402
+from videorec_testing.net import free_port  # noqa: E402
+from videorec_testing.processes import AGENT_TOKEN, ControlPlane, Proc, start_controlplane  # noqa: E402
+from videorec_testing.wait import wait_until  # noqa: E402
 
 INTERVAL_S = 2.0
 BARE_APP = "bench.bare_heartbeat_app:app"

@@ -67,8 +67,8 @@ from bench.record_common import (
     start_tag,
     stop_tag,
 )
-from tests.support.net import free_port
-from tests.support.processes import wait_until
+from videorec_testing.net import free_port
+from videorec_testing.processes import wait_until
 
 CAMERA = {"width": 1280, "height": 720, "fps": 25, "bitrate": 20000}
 AGENT_ENV = {"VIDEOREC_AGENT_PROBE_INTERVAL_S": "600"}

@@ -19,11 +19,11 @@ from bench.common import (
     child_pids,
     workspace,
 )
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import AgentProc, ControlPlane
-from tests.support.records import record_file
-from tests.support.stack import start_stack
-from tests.support.wait import wait_quiet, wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.processes import AgentProc, ControlPlane
+from videorec_testing.records import record_file
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_quiet, wait_until
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

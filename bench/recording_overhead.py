@@ -77,7 +77,7 @@ from bench.record_common import (
     wait_only_recorders,
     wait_sources_placed,
 )
-from tests.support.processes import wait_until
+from videorec_testing.processes import wait_until
 
 LEVELS = (1, 10, 50, 100, 200)
 QUICK_LEVELS = (1, 10, 50)

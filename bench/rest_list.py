@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 
 from bench.common import markdown_table, ratio, workspace  # noqa: E402
-from tests.support.net import free_port  # noqa: E402
-from tests.support.stack import start_stack  # noqa: E402
-from tests.support.wait import wait_until  # noqa: E402
+from videorec_testing.net import free_port  # noqa: E402
+from videorec_testing.stack import start_stack  # noqa: E402
+from videorec_testing.wait import wait_until  # noqa: E402
 
 SOURCES = 1000
 

@@ -42,8 +42,8 @@ from bench.common import (
     wait_source_online,
     yes_no,
 )
-from tests.support.media import assert_jpeg_decodes
-from tests.support.processes import ControlPlane, wait_until
+from videorec_testing.media import assert_jpeg_decodes
+from videorec_testing.processes import ControlPlane, wait_until
 
 N_GRABS = 10  # cold /picture and bare ffmpeg each
 N_WARM = 50

@@ -43,7 +43,7 @@ from bench.record_common import (
 )
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
-from tests.support.processes import AGENT_TOKEN, AgentProc, ControlPlane, wait_until
+from videorec_testing.processes import AGENT_TOKEN, AgentProc, ControlPlane, wait_until
 
 HIGH_RATE = "ffmpeg -rtsp_transport tcp -i {input} -c:v mjpeg -q:v 2 -an -f mp4 -movflags +frag_keyframe+empty_moov+default_base_moof {output}"
 

@@ -14,10 +14,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controlplane import __version__, console, schema, sealed
+from controlplane import __version__, console, journal_sync, schema, sealed
 from controlplane.agents.pool import AgentPool
+from controlplane.api.access import document_permissions
+from controlplane.api.audit_trail import AuditTrail
 from controlplane.api.edge import EdgeGuard
-from controlplane.api.main import api_router, internal_router, selftest_router
+from controlplane.api.main import api_router, internal_router, live_ws_router, selftest_router
 from controlplane.api.routes import health
 from controlplane.api.slashes import TrailingSlashMiddleware
 from controlplane.context import AppContext
@@ -26,7 +28,7 @@ from controlplane.errors import install_handlers
 from controlplane.live_relay import LiveRelay
 from controlplane.metrics import Metrics, MetricsMiddleware
 from controlplane.placement import loop as placement_loop
-from controlplane.services import recording
+from controlplane.services import audit, camera_policy, recording
 from controlplane.services import sources as sources_service
 from controlplane.settings import Settings
 from controlplane.sync.runner import SyncRunner
@@ -87,7 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
         placing = asyncio.create_task(placement_loop.run(ctx, recording.launch), name="placement")
         lag = asyncio.create_task(ctx.lag.run(), name="loop-lag")
-        quiet = asyncio.create_task(ctx.quiet.run(ctx.sessions, settings), name="quiet-beats")
+        quiet = asyncio.create_task(
+            ctx.quiet.run(ctx.sessions, settings, camera_policy.networks_of(settings)), name="quiet-beats"
+        )
+        journals = asyncio.create_task(journal_sync.run(ctx), name="journal-sync")
+        purge = asyncio.create_task(audit.purge_loop(ctx.sessions, settings), name="audit-purge")
         # Everything made so far (modules, the app, its routes and models, SQLAlchemy's metadata) lives
         # as long as the process: out of the collector's reach, a full collection has little left to
         # walk. Without this, full collections paused the loop for 50-100 ms and set every list's p99
@@ -96,11 +102,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"ctx": ctx}
         finally:
-            for task in (quiet, lag, placing, runner, clock):
+            for task in (quiet, purge, journals, lag, placing, runner, clock):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await live.aclose()
+            await ctx.streams.aclose()
             await agents.close()
             await engine.dispose()
 
@@ -116,9 +123,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.retry_after_s = settings.overload_retry_after_s
     app.include_router(api_router)
     app.include_router(internal_router)
+    app.include_router(live_ws_router)
     app.include_router(selftest_router)
     app.include_router(health.router)
     app.include_router(console.router)
+    document_permissions(app)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(EdgeGuard, settings=settings)
     if settings.cors_origins:
@@ -129,5 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type", "Range"],
         )
+    # Outside the edge and CORS: their refusals are written to the audit trail too.
+    app.add_middleware(AuditTrail, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: refusals count too
     return app

@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.agents.pool import AgentPool
+from controlplane.list_cache import ListCache
 from controlplane.live_relay import LiveRelay
 from controlplane.loop_lag import LoopLag
 from controlplane.metrics import Metrics
-from controlplane.services.list_cache import ListCache
-from controlplane.services.quiet_beats import QuietBeats
+from controlplane.quiet_beats import QuietBeats
 from controlplane.settings import Settings
+from controlplane.stream_relay import StreamRelay
 
 
 @dataclass
@@ -31,3 +32,4 @@ class AppContext:
     lists: ListCache = field(default_factory=ListCache)  # serialised lists by database version
     lag: LoopLag = field(default_factory=LoopLag)  # how late this replica's own loop has been
     quiet: QuietBeats = field(default_factory=QuietBeats)  # heartbeats with nothing new, written in bulk
+    streams: StreamRelay = field(default_factory=StreamRelay)  # live fMP4, one upstream per source

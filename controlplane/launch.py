@@ -17,27 +17,28 @@ from controlplane.serving import check_exposure, configure_logging, serve
 from controlplane.settings import Settings
 
 log = logging.getLogger("controlplane.launch")
-LOCAL_AGENT_NAME = os.environ.get("VIDEOREC_AGENT_NAME", "local")
 _PASSED_ON = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV"}
 
 
-def start_local_agent(settings: Settings, token: str) -> subprocess.Popen[bytes]:
+def local_agent_env(settings: Settings) -> dict[str, str]:
+    """The local agent's environment, but its token. The agent reads its settings itself (its own
+    VIDEOREC_AGENT_* variables, passed on, win over the defaults `make run` gives it here) and gets
+    none of the control plane's secrets (API token, the agents' key), which it would otherwise hand on
+    to every ffmpeg it starts."""
     host = "127.0.0.1" if settings.listens_on_loopback() else settings.http_host
-    # The agent gets the environment it needs and none of the control plane's secrets (API token, the
-    # agents' key), which it would otherwise hand on to every ffmpeg it starts.
     inherited = {k: v for k, v in os.environ.items() if k in _PASSED_ON or k.startswith("VIDEOREC_AGENT_")}
-    env = {
-        **inherited,
-        "VIDEOREC_AGENT_NAME": LOCAL_AGENT_NAME,
+    return {
+        "VIDEOREC_AGENT_NAME": "local",
         # Port 0: the agent reports the port it got in its heartbeat, so nothing here is hard-coded.
-        "VIDEOREC_AGENT_GRPC_PORT": os.environ.get("VIDEOREC_AGENT_GRPC_PORT", "0"),
-        "VIDEOREC_AGENT_STORAGE_ROOT": os.environ.get(
-            "VIDEOREC_AGENT_STORAGE_ROOT", str(settings.data_dir.resolve() / "agent-local")
-        ),
+        "VIDEOREC_AGENT_GRPC_PORT": "0",
+        "VIDEOREC_AGENT_STORAGE_ROOT": str(settings.data_dir.resolve() / "agent-local"),
+        **inherited,
         "VIDEOREC_AGENT_CONTROLPLANE_URL": f"http://{host}:{settings.http_port}",
-        "VIDEOREC_AGENT_TOKEN": token,
     }
-    return subprocess.Popen([sys.executable, "-m", "agent"], env=env)
+
+
+def start_local_agent(env: dict[str, str], token: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "agent"], env={**env, "VIDEOREC_AGENT_TOKEN": token})
 
 
 def how_to_add_an_agent(settings: Settings, url: str) -> str:
@@ -75,8 +76,9 @@ def main() -> int:
     configure_logging(settings)
     if not check_exposure(settings):
         return 2
-    if "VIDEOREC_CAMERA_ALLOW_LOCAL" not in os.environ and settings.api_token is None:
-        # Local mode (loopback, no token): cameras on this machine are what a first run points at.
+    if "camera_allow_local" not in settings.model_fields_set and settings.api_token is None:
+        # Local mode (loopback, no token), unless the environment or .env says otherwise: cameras on
+        # this machine are what a first run points at.
         settings.camera_allow_local = True
     with_local_keys(settings)
     if settings.agents_key is None and settings.agent_token is None:
@@ -86,9 +88,10 @@ def main() -> int:
     url = f"http://{settings.http_host}:{settings.http_port}"
     print(f"videorec control plane: {url}  (API docs: {url}/docs)", flush=True)
     print(how_to_add_an_agent(settings, url), flush=True)
-    token = settings.agent_token_for(LOCAL_AGENT_NAME)
+    agent_env = local_agent_env(settings)
+    token = settings.agent_token_for(agent_env["VIDEOREC_AGENT_NAME"])
     assert token is not None
-    agent = start_local_agent(settings, token)
+    agent = start_local_agent(agent_env, token)
     try:
         serve(settings)
     finally:

@@ -71,9 +71,6 @@ class LiveRelay:
                 return feed.latest
         return None
 
-    def upstream_count(self) -> int:
-        return sum(1 for f in self._feeds.values() if not f.ended)
-
     async def join(self, key: Hashable, open_stream: Callable[[], FrameStream]) -> _Feed:
         """The running feed of `key`, or a new one whose first frame is already here (so a camera
         that fails is still an HTTP error, not a stream that ends at once)."""

@@ -1,7 +1,7 @@
 """The keys of a deployment on the embedded database, kept in its data folder: the agents key and
 the secrets key.
 
-An agent's token is derived from the agents key (services/agent_identity), so the key must outlive a
+An agent's token is derived from the agents key (controlplane.agent_identity), so the key must outlive a
 restart of the control plane, or every enrolled agent would be refused after it. With SQLite the data
 folder is the deployment (one control plane owns it), so the key lives there beside the database:
 made once, readable by this user alone, read by `serve`, `make run` and `enrol-agent` alike. On

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controlplane.data import agents as agents_data
+from controlplane.data import records as records_data
+from controlplane.data import sync_jobs as sync_jobs_data
 from controlplane.db import utcnow
-from controlplane.models import Agent, Record, SyncJob
 from controlplane.settings import Settings
 from shared.enums import RecordStatus
 
@@ -129,25 +129,34 @@ class Metrics:
             ["agent"],
             registry=self.registry,
         )
+        # Requests refused for want of authentication (401) or of a permission (403; the permission
+        # is one of auth.roles.Permission, or "none" for refusals before any route: bounded labels).
+        self.auth_refusals = Counter(
+            "videorec_auth_refusals",
+            "Requests refused: 401 (no valid credentials) or 403 (the role lacks the permission)",
+            ["status", "permission"],
+            registry=self.registry,
+        )
+        self.audit_write_failures = Counter(
+            "videorec_audit_write_failures",
+            "Audit entries that could not be written (the database was away): the request was answered",
+            registry=self.registry,
+        )
         self.cluster = _ClusterCollector()
         self.registry.register(self.cluster)
 
     async def refresh(self, session: AsyncSession, settings: Settings) -> None:
         now = utcnow()
         snap = ClusterSnapshot()
-        for agent in (await session.exec(select(Agent))).all():
+        for agent in await agents_data.list_all(session):
             if agent.last_seen_utc is not None:
                 age = (now - agent.last_seen_utc).total_seconds()
                 snap.heartbeat_age_s[agent.name] = age
                 snap.agents_online += age <= settings.offline_after_s()
-        by_status = select(Record.status, func.count()).group_by(col(Record.status))
-        snap.records = {str(status): count for status, count in (await session.exec(by_status)).all()}
-        jobs = select(SyncJob.status, func.count(), func.coalesce(func.sum(SyncJob.bytes_done), 0)).group_by(
-            col(SyncJob.status)
-        )
-        for status, count, done in (await session.exec(jobs)).all():
-            snap.sync_jobs[str(status)] = count
-            snap.sync_bytes_done += int(done)
+        snap.records = await records_data.count_by_status(session)
+        for status, count, done in await sync_jobs_data.totals_by_status(session):
+            snap.sync_jobs[status] = count
+            snap.sync_bytes_done += done
         self.cluster.snapshot = snap
 
 

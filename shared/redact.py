@@ -106,3 +106,20 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     for variant in sorted(variants, key=len, reverse=True):
         text = text.replace(variant, MASK)
     return redact_url(text)
+
+
+def _drop_password(match: re.Match[str]) -> str:
+    scheme, authority = match.group("scheme"), match.group("authority")
+    userinfo, at, hostport = authority.rpartition("@")
+    if not at:
+        return match.group(0)
+    return f"{scheme}{userinfo.partition(':')[0]}@{hostport}"
+
+
+def without_password(url: str) -> str:
+    """*url* with no password at all (the user name kept, secret query values masked): what may
+    travel back from an agent to name a camera, and what two such URLs are compared by.
+
+    ``rtsp://admin:secret@10.0.0.5/x`` becomes ``rtsp://admin@10.0.0.5/x``.
+    """
+    return _SECRET_QUERY_RE.sub(_mask_query, _URL_AUTHORITY_RE.sub(_drop_password, url))

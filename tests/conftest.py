@@ -14,7 +14,7 @@ from controlplane import schema
 from controlplane.app import create_app
 from controlplane.db import make_engine, make_sessionmaker
 from controlplane.settings import Settings
-from tests.support.db import drop_all_tables, postgres_database
+from videorec_testing.db import drop_all_tables, postgres_database
 
 
 @pytest.fixture(scope="session")

@@ -11,15 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.cameras import (
+from videorec_testing.cameras import (
     CameraError,
     HttpCamera,
     RtspCamera,
     start_http_camera,
     start_rtsp_camera,
 )
-from tests.support.net import free_port
-from tests.support.wait import wait_until
+from videorec_testing.net import free_port
+from videorec_testing.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 

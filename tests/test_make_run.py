@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.media import assert_jpeg_decodes
-from tests.support.net import free_port
-from tests.support.wait import wait_until
+from videorec_testing.media import assert_jpeg_decodes
+from videorec_testing.net import free_port
+from videorec_testing.wait import wait_until
 
 
 def test_the_run_command_serves_the_api_and_stops_on_sigterm(tmp_path: Path) -> None:

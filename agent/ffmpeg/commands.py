@@ -1,6 +1,6 @@
 """Every ffmpeg and ffprobe command line the agent runs: pure functions, no I/O.
 
-Snapshots, live MJPEG, self-checks, recording an RTSP camera (from a validated template),
+Snapshots, self-checks, recording an RTSP camera (from a validated template),
 recording a picture-only camera (JPEGs fed on stdin), joining parts, and ffprobe's duration.
 
 Camera URLs carry credentials (`rtsp://user:password@host/...`) and a command line is public
@@ -85,18 +85,6 @@ def snapshot_command(
     source = rtsp_input(url, fast_probe=fast_probe, io_timeout_s=io_timeout_s)
     argv = [ffmpeg_bin, *_COMMON, *source.argv, "-map", "0:v:0", "-frames:v", "1"]
     return FfmpegCommand([*argv, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "3", "pipe:1"], source.stdin)
-
-
-def live_command(
-    url: str, fps: float, ffmpeg_bin: str, width: int | None = None, *, io_timeout_s: float | None = 10.0
-) -> FfmpegCommand:
-    """An endless MJPEG stream of `url` on stdout: `fps` JPEGs per second, scaled to `width` if set."""
-    if fps <= 0:
-        raise ValueError("fps must be positive")
-    source = rtsp_input(url, fast_probe=True, io_timeout_s=io_timeout_s)
-    video_filter = f"fps={fps:g}" + (f",scale={width}:-2" if width else "")
-    argv = [ffmpeg_bin, *_COMMON, *source.argv, "-map", "0:v:0", "-vf", video_filter]
-    return FfmpegCommand([*argv, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "5", "pipe:1"], source.stdin)
 
 
 def test_image_argv(ffmpeg_bin: str) -> list[str]:

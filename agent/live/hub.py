@@ -2,7 +2,8 @@
 
 A reader runs while a source has viewers, plus `linger_s` after the last one leaves, so that a
 snapshot right after a live view (or a viewer who reconnects) is answered from the latest frame at
-once. An RTSP source is read by one ffmpeg that decodes the stream and writes `fps` JPEGs a second;
+once. An RTSP source is decoded by one ffmpeg fed from the source's camera session (agent.live.session,
+the one reader of the camera) that writes `fps` JPEGs a second;
 a picture-only source is polled over HTTP `fps` times a second. A reader whose upstream fails
 restarts it with exponential back-off and jitter, and keeps serving the same viewers; a viewer who
 has waited `frame_timeout` seconds without a frame gets a `CameraError` that says why.
@@ -21,6 +22,7 @@ import httpx
 from agent.cameras.spec import CameraSpec
 from agent.ffmpeg.process import FfmpegProcess
 from agent.live.reader import Frame, Reader, ReaderSettings
+from agent.live.session import SessionHub, SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ class Subscription:
 
     @property
     def upstream_process(self) -> FfmpegProcess | None:
-        """The reader's current ffmpeg (RTSP sources), for diagnostics and tests."""
+        """The reader's current ffmpeg (RTSP sources: the decoder fed by the camera session), for
+        diagnostics and tests."""
         return self._reader.process
 
     async def next_frame(self, after_seq: int, timeout: float) -> Frame:  # noqa: ASYNC109 - in its error
@@ -77,7 +80,9 @@ class LiveHub:
     ) -> None:
         if fps <= 0:
             raise ValueError("fps must be positive")
-        self._settings = ReaderSettings(client, ffmpeg_bin, fps, width, frame_timeout)
+        # The one session per RTSP camera that every live reader, stream and snapshot shares.
+        self.sessions = SessionHub(SessionSettings(ffmpeg_bin, frame_timeout, linger_s))
+        self._settings = ReaderSettings(client, ffmpeg_bin, fps, width, frame_timeout, self.sessions)
         self._linger_s = linger_s
         self._readers: dict[int, Reader] = {}  # the current reader of each source
         self._all: set[Reader] = set()  # also lingering and retired ones, until they have stopped
@@ -116,6 +121,7 @@ class LiveHub:
                 reader.linger.cancel()
         await asyncio.gather(*(reader.close() for reader in readers))
         self._all.difference_update(readers)
+        await self.sessions.aclose()
 
     def _acquire(self, spec: CameraSpec) -> Reader:
         if self._closed:

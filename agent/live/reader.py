@@ -1,5 +1,5 @@
-"""The upstream of one source's live view: one ffmpeg decoding its RTSP stream into JPEGs, or an HTTP
-poll of its still image, restarted by the agent's restart policy while viewers are attached."""
+"""The upstream of one source's live view: one ffmpeg decoding its camera session's stream into JPEGs,
+or an HTTP poll of its still image, restarted by the agent's restart policy while viewers are attached."""
 
 from __future__ import annotations
 
@@ -11,25 +11,20 @@ from dataclasses import dataclass
 import httpx
 from tenacity import RetryCallState
 
-from agent.cameras.dial import check_dial
 from agent.cameras.snapshot import fetch_picture
 from agent.cameras.spec import (
     CameraSpec,
-    describe_ffmpeg_failure,
-    ffmpeg_start_error,
-    invalid_url_error,
     picture_auth,
 )
 from agent.errors import CameraError, CameraFailure
-from agent.ffmpeg.commands import live_command
-from agent.ffmpeg.jpeg import JpegSplitter
 from agent.ffmpeg.process import FfmpegProcess
+from agent.live.decode import stream_jpegs
 from agent.live.pacing import Pacer
+from agent.live.session import SessionHub
 from agent.restart import restart_policy
 
 log = logging.getLogger(__name__)
 
-_READ_SIZE = 256 * 1024
 _STOP_GRACE_S = 2.0  # a live ffmpeg writes nothing worth waiting for
 
 
@@ -47,6 +42,7 @@ class ReaderSettings:
     fps: float
     width: int | None
     frame_timeout: float
+    sessions: SessionHub
 
 
 class Reader:
@@ -120,54 +116,32 @@ class Reader:
         log.info("live %s: upstream failed (%s); retrying in %.1f s", self.spec.source_id, why, delay)
 
     async def _stream_rtsp(self) -> None:
-        assert self.spec.rtsp_url
-        await check_dial(self.spec)
+        # Decoded from the camera session's copy of the stream: the camera is read once, however
+        # many live readers, streams, snapshots (and their decoders) use it.
         settings = self.settings
-        try:
-            command = live_command(
-                self.spec.rtsp_url,
-                settings.fps,
-                settings.ffmpeg_bin,
-                settings.width,
-                io_timeout_s=settings.frame_timeout,
-            )
-        except ValueError as exc:
-            raise invalid_url_error(self.spec, exc) from None
-        proc = FfmpegProcess(
-            command.argv,
-            name=f"live-{self.spec.source_id}",
-            stdout_pipe=True,
-            secrets=self.spec.secrets,
-            stdin_data=command.stdin,
-        )
-        self.process = proc
-        frames, stalled = 0, False
-        try:
+        frames = 0
+
+        def publish(jpeg: bytes) -> None:
+            nonlocal frames
+            frames += 1
+            self._publish(jpeg)
+
+        async with settings.sessions.hold(self.spec, linger=False) as session:
             try:
-                await proc.start()
-            except OSError as exc:
-                raise ffmpeg_start_error(self.spec, exc) from None
-            splitter = JpegSplitter()
-            while True:
-                # A camera that stalls may keep its session (and RTCP) alive, so ffmpeg would wait.
-                async with asyncio.timeout(settings.frame_timeout):
-                    chunk = await proc.stdout.read(_READ_SIZE)
-                if not chunk:
-                    break
-                for jpeg in splitter.feed(chunk):
-                    self._publish(jpeg)
-                    frames += 1
-        except TimeoutError:
-            stalled = True
-        finally:
-            await proc.stop(_STOP_GRACE_S)
-        if stalled:
-            detail, reason = f"no data for {settings.frame_timeout:.1f} s", CameraFailure.TIMEOUT
-        elif proc.returncode == 0:
-            detail, reason = "the stream ended", CameraFailure.NO_FRAME
-        else:
-            detail, reason = describe_ffmpeg_failure(proc.stderr_tail(), proc.returncode)
-        self._end_run(CameraError(self.spec.source_id, detail, reason), frames)
+                await stream_jpegs(
+                    session,
+                    settings.ffmpeg_bin,
+                    settings.fps,
+                    settings.width,
+                    settings.frame_timeout,
+                    publish,
+                    on_start=self._set_process,
+                )
+            except CameraError as exc:
+                self._end_run(exc, frames)
+
+    def _set_process(self, process: FfmpegProcess) -> None:
+        self.process = process
 
     async def _poll_picture(self) -> None:
         settings = self.settings

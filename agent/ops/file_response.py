@@ -40,7 +40,7 @@ def _weak_equal(tag: str, etag: str) -> bool:
     return tag.removeprefix("W/") == etag
 
 
-class RecordFile(web.StreamResponse):
+class RecordFileResponse(web.StreamResponse):
     """One record's file; `etag` is the quoted MD5 of a completed record, None while it grows."""
 
     def __init__(self, path: Path, etag: str | None) -> None:

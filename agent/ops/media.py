@@ -1,7 +1,7 @@
 """A record's file over HTTP, for URLs the control plane signed (shared.media_urls), sent by
-`RecordFile` (agent.ops.file_response: sendfile, `Range`, validators from the record's MD5). Nothing
-else under the storage root is reachable: the signature names the record and its location, and only
-that record's own files (never through a link) or a registered copy of it (a record another
+`RecordFileResponse` (agent.ops.file_response: sendfile, `Range`, validators from the record's MD5).
+Nothing else under the storage root is reachable: the signature names the record and its location,
+and only that record's own files (never through a link) or a registered copy of it (a record another
 deployment imported, or another agent's record synced here) are served: `find_file`, the one lookup."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aiohttp import web
 
 from agent.errors import FileAccessError, UnknownRecordError
 from agent.files.copies.store import CopyStore
-from agent.ops.file_response import RecordFile
+from agent.ops.file_response import RecordFileResponse
 from agent.recording.lookup import find_file
 from agent.recording.manager import RecordManager
 from shared.media_urls import MEDIA_PATH, MediaGrant
@@ -48,11 +48,11 @@ def _signed(key: bytes, record_id: str, location: str, expires: int, signature: 
     return MediaGrant(record_id, location, expires).signed_by(key, signature)
 
 
-def _file_of(media: MediaFiles, record_id: str, location: str) -> RecordFile:
+def _file_of(media: MediaFiles, record_id: str, location: str) -> RecordFileResponse:
     """The file a signed (record, location) names (agent.recording.lookup: the same lookup as the gRPC
     file calls); a final file's MD5 is its ETag. UnknownRecordError / FileAccessError otherwise."""
     served = find_file(media.records, media.copies, record_id, location)
-    return RecordFile(served.path, f'"{served.hash_md5}"' if served.final else None)
+    return RecordFileResponse(served.path, f'"{served.hash_md5}"' if served.final else None)
 
 
 def add_routes(app: web.Application, media: MediaFiles) -> None:

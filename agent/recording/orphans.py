@@ -65,12 +65,6 @@ class Handover:
             self.done.set()
 
 
-async def stop_orphans(paths: list[Path], grace_s: float = 5.0) -> list[int]:
-    pids = writers_of(paths)
-    await stop_pids(pids, grace_s)
-    return pids
-
-
 async def stop_pids(pids: list[int], grace_s: float = 5.0) -> None:
     for pid in pids:
         log.warning("stopping ffmpeg %s left recording by the previous agent", pid)

@@ -20,11 +20,14 @@ from agent.files.copies.model import CopyHeader
 from agent.files.copies.receive import receive
 from agent.files.pull import pull
 from agent.files.reads import read_range
+from agent.live.decode import latest_still
 from agent.live.pacing import Pacer
 from agent.recording.lookup import find_file
 from agent.recording.served import ServedFile
 from agent.rpc.batch_start import START_CALLS, START_ENTRIES, start_records
 from agent.rpc.convert import agent_info, record_state, spec_from_proto
+from agent.rpc.journal_list import journal_page
+from agent.rpc.live_stream import live_stream
 from agent.rpc.status import grpc_status
 from agent.runtime import RuntimeState
 from shared.rpc import agent_pb2 as pb
@@ -40,6 +43,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self._state = state
         self._settings = state.settings
 
+    @grpc_status
     async def GetInfo(self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext) -> pb.AgentInfo:
         return agent_info(self._state.facts(), self._settings.storage_root)
 
@@ -50,6 +54,12 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         frame = self._state.hub.latest(spec.source_id, max_age=max(2.0 / self._settings.live_fps, 1.0))
         if frame is not None:
             return pb.Image(jpeg=frame.jpeg, captured_unix=frame.captured)
+        # A camera whose session runs (a live stream, a recent viewer): its newest frame, no new session.
+        session = self._state.hub.sessions.running(spec.source_id)
+        if session is not None and session.spec == spec:
+            still = await latest_still(session, self._settings.ffmpeg_bin, self._settings.snapshot_timeout_s)
+            if still is not None:
+                return pb.Image(jpeg=still, captured_unix=time.time())
         jpeg = await self._state.snapshots.take(
             spec,
             lambda: snapshot(
@@ -72,6 +82,15 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 yield pb.Image(jpeg=frame.jpeg, captured_unix=frame.captured)
                 await asyncio.sleep(pacer.next_delay())
 
+    @grpc_status
+    async def LiveStream(
+        self, request: pb.LiveStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.MediaPiece]:
+        spec = spec_from_proto(request.source)
+        async for piece in live_stream(self._state.hub.sessions, spec, self._settings.snapshot_timeout_s):
+            yield piece
+
+    @grpc_status
     async def TestImage(self, request: pb.TestImageRequest, context: grpc.aio.ServicerContext) -> pb.Image:
         argv = commands.test_image_argv(self._settings.ffmpeg_bin)
         async with FfmpegProcess(argv, name="test-image", stdout_pipe=True) as proc:
@@ -82,6 +101,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             await context.abort(grpc.StatusCode.INTERNAL, "ffmpeg produced no test image")
         return pb.Image(jpeg=jpegs[0], captured_unix=time.time())
 
+    @grpc_status
     async def TestVideo(
         self, request: pb.TestVideoRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.Image]:
@@ -114,10 +134,17 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         )
         return record_state(info)
 
+    @grpc_status
     async def StartRecords(
         self, request: pb.StartRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.StartRecordsResponse:
         return await start_records(self._state.records, request)
+
+    @grpc_status
+    async def ListJournal(
+        self, request: pb.ListJournalRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListJournalResponse:
+        return journal_page(self._state.records, request)
 
     @grpc_status
     async def StopRecord(

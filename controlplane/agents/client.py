@@ -136,6 +136,15 @@ class AgentClient:
         request = pb.StopRecordRequest(record_id=record_id, wait=True)
         return await self._unary(self._stub.StopRecord, request, timeout_s=timeout_s)
 
+    async def list_journal(
+        self, since_unix: float, after_record_id: str, limit: int
+    ) -> pb.ListJournalResponse:
+        """One page of the agent's journal from (since_unix, after_record_id), oldest change first."""
+        request = pb.ListJournalRequest(
+            changed_since_unix=since_unix, after_record_id=after_record_id, limit=limit
+        )
+        return await self._unary(self._stub.ListJournal, request)
+
     async def stat_file(self, record_id: str, location: str) -> pb.FileStat:
         return await self._unary(self._stub.StatFile, pb.FileRef(record_id=record_id, location=location))
 
@@ -199,6 +208,10 @@ class AgentClient:
             pb.LiveFramesRequest(source=source, interval_s=interval_s), metadata=self._metadata
         )
         return FrameStream(self, call, source.id)
+
+    def live_stream(self, source: pb.SourceSpec) -> grpc.aio.UnaryStreamCall:
+        """The camera's own video as fMP4 pieces (controlplane.stream_relay reads and cancels it)."""
+        return self._stub.LiveStream(pb.LiveStreamRequest(source=source), metadata=self._metadata)
 
     def test_video(self, frames: int, interval_s: float) -> FrameStream:
         call = self._stub.TestVideo(

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Response
 
-from controlplane.services.list_cache import Page, matches
+from controlplane.list_cache import Page, matches
 
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "If-None-Match names the current ETag: the client's copy is current"}

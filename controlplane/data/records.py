@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import exists, update
+from sqlalchemy import exists, func, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -141,3 +141,9 @@ async def add_continuation(session: AsyncSession, row: Record) -> bool:
     stmt = insert(Record).values(**values).on_conflict_do_nothing().returning(Record.id)  # type: ignore[attr-defined]
     # RETURNING, not rowcount: what the drivers count for an INSERT that gave way differs.
     return (await session.exec(stmt)).first() is not None  # type: ignore[call-overload]
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many records have each status (a status no record has is absent)."""
+    by_status = select(Record.status, func.count()).group_by(col(Record.status))
+    return {str(status): count for status, count in (await session.exec(by_status)).all()}

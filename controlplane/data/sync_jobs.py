@@ -9,7 +9,7 @@ from collections.abc import Sequence, Set
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -91,3 +91,11 @@ async def finish(session: AsyncSession, job_id: str, owner: str, status: SyncSta
     return await save(
         session, job_id, owner, status=status, lease_owner=None, lease_until=None, updated_utc=now
     )
+
+
+async def totals_by_status(session: AsyncSession) -> list[tuple[str, int, int]]:
+    """(status, jobs, bytes copied) for each status some job has."""
+    jobs = select(SyncJob.status, func.count(), func.coalesce(func.sum(SyncJob.bytes_done), 0)).group_by(
+        col(SyncJob.status)
+    )
+    return [(str(status), count, int(done)) for status, count, done in (await session.exec(jobs)).all()]

@@ -77,3 +77,7 @@ async def by_id(session: AsyncSession, tag_id: int) -> Tag:
 async def newest(session: AsyncSession, limit: int, offset: int = 0) -> Sequence[Tag]:
     stmt = select(Tag).order_by(col(Tag.created_utc).desc(), col(Tag.id).desc()).offset(offset).limit(limit)
     return (await session.exec(stmt)).all()
+
+
+async def protected_names(session: AsyncSession) -> list[str]:
+    return list((await session.exec(select(Tag.name).where(col(Tag.protected).is_(True)))).all())

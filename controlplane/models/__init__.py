@@ -1,11 +1,26 @@
 """Tables and API schemas, one module per resource (Base / Create / Update / table / Public)."""
 
 from controlplane.models.agent import Agent
+from controlplane.models.audit import AuditEntry
 from controlplane.models.group import Group, GroupSourceLink
+from controlplane.models.journal_sync import JournalSync
 from controlplane.models.list_version import ListVersion
 from controlplane.models.record import Record
 from controlplane.models.source import Source
 from controlplane.models.sync import SyncJob
 from controlplane.models.tag import Tag
+from controlplane.models.user import User
 
-__all__ = ["Agent", "Group", "GroupSourceLink", "ListVersion", "Record", "Source", "SyncJob", "Tag"]
+__all__ = [
+    "Agent",
+    "AuditEntry",
+    "Group",
+    "GroupSourceLink",
+    "JournalSync",
+    "ListVersion",
+    "Record",
+    "Source",
+    "SyncJob",
+    "Tag",
+    "User",
+]

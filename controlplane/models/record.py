@@ -43,6 +43,8 @@ class Record(SQLModel, table=True):
     # two replicas deciding at once cannot both continue it.
     # (A unique index, not a foreign key: SQLite would copy the whole table to add one.)
     continues: str | None = SQLField(default=None, unique=True, index=True, max_length=36)
+    # Set when the database had lost it and it came back from its agent's journal (controlplane.journal_sync).
+    recovered_utc: datetime | None = utc_field()
 
     def continuation(self, agent_name: str, gap_start: str, gap_end: datetime) -> Record:
         """A record of the same tag and source going on on `agent_name` where this one stopped
@@ -80,6 +82,11 @@ class RecordPublic(BaseModel):
     error: str | None = None
     gaps: list[Gap] = Field(default_factory=list, description="Intervals with no video")
     continues: str | None = Field(None, description="The record this one continues after a failover")
+    recovered_utc: UtcDatetimeOut | None = Field(
+        None,
+        description="When the control plane took it back from its agent's journal, having lost it (a "
+        "database restored from an older backup); null for a record it never lost",
+    )
 
 
 class RecordStart(BaseModel):

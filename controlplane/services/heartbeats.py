@@ -1,6 +1,6 @@
 """The heartbeat exchange: who an agent is and where it may be reached, its facts and probes taken
 in, its records' reports applied, and what it must watch answered (only what changed, once it holds
-the current assignment). A beat that brings nothing new never gets here: services.quiet_beats
+the current assignment). A beat that brings nothing new never gets here: controlplane.quiet_beats
 answers it from memory."""
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.agent_identity import AgentIdentity
 from controlplane.agents.convert import assigned_source
 from controlplane.data import agents as agents_data
+from controlplane.data import list_versions
 from controlplane.data import records as records_data
 from controlplane.data import sources as sources_data
 from controlplane.db import utcnow
 from controlplane.errors import SiteRefusedError, UnauthorizedError, invalid
 from controlplane.models import Agent
-from controlplane.services import camera_policy, quiet_beats
+from controlplane.services import camera_policy
 from controlplane.services import tags as tags_service
-from controlplane.services.agent_identity import AgentIdentity
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
 from shared.enums import SourceStatus
@@ -129,7 +130,7 @@ async def heartbeat(
     row.last_seen_utc = now
     await agents_data.upsert(session, row)
     # Read before anything this beat places: a change committed meanwhile makes the next beat whole.
-    assignment = await quiet_beats.assignment(session)
+    assignment = await list_versions.assignment_token(session)
     if beat.assignment == assignment:
         # Nothing an agent is told has changed anywhere since its last answer: no list of sources, no
         # credentials. (No beat places: controlplane.placement does, in a loop of its own.)

@@ -22,7 +22,7 @@ MJPEG_MEDIA_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
 _DETAILS = re.compile(r"\s*\([^)]*\)")
 
 
-async def _client_for(
+async def client_for(
     ctx: AppContext, session: AsyncSession, source_id: int
 ) -> tuple[AgentClient, pb.SourceSpec]:
     stored = await sources_data.get(session, source_id)
@@ -43,14 +43,14 @@ async def snapshot(ctx: AppContext, session: AsyncSession, source_id: int) -> by
     watched = ctx.live.latest(source_id, max_age_s=1.0)
     if watched is not None:
         return watched.jpeg
-    client, spec = await _client_for(ctx, session, source_id)
-    with _no_foreign_details():
+    client, spec = await client_for(ctx, session, source_id)
+    with no_foreign_details():
         image = await client.snapshot(spec, timeout_s=ctx.settings.grpc_timeout_s)
     return image.jpeg
 
 
 @contextmanager
-def _no_foreign_details() -> Iterator[None]:
+def no_foreign_details() -> Iterator[None]:
     """A camera URL may name any service: what answered there (its content type, its size) is
     not ours to describe, so the agent's parenthesised details are dropped from the error."""
     try:
@@ -64,10 +64,10 @@ async def live(
 ) -> AsyncIterator[bytes]:
     """Returns once a first frame is here (so errors are still an HTTP status); the iterator yields
     multipart parts until the client leaves. Viewers of one source share one stream from its agent."""
-    client, spec = await _client_for(ctx, session, source_id)
+    client, spec = await client_for(ctx, session, source_id)
     interval = min(delay_s, ctx.settings.live_relay_interval_s)
     key = (source_id, client.name, spec.SerializeToString(deterministic=True))
-    with _no_foreign_details():
+    with no_foreign_details():
         feed = await ctx.live.join(key, lambda: client.live_frames(spec, interval))
     return _parts(ctx.live.frames(feed, delay_s))
 

@@ -25,10 +25,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane import liveness
 from controlplane.data import sources as sources_data
+from controlplane.list_cache import ListCache, Page, etag, json_array, matches
 from controlplane.models.common import MASK, iso_utc
 from controlplane.models.source import SHOWN_AS_STORED, SourcePublic
 from controlplane.models.source_secrets import mask_uri
-from controlplane.services.list_cache import ListCache, Page, etag, json_array, matches
 from controlplane.settings import Settings
 from shared.enums import PictureAuth, SourceStatus
 

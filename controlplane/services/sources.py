@@ -21,6 +21,7 @@ from controlplane.sealed import needs_sealing, opened
 from controlplane.services import camera_policy
 from controlplane.services.validation import checked
 from controlplane.settings import Settings
+from shared.heartbeat import AssignedSource
 
 
 def _apply(row: Source, body: SourceCreate | SourceUpdate) -> None:
@@ -78,6 +79,11 @@ def _at_index(exc: RequestValidationError, index: int) -> RequestValidationError
     )
 
 
+# What a recording's ffmpeg was started with (the fields of the wire shape that the API names alike:
+# model, uri_rtsp, ffmpeg_cmd, and any camera field added since) and where it runs.
+_FIXED_WHILE_RECORDING = frozenset(AssignedSource.model_fields) | {"agent", "site", "redundancy"}
+
+
 async def update(session: AsyncSession, settings: Settings, source_id: int, body: SourceUpdate) -> Source:
     row = await sources_data.get(session, source_id)
     _apply(row, body)
@@ -86,7 +92,7 @@ async def update(session: AsyncSession, settings: Settings, source_id: int, body
     checked(row.as_create)
     if await records_data.active_of_source(session, source_id):
         # The running ffmpeg keeps its old arguments; say so rather than silently diverge.
-        changed = body.model_fields_set & {"uri_rtsp", "ffmpeg_cmd", "model", "agent", "site", "redundancy"}
+        changed = body.model_fields_set & _FIXED_WHILE_RECORDING
         if changed:
             raise ConflictError(
                 f"source {source_id} is recording: {', '.join(sorted(changed))} cannot change"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.data import records as records_data
@@ -50,6 +49,7 @@ def record_public(row: Record, tag_name: str, source: Source | None) -> RecordPu
         error=row.error,
         gaps=[Gap.model_validate(g) for g in row.gaps or []],
         continues=row.continues,
+        recovered_utc=row.recovered_utc,
     )
 
 
@@ -63,7 +63,7 @@ async def set_protected(session: AsyncSession, name: str, protected: bool) -> Ta
 
 async def protected_names(session: AsyncSession) -> list[str]:
     """The protected tags, which agents' retention must spare."""
-    return list((await session.exec(select(Tag.name).where(col(Tag.protected).is_(True)))).all())
+    return await tags_data.protected_names(session)
 
 
 async def tag_public(session: AsyncSession, name: str) -> TagPublic:

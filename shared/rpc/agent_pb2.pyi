@@ -108,6 +108,28 @@ class LiveFramesRequest(_message.Message):
     interval_s: float
     def __init__(self, source: _Optional[_Union[SourceSpec, _Mapping]] = ..., interval_s: _Optional[float] = ...) -> None: ...
 
+class LiveStreamRequest(_message.Message):
+    __slots__ = ("source",)
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    source: SourceSpec
+    def __init__(self, source: _Optional[_Union[SourceSpec, _Mapping]] = ...) -> None: ...
+
+class MediaPiece(_message.Message):
+    __slots__ = ("data", "init", "codecs", "keyframe", "wallclock_unix", "status")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    INIT_FIELD_NUMBER: _ClassVar[int]
+    CODECS_FIELD_NUMBER: _ClassVar[int]
+    KEYFRAME_FIELD_NUMBER: _ClassVar[int]
+    WALLCLOCK_UNIX_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    init: bool
+    codecs: str
+    keyframe: bool
+    wallclock_unix: float
+    status: str
+    def __init__(self, data: _Optional[bytes] = ..., init: _Optional[bool] = ..., codecs: _Optional[str] = ..., keyframe: _Optional[bool] = ..., wallclock_unix: _Optional[float] = ..., status: _Optional[str] = ...) -> None: ...
+
 class Image(_message.Message):
     __slots__ = ("jpeg", "captured_unix")
     JPEG_FIELD_NUMBER: _ClassVar[int]
@@ -311,3 +333,33 @@ class StartRecordsResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[StartRecordResult]
     def __init__(self, results: _Optional[_Iterable[_Union[StartRecordResult, _Mapping]]] = ...) -> None: ...
+
+class ListJournalRequest(_message.Message):
+    __slots__ = ("changed_since_unix", "after_record_id", "limit")
+    CHANGED_SINCE_UNIX_FIELD_NUMBER: _ClassVar[int]
+    AFTER_RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    changed_since_unix: float
+    after_record_id: str
+    limit: int
+    def __init__(self, changed_since_unix: _Optional[float] = ..., after_record_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class JournalRecord(_message.Message):
+    __slots__ = ("state", "model", "uri_rtsp", "picture_uri")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    URI_RTSP_FIELD_NUMBER: _ClassVar[int]
+    PICTURE_URI_FIELD_NUMBER: _ClassVar[int]
+    state: RecordState
+    model: SourceModel
+    uri_rtsp: str
+    picture_uri: str
+    def __init__(self, state: _Optional[_Union[RecordState, _Mapping]] = ..., model: _Optional[_Union[SourceModel, str]] = ..., uri_rtsp: _Optional[str] = ..., picture_uri: _Optional[str] = ...) -> None: ...
+
+class ListJournalResponse(_message.Message):
+    __slots__ = ("records", "more")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[JournalRecord]
+    more: bool
+    def __init__(self, records: _Optional[_Iterable[_Union[JournalRecord, _Mapping]]] = ..., more: _Optional[bool] = ...) -> None: ...

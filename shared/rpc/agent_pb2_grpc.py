@@ -49,6 +49,11 @@ class AgentStub:
                 request_serializer=shared_dot_rpc_dot_agent__pb2.LiveFramesRequest.SerializeToString,
                 response_deserializer=shared_dot_rpc_dot_agent__pb2.Image.FromString,
                 _registered_method=True)
+        self.LiveStream = channel.unary_stream(
+                '/videorec.agent.v1.Agent/LiveStream',
+                request_serializer=shared_dot_rpc_dot_agent__pb2.LiveStreamRequest.SerializeToString,
+                response_deserializer=shared_dot_rpc_dot_agent__pb2.MediaPiece.FromString,
+                _registered_method=True)
         self.TestImage = channel.unary_unary(
                 '/videorec.agent.v1.Agent/TestImage',
                 request_serializer=shared_dot_rpc_dot_agent__pb2.TestImageRequest.SerializeToString,
@@ -99,6 +104,11 @@ class AgentStub:
                 request_serializer=shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.SerializeToString,
                 response_deserializer=shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.FromString,
                 _registered_method=True)
+        self.ListJournal = channel.unary_unary(
+                '/videorec.agent.v1.Agent/ListJournal',
+                request_serializer=shared_dot_rpc_dot_agent__pb2.ListJournalRequest.SerializeToString,
+                response_deserializer=shared_dot_rpc_dot_agent__pb2.ListJournalResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -121,6 +131,14 @@ class AgentServicer:
 
     def LiveFrames(self, request, context):
         """Live JPEG frames of a source, one every interval, until the caller cancels.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LiveStream(self, request, context):
+        """The camera's own video as fragmented MP4, copied from the agent's one session to the camera:
+        the init segment first, then the fragments from the latest keyframe on, until the caller cancels.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -196,6 +214,15 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListJournal(self, request, context):
+        """The records the agent's journal holds, oldest change first, one page at a time from a point
+        (the last change the caller has already taken): how a control plane whose database lost records
+        (restored from an older backup) learns them again from the agent, which holds the truth.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +240,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.LiveFrames,
                     request_deserializer=shared_dot_rpc_dot_agent__pb2.LiveFramesRequest.FromString,
                     response_serializer=shared_dot_rpc_dot_agent__pb2.Image.SerializeToString,
+            ),
+            'LiveStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.LiveStream,
+                    request_deserializer=shared_dot_rpc_dot_agent__pb2.LiveStreamRequest.FromString,
+                    response_serializer=shared_dot_rpc_dot_agent__pb2.MediaPiece.SerializeToString,
             ),
             'TestImage': grpc.unary_unary_rpc_method_handler(
                     servicer.TestImage,
@@ -263,6 +295,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.StartRecords,
                     request_deserializer=shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.FromString,
                     response_serializer=shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.SerializeToString,
+            ),
+            'ListJournal': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJournal,
+                    request_deserializer=shared_dot_rpc_dot_agent__pb2.ListJournalRequest.FromString,
+                    response_serializer=shared_dot_rpc_dot_agent__pb2.ListJournalResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -346,6 +383,33 @@ class Agent:
             '/videorec.agent.v1.Agent/LiveFrames',
             shared_dot_rpc_dot_agent__pb2.LiveFramesRequest.SerializeToString,
             shared_dot_rpc_dot_agent__pb2.Image.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LiveStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/videorec.agent.v1.Agent/LiveStream',
+            shared_dot_rpc_dot_agent__pb2.LiveStreamRequest.SerializeToString,
+            shared_dot_rpc_dot_agent__pb2.MediaPiece.FromString,
             options,
             channel_credentials,
             insecure,
@@ -616,6 +680,33 @@ class Agent:
             '/videorec.agent.v1.Agent/StartRecords',
             shared_dot_rpc_dot_agent__pb2.StartRecordsRequest.SerializeToString,
             shared_dot_rpc_dot_agent__pb2.StartRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJournal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/videorec.agent.v1.Agent/ListJournal',
+            shared_dot_rpc_dot_agent__pb2.ListJournalRequest.SerializeToString,
+            shared_dot_rpc_dot_agent__pb2.ListJournalResponse.FromString,
             options,
             channel_credentials,
             insecure,

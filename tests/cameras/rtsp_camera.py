@@ -22,7 +22,7 @@ H.264 parameter sets then come only in band, before each keyframe, so a client l
 size only from the stream itself.
 
 Needs: gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-{base,good,bad,ugly}
-(see GST_APT_PACKAGES in tests/support/cameras.py).
+(see GST_APT_PACKAGES in videorec_testing/cameras.py).
 """
 
 import argparse
@@ -135,7 +135,15 @@ class Camera:
     def on_client_connected(
         self, _server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
     ) -> None:
-        client.connect("play-request", lambda _client, _context: log("play"))
+        played: list[bool] = []
+
+        def on_play(_client: GstRtspServer.RTSPClient, _context: object) -> None:
+            played.append(True)
+            log("play")
+
+        client.connect("play-request", on_play)
+        # A client that played and left: tests count the sessions open now as plays - stops.
+        client.connect("closed", lambda _client: log("stopped") if played else None)
         if self.args.no_sprop:
             # The introspection data names an RTSPSession as the signal's first argument where the
             # server passes its RTSPContext: GLib warns once per message about the (unused) session.

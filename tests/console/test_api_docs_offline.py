@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.console.conftest import needs_chromium
-from tests.support.processes import ControlPlane, start_controlplane
+from videorec_testing.processes import ControlPlane, start_controlplane
 
 pytestmark = [needs_chromium, pytest.mark.e2e]
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.console.conftest import needs_chromium
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import AgentProc, ControlPlane
-from tests.support.records import wait_video_s
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.processes import AgentProc, ControlPlane
+from videorec_testing.records import wait_video_s
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 SYNC_TOLERANCE_S = 0.5
 FPS = 25  # one frame is 40 ms, the bound for "the same picture"

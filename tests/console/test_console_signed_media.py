@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.console.conftest import needs_chromium
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import wait_until
-from tests.support.stack import Stack, start_stack
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.processes import wait_until
+from videorec_testing.stack import Stack, start_stack
 
 TOKEN = "console-signed-media-token"
 TTL_S = 4  # short, so that the test sees a URL expire; long enough for a page to load on a busy box

@@ -9,7 +9,7 @@ import playwright.sync_api as sync_api
 import pytest
 
 from tests.console.conftest import needs_chromium
-from tests.support.stack import Stack, start_stack
+from videorec_testing.stack import Stack, start_stack
 
 pytestmark = [
     pytest.mark.e2e,

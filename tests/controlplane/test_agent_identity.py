@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, create_engine
 
+from controlplane.agent_identity import token_for
 from controlplane.app import create_app
 from controlplane.models import Record, Tag
-from controlplane.services.agent_identity import token_for
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
-from tests.support.placement import wait_placed
+from videorec_testing.placement import wait_placed
 
 KEY = "test-agents-key-0123456789"
 

@@ -18,8 +18,8 @@ import pytest
 from controlplane import backup
 from controlplane.local_keys import read_or_make
 from controlplane.settings import Settings
-from tests.support.db import postgres_database
-from tests.support.processes import ControlPlane, start_agent, start_controlplane, wait_agent_online
+from videorec_testing.db import postgres_database
+from videorec_testing.processes import ControlPlane, start_agent, start_controlplane, wait_agent_online
 
 
 def cli(command: str, path: Path, data: Path, **env: str) -> subprocess.CompletedProcess[str]:

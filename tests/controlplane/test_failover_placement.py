@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from controlplane.app import create_app
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
-from tests.support.processes import wait_until
+from videorec_testing.processes import wait_until
 
 TOKEN = "failover-test-token"
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import local_client, make_settings
-from tests.support.wait import wait_until
+from videorec_testing.wait import wait_until
 
 TOKEN = "delta-test-token"
 

@@ -21,8 +21,8 @@ from controlplane.app import create_app
 from controlplane.db import utcnow
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
-from tests.support.db import drop_all_tables
-from tests.support.placement import wait_placed
+from videorec_testing.db import drop_all_tables
+from videorec_testing.placement import wait_placed
 
 TOKEN = "list-cache-test-token"
 SOURCES = "/api/v1/source"

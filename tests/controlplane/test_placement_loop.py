@@ -27,7 +27,7 @@ from controlplane.settings import Settings
 from shared.enums import SourceModel
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
-from tests.support.wait import wait_until
+from videorec_testing.wait import wait_until
 
 TOKEN = "placement-test-token"
 

@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import local_client, make_settings
-from tests.support.placement import wait_placed
-from tests.support.wait import wait_until
+from videorec_testing.placement import wait_placed
+from videorec_testing.wait import wait_until
 
 TOKEN = "quiet-test-token"
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from controlplane.app import create_app
 from controlplane.settings import Settings
 
-_STREAMS = r".*/(live|video|picture|img)$"
+_STREAMS = r".*/(live|video|picture|img|stream\.mp4)$"
 EXAMPLES = 20  # per operation: ~40 operations, bounded time
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from controlplane.services.agent_identity import token_for
+from controlplane.agent_identity import token_for
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import local_client, make_settings
 

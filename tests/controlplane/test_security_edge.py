@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from controlplane.api.access_log import scrub_target
 from controlplane.app import create_app
 from tests.conftest import make_settings
-from tests.support.processes import ControlPlane
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.processes import ControlPlane
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 TOKEN = "edge-t0ken-5k2"
 CANARY = "Canary-pw-31d8a"

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared.heartbeat import HEARTBEAT_PATH, MAX_DETAIL_CHARS, HeartbeatIn
-from tests.support.placement import wait_placed
+from videorec_testing.placement import wait_placed
 
 BIG = "x" * 900_000
 

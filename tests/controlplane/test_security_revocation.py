@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from controlplane.agent_identity import token_for
 from controlplane.app import create_app
-from controlplane.services.agent_identity import token_for
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
 

@@ -14,7 +14,7 @@ from controlplane.app import create_app
 from controlplane.sealed import SealedSecretError, key_id
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
-from tests.support.wait import wait_until
+from videorec_testing.wait import wait_until
 
 PASSWORD = "rtsp-pass-9f2c"
 PICTURE_PASSWORD = "pic-pass-71aa"

@@ -13,7 +13,7 @@ import sqlalchemy
 from fastapi.testclient import TestClient
 
 from controlplane.settings import Settings
-from tests.support.stack import start_stack
+from videorec_testing.stack import start_stack
 
 CANARY = "Canary-pw-7f3e9"
 MASK = "********"

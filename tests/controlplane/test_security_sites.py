@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from controlplane.agent_identity import AgentIdentity, identity_of, token_for
 from controlplane.app import create_app
-from controlplane.services.agent_identity import AgentIdentity, identity_of, token_for
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
-from tests.support.processes import start_agent, start_controlplane, wait_agent_online
-from tests.support.wait import wait_until
+from videorec_testing.processes import start_agent, start_controlplane, wait_agent_online
+from videorec_testing.wait import wait_until
 
 KEY = "test-agents-key-0123456789"
 PASSWORD = "s3cret-of-site-a"

@@ -20,10 +20,10 @@ import psycopg
 import pytest
 
 from tests.deploy.support import BUILD_SCRIPT, podman, process_tree, require, require_tool
-from tests.support.cameras import start_rtsp_camera
-from tests.support.db import postgres_database
-from tests.support.net import free_port
-from tests.support.processes import ControlPlane, wait_agent_online, wait_until
+from videorec_testing.cameras import start_rtsp_camera
+from videorec_testing.db import postgres_database
+from videorec_testing.net import free_port
+from videorec_testing.processes import ControlPlane, wait_agent_online, wait_until
 
 # A cold build (debootstrap, apt, pip) takes minutes on 2 cores: the suite's 180 s would cut it off.
 pytestmark = [

@@ -22,11 +22,11 @@ import pytest
 from shared.media_urls import MediaGrant, media_key
 from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import AGENT_TOKEN, AgentProc, ControlPlane
-from tests.support.records import record_file, tampered, wait_video_s
-from tests.support.stack import Stack, start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.processes import AGENT_TOKEN, AgentProc, ControlPlane
+from videorec_testing.records import record_file, tampered, wait_video_s
+from videorec_testing.stack import Stack, start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("agent_pull_sync")]
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.cameras import start_rtsp_camera
-from tests.support.failover import all_completed, stop_tag
-from tests.support.net import free_port
-from tests.support.processes import ControlPlane, start_agent, wait_agent_online
-from tests.support.records import assert_plays, download, records, wait_video_s
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import start_rtsp_camera
+from videorec_testing.failover import all_completed, stop_tag
+from videorec_testing.net import free_port
+from videorec_testing.processes import ControlPlane, start_agent, wait_agent_online
+from videorec_testing.records import assert_plays, download, records, wait_video_s
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.db import postgres_database
-from tests.support.failover import (
+from videorec_testing.cameras import RtspCamera
+from videorec_testing.db import postgres_database
+from videorec_testing.failover import (
     all_completed,
     declared_down,
     kill_host,
@@ -21,20 +21,14 @@ from tests.support.failover import (
     stop_tag,
     ts,
 )
-from tests.support.media import ffprobe_json
-from tests.support.processes import wait_until
-from tests.support.records import assert_plays, download, make_group, records, wait_video_s
-from tests.support.stack import Stack, start_stack
+from videorec_testing.media import ffprobe_json
+from videorec_testing.processes import wait_until
+from videorec_testing.records import assert_plays, download, make_group, records, wait_video_s
+from videorec_testing.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("failover")]
 NAMES = ["a1", "a2", "a3"]
 FRAME_S = 1 / 15  # the camera's frame interval
-
-
-@pytest.fixture(scope="module")
-def camera() -> Iterator[RtspCamera]:
-    with start_rtsp_camera() as cam:
-        yield cam
 
 
 @pytest.fixture(scope="module")

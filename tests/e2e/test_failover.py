@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.db import postgres_database
-from tests.support.failover import (
+from videorec_testing.cameras import RtspCamera
+from videorec_testing.db import postgres_database
+from videorec_testing.failover import (
     all_completed,
     declared_down,
     kill_host,
@@ -21,9 +21,9 @@ from tests.support.failover import (
     ts,
     wait_placeable,
 )
-from tests.support.processes import AgentProc, frozen, wait_agent_online, wait_until
-from tests.support.records import assert_plays, download, make_group, records
-from tests.support.stack import Stack, start_stack
+from videorec_testing.processes import AgentProc, frozen, wait_agent_online, wait_until
+from videorec_testing.records import assert_plays, download, make_group, records
+from videorec_testing.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("failover")]
 SITES = {"a1": "A", "a2": "A", "b1": "B"}
@@ -35,12 +35,6 @@ def restart(stack: Stack, name: str, site: str | None = None) -> AgentProc:
     """The host comes back: the same agent, heartbeating to the replica it had."""
     replica = list(SITES).index(name) % len(stack.replicas) if name in SITES else 0
     return stack.add_agent(name, replica=replica, VIDEOREC_AGENT_SITE=site or SITES[name])
-
-
-@pytest.fixture(scope="module")
-def camera() -> Iterator[RtspCamera]:
-    with start_rtsp_camera() as cam:
-        yield cam
 
 
 @pytest.fixture(scope="module")

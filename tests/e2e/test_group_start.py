@@ -4,27 +4,20 @@ when the POST answers, with its ffmpeg's file already there, and every file play
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.media import ffprobe_json
-from tests.support.metrics import sample
-from tests.support.processes import AgentProc
-from tests.support.records import record_file
-from tests.support.stack import start_stack
+from videorec_testing.cameras import RtspCamera
+from videorec_testing.media import ffprobe_json
+from videorec_testing.metrics import sample
+from videorec_testing.processes import AgentProc
+from videorec_testing.records import record_file
+from videorec_testing.stack import start_stack
 
 pytestmark = [pytest.mark.e2e]
 N_SOURCES = 8
-
-
-@pytest.fixture(scope="module")
-def camera() -> Iterator[RtspCamera]:
-    with start_rtsp_camera() as cam:
-        yield cam
 
 
 def metrics(agent: AgentProc) -> str:

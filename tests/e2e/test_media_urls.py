@@ -20,21 +20,15 @@ import pytest
 
 from shared.heartbeat import HEARTBEAT_PATH
 from shared.media_urls import MediaGrant, media_key
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.media import ffprobe_json
-from tests.support.net import free_port
-from tests.support.processes import AGENT_TOKEN, AgentProc, ControlPlane
-from tests.support.records import tampered
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera
+from videorec_testing.media import ffprobe_json
+from videorec_testing.net import free_port
+from videorec_testing.processes import AGENT_TOKEN, AgentProc, ControlPlane
+from videorec_testing.records import tampered
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("media_urls")]
-
-
-@pytest.fixture(scope="module")
-def camera() -> Iterator[RtspCamera]:
-    with start_rtsp_camera() as cam:
-        yield cam
 
 
 @pytest.fixture(scope="module", params=["proxy", "public"])

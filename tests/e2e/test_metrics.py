@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.metrics import sample
-from tests.support.processes import AgentProc
-from tests.support.stack import Stack, start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.metrics import sample
+from videorec_testing.processes import AgentProc
+from videorec_testing.stack import Stack, start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("metrics")]
 CANARY = "canary-Pw-7731"

@@ -11,9 +11,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.db import postgres_database
-from tests.support.processes import start_controlplane
-from tests.support.wait import wait_until
+from videorec_testing.db import postgres_database
+from videorec_testing.processes import start_controlplane
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

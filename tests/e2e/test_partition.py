@@ -1,5 +1,5 @@
 """A network partition with real parts: agent a1 runs in a network namespace of its own, joined to the
-host by one link for the control plane and another for its camera (tests/support/netns.py). The test
+host by one link for the control plane and another for its camera (videorec_testing/netns.py). The test
 takes the control-plane link down: a1 keeps recording (it still reaches the camera), the control plane
 declares it down and continues its record on a2; the link comes back, a1 finalises what it recorded,
 and gets no new source until it has been up for the stable period. PostgreSQL, an RTSP camera on the
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.db import postgres_database
-from tests.support.failover import age, agent_row, all_completed, stop_tag, ts, wait_placeable
-from tests.support.media import ffprobe_json
-from tests.support.netns import AgentNamespace, agent_namespace
-from tests.support.processes import AgentProc, wait_agent_online, wait_until
-from tests.support.records import download, make_group, records
-from tests.support.stack import Stack, start_stack
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.db import postgres_database
+from videorec_testing.failover import age, agent_row, all_completed, stop_tag, ts, wait_placeable
+from videorec_testing.media import ffprobe_json
+from videorec_testing.netns import AgentNamespace, agent_namespace
+from videorec_testing.processes import AgentProc, wait_agent_online, wait_until
+from videorec_testing.records import download, make_group, records
+from videorec_testing.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("failover")]
 STABLE_S = 10.0

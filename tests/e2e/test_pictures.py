@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.cameras import RtspCamera, start_http_camera, start_rtsp_camera
-from tests.support.media import assert_jpeg_decodes, split_multipart
-from tests.support.processes import AgentProc, ControlPlane, frozen
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_http_camera, start_rtsp_camera
+from videorec_testing.media import assert_jpeg_decodes, split_multipart
+from videorec_testing.processes import AgentProc, ControlPlane, frozen
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pictures")]
 
@@ -26,12 +26,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("pictures")]
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, AgentProc]]:
     with start_stack(tmp_path_factory.mktemp("pictures")) as running:
         yield running.cp, running.agent
-
-
-@pytest.fixture(scope="module")
-def rtsp() -> Iterator[RtspCamera]:
-    with start_rtsp_camera() as cam:
-        yield cam
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +51,9 @@ def test_agent_registers_with_its_facts(stack: tuple[ControlPlane, AgentProc]) -
     assert 0 < listed["disk_free_bytes"] <= listed["disk_total_bytes"]
 
 
-def test_snapshot_from_rtsp_is_a_decodable_jpeg(stack, rtsp: RtspCamera) -> None:
+def test_snapshot_from_rtsp_is_a_decodable_jpeg(stack, camera: RtspCamera) -> None:
     cp, _ = stack
-    source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url)
+    source_id = add_source(cp, model="Source", uri_rtsp=camera.url)
     with cp.client() as c:
         response = c.get(f"/api/v1/source/{source_id}/picture")
     assert response.status_code == 200, response.text
@@ -229,9 +223,9 @@ def test_mjpeg_two_viewers_at_the_asked_rate_share_one_reader(stack) -> None:
     wait_until(lambda: agent_readers(agent) == [], 15, what="the live reader to stop")
 
 
-def test_mjpeg_delay_must_be_positive(stack, rtsp: RtspCamera) -> None:
+def test_mjpeg_delay_must_be_positive(stack, camera: RtspCamera) -> None:
     cp, _ = stack
-    source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url)
+    source_id = add_source(cp, model="Source", uri_rtsp=camera.url)
     with cp.client() as c:
         for bad in ("0", "-1", "abc"):
             response = c.get(f"/api/v1/source/{source_id}/video", params={"delay": bad})
@@ -284,10 +278,10 @@ def test_source_status_follows_the_camera(stack) -> None:
         camera.stop()
 
 
-def test_killed_agent_turns_offline_and_pictures_fail_fast(tmp_path: Path, rtsp: RtspCamera) -> None:
+def test_killed_agent_turns_offline_and_pictures_fail_fast(tmp_path: Path, camera: RtspCamera) -> None:
     with start_stack(tmp_path, agents=["doomed"]) as stack:
         cp, agent = stack.cp, stack.agent
-        source_id = add_source(cp, model="Source", uri_rtsp=rtsp.url, agent="doomed")
+        source_id = add_source(cp, model="Source", uri_rtsp=camera.url, agent="doomed")
         with cp.client() as c:
             assert c.get(f"/api/v1/source/{source_id}/picture").status_code == 200
         agent.kill()

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.cameras import CameraProcess, ensure_debian_python_gi
-from tests.support.net import free_port
-from tests.support.processes import ControlPlane, wait_agent_online
-from tests.support.wait import wait_until
+from videorec_testing.cameras import CameraProcess, ensure_debian_python_gi
+from videorec_testing.net import free_port
+from videorec_testing.processes import ControlPlane, wait_agent_online
+from videorec_testing.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 

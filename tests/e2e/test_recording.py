@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cameras import RtspCamera, start_http_camera, start_rtsp_camera
-from tests.support.media import ffprobe_json
-from tests.support.processes import frozen
-from tests.support.records import (
+from videorec_testing.cameras import RtspCamera, start_http_camera, start_rtsp_camera
+from videorec_testing.media import ffprobe_json
+from videorec_testing.processes import frozen
+from videorec_testing.records import (
     assert_plays,
     download,
     make_group,
@@ -25,17 +25,11 @@ from tests.support.records import (
     wait_bytes,
     wait_video_s,
 )
-from tests.support.stack import Stack, start_stack
-from tests.support.wait import wait_until
+from videorec_testing.stack import Stack, start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("recording")]
 GROWN_BYTES = 150_000  # a few seconds of the test camera's video
-
-
-@pytest.fixture(scope="module")
-def camera() -> Iterator[RtspCamera]:
-    with start_rtsp_camera() as cam:
-        yield cam
 
 
 @pytest.fixture(scope="module")

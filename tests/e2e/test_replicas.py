@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from shared.heartbeat import HEARTBEAT_PATH
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.db import postgres_database
-from tests.support.processes import AGENT_TOKEN, wait_agent_online
-from tests.support.stack import Stack, start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera
+from videorec_testing.db import postgres_database
+from videorec_testing.processes import AGENT_TOKEN, wait_agent_online
+from videorec_testing.stack import Stack, start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("replicas")]
 REPLICAS = 3
@@ -31,12 +31,6 @@ class Cluster:
     def client(self) -> httpx.Client:
         """A client of the next replica, as a round-robin load balancer would pick."""
         return self.replicas[next(self._next) % len(self.replicas)].client()
-
-
-@pytest.fixture(scope="module")
-def camera() -> Iterator[RtspCamera]:
-    with start_rtsp_camera() as cam:
-        yield cam
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.media import ffprobe_json
-from tests.support.processes import AgentProc, ControlPlane
-from tests.support.records import assert_plays, download, make_group, records, span_minus_gaps, wait_bytes
-from tests.support.stack import start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.media import ffprobe_json
+from videorec_testing.processes import AgentProc, ControlPlane
+from videorec_testing.records import assert_plays, download, make_group, records, span_minus_gaps, wait_bytes
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("storage")]
 

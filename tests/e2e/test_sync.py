@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.processes import AgentProc, ControlPlane, wait_agent_online
-from tests.support.records import record_file
-from tests.support.s3 import MotoS3, moto_s3, small_parts_allowed
-from tests.support.stack import Stack, start_stack
-from tests.support.wait import wait_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.processes import AgentProc, ControlPlane, wait_agent_online
+from videorec_testing.records import record_file
+from videorec_testing.s3 import MotoS3, moto_s3, small_parts_allowed
+from videorec_testing.stack import Stack, start_stack
+from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sync")]
 PEER_TOKEN = "peer-api-token"

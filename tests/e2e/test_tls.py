@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.media import assert_jpeg_decodes
-from tests.support.processes import AGENT_TOKEN
-from tests.support.stack import start_stack
-from tests.support.tls import make_pki
+from videorec_testing.media import assert_jpeg_decodes
+from videorec_testing.processes import AGENT_TOKEN
+from videorec_testing.stack import start_stack
+from videorec_testing.tls import make_pki
 
 pytestmark = [pytest.mark.e2e]
 

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from controlplane.errors import CopyVerificationError
 from controlplane.settings import BucketSettings
 from controlplane.sync.bucket import Bucket, BucketError, parse_s3_location
-from tests.support.s3 import MotoS3, moto_s3
+from videorec_testing.s3 import MotoS3, moto_s3
 
 pytestmark = pytest.mark.anyio
 

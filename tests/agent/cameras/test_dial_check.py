@@ -16,7 +16,7 @@ from agent.cameras.snapshot import fetch_picture, grab_rtsp_frame
 from agent.cameras.spec import CameraSpec
 from agent.errors import CameraError, CameraFailure
 from shared.camera_networks import CameraNetworks
-from tests.support.cameras import HttpCamera, start_http_camera
+from videorec_testing.cameras import HttpCamera, start_http_camera
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from agent.cameras.gate import SnapshotGate
 from agent.cameras.snapshot import snapshot
 from agent.cameras.spec import CameraSpec
 from agent.ffmpeg.jpeg import is_jpeg
-from tests.support.cameras import start_http_camera
+from videorec_testing.cameras import start_http_camera
 
 pytestmark = pytest.mark.anyio
 

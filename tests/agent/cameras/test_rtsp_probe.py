@@ -6,8 +6,8 @@ import pytest
 
 from agent.cameras.rtsp_probe import describe
 from agent.errors import RtspProbeError
-from tests.support.cameras import start_http_camera, start_rtsp_camera
-from tests.support.net import free_port
+from videorec_testing.cameras import start_http_camera, start_rtsp_camera
+from videorec_testing.net import free_port
 
 pytestmark = pytest.mark.anyio
 

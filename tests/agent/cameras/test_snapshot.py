@@ -14,10 +14,11 @@ from agent.cameras.prober import probe
 from agent.cameras.snapshot import grab_rtsp_frame, snapshot
 from agent.cameras.spec import CameraSpec
 from agent.errors import CameraError, CameraFailure
-from agent.ffmpeg.commands import live_command, snapshot_command
+from agent.ffmpeg.commands import snapshot_command
 from agent.ffmpeg.jpeg import is_jpeg
+from agent.ffmpeg.live_commands import session_command
 from tests.agent.ffmpeg.test_process import child_processes
-from tests.support.cameras import HttpCamera, RtspCamera, start_http_camera, start_rtsp_camera
+from videorec_testing.cameras import HttpCamera, RtspCamera, start_http_camera, start_rtsp_camera
 
 pytestmark = pytest.mark.anyio
 
@@ -205,14 +206,18 @@ async def test_rtsp_url_with_raw_quote_and_colon_in_the_password(rtsp_camera: Rt
 
 def test_commands_never_put_the_url_on_the_command_line() -> None:
     url = f"rtsp://{USER}:{quote(PASSWORD, safe='')}@10.0.0.5/stream"
-    for command in (snapshot_command(url, FFMPEG), live_command(url, 5.0, FFMPEG, width=320)):
+    for command in (snapshot_command(url, FFMPEG), session_command(url, FFMPEG, io_timeout_s=5.0)):
         assert not any("10.0.0.5" in arg for arg in command.argv)
         assert command.argv[command.argv.index("-i") + 1] == "pipe:0"
         assert command.stdin is not None and b"10.0.0.5" in command.stdin
     with pytest.raises(ValueError):
         snapshot_command("rtsp://10.0.0.5/x\nfile '/etc/passwd'", FFMPEG)
-    with pytest.raises(ValueError):
-        snapshot_command("file:///etc/passwd", FFMPEG)
+    for make in (
+        lambda u: snapshot_command(u, FFMPEG),
+        lambda u: session_command(u, FFMPEG, io_timeout_s=5.0),
+    ):
+        with pytest.raises(ValueError):
+            make("file:///etc/passwd")
 
 
 async def test_unusable_url_or_missing_ffmpeg_is_a_camera_error(client: httpx.AsyncClient) -> None:

@@ -12,7 +12,7 @@ import pytest
 from agent.control.retention import RetentionLoop
 from agent.recording.manager import RecordManager
 from agent.settings import AgentSettings
-from tests.support.wait import await_until
+from videorec_testing.wait import await_until
 
 pytestmark = pytest.mark.anyio
 

@@ -13,10 +13,10 @@ import pytest
 from agent.ffmpeg.commands import record_command
 from agent.ffmpeg.fast_open import FAST_OPEN, lacked_parameters
 from agent.files.layout import has_fragment
-from tests.support.cameras import Viewer, start_rtsp_camera
-from tests.support.media import ffprobe_json
-from tests.support.net import free_port
-from tests.support.wait import wait_until
+from videorec_testing.cameras import Viewer, start_rtsp_camera
+from videorec_testing.media import ffprobe_json
+from videorec_testing.net import free_port
+from videorec_testing.wait import wait_until
 
 # The still grabs' probing: one packet. Not enough for a camera joined between keyframes whose SDP
 # lacks the parameter sets, which makes it a real way to see ffmpeg fail for lack of parameters.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.ffmpeg.process import FfmpegProcess, ProcessState
-from tests.support.wait import await_until, wait_until
+from videorec_testing.wait import await_until, wait_until
 
 pytestmark = pytest.mark.anyio
 

@@ -1,5 +1,5 @@
 """Pulls (agent.files.pull) against a real aiohttp server that serves the file as the agent's media
-route does (`RecordFile`: Range, If-Range on the MD5 ETag), and one that breaks off mid-file."""
+route does (`RecordFileResponse`: Range, If-Range on the MD5 ETag), and one that breaks off mid-file."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from agent.files.copies.model import CopyHeader
 from agent.files.copies.resume import resumable
 from agent.files.copies.store import CopyStore
 from agent.files.pull import Progress, check_url, pull
-from agent.ops.file_response import RecordFile
+from agent.ops.file_response import RecordFileResponse
 from shared.media_urls import check_public_url
 
 pytestmark = pytest.mark.anyio
@@ -60,7 +60,7 @@ class Source:
             assert request.transport is not None
             request.transport.close()  # the source dies mid-file
             return response
-        return RecordFile(self.path, f'"{MD5}"')
+        return RecordFileResponse(self.path, f'"{MD5}"')
 
 
 @pytest.fixture

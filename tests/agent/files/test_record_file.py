@@ -12,7 +12,7 @@ import pytest
 
 from agent.errors import Fmp4Error
 from agent.files.record_file import RecordFile
-from tests.support.media import ffprobe_json
+from videorec_testing.media import ffprobe_json
 
 FPS = 25
 

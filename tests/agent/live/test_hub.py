@@ -16,8 +16,8 @@ from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.jpeg import is_jpeg
 from agent.live import Frame, LiveHub, Subscription
 from tests.agent.ffmpeg.test_process import child_processes
-from tests.support.cameras import RtspCamera, start_http_camera, start_rtsp_camera
-from tests.support.wait import await_until
+from videorec_testing.cameras import RtspCamera, start_http_camera, start_rtsp_camera
+from videorec_testing.wait import await_until
 
 pytestmark = pytest.mark.anyio
 
@@ -76,12 +76,13 @@ async def test_two_viewers_share_one_reader_and_both_get_frames(
         b2 = await second.next_frame(a2.seq, timeout=5)
         assert a.seq < a2.seq < b2.seq
         assert first.upstream_process is second.upstream_process
-        assert len(child_processes()) == 1
-        # One ffmpeg for both, and the camera password is not on its command line.
-        proc = first.upstream_process
-        assert proc is not None and proc.pid is not None
-        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
-        assert PASSWORD not in cmdline and quote(PASSWORD) not in cmdline
+        # One camera session and one decoder fed from it for both, and the camera password is on
+        # neither command line.
+        assert hub.sessions.session_count == 1
+        assert len(child_processes()) == 2
+        for pid in child_processes():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+            assert PASSWORD not in cmdline and quote(PASSWORD) not in cmdline
         # About fps frames a second reach the viewers.
         start = await first.next_frame(b2.seq, timeout=5)
         await asyncio.sleep(2.0)
@@ -108,6 +109,8 @@ async def test_reader_lingers_for_a_snapshot_then_stops(rtsp_camera: RtspCamera,
     await await_until(lambda: hub.reader_count == 0, timeout=5, interval=0.05, what="no reader")
     assert time.monotonic() - left >= 1.0  # not before the linger
     assert proc.returncode is not None and not proc.running
+    # The camera session goes with its last holder: the reader lingered already.
+    await await_until(lambda: hub.sessions.session_count == 0, timeout=5, interval=0.05, what="no session")
     assert child_processes() == []
     assert hub.latest(1, max_age=60) is None
 
@@ -125,7 +128,7 @@ async def test_frames_resume_after_the_camera_restarts(hub: LiveHub) -> None:
             camera.restart()  # same port
             resumed = await next_frame_despite_errors(viewer, frame.seq, timeout=20)
             assert resumed.seq > frame.seq and is_jpeg(resumed.jpeg)
-            assert len(child_processes()) == 1
+            assert len(child_processes()) == 2  # the camera session and its JPEG decoder
     finally:
         camera.stop()
 
@@ -197,7 +200,7 @@ async def test_aclose_stops_every_reader_even_with_viewers(
     async with hub.subscribe(rtsp_spec(rtsp_camera, 6)) as a, hub.subscribe(rtsp_spec(rtsp_camera, 7)) as b:
         await a.next_frame(0, timeout=10)
         await b.next_frame(0, timeout=10)
-        assert hub.reader_count == 2 and len(child_processes()) == 2
+        assert hub.reader_count == 2 and len(child_processes()) == 4  # two sessions, two decoders
         await hub.aclose()
         assert hub.reader_count == 0 and child_processes() == []
         with pytest.raises(RuntimeError):

@@ -1,4 +1,4 @@
-"""`RecordFile` (agent.ops.file_response) on a real aiohttp server: one range, 416 with the size,
+"""`RecordFileResponse` (agent.ops.file_response) on a real aiohttp server: one range, 416 with the size,
 validators from the record's MD5 only, HEAD, and files that changed under it (deleted, a link, a
 FIFO, deleted while being sent)."""
 
@@ -15,7 +15,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from agent.ops.file_response import RecordFile
+from agent.ops.file_response import RecordFileResponse
 
 pytestmark = pytest.mark.anyio
 
@@ -37,8 +37,8 @@ async def served(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     path.write_bytes(DATA)
     etag = ETAG if request.param == "completed" else None
 
-    async def media(_request: web.Request) -> RecordFile:
-        return RecordFile(path, etag)
+    async def media(_request: web.Request) -> RecordFileResponse:
+        return RecordFileResponse(path, etag)
 
     app = web.Application()
     app.router.add_get("/media", media)

@@ -14,8 +14,8 @@ from agent.cameras.spec import CameraSpec
 from agent.ffmpeg.fast_open import FAST_OPEN
 from agent.recording.manager import RecordInfo, RecordManager
 from agent.recording.states import Phase
-from tests.support.media import ffprobe_json
-from tests.support.wait import await_until
+from videorec_testing.media import ffprobe_json
+from videorec_testing.wait import await_until
 
 AGENT = "agent-t"
 

@@ -15,9 +15,9 @@ from agent.cameras.spec import CameraSpec
 from agent.ffmpeg.fast_open import FAST_OPEN
 from agent.recording.manager import StartEntry
 from tests.agent.recording.support import assert_final_file, open_manager, wait_video
-from tests.support.cameras import Viewer, start_rtsp_camera
-from tests.support.media import ffprobe_json
-from tests.support.wait import await_until
+from videorec_testing.cameras import Viewer, start_rtsp_camera
+from videorec_testing.media import ffprobe_json
+from videorec_testing.wait import await_until
 
 pytestmark = pytest.mark.anyio
 

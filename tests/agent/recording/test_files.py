@@ -11,7 +11,7 @@ from agent.errors import FileAccessError, RecordBusyError, UnknownRecordError
 from agent.files.layout import JOURNAL_NAME
 from agent.files.reads import _read
 from tests.agent.recording.support import AGENT, open_manager, start_and_wait_for_video, wait_video
-from tests.support.cameras import start_rtsp_camera
+from videorec_testing.cameras import start_rtsp_camera
 
 pytestmark = pytest.mark.anyio
 

@@ -20,8 +20,8 @@ from tests.agent.recording.support import (
     open_manager,
     start_and_wait_for_video,
 )
-from tests.support.cameras import start_rtsp_camera
-from tests.support.wait import await_until
+from videorec_testing.cameras import start_rtsp_camera
+from videorec_testing.wait import await_until
 
 pytestmark = pytest.mark.anyio
 

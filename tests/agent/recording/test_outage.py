@@ -16,8 +16,8 @@ from tests.agent.recording.support import (
     start_and_wait_for_video,
     wait_video,
 )
-from tests.support.cameras import start_rtsp_camera
-from tests.support.wait import await_until
+from videorec_testing.cameras import start_rtsp_camera
+from videorec_testing.wait import await_until
 
 pytestmark = pytest.mark.anyio
 

@@ -20,9 +20,9 @@ from tests.agent.recording.support import (
     start_and_wait_for_video,
     wait_video,
 )
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.net import free_port
-from tests.support.wait import await_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.net import free_port
+from videorec_testing.wait import await_until
 
 pytestmark = pytest.mark.anyio
 

@@ -17,9 +17,9 @@ from shared.rpc import agent_pb2 as pb
 from shared.rpc import agent_pb2_grpc
 from tests.agent.recording.support import duration_of, md5_of
 from tests.agent.rpc.test_write_file import running_agent
-from tests.support.cameras import RtspCamera, start_rtsp_camera
-from tests.support.net import free_port
-from tests.support.wait import await_until
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.net import free_port
+from videorec_testing.wait import await_until
 
 pytestmark = pytest.mark.anyio
 

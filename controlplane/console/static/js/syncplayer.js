@@ -53,7 +53,7 @@ export class SyncPlayer {
   }
 
   seek(wall) {
-    this.wall = Math.min(wall, this.endWall());
+    this.wall = Math.max(this.startWall, Math.min(wall, this.endWall()));
     this.anchor = performance.now();
     for (const t of this.tiles) this.#place(t, true);
     this.tick();

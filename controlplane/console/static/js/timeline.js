@@ -4,7 +4,7 @@ import { h } from "./dom.js";
 import { clockText } from "./timemap.js";
 
 const MIN_SPAN_MS = 4000;
-const TICK_SPACING_PX = 80; // a label "12:34:56" is ~55 px wide: ticks closer than this would overlap
+const TICK_SPACING_PX = 64; // a label "12:34:56" is ~55 px wide: ticks closer than this would overlap
 const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400].map((s) => s * 1000);
 
 export class Timeline {
@@ -133,11 +133,12 @@ export class Timeline {
     this.width = this.rows.clientWidth;
     const most = Math.max(2, Math.min(8, Math.floor((this.width || 640) / TICK_SPACING_PX)));
     const step = STEPS.find((s) => span / s <= most) ?? STEPS[STEPS.length - 1];
+    const edge = Math.min(10, (28 / (this.width || 640)) * 100); // half a label, in % of the width
     const ticks = [];
     const offset = new Date().getTimezoneOffset() * 60000; // ticks on round local times
     for (let t = Math.ceil((this.view.start - offset) / step) * step + offset; t <= this.view.end; t += step) {
       const text = step < 1000 * 60 ? clockText(t).slice(0, 8) : clockText(t).slice(0, 5);
-      if (this.x(t) > 96 || this.x(t) < 3) continue; // a label cut by an edge reads as a wrong time
+      if (this.x(t) > 100 - edge || this.x(t) < edge) continue; // a label cut by an edge reads as a wrong time
       ticks.push(h("span.tl-tick", { style: { left: `${this.x(t)}%` } }, text));
     }
     this.axis.replaceChildren(...ticks);

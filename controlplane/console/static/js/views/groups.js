@@ -2,8 +2,9 @@
 import { del, get, post } from "../api.js";
 import { badge, field, h, mount, showErrors, toast } from "../dom.js";
 import { label } from "../labels.js";
-import { live } from "../media.js";
+import { liveWall } from "../live/wall.js";
 import { remember } from "../recent.js";
+import { wallSource } from "./live.js";
 
 export async function render(view, groupId) {
   return groupId ? detail(view, Number(groupId)) : index(view);
@@ -13,7 +14,7 @@ async function index(view) {
   const list = h("section.card");
   const form = h(
     "form.stack",
-    { id: "group-form", novalidate: true },
+    { id: "group-form", novalidate: true, "data-permission": "manage_sources" },
     h("h2", "New group"),
     field("Name", h("input", { name: "name", autocomplete: "off" }), "name"),
     h("p.form-error.error", { role: "alert" }),
@@ -63,12 +64,12 @@ async function detail(view, id) {
       members,
       h("h2", "Cameras in this group"),
       group.sources.length
-        ? h("table.grid", h("tbody", group.sources.map((s) => h("tr", h("td", label(s)), h("td", badge(s.status)), h("td.actions", h("button", { onclick: () => change("DELETE", s.id) }, "Remove"))))))
+        ? h("table.grid", h("tbody", group.sources.map((s) => h("tr", h("td", label(s)), h("td", badge(s.status)), h("td.actions", h("button", { onclick: () => change("DELETE", s.id), "data-permission": "manage_sources" }, "Remove"))))))
         : h("p.muted", "No cameras yet."),
       add.options.length
-        ? h("form.inline", { id: "member-form", onsubmit: (ev) => { ev.preventDefault(); change("POST", Number(add.value)); } }, add, h("button", { type: "submit" }, "Add"))
+        ? h("form.inline", { id: "member-form", "data-permission": "manage_sources", onsubmit: (ev) => { ev.preventDefault(); change("POST", Number(add.value)); } }, add, h("button", { type: "submit" }, "Add"))
         : h("p.small.muted", "Every source is in this group already. ", h("a", { href: "#/sources" }, "Add sources")),
-      h("menu", h("button", { onclick: () => showWall(group) }, "Live wall"), h("button.danger", { onclick: () => removeGroup(group) }, "Delete group")),
+      h("menu", h("button", { onclick: () => showWall(group), "data-permission": "live" }, "Live wall"), h("button.danger", { onclick: () => removeGroup(group), "data-permission": "manage_sources" }, "Delete group")),
     );
     return group;
   }
@@ -90,18 +91,16 @@ async function detail(view, id) {
 
   function showWall(group) {
     stopWall();
-    walls = group.sources.map((s) => live(s.id));
-    mount(
-      wall,
-      h("h2", `Live wall: ${group.name} `, h("button", { onclick: () => { stopWall(); wall.replaceChildren(); } }, "Close")),
-      h("div.wall", walls.map((w, i) => h("figure.tile", w.el, h("figcaption", label(group.sources[i]))))),
-    );
+    const wallView = liveWall(group.sources.map(wallSource), { title: `Live wall: ${group.name}` });
+    walls = [wallView];
+    const close = h("button", { onclick: () => { stopWall(); wall.replaceChildren(); } }, "Close");
+    mount(wall, wallView.el, h("p", close, " ", h("a", { href: `#/live/${group.sources.map((s) => s.id).join(",")}` }, "Open as its own page")));
   }
 
   const group = await refresh();
   const form = h(
     "form.stack",
-    { id: "record-form", novalidate: true },
+    { id: "record-form", novalidate: true, "data-permission": "record" },
     h("h2", "Record this group"),
     field("Tag", h("input", { name: "tag_name", autocomplete: "off", placeholder: "match-2024-04-02" }), "tag_name"),
     field("Only", h("select", { name: "model" }, h("option", { value: "" }, "every camera"), h("option", { value: "Source" }, "RTSP cameras"), h("option", { value: "PictureSource" }, "still-image cameras")), "model"),

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from tests.support.wait import wait_until
+from videorec_testing.wait import wait_until
 
 
 def wait_placed(client: TestClient, source_id: int, beat: Callable[[], object], timeout: float = 20) -> str:

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.support.processes import AgentProc, ControlPlane, wait_until
+from videorec_testing.processes import AgentProc, ControlPlane, wait_until
 
 
 def kill_host(agent: AgentProc) -> float:

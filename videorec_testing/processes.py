@@ -15,8 +15,8 @@ from typing import Self
 
 import httpx
 
-from tests.support.net import free_port
-from tests.support.wait import wait_until
+from videorec_testing.net import free_port
+from videorec_testing.wait import wait_until
 
 AGENT_TOKEN = "agent-secret-for-tests"
 

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.processes import (
+from videorec_testing.processes import (
     AGENT_TOKEN,
     AgentProc,
     ControlPlane,
@@ -36,7 +36,7 @@ from tests.support.processes import (
     start_controlplane,
     wait_agent_online,
 )
-from tests.support.tls import Pki, make_pki
+from videorec_testing.tls import Pki, make_pki
 
 
 @dataclass

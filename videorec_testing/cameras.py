@@ -28,9 +28,9 @@ from urllib.parse import quote
 import httpx
 
 from agent.files.layout import has_fragment
-from tests.support.wait import wait_until
+from videorec_testing.wait import wait_until
 
-CAMERAS_DIR = Path(__file__).resolve().parent.parent / "cameras"
+CAMERAS_DIR = Path(__file__).resolve().parent.parent / "tests" / "cameras"
 # The RTSP camera needs GStreamer's introspection bindings, which only Debian's interpreter has.
 DEBIAN_PYTHON = "/usr/bin/python3"
 GST_APT_PACKAGES = (
@@ -187,6 +187,11 @@ class CameraProcess:
 class RtspCamera(CameraProcess):
     user: str | None = None
     password: str = ""
+
+    def playing(self) -> int:
+        """RTSP sessions playing now: every client that played and has not left."""
+        text = self.log()
+        return text.count("rtsp_camera: play") - text.count("rtsp_camera: stopped")
 
     @property
     def url_with_credentials(self) -> str:

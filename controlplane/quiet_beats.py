@@ -27,25 +27,18 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.agent_identity import AgentIdentity
 from controlplane.data import agents as agents_data
 from controlplane.data import list_versions
 from controlplane.data import records as records_data
 from controlplane.db import utcnow
-from controlplane.services import camera_policy
-from controlplane.services.agent_identity import AgentIdentity
 from controlplane.settings import Settings
+from shared.camera_networks import CameraNetworks
 from shared.heartbeat import HeartbeatIn, HeartbeatOut
 
 log = logging.getLogger(__name__)
 FLUSH_S = 0.5
 STALE_S = 3.0  # a quiet answer trusts a read this old at most (a flush may wait behind a busy loop)
-
-
-async def assignment(session: AsyncSession) -> str:
-    """What every agent's heartbeat answer depends on, as one token: the sources' placement and
-    camera fields (not their status) and the tags (their protection), as the database counts them."""
-    placed, tags = await list_versions.read(session, ("assignment", "tag"))
-    return f"{placed}.{tags}"
 
 
 def _identity(beat: HeartbeatIn, who: AgentIdentity | None) -> tuple[object, ...]:
@@ -132,13 +125,15 @@ class QuietBeats:
         self._known.pop(name, None)
         self._noted.pop(name, None)
 
-    async def flush(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    async def flush(
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, networks: CameraNetworks
+    ) -> None:
         noted, self._noted = self._noted, {}
         try:
             async with sessions() as session:
                 if noted:
                     await self._write(session, noted, timedelta(seconds=settings.offline_after_s()))
-                token = await assignment(session)
+                token = await list_versions.assignment_token(session)
                 stopping = await records_data.agents_with_stops(session)
                 await session.commit()
         except BaseException:
@@ -150,7 +145,7 @@ class QuietBeats:
             sources=None,
             assignment=token,
             protected_tags=None,
-            camera_networks=camera_policy.networks_of(settings),
+            camera_networks=networks,
         )
         self._read = _Read(token, frozenset(stopping), quiet.model_dump_json().encode())
 
@@ -178,10 +173,13 @@ class QuietBeats:
             [{"name": name, "online_since": s.at - offline, **s.__dict__} for name, s in good.items()],
         )
 
-    async def run(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    async def run(
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, networks: CameraNetworks
+    ) -> None:
+        """`networks`: the camera policy as agents are told it (services.camera_policy.networks_of)."""
         while True:
             try:
-                await self.flush(sessions, settings)
+                await self.flush(sessions, settings, networks)
             except Exception as exc:  # a database away for a while must not end the loop
                 log.warning("could not write quiet heartbeats: %s", exc)
                 self._read = None

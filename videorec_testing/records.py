@@ -8,9 +8,9 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from tests.support.media import ffprobe_json
-from tests.support.processes import ControlPlane
-from tests.support.wait import wait_until
+from videorec_testing.media import ffprobe_json
+from videorec_testing.processes import ControlPlane
+from videorec_testing.wait import wait_until
 
 
 def record_file(record: dict, storage: Path, field: str = "location") -> Path:
@@ -99,3 +99,14 @@ def tampered(signature: str) -> str:
     """The signature with its first character changed (to another one: a plain replacement would
     leave one signature in 64 as it was)."""
     return ("B" if signature[0] == "A" else "A") + signature[1:]
+
+
+RECORD_FACTS = ("id", "status", "begin_utc", "end_utc", "hash_md5", "location", "agent", "size_bytes",
+                "duration_s", "gaps", "tag_name", "error")  # fmt: skip
+
+
+def record_facts(record: dict) -> dict:
+    """What a record says about its recording (not what the control plane adds: its source's status,
+    when it was recovered): equal before and after a restore or an upgrade."""
+    source = record["source"]["id"] if record["source"] else None
+    return {k: record[k] for k in RECORD_FACTS} | {"source_id": source}

@@ -1,0 +1,25 @@
+// #/live: the live wall of every camera; #/live/3,5,8: of those sources (the group page links here).
+import { get } from "../api.js";
+import { h, mount } from "../dom.js";
+import { liveWall } from "../live/wall.js";
+import { label } from "../labels.js";
+
+export async function render(view, ids) {
+  const all = await get("/source");
+  let sources = all;
+  let title = "Live: all cameras";
+  if (ids) {
+    const wanted = ids.split(",").map(Number);
+    const byId = new Map(all.map((s) => [s.id, s]));
+    sources = wanted.filter((id) => byId.has(id)).map((id) => byId.get(id));
+    title = `Live: ${sources.length} camera${sources.length === 1 ? "" : "s"}`;
+  }
+  const wall = liveWall(sources.map(wallSource), { title });
+  mount(view, wall.el);
+  return { cleanup: () => wall.stop() };
+}
+
+// What a tile needs of a source: a still-image camera has no video stream, its tile shows pictures.
+export function wallSource(s) {
+  return { id: s.id, name: label(s), picture: s.model === "PictureSource" };
+}

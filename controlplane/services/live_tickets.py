@@ -1,0 +1,81 @@
+"""Short-lived tickets that open the console's live WebSocket.
+
+A browser cannot put an Authorization header on a WebSocket, and the API token must never ride in a
+URL (proxies and browser histories keep URLs). So the console asks for a ticket with an ordinary
+authenticated call (`POST /api/v1/live/ticket`), then opens the WebSocket with it: the ticket is
+worth one connection within `TICKET_TTL_S`, and nothing else.
+
+The signing key is derived from the API token, so that any replica of the control plane accepts a
+ticket another made; without a token (local mode) it is a random key of this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from controlplane.models.common import UtcDatetimeOut
+from controlplane.settings import Settings
+
+TICKET_TTL_S = 30
+_LOCAL_KEY = secrets.token_bytes(32)
+_USED_MAX = 10_000
+
+
+class LiveTicket(BaseModel):
+    ticket: str = Field(description="opens one live WebSocket (`/api/v1/live/ws?ticket=...`)")
+    expires_utc: UtcDatetimeOut = Field(description="unused after this, it is refused: ask again")
+
+
+class _Used:
+    """Tickets already spent in this process (until they expire anyway)."""
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[str, int] = OrderedDict()
+
+    def spend(self, nonce: str, expires: int, now: float) -> bool:
+        while self._seen and (next(iter(self._seen.values())) < now or len(self._seen) > _USED_MAX):
+            self._seen.popitem(last=False)
+        if nonce in self._seen:
+            return False
+        self._seen[nonce] = expires
+        return True
+
+
+_used = _Used()
+
+
+def _key(settings: Settings) -> bytes:
+    if settings.api_token is None:
+        return _LOCAL_KEY
+    token = settings.api_token.get_secret_value().encode()
+    return hmac.new(token, b"videorec live websocket tickets", hashlib.sha256).digest()
+
+
+def _signature(key: bytes, expires: int, nonce: str) -> str:
+    return hmac.new(key, f"{expires}.{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def issue(settings: Settings, now: float | None = None) -> LiveTicket:
+    expires = int((time.time() if now is None else now) + TICKET_TTL_S)
+    nonce = secrets.token_urlsafe(12)
+    ticket = f"{expires}.{nonce}.{_signature(_key(settings), expires, nonce)}"
+    return LiveTicket(ticket=ticket, expires_utc=datetime.fromtimestamp(expires, UTC))
+
+
+def redeem(settings: Settings, ticket: str, now: float | None = None) -> bool:
+    """Whether `ticket` is one of ours, unexpired and not used before (it is used up now)."""
+    now = time.time() if now is None else now
+    parts = ticket.split(".")
+    if len(ticket) > 200 or len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()):
+        return False
+    expires, nonce, signature = int(parts[0]), parts[1], parts[2]
+    if not hmac.compare_digest(signature, _signature(_key(settings), expires, nonce)):
+        return False
+    return expires >= now and _used.spend(nonce, expires, now)

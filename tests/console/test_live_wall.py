@@ -1,0 +1,169 @@
+"""The console's live wall in a real Chromium against a real control plane, agent and RTSP cameras:
+tiles play the camera's own video through MSE at its frame rate, over one WebSocket (no tile is
+held back by the browser's six connections per host), with their state under the picture; the same
+with an API token as without."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.console.conftest import needs_chromium
+from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.net import free_port
+from videorec_testing.processes import ControlPlane
+from videorec_testing.records import make_group
+from videorec_testing.stack import start_stack
+from videorec_testing.wait import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live_wall"), needs_chromium]
+
+FPS = 25
+TOKEN = "live-wall-token-for-tests"
+STATS_JS = """() => [...document.querySelectorAll('.live-tile')].map(t => ({
+  state: t.dataset.state, frames: t.liveStats?.frames ?? 0, first: t.liveStats?.firstFrameMs ?? null,
+  time: t.querySelector('video')?.currentTime ?? 0, text: t.textContent,
+}))"""
+
+
+@pytest.fixture(scope="module")
+def camera() -> Iterator[RtspCamera]:
+    with start_rtsp_camera(fps=FPS, pattern="ball") as cam:
+        yield cam
+
+
+@pytest.fixture(scope="module", params=["token", "open"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    token = TOKEN if request.param == "token" else None
+    with start_stack(tmp_path_factory.mktemp(f"wall-{request.param}"), api_token=token) as running:
+        yield running.cp
+
+
+def open_page(browser, cp: ControlPlane, hash_: str):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    if cp.api_token:
+        page.add_init_script(f"sessionStorage.setItem('videorec.token', {cp.api_token!r})")
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    page.on("websocket", lambda ws: urls.append(ws.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{cp.url}/#{hash_}")
+    return page, urls, errors
+
+
+def stats(page) -> list[dict]:
+    return page.evaluate(STATS_JS)
+
+
+def test_a_tile_plays_the_camera_at_its_frame_rate_with_its_state_under_it(
+    browser, stack: ControlPlane, camera: RtspCamera
+) -> None:
+    cp = stack
+    (source_id,) = make_group(cp, "one", [{"model": "Source", "uri_rtsp": camera.url, "description": "gate"}])
+    page, urls, errors = open_page(browser, cp, f"/live/{source_id}")
+    try:
+        wait_until(lambda: stats(page)[0]["frames"] > 5, 30, what="the tile to play")
+        (tile,) = stats(page)
+        assert tile["state"] == "live" and "gate" in tile["text"] and "live" in tile["text"]
+        first_time, first_frames = tile["time"], tile["frames"]
+        page.wait_for_timeout(4000)
+        (later,) = stats(page)
+        # currentTime advances, and frames are shown at the camera's rate (25 fps; a loaded
+        # shared box may drop some), not the 5 of the MJPEG path.
+        assert later["time"] - first_time > 3.0, (first_time, later)
+        assert later["frames"] - first_frames >= 4 * 15, (first_frames, later)
+        # The caption is under the picture, not on it.
+        video, caption = page.evaluate(
+            """() => [document.querySelector('.live-tile video'), document.querySelector('.live-tile figcaption')]
+                 .map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })"""
+        )
+        assert caption[0] >= video[1] - 0.5, (video, caption)
+        # One WebSocket, opened with a ticket: the token is in no URL, no stream goes over plain HTTP.
+        sockets = [u for u in urls if u.startswith("ws")]
+        assert len(sockets) == 1 and "ticket=" in sockets[0], sockets
+        assert not any(TOKEN in u for u in urls)
+        assert not any("/video?" in u or "stream.mp4" in u for u in urls)
+        assert errors == []
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("stack", ["token"], indirect=True)  # once per run: the open mode plays the same code
+def test_sixteen_tiles_all_play(browser, stack: ControlPlane, camera: RtspCamera) -> None:
+    cp = stack
+    ids = make_group(
+        cp,
+        "sixteen",
+        [{"model": "Source", "uri_rtsp": camera.url, "description": f"cam {n}"} for n in range(4)],
+    )
+    page, _, errors = open_page(browser, cp, "/live/" + ",".join(str(i) for i in ids * 4))
+    try:
+        assert page.locator(".live-grid").get_attribute("data-layout") == "16"
+        wait_until(lambda: all(t["frames"] > 5 for t in stats(page)), 60, what="all 16 tiles to play")
+        before = stats(page)
+        assert len(before) == 16
+        page.wait_for_timeout(3000)
+        after = stats(page)
+        for a, b in zip(before, after, strict=True):
+            assert b["state"] == "live" and b["time"] > a["time"] and b["frames"] > a["frames"], (a, b)
+        # Layouts: 4 a screen shows 4 tiles and pages on; full screen fills the screen.
+        page.get_by_role("button", name="4", exact=True).click()
+        wait_until(lambda: len(stats(page)) == 4, 10, what="4 tiles")
+        assert page.get_by_text("page 1 of 4").is_visible()
+        page.get_by_role("button", name="Full screen").click()
+        page.wait_for_function("() => document.fullscreenElement?.classList.contains('live-wall')")
+        assert errors == []
+    finally:
+        page.close()
+
+
+def test_tiles_say_why_a_camera_is_offline_and_when_it_records(
+    browser, stack: ControlPlane, camera: RtspCamera
+) -> None:
+    cp = stack
+    dead, recorded = make_group(
+        cp,
+        "states",
+        [
+            {"model": "Source", "uri_rtsp": f"rtsp://127.0.0.1:{free_port()}/none", "description": "dead"},
+            {"model": "Source", "uri_rtsp": camera.url, "description": "rec"},
+        ],
+    )
+    with cp.client() as c:
+        assert (
+            c.post("/api/v1/record", json={"tag_name": "wall-rec", "group_name": "states"}).status_code < 300
+        )
+    page, _, errors = open_page(browser, cp, f"/live/{dead},{recorded}")
+    try:
+        dead_tile = page.locator(".live-tile", has_text="dead")
+        dead_tile.locator(".badge.s-offline").wait_for(timeout=30000)
+        assert "connection refused" in dead_tile.inner_text()
+        rec_tile = page.locator(".live-tile", has_text="rec")
+        rec_tile.locator(".rec-dot:not([hidden])").wait_for(timeout=30000)
+        rec_tile.locator(".badge.s-live").wait_for(timeout=30000)
+        assert errors == []
+    finally:
+        page.close()
+        with cp.client() as c:
+            c.put("/api/v1/record", json={"tag_name": "wall-rec"}, timeout=60)
+
+
+def test_a_codec_the_browser_cannot_play_is_said_so(browser, stack: ControlPlane, camera: RtspCamera) -> None:
+    cp = stack
+    (source_id,) = make_group(
+        cp, "nocodec", [{"model": "Source", "uri_rtsp": camera.url, "description": "h264"}]
+    )
+    page = browser.new_page()
+    # A browser without the codec (as Chromium without H.265 is for an H.265 camera).
+    page.add_init_script("MediaSource.isTypeSupported = () => false")
+    if cp.api_token:
+        page.add_init_script(f"sessionStorage.setItem('videorec.token', {cp.api_token!r})")
+    try:
+        page.goto(f"{cp.url}/#/live/{source_id}")
+        tile = page.locator(".live-tile")
+        tile.locator(".badge.s-unsupported").wait_for(timeout=30000)
+        assert "cannot play the camera's video (avc1." in tile.inner_text()
+    finally:
+        page.close()
