@@ -283,6 +283,71 @@ def bulk_run(tmp: Path, count: int) -> tuple[float, float]:
             cp.stop()
 
 
+def beat_cost(sources: int, beats: int = 1000) -> dict[str, float]:
+    """CPU per beat of the control plane's own code (FastAPI app, middleware, service, database: SQLite
+    in process), called in process through ASGI so that only CPU time counts, not how a loaded machine
+    schedules it: a quiet beat (the delta protocol, nothing new) and a previous-release beat (no
+    assignment held, a probe for every source), each against a request that matches no route (the
+    framework's own floor) from the same client."""
+    import tempfile
+
+    from controlplane.app import create_app
+    from controlplane.settings import Settings
+
+    async def run() -> dict[str, float]:
+        data = Path(tempfile.mkdtemp(prefix="videorec-cost-"))
+        settings = Settings(
+            data_dir=data, agent_token=AGENT_TOKEN, failover_after_s=600, agent_offline_after_s=600
+        )
+        app = create_app(settings)
+        async with app.router.lifespan_context(app) as state:
+
+            async def asgi(scope: dict, receive: object, send: object) -> None:
+                scope["state"] = dict(state)
+                await app(scope, receive, send)  # type: ignore[arg-type]
+
+            transport = httpx.ASGITransport(app=asgi)  # type: ignore[arg-type]
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+                items = [{"uri_rtsp": f"rtsp://viewer:pw@10.9.{n >> 8}.{n & 255}/s"} for n in range(sources)]
+                (await c.post("/api/v1/source/batch", json=items)).raise_for_status()
+                headers = {"Authorization": f"Bearer {AGENT_TOKEN}"}
+                body: dict[str, object] = {"name": "cost-1", "address": "127.0.0.1:1", "capacity": 1000}
+
+                async def whole() -> dict | None:
+                    answer = (await c.post(HEARTBEAT_PATH, json=body, headers=headers)).json()
+                    return answer if len(answer["sources"] or []) == sources else None
+
+                answer = None
+                while answer is None:  # placed by the loop once the agent has settled
+                    answer = await whole()
+                    await asyncio.sleep(0.2)
+                quiet = {**body, "assignment": answer["assignment"]}
+                probes = [
+                    {"source_id": s["id"], "online": True, "probed_unix": 1.0} for s in answer["sources"]
+                ]
+                previous = {**body, "probes": probes}
+                ctx = state["ctx"]
+                while not ctx.quiet.answered:  # the replica's first read of the token
+                    await c.post(HEARTBEAT_PATH, json=quiet, headers=headers)
+                    await asyncio.sleep(0.1)
+
+                async def per_call(path: str, payload: dict) -> float:
+                    started = time.process_time()
+                    for _ in range(beats):
+                        await c.post(path, json=payload, headers=headers)
+                    return (time.process_time() - started) / beats * 1000
+
+                floor = await per_call("/internal/v1/no-such-route", quiet)
+                answered = ctx.quiet.answered
+                cost = {"quiet": await per_call(HEARTBEAT_PATH, quiet) - floor}
+                cost["quiet share"] = (ctx.quiet.answered - answered) / beats * 100
+                cost["previous"] = await per_call(HEARTBEAT_PATH, previous) - floor
+                cost["floor"] = floor
+                return cost
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 s per run instead of 30")
@@ -296,6 +361,11 @@ def main() -> None:
         "--overload", action="append", default=[], help="AGENTS:SOURCES, previous protocol, 1 replica"
     )
     parser.add_argument("--bulk", type=int, default=0, help="also time adding this many cameras in bulk")
+    parser.add_argument(
+        "--cost",
+        action="store_true",
+        help="also the CPU per beat of the app itself, in process (5 and 50 sources)",
+    )
     parser.add_argument(
         "--warmup", type=float, default=None, help="seconds before measuring (placement, first answers)"
     )
@@ -321,7 +391,11 @@ def main() -> None:
     rows: list[list[object]] = []
     notes: list[str] = []
     with workspace() as (tmp, _stop):
-        for spec in args.scenario or ["100:5", "100:50"]:
+        for spec in (
+            args.scenario
+            if args.scenario is not None
+            else ([] if args.cost or args.bulk else ["100:5", "100:50"])
+        ):
             parts = spec.split(":")
             agents, sources = int(parts[0]), int(parts[1])
             replicas = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 1
@@ -347,6 +421,23 @@ def main() -> None:
             notes.append(
                 f"bulk add: {args.bulk} cameras in {took:.1f} s ({rate:.0f}/s, batches of {BATCH}, 2 callers)"
             )
+    if args.cost:
+        table = []
+        for sources in (5, 50):
+            cost = beat_cost(sources)
+            table.append(
+                [
+                    f"{sources}",
+                    f"{cost['quiet']:.2f} ms ({cost['quiet share']:.0f} % quiet)",
+                    f"{cost['previous']:.2f} ms",
+                    f"{cost['floor']:.2f} ms",
+                ]
+            )
+        print(
+            markdown_table(
+                ["sources per agent", "quiet beat", "previous-release beat", "no-route floor"], table
+            )
+        )
     print(markdown_table(headers, rows))
     for note in notes:
         print(f"- {note}")
