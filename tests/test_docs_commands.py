@@ -49,6 +49,9 @@ RUN_ELSEWHERE = {
 # Run here: the function of this module that runs each one.
 RUN_HERE = {
     "videorec-controlplane enrol-agent dock --site north": "test_enrol_agent_prints_a_token",
+    "videorec-controlplane user add alice --role operator": "test_the_user_commands_run_as_written",
+    "videorec-controlplane user list": "test_the_user_commands_run_as_written",
+    "videorec-controlplane user remove alice": "test_the_user_commands_run_as_written",
     "VIDEOREC_DATA_DIR=/var/lib/videorec videorec-controlplane backup /backups/videorec-2026-12-08": (
         "test_the_backup_and_restore_commands_run_as_written"
     ),
@@ -64,9 +67,6 @@ RUN_HERE = {
     "VIDEOREC_DATABASE_URL=postgresql://videorec@db.example/videorec_restored videorec-controlplane migrate": (
         "test_the_postgresql_commands_run_as_written"
     ),
-    "videorec-controlplane user add alice --role operator": "test_the_user_commands_run_as_written",
-    "videorec-controlplane user list": "test_the_user_commands_run_as_written",
-    "videorec-controlplane user remove alice": "test_the_user_commands_run_as_written",
 }
 
 

@@ -82,13 +82,12 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 yield pb.Image(jpeg=frame.jpeg, captured_unix=frame.captured)
                 await asyncio.sleep(pacer.next_delay())
 
+    @grpc_status
     async def LiveStream(
         self, request: pb.LiveStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.MediaPiece]:
         spec = spec_from_proto(request.source)
-        async for piece in live_stream(
-            self._state.hub.sessions, spec, self._settings.snapshot_timeout_s, context
-        ):
+        async for piece in live_stream(self._state.hub.sessions, spec, self._settings.snapshot_timeout_s):
             yield piece
 
     @grpc_status
