@@ -2,7 +2,8 @@
 `videorec-controlplane migrate`: upgrade the database schema to this code's head and exit;
 `videorec-controlplane enrol-agent NAME [--site SITE]`: print the token agent NAME must hold (needs the
 agent key); with --site the token binds the agent to that site;
-`videorec-controlplane backup PATH` / `restore PATH`: the embedded database and its keys (controlplane/backup.py)."""
+`videorec-controlplane backup PATH` / `restore PATH`: the embedded database and its keys (controlplane/backup.py);
+`videorec-controlplane user add NAME --role ROLE | remove NAME | list`: users and their keys (users_cli.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from controlplane import backup, schema
+from controlplane import backup, schema, users_cli
 from controlplane.agent_identity import token_for
 from controlplane.db import make_engine, private_sqlite_file
 from controlplane.local_keys import with_local_keys
@@ -68,9 +69,12 @@ def main() -> int:
         )
         args = parser.parse_args(sys.argv[2:])
         return enrol_agent(settings, args.name, args.site)
+    if sys.argv[1:2] == ["user"]:
+        return users_cli.run(settings, sys.argv[2:])
     if sys.argv[1:]:
         print(
-            "usage: videorec-controlplane [migrate | enrol-agent NAME [--site SITE] | backup PATH | restore PATH]",
+            "usage: videorec-controlplane [migrate | enrol-agent NAME [--site SITE] | backup PATH | restore PATH | "
+            "user add NAME --role viewer|operator|admin | user remove NAME | user list]",
             file=sys.stderr,
         )
         return 2

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controlplane import __version__, console, failover, journal_sync, schema, sealed
 from controlplane.agents.pool import AgentPool
+from controlplane.api.access import document_permissions
+from controlplane.api.audit_trail import AuditTrail
 from controlplane.api.edge import EdgeGuard
 from controlplane.api.main import api_router, internal_router, live_ws_router, selftest_router
 from controlplane.api.routes import health
@@ -25,6 +27,7 @@ from controlplane.db import make_engine, make_sessionmaker, private_sqlite_file,
 from controlplane.errors import install_handlers
 from controlplane.live_relay import LiveRelay
 from controlplane.metrics import Metrics, MetricsMiddleware
+from controlplane.services import audit
 from controlplane.services import sources as sources_service
 from controlplane.settings import Settings
 from controlplane.sync.runner import SyncRunner
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         failing_over = asyncio.create_task(failover.run(ctx), name="failover")
         lag = asyncio.create_task(ctx.lag.run(), name="loop-lag")
         journals = asyncio.create_task(journal_sync.run(ctx), name="journal-sync")
+        purge = asyncio.create_task(audit.purge_loop(ctx.sessions, settings), name="audit-purge")
         # Everything made so far (modules, the app, its routes and models, SQLAlchemy's metadata) lives
         # as long as the process: out of the collector's reach, a full collection has little left to
         # walk. Without this, full collections paused the loop for 50-100 ms and set every list's p99
@@ -94,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"ctx": ctx}
         finally:
-            for task in (journals, lag, failing_over, runner, clock):
+            for task in (purge, journals, lag, failing_over, runner, clock):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -119,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(selftest_router)
     app.include_router(health.router)
     app.include_router(console.router)
+    document_permissions(app)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(EdgeGuard, settings=settings)
     if settings.cors_origins:
@@ -129,5 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type", "Range"],
         )
+    # Outside the edge and CORS: their refusals are written to the audit trail too.
+    app.add_middleware(AuditTrail, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: refusals count too
     return app

@@ -16,14 +16,15 @@ had got to: nothing needs to be told that a restore happened, on SQLite or Postg
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.context import AppContext
-from controlplane.data import agents as agents_data
 from controlplane.data import journal_sync as marks
 from controlplane.data import records as records_data
 from controlplane.data import tags as tags_data
@@ -40,8 +41,11 @@ log = logging.getLogger(__name__)
 
 PAGE = 500
 MAX_PAGES = 20  # per agent and pass: a long journal is read on at the next pass
-POLL_S = 5.0  # how soon an agent that came online is read (each is read once per interval at most)
+POLL_S = 2.0  # how soon an agent that came online is read (each is read once per interval at most)
 AT_ONCE = 4  # journals read at the same time by one replica
+# Agents this process has said it could not read: an agent of the previous release stays so until
+# it is upgraded, and saying it every interval would only fill the log.
+_noted: set[str] = set()
 
 
 async def run(ctx: AppContext) -> None:
@@ -57,18 +61,18 @@ async def run(ctx: AppContext) -> None:
 
 async def sync_once(ctx: AppContext) -> int:
     """Read the journal of every online agent that is due; returns how many records were put back."""
+    settings = ctx.settings
     async with ctx.sessions() as session:
         now = utcnow()
-        online = list(
-            await agents_data.seen_since(session, now - timedelta(seconds=ctx.settings.offline_after_s()))
-        )
+        seen = now - timedelta(seconds=settings.offline_after_s())
+        due = list(await marks.due(session, seen, now - timedelta(seconds=settings.journal_sync_interval_s)))
     gate = asyncio.Semaphore(AT_ONCE)
 
     async def one(agent: Agent) -> int:
         async with gate:
             return await sync_agent(ctx, agent, now)
 
-    return sum(await asyncio.gather(*(one(a) for a in online)))
+    return sum(await asyncio.gather(*(one(a) for a in due)))
 
 
 async def sync_agent(ctx: AppContext, agent: Agent, now: datetime) -> int:
@@ -81,14 +85,18 @@ async def sync_agent(ctx: AppContext, agent: Agent, now: datetime) -> int:
             return 0  # read lately, here or by another replica
         since, after = mark.synced_unix, mark.synced_record_id
         client = ctx.agents.client(agent)
+        seen = Seen()
         for _ in range(MAX_PAGES):
             try:
                 page = await client.list_journal(since, after, PAGE)
             except ServiceError as exc:
                 # An agent of the previous release has no ListJournal; one that went away is read later.
-                log.info("journal of agent %s not read: %s", agent.name, exc)
+                level = logging.DEBUG if agent.name in _noted else logging.INFO
+                log.log(level, "journal of agent %s not read: %s", agent.name, exc)
+                _noted.add(agent.name)
                 return recovered
-            recovered += await _take(session, agent.name, page.records)
+            _noted.discard(agent.name)
+            recovered += await take(session, agent.name, page.records, seen)
             if page.records:
                 last = page.records[-1].state
                 since, after = last.updated_unix, last.record_id
@@ -103,9 +111,17 @@ async def sync_agent(ctx: AppContext, agent: Agent, now: datetime) -> int:
     return recovered
 
 
-async def _take(session: AsyncSession, agent_name: str, entries: Sequence[pb.JournalRecord]) -> int:
+async def take(
+    session: AsyncSession, agent_name: str, entries: Sequence[pb.JournalRecord], seen: Seen | None = None
+) -> int:
+    """Put back the records of one page the database lacks; returns how many this call inserted.
+    `seen`: the tags and sources of earlier pages of the same pass, looked up (or made) once."""
     known = await records_data.by_ids(session, {e.state.record_id for e in entries})
-    recovered = 0
+    lost: list[dict[str, Any]] = []
+    now = utcnow()
+    # A journal holds many records of few tags and sources: each is looked up (or made) once.
+    seen = seen or Seen()
+    tags, sources = seen.tags, seen.sources
     for entry in entries:
         report = record_from_pb(entry.state)
         row = known.get(report.record_id)
@@ -117,20 +133,53 @@ async def _take(session: AsyncSession, agent_name: str, entries: Sequence[pb.Jou
             continue
         if report.status == RecordStatus.DELETED:
             continue  # nothing left to serve: not worth a row
-        tag = await tags_data.get_or_create(session, entry.state.tag_name)
-        assert tag.id is not None
-        row = Record(
-            id=report.record_id,
-            created_utc=datetime.fromtimestamp(report.begin_unix, UTC),
-            tag_id=tag.id,
-            source_id=await _source_id(session, agent_name, entry),
-            agent_name=agent_name,
-            recovered_utc=utcnow(),
+        if (tag_id := tags.get(entry.state.tag_name)) is None:
+            tag = await tags_data.get_or_create(session, entry.state.tag_name)
+            assert tag.id is not None
+            tag_id = tags[entry.state.tag_name] = tag.id
+        camera = (entry.state.source_id, entry.uri_rtsp, entry.picture_uri)
+        if (source_id := sources.get(camera)) is None:
+            source_id = sources[camera] = await _source_id(session, agent_name, entry)
+        fresh = _Fresh()
+        apply_report(cast(Record, fresh), report)  # the heartbeat's one rule for a report's fields
+        lost.append(
+            vars(fresh)
+            | {
+                "id": report.record_id,
+                "created_utc": datetime.fromtimestamp(report.begin_unix, UTC)
+                if report.begin_unix > 0
+                else now,
+                "tag_id": tag_id,
+                "source_id": source_id,
+                "agent_name": agent_name,
+                "recovered_utc": now,
+            }
         )
-        apply_report(row, report)
-        if await marks.add_record_if_absent(session, row):
-            recovered += 1
-    return recovered
+    return await marks.add_records_if_absent(session, lost)
+
+
+@dataclasses.dataclass
+class Seen:
+    """Tag ids by name and source ids by camera, found during one pass over a journal."""
+
+    tags: dict[str, int] = dataclasses.field(default_factory=dict)
+    sources: dict[tuple[int, str, str], int] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class _Fresh:
+    """The fields `apply_report` fills on a record not stored yet: a row's values without building a
+    SQLModel object for each (1.3 ms apiece, most of the time of putting back a page)."""
+
+    status: RecordStatus = RecordStatus.PENDING
+    begin_utc: datetime | None = None
+    end_utc: datetime | None = None
+    location: str | None = None
+    hash_md5: str | None = None
+    size_bytes: int | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    gaps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 async def _source_id(session: AsyncSession, agent_name: str, entry: pb.JournalRecord) -> int:

@@ -116,6 +116,19 @@ class Metrics:
             ["agent"],
             registry=self.registry,
         )
+        # Requests refused for want of authentication (401) or of a permission (403; the permission
+        # is one of auth.roles.Permission, or "none" for refusals before any route: bounded labels).
+        self.auth_refusals = Counter(
+            "videorec_auth_refusals",
+            "Requests refused: 401 (no valid credentials) or 403 (the role lacks the permission)",
+            ["status", "permission"],
+            registry=self.registry,
+        )
+        self.audit_write_failures = Counter(
+            "videorec_audit_write_failures",
+            "Audit entries that could not be written (the database was away): the request was answered",
+            registry=self.registry,
+        )
         self.cluster = _ClusterCollector()
         self.registry.register(self.cluster)
 

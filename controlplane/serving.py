@@ -39,11 +39,12 @@ def configure_logging(settings: Settings) -> None:
 
 
 def check_exposure(settings: Settings) -> bool:
-    """The API is never served beyond loopback without a token."""
-    if settings.listens_on_loopback() or settings.api_token is not None:
+    """The API is never served beyond loopback without authentication (a token or single sign-on)."""
+    if settings.listens_on_loopback() or settings.authenticates():
         return True
     log.error(
-        "refusing to listen on %s without VIDEOREC_API_TOKEN: the API would be open to the network",
+        "refusing to listen on %s without VIDEOREC_API_TOKEN or VIDEOREC_OIDC_ISSUER: the API would be open to "
+        "the network",
         settings.http_host,
     )
     return False

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import grpc
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from controlplane.agent_identity import token_for
@@ -81,7 +82,44 @@ class Settings(BaseSettings):
     )
     api_token: SecretStr | None = Field(
         None,
-        description="Bearer token every /api/ request must carry. Required to listen beyond loopback.",
+        description="The bootstrap admin's bearer token; with it set, every /api/ request must carry this token, "
+        "a user's key (`videorec-controlplane user add`) or an SSO token. Required (or oidc_issuer) to "
+        "listen beyond loopback.",
+    )
+    oidc_issuer: str | None = Field(
+        None,
+        description="Single sign-on: the OIDC issuer whose JWTs are accepted as bearer tokens, e.g. "
+        "https://sso.example/realms/site (its /.well-known/openid-configuration names its keys). https, or "
+        "http on loopback only. Enables authentication like api_token does (docs/roles.md).",
+    )
+    oidc_audience: str | None = Field(
+        None,
+        description="The audience (aud) the issuer's tokens must name for this service; required with oidc_issuer.",
+    )
+    oidc_roles_claim: str = Field(
+        "roles",
+        min_length=1,
+        max_length=128,
+        description="The claim that carries the role names (viewer, operator, admin; the highest counts); a "
+        "dotted path reaches into objects, e.g. realm_access.roles.",
+    )
+    oidc_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Time-out of fetching the issuer's discovery document and keys."
+    )
+    oidc_keys_cache_s: float = Field(
+        300.0,
+        ge=1,
+        le=86400,
+        description="How long the issuer's keys are used before they are fetched again (a token signed by "
+        "an unknown key fetches them at once, at most every 30 s).",
+    )
+    audit_retention_days: float = Field(
+        365.0,
+        gt=0,
+        description="Audit entries older than this are deleted (checked every audit_purge_interval_s).",
+    )
+    audit_purge_interval_s: float = Field(
+        3600.0, gt=0, description="How often a replica purges audit entries past their retention."
     )
     agent_token: SecretStr | None = Field(
         None,
@@ -262,3 +300,28 @@ class Settings(BaseSettings):
 
     def listens_on_loopback(self) -> bool:
         return is_loopback(self.http_host)
+
+    def authenticates(self) -> bool:
+        """Requests must say who they are (a token, a user's key or an SSO token); otherwise the
+        service is open to loopback and everyone is admin (docs/roles.md)."""
+        return self.api_token is not None or self.oidc_issuer is not None
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+            raise ValueError("the OIDC issuer is an http(s) URL without query or fragment")
+        if url.scheme == "http" and not is_loopback(url.hostname):
+            raise ValueError("the OIDC issuer must be https (plain http only on loopback)")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _issuer_needs_audience(self) -> Settings:
+        if self.oidc_issuer is not None and not self.oidc_audience:
+            raise ValueError(
+                "oidc_audience is required with oidc_issuer: tokens the issuer made for other services must not pass"
+            )
+        return self

@@ -49,6 +49,9 @@ RUN_ELSEWHERE = {
 # Run here: the function of this module that runs each one.
 RUN_HERE = {
     "videorec-controlplane enrol-agent dock --site north": "test_enrol_agent_prints_a_token",
+    "videorec-controlplane user add alice --role operator": "test_the_user_commands_run_as_written",
+    "videorec-controlplane user list": "test_the_user_commands_run_as_written",
+    "videorec-controlplane user remove alice": "test_the_user_commands_run_as_written",
     "VIDEOREC_DATA_DIR=/var/lib/videorec videorec-controlplane backup /backups/videorec-2026-12-08": (
         "test_the_backup_and_restore_commands_run_as_written"
     ),
@@ -249,3 +252,19 @@ def test_the_postgresql_commands_run_as_written(tmp_path: Path) -> None:
                 "SELECT description, model FROM source WHERE id = %s", (made["id"],)
             ).fetchone()
         assert row == (made["description"], "Source")
+
+
+def test_the_user_commands_run_as_written(tmp_path: Path) -> None:
+    """docs/roles.md: add prints the key once, list shows the user (never the key), remove."""
+    add, listing, remove = commands_of("roles.md", "videorec-controlplane user")
+    env = {"VIDEOREC_DATA_DIR": str(tmp_path / "data")}
+    added = shell(add, tmp_path, {}, **env)
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip()
+    assert key.startswith("vru1.") and len(key) > 60
+    listed = shell(listing, tmp_path, {}, **env)
+    assert listed.returncode == 0 and listed.stdout.startswith("alice\toperator\t"), listed.stdout
+    assert key.rsplit(".", 1)[1] not in listed.stdout + listed.stderr + added.stderr
+    removed = shell(remove, tmp_path, {}, **env)
+    assert removed.returncode == 0, removed.stderr
+    assert shell(listing, tmp_path, {}, **env).stdout == ""

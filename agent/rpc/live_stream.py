@@ -1,8 +1,8 @@
 """The LiveStream call: a camera's own video as fMP4, read from the agent's one session to it.
 
 The caller gets the init segment and the fragments since the latest keyframe at once, then every
-fragment as the camera sends it. A camera that cannot be read before anything was sent is an error
-(FAILED_PRECONDITION with why), so the control plane can answer with an HTTP status; once the stream
+fragment as the camera sends it. A camera that cannot be read before anything was sent is a
+CameraError (FAILED_PRECONDITION with why, by agent.rpc.status), so the control plane can answer with an HTTP status; once the stream
 has started, a camera that goes away is a status piece every few seconds (the viewer shows
 "reconnecting: connection refused") while the session keeps asking the camera, and the stream goes
 on with a new init segment when it is back."""
@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import grpc
-
 from agent.cameras.spec import CameraSpec
+from agent.errors import CameraError, CameraFailure
 from agent.live.session import CameraSession, SessionHub
 from shared.media_fanout import Init, Item, Reader
 from shared.rpc import agent_pb2 as pb
@@ -23,13 +22,13 @@ _STATUS_EVERY_S = 2.0
 
 
 async def live_stream(
-    sessions: SessionHub, spec: CameraSpec, first_timeout_s: float, context: grpc.aio.ServicerContext
+    sessions: SessionHub, spec: CameraSpec, first_timeout_s: float
 ) -> AsyncIterator[pb.MediaPiece]:
     if not spec.rtsp_url:
-        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "a picture-only source has no live video")
+        raise CameraError(spec.source_id, "a picture-only source has no live video", CameraFailure.INVALID)
     async with sessions.hold(spec) as session:
         with session.fanout.reading() as reader:
-            yield await _first(session, reader, first_timeout_s, context)
+            yield await _first(session, reader, first_timeout_s)
             while True:
                 try:
                     item = await reader.next(_STATUS_EVERY_S)
@@ -41,18 +40,19 @@ async def live_stream(
                 yield _piece(item)
 
 
-async def _first(
-    session: CameraSession, reader: Reader, timeout_s: float, context: grpc.aio.ServicerContext
-) -> pb.MediaPiece:
-    """The init segment, or an abort saying why the camera gave none."""
+async def _first(session: CameraSession, reader: Reader, timeout_s: float) -> pb.MediaPiece:
+    """The init segment, or a CameraError saying why the camera gave none."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
-        if session.error is not None and session.fanout.init is None:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, session.error.detail)
+        error = session.error
+        if error is not None and session.fanout.init is None:
+            raise CameraError(error.source_id, error.detail, error.reason)
         remaining = deadline - loop.time()
         if remaining <= 0:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"no video within {timeout_s:.1f} s")
+            raise CameraError(
+                session.spec.source_id, f"no video within {timeout_s:.1f} s", CameraFailure.TIMEOUT
+            )
         try:
             return _piece(await reader.next(min(remaining, 0.25)))
         except TimeoutError:

@@ -43,6 +43,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self._state = state
         self._settings = state.settings
 
+    @grpc_status
     async def GetInfo(self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext) -> pb.AgentInfo:
         return agent_info(self._state.facts(), self._settings.storage_root)
 
@@ -81,15 +82,15 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                 yield pb.Image(jpeg=frame.jpeg, captured_unix=frame.captured)
                 await asyncio.sleep(pacer.next_delay())
 
+    @grpc_status
     async def LiveStream(
         self, request: pb.LiveStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.MediaPiece]:
         spec = spec_from_proto(request.source)
-        async for piece in live_stream(
-            self._state.hub.sessions, spec, self._settings.snapshot_timeout_s, context
-        ):
+        async for piece in live_stream(self._state.hub.sessions, spec, self._settings.snapshot_timeout_s):
             yield piece
 
+    @grpc_status
     async def TestImage(self, request: pb.TestImageRequest, context: grpc.aio.ServicerContext) -> pb.Image:
         argv = commands.test_image_argv(self._settings.ffmpeg_bin)
         async with FfmpegProcess(argv, name="test-image", stdout_pipe=True) as proc:
@@ -100,6 +101,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             await context.abort(grpc.StatusCode.INTERNAL, "ffmpeg produced no test image")
         return pb.Image(jpeg=jpegs[0], captured_unix=time.time())
 
+    @grpc_status
     async def TestVideo(
         self, request: pb.TestVideoRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.Image]:
@@ -132,11 +134,13 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         )
         return record_state(info)
 
+    @grpc_status
     async def StartRecords(
         self, request: pb.StartRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.StartRecordsResponse:
         return await start_records(self._state.records, request)
 
+    @grpc_status
     async def ListJournal(
         self, request: pb.ListJournalRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListJournalResponse:

@@ -1,21 +1,18 @@
-"""Dependencies shared by the routes: the context, a database session, the bearer token."""
+"""Dependencies shared by the routes: the context, a database session, inputs. (Who may call a route:
+api/access.py.)"""
 
 # No `from __future__ import annotations` here: body_or_query builds its signature at run time.
 import json
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.context import AppContext
-from controlplane.errors import UnauthorizedError
 from controlplane.services.validation import checked
-from controlplane.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -53,32 +50,6 @@ async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-
-
-def token_guard(
-    pick: Callable[[Settings], SecretStr | None], what: str, scheme: HTTPBearer
-) -> Callable[..., Awaitable[None]]:
-    """A dependency that refuses a request without the configured bearer token (none configured:
-    open, which the service allows only on loopback)."""
-
-    async def guard(
-        ctx: ContextDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)]
-    ) -> None:
-        expected = pick(ctx.settings)
-        if expected is None:
-            return
-        given = credentials.credentials if credentials else ""
-        if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
-            raise UnauthorizedError(f"a valid {what} is required")
-
-    return guard
-
-
-require_api_token = token_guard(
-    lambda s: s.api_token,
-    "bearer token",
-    HTTPBearer(auto_error=False, description="VIDEOREC_API_TOKEN, when the service has one"),
-)
 
 
 def body_or_query(model: type[M]) -> Callable[..., Awaitable[M]]:

@@ -1,8 +1,10 @@
-"""The HTTP edge, before any route runs: who may talk to the API at all, and how much they may send.
+"""The HTTP edge, before any route runs: who is calling (authentication), and how much they may send.
 
 FastAPI reads and parses a request body before it runs the route's dependencies, so a bearer-token
-dependency alone lets anyone make the service buffer any body. Here the token is checked from the
-headers first, and bodies are capped while they are read. Without a token (local mode, loopback
+dependency alone lets anyone make the service buffer any body. Here the caller is recognised from
+the headers first (the bootstrap token, a user's key, an SSO token: services/authentication.py) and
+left in the request's state for the routes' permission checks (api/access.py); bodies are capped
+while they are read. Without a token (local mode, loopback
 only) the browser is the danger: a page on another site can post forms to 127.0.0.1, and a DNS name
 rebound to 127.0.0.1 can read answers; so only loopback `Host` values and same-origin writes pass.
 """
@@ -10,11 +12,13 @@ rebound to 127.0.0.1 can read answers; so only loopback `Host` values and same-o
 from __future__ import annotations
 
 import json
-import secrets
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controlplane.auth.oidc import IssuerUnavailableError
+from controlplane.auth.principal import LOCAL
+from controlplane.services.authentication import Authenticator, TokenRefusedError
 from controlplane.settings import Settings
 from shared.net import is_loopback
 
@@ -23,6 +27,7 @@ TOKEN_PREFIXES = ("/api/", "/test/")
 # Streams a record's bytes (verified by hash on an agent): capped by its own setting, not the JSON one.
 IMPORT_PATH = "/api/v1/import"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PRINCIPAL = "principal"  # the request state's key of the caller (auth.principal.Principal)
 
 
 def host_name(host: str) -> str:
@@ -50,12 +55,16 @@ class EdgeGuard:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self.authenticator = Authenticator(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = self._refusal(scope, _headers(scope))
+        headers = _headers(scope)
+        refusal = self._local_refusal(scope, headers) if not self.settings.authenticates() else None
+        if refusal is None:
+            refusal = await self._authenticate(scope, headers)
         if refusal is not None:
             status, detail = refusal
             await _answer(send, status, detail)
@@ -67,21 +76,35 @@ class EdgeGuard:
             return
         await self.app(scope, _capped(receive, limit), send)
 
-    def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
+    def _local_refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
+        """Local mode (no authentication configured): loopback Hosts and same-origin writes only."""
+        host = headers.get("host", "")
+        if not host_is_loopback(host) and host_name(host) not in self.settings.allowed_hosts:
+            return 403, "this Host is not served without an API token (see SECURITY.md)"
+        if scope["method"] not in SAFE_METHODS and self._cross_site(headers, host):
+            return 403, "cross-origin writes are refused without an API token (see SECURITY.md)"
+        return None
+
+    async def _authenticate(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
+        """Leave the caller in the request's state (`principal`), or refuse the request."""
+        state = scope.setdefault("state", {})
         path: str = scope["path"]
-        s = self.settings
-        if s.api_token is None:
-            host = headers.get("host", "")
-            if not host_is_loopback(host) and host_name(host) not in s.allowed_hosts:
-                return 403, "this Host is not served without an API token (see SECURITY.md)"
-            if scope["method"] not in SAFE_METHODS and self._cross_site(headers, host):
-                return 403, "cross-origin writes are refused without an API token (see SECURITY.md)"
+        if not (path.startswith(TOKEN_PREFIXES) or path == "/test"):
+            return None  # the console's files, probes, metrics, the agents' own endpoint
+        if not self.settings.authenticates():
+            state[PRINCIPAL] = LOCAL  # everyone is admin on loopback, as before roles existed
             return None
-        if path.startswith(TOKEN_PREFIXES) or path == "/test":
-            scheme, _, given = headers.get("authorization", "").partition(" ")
-            expected = s.api_token.get_secret_value().encode()
-            if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), expected):
-                return 401, "a valid bearer token is required"
+        ctx = state.get("ctx")
+        if ctx is None:
+            return 503, "the service is starting"
+        try:
+            state[PRINCIPAL] = await self.authenticator.principal(
+                ctx.sessions, headers.get("authorization", "")
+            )
+        except TokenRefusedError:
+            return 401, "a valid bearer token is required"
+        except IssuerUnavailableError:
+            return 503, "the single sign-on issuer's keys could not be fetched: try again shortly"
         return None
 
     def _cross_site(self, headers: dict[str, str], host: str) -> bool:

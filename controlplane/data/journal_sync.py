@@ -5,14 +5,32 @@ already there (the record's id, the tag's name, the source's id), so the databas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.db import insert_for, won
-from controlplane.models import JournalSync, Record, Source
+from controlplane.models import Agent, JournalSync, Record, Source
+
+
+async def due(session: AsyncSession, seen_since: datetime, stale_before: datetime) -> Sequence[Agent]:
+    """Agents heard since `seen_since` whose journal no replica has read since `stale_before`: one
+    query, so that looking often costs little however many agents there are."""
+    stmt = (
+        select(Agent)
+        .outerjoin(JournalSync, col(JournalSync.agent_name) == col(Agent.name))
+        .where(
+            col(Agent.last_seen_utc) >= seen_since,
+            col(Agent.revoked_utc).is_(None),
+            or_(col(JournalSync.claimed_utc).is_(None), col(JournalSync.claimed_utc) < stale_before),
+        )
+        .order_by(col(Agent.name))
+    )
+    return (await session.exec(stmt)).all()
 
 
 async def claim(
@@ -47,12 +65,17 @@ async def advance(session: AsyncSession, agent_name: str, synced_unix: float, re
     await session.exec(stmt)  # type: ignore[call-overload]
 
 
-async def add_record_if_absent(session: AsyncSession, row: Record) -> bool:
-    """Insert `row` unless a record of its id exists (another replica put it back first): False then."""
+async def add_records_if_absent(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert records given as column values, each unless a record of its id exists (another replica
+    put it back first); returns how many were inserted. One statement, executed for many rows."""
+    if not rows:
+        return 0
+    defaults = {"sync_location": None, "continues": None}
     insert = insert_for(session)
-    values = {c.name: getattr(row, c.name) for c in Record.__table__.columns}  # type: ignore[attr-defined]
-    stmt = insert(Record).values(**values).on_conflict_do_nothing().returning(Record.id)  # type: ignore[attr-defined]
-    return (await session.exec(stmt)).first() is not None  # type: ignore[call-overload]
+    stmt = insert(Record).on_conflict_do_nothing().returning(Record.id)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: what the drivers count for an INSERT that gave way differs.
+    result = await session.exec(stmt, params=[defaults | row for row in rows])  # type: ignore[call-overload]
+    return len(result.all())
 
 
 async def add_source_if_absent(session: AsyncSession, row: Source) -> None:

@@ -248,12 +248,17 @@ def test_a_camera_offline_for_the_whole_tag_says_so_and_has_no_file_and_no_bar(
     assert p.locator(".tl-lane", has_text="dead cam").locator(".tl-bar").count() == 0
     assert p.locator(".tl-lane", has_text="live cam").locator(".tl-bar").count() == 1
 
+    # Stopped while the playback is open: it learns where the tag ends (its lane stops growing).
+    assert p.locator(".tl-bar.live").count() == 1
+    with cp.client() as c:
+        assert c.put("/api/v1/record", json={"tag_name": "dead-1"}).status_code == 200
+    p.locator(".tl-bar.live").wait_for(state="detached", timeout=30000)
+
     # Stopped: failed, why, still no Download, and on the timeline a bar only for the live camera.
     p.goto(f"{cp.url}/#/tags/dead-1")
-    p.locator("#stop-tag").click()
     row.locator(".badge.s-failed").wait_for(timeout=30000)
     assert "no video was received" in row.locator(".why").inner_text()
-    assert row.get_by_text("Download").count() == 0
+    assert row.get_by_text("Download").count() == 0 and "no file" in row.inner_text()
     (failed,) = [r for r in records(cp, "dead-1") if r["source"]["description"] == "dead cam"]
     assert failed["size_bytes"] is None and failed["gaps"] == []  # what the page reads it from
     shot(p, screenshots, "dead-camera-stopped")

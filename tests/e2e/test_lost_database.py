@@ -41,6 +41,28 @@ def record_tag(cp: ControlPlane, tag: str, group: str) -> list[dict]:
     return done
 
 
+def record_with_a_drop(stack: Stack, camera: RtspCamera, tag: str, group: str) -> list[dict]:
+    """Record `tag` with the camera lost for a moment in the middle: each record holds a gap."""
+    cp = stack.cp
+    with cp.client(timeout=120) as c:
+        assert c.post("/api/v1/record", json={"tag_name": tag, "group_name": group}).status_code == 200
+        wait_bytes(cp, tag)
+        seen = len(stack.agent.log())
+        camera.stop()
+        wait_until(lambda: "connecting -> retry_wait" in stack.agent.log()[seen:], 30, what="the camera lost")
+        camera.restart()
+
+        def gapped() -> list[dict] | None:
+            rows = records(cp, tag)
+            return rows if all(r["gaps"] for r in rows) else None
+
+        wait_until(gapped, 60, what="a gap in every record")
+        assert c.put("/api/v1/record", json={"tag_name": tag}).status_code == 200
+    done = records(cp, tag)
+    assert done and all(r["status"] == "completed" and r["hash_md5"] and r["gaps"] for r in done), done
+    return done
+
+
 def pg_tool(advice: subprocess.CompletedProcess[str]) -> list[str]:
     assert advice.returncode == 2
     return shlex.split(advice.stderr.strip().splitlines()[-1])
@@ -76,7 +98,7 @@ def test_records_made_after_the_backup_come_back_from_the_agents_journal(
         make_group(cp, "Yard", [{"model": "Source", "uri_rtsp": cam, "description": "yard"}])
         with cp.client() as c:
             assert c.post("/api/v1/group/2/source/1/").json() is True
-        after = record_tag(cp, "after", "Yard")
+        after = record_with_a_drop(stack, camera, "after", "Yard")
         assert {r["source"]["id"] for r in after} == {1, 2}
 
         stack.stop_cp()
@@ -87,7 +109,12 @@ def test_records_made_after_the_backup_come_back_from_the_agents_journal(
         got = wait_until(
             lambda: len(rows := records(cp, "after")) == 2 and rows, 60, what="records from the journal"
         )
-        assert sorted(map(record_facts, got), key=str) == sorted(map(record_facts, after), key=str)
+        for record in got:
+            (before_loss,) = [r for r in after if r["id"] == record["id"]]
+            # All but `error`: the lost database kept the camera's "Connection refused" from the drop
+            # on the finished record (a report never clears it), the journal has none (the agent
+            # cleared it when the camera came back); the gap is the drop, in both.
+            assert record_facts(record) | {"error": None} == record_facts(before_loss) | {"error": None}
         assert all(r["recovered_utc"] for r in got)
 
         # The record running at the backup has its end, as the agent finished it.

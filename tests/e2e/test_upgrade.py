@@ -10,13 +10,12 @@ import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.cameras import RtspCamera
 from videorec_testing.db import postgres_database
 from videorec_testing.processes import ControlPlane, start_agent, start_controlplane, wait_agent_online
 from videorec_testing.records import download, make_group, record_facts, records, wait_bytes
@@ -37,12 +36,6 @@ def previous(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     assert archive.returncode == 0, f"the previous release {PREVIOUS_RELEASE} is not in this clone's history"
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
     return {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(tree)}
-
-
-@pytest.fixture(scope="module")
-def camera() -> Iterator[RtspCamera]:
-    with start_rtsp_camera() as cam:
-        yield cam
 
 
 def record_tag(cp: ControlPlane, tag: str, group: str) -> list[dict]:

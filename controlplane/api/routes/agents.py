@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from controlplane.api.access import Requires
 from controlplane.api.agent_auth import AgentIdentityDep
 from controlplane.api.deps import ContextDep, SessionDep
+from controlplane.auth.roles import Permission
 from controlplane.data import agents as agents_data
 from controlplane.errors import SiteRefusedError
 from controlplane.models.agent import AgentPublic
@@ -19,12 +21,12 @@ router = APIRouter(prefix="/agent", tags=["agents"])
 internal = APIRouter(tags=["internal"])
 
 
-@router.get("", response_model=list[AgentPublic])
+@router.get("", response_model=list[AgentPublic], dependencies=[Requires(Permission.READ)])
 async def list_agents(ctx: ContextDep, session: SessionDep) -> list[AgentPublic]:
     return [agents_service.public(a, ctx.settings) for a in await agents_data.list_all(session)]
 
 
-@router.delete("/{name}", response_model=AgentPublic)
+@router.delete("/{name}", response_model=AgentPublic, dependencies=[Requires(Permission.MANAGE_AGENTS)])
 async def revoke_agent(
     ctx: ContextDep, session: SessionDep, name: Annotated[str, Path(max_length=128, pattern=AGENT_NAME)]
 ) -> AgentPublic:

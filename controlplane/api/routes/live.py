@@ -14,7 +14,9 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
+from controlplane.api.access import Requires
 from controlplane.api.deps import MAX_ID, ContextDep, ObjectId, SessionDep
+from controlplane.auth.roles import Permission
 from controlplane.context import AppContext
 from controlplane.errors import ServiceError
 from controlplane.services import live_stream, live_tickets
@@ -46,6 +48,7 @@ _INIT, _FRAGMENT = 0, 1
         502: {"description": "the camera gave no video"},
         503: {"description": "no agent can reach it"},
     },
+    dependencies=[Requires(Permission.LIVE)],
 )
 async def source_stream(ctx: ContextDep, session: SessionDep, source_id: ObjectId) -> StreamingResponse:
     upstream = await live_stream.open_stream(ctx, session, source_id)
@@ -56,7 +59,7 @@ async def source_stream(ctx: ContextDep, session: SessionDep, source_id: ObjectI
     )
 
 
-@router.post("/live/ticket", response_model=live_tickets.LiveTicket)
+@router.post("/live/ticket", response_model=live_tickets.LiveTicket, dependencies=[Requires(Permission.LIVE)])
 async def live_ticket(ctx: ContextDep) -> live_tickets.LiveTicket:
     return live_tickets.issue(ctx.settings)
 

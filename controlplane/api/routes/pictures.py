@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
+from controlplane.api.access import Requires
 from controlplane.api.deps import ContextDep, ObjectId, SessionDep
+from controlplane.auth.roles import Permission
 from controlplane.services import pictures
 
 router = APIRouter(
@@ -22,7 +24,12 @@ router = APIRouter(
 NO_CACHE = {"Cache-Control": "no-store"}
 
 
-@router.get("/{source_id}/picture", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+@router.get(
+    "/{source_id}/picture",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+    dependencies=[Requires(Permission.SNAPSHOT)],
+)
 async def source_picture(ctx: ContextDep, session: SessionDep, source_id: ObjectId) -> Response:
     jpeg = await pictures.snapshot(ctx, session, source_id)
     return Response(jpeg, media_type="image/jpeg", headers=NO_CACHE)
@@ -32,6 +39,7 @@ async def source_picture(ctx: ContextDep, session: SessionDep, source_id: Object
     "/{source_id}/video",
     response_class=StreamingResponse,
     responses={200: {"content": {pictures.MJPEG_MEDIA_TYPE: {}}}},
+    dependencies=[Requires(Permission.LIVE)],
 )
 async def source_video(
     ctx: ContextDep,

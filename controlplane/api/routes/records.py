@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from controlplane import list_cache
+from controlplane.api.access import AccessDep, Requires
 from controlplane.api.deps import (
     ContextDep,
     IfNoneMatch,
@@ -20,6 +21,7 @@ from controlplane.api.deps import (
     body_or_query,
 )
 from controlplane.api.lists import NOT_MODIFIED, not_modified
+from controlplane.auth.roles import Permission
 from controlplane.data import records as records_data
 from controlplane.data import tags as tags_data
 from controlplane.models.record import RecordPublic, RecordStart, RecordStop
@@ -27,6 +29,7 @@ from controlplane.services import media_urls, playback, recording
 from controlplane.services import tags as tags_service
 from controlplane.services.media_urls import MediaUrl
 from shared.ranges import RangeNotSatisfiable
+from shared.redact import redact_url
 
 router = APIRouter(
     prefix="/record",
@@ -41,24 +44,37 @@ router = APIRouter(
 )
 
 
-@router.post("", response_model=None, status_code=200)
+@router.post("", response_model=None, status_code=200, dependencies=[Requires(Permission.RECORD)])
 async def start_recording(
-    ctx: ContextDep, session: SessionDep, body: Annotated[RecordStart, Depends(body_or_query(RecordStart))]
+    ctx: ContextDep,
+    session: SessionDep,
+    access: AccessDep,
+    body: Annotated[RecordStart, Depends(body_or_query(RecordStart))],
 ) -> None:
+    access.target, access.detail = f"tag:{body.tag_name}", f"group {body.group_name}"
     await recording.start(ctx, session, body.tag_name, body.group_name, body.model)
 
 
 @router.put(
-    "", response_model=None, responses={202: {"description": "an agent is unreachable; finished later"}}
+    "",
+    response_model=None,
+    responses={202: {"description": "an agent is unreachable; finished later"}},
+    dependencies=[Requires(Permission.RECORD)],
 )
 async def stop_recording(
-    ctx: ContextDep, session: SessionDep, body: Annotated[RecordStop, Depends(body_or_query(RecordStop))]
+    ctx: ContextDep,
+    session: SessionDep,
+    access: AccessDep,
+    body: Annotated[RecordStop, Depends(body_or_query(RecordStop))],
 ) -> Response:
+    access.target = f"tag:{body.tag_name}"
     done = await recording.stop(ctx, session, body.tag_name, body.model)
     return JSONResponse(None, status_code=200 if done else 202)
 
 
-@router.get("", response_model=list[RecordPublic], responses=NOT_MODIFIED)
+@router.get(
+    "", response_model=list[RecordPublic], responses=NOT_MODIFIED, dependencies=[Requires(Permission.READ)]
+)
 async def list_records(
     session: SessionDep,
     response: Response,
@@ -79,14 +95,21 @@ async def list_records(
 
 # The seed's spelling stays for the clients written against it; /running is the same route under
 # its right name, both in the API's description so a new client finds the one it expects.
-@router.get("/runing", response_model=bool, summary="Is the tag recording? (the seed's spelling, kept)")
-@router.get("/running", response_model=bool, summary="Is the tag recording?")
+@router.get(
+    "/runing",
+    response_model=bool,
+    summary="Is the tag recording? (the seed's spelling, kept)",
+    dependencies=[Requires(Permission.READ)],
+)
+@router.get(
+    "/running", response_model=bool, summary="Is the tag recording?", dependencies=[Requires(Permission.READ)]
+)
 async def tag_is_recording(session: SessionDep, tag_name: TagName) -> bool:
     """True while any record of the tag is recording, else false (an unknown tag too)."""
     return await recording.running(session, tag_name)
 
 
-@router.get("/{record_id}", response_model=RecordPublic)
+@router.get("/{record_id}", response_model=RecordPublic, dependencies=[Requires(Permission.READ)])
 async def get_record(session: SessionDep, record_id: RecordId) -> RecordPublic:
     row = await records_data.get(session, record_id)
     tag = await tags_data.by_id(session, row.tag_id)
@@ -110,6 +133,7 @@ async def get_record(session: SessionDep, record_id: RecordId) -> RecordPublic:
         },
         416: {},
     },
+    dependencies=[Requires(Permission.DOWNLOAD)],
 )
 async def record_video(
     ctx: ContextDep,
@@ -140,20 +164,24 @@ async def record_video(
     )
 
 
-@router.get("/{record_id}/video_url", response_model=MediaUrl)
+@router.get("/{record_id}/video_url", response_model=MediaUrl, dependencies=[Requires(Permission.DOWNLOAD)])
 async def record_video_url(ctx: ContextDep, session: SessionDep, record_id: RecordId) -> Response:
     """A short-lived URL to read the file straight from its agent (a browser's `<video src>`)."""
     direct = await media_urls.required(ctx, session, record_id)
     return JSONResponse(direct.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
-@router.delete("/{record_id}/file", response_model=RecordPublic)
+@router.delete(
+    "/{record_id}/file", response_model=RecordPublic, dependencies=[Requires(Permission.DELETE_FILES)]
+)
 async def delete_record_file(
     ctx: ContextDep,
     session: SessionDep,
+    access: AccessDep,
     record_id: RecordId,
     location: Annotated[str, Query(min_length=1, max_length=4096)],
 ) -> RecordPublic:
+    access.detail = redact_url(location)
     row = await playback.delete_file(ctx, session, record_id, location)
     await session.commit()
     tag = await tags_data.by_id(session, row.tag_id)

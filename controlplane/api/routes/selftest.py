@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
+from controlplane.api.access import Requires
 from controlplane.api.deps import ContextDep, SessionDep
+from controlplane.auth.roles import Permission
 from controlplane.services import pictures
 
 router = APIRouter(
@@ -21,13 +23,21 @@ router = APIRouter(
 )
 
 
-@router.get("/img", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+@router.get(
+    "/img",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+    dependencies=[Requires(Permission.SNAPSHOT)],
+)
 async def test_img(ctx: ContextDep, session: SessionDep) -> Response:
     return Response(await pictures.test_image(ctx, session), media_type="image/jpeg")
 
 
 @router.get(
-    "/video", response_class=StreamingResponse, responses={200: {"content": {pictures.MJPEG_MEDIA_TYPE: {}}}}
+    "/video",
+    response_class=StreamingResponse,
+    responses={200: {"content": {pictures.MJPEG_MEDIA_TYPE: {}}}},
+    dependencies=[Requires(Permission.SNAPSHOT)],
 )
 async def test_video(
     ctx: ContextDep,

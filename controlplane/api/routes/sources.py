@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from controlplane.api.access import AccessDep, Requires
 from controlplane.api.deps import ContextDep, IfNoneMatch, Limit, ObjectId, Offset, SessionDep, body_or_query
 from controlplane.api.lists import NOT_MODIFIED, list_answer
+from controlplane.auth.roles import Permission
 from controlplane.data import sources as sources_data
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
 from controlplane.services import source_list
@@ -24,6 +26,7 @@ router = APIRouter(
     "",
     response_model=list[SourcePublic],  # documents the answer; the body is serialised by the service
     responses=NOT_MODIFIED,
+    dependencies=[Requires(Permission.READ)],
 )
 async def list_sources(
     ctx: ContextDep,
@@ -38,16 +41,25 @@ async def list_sources(
     return list_answer(page)
 
 
-@router.post("", response_model=SourcePublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=SourcePublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Requires(Permission.MANAGE_SOURCES)],
+)
 async def create_source(
-    ctx: ContextDep, session: SessionDep, body: Annotated[SourceCreate, Depends(body_or_query(SourceCreate))]
+    ctx: ContextDep,
+    session: SessionDep,
+    access: AccessDep,
+    body: Annotated[SourceCreate, Depends(body_or_query(SourceCreate))],
 ) -> SourcePublic:
     row = await sources_service.create(session, ctx.settings, body)
     await session.commit()
+    access.target = f"source:{row.id}"
     return SourcePublic.of(row)
 
 
-@router.get("/{source_id}", response_model=SourcePublic)
+@router.get("/{source_id}", response_model=SourcePublic, dependencies=[Requires(Permission.READ)])
 async def get_source(ctx: ContextDep, session: SessionDep, source_id: ObjectId) -> SourcePublic:
     (public,) = await sources_service.public(
         session, ctx.settings, [await sources_data.get(session, source_id)]
@@ -55,7 +67,7 @@ async def get_source(ctx: ContextDep, session: SessionDep, source_id: ObjectId) 
     return public
 
 
-@router.put("/{source_id}", response_model=SourcePublic)
+@router.put("/{source_id}", response_model=SourcePublic, dependencies=[Requires(Permission.MANAGE_SOURCES)])
 async def update_source(
     ctx: ContextDep,
     session: SessionDep,
@@ -67,7 +79,9 @@ async def update_source(
     return SourcePublic.of(row)
 
 
-@router.delete("/{source_id}", response_model=SourcePublic)
+@router.delete(
+    "/{source_id}", response_model=SourcePublic, dependencies=[Requires(Permission.MANAGE_SOURCES)]
+)
 async def delete_source(session: SessionDep, source_id: ObjectId) -> SourcePublic:
     row = await sources_service.delete(session, source_id)
     public = SourcePublic.of(row)

@@ -7,10 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from controlplane.api.access import AccessDep, Requires
 from controlplane.api.deps import ContextDep, SessionDep, body_or_query
+from controlplane.auth.roles import Permission
 from controlplane.data import sync_jobs
 from controlplane.models.sync import SyncJobPublic, SyncStart
 from controlplane.services import sync as sync_service
+from shared.redact import redact_url
 
 router = APIRouter(
     tags=["sync"],
@@ -23,25 +26,29 @@ router = APIRouter(
 )
 
 
-@router.post("/sync", response_model=str)
+@router.post("/sync", response_model=str, dependencies=[Requires(Permission.SYNC)])
 async def start_sync(
-    ctx: ContextDep, session: SessionDep, body: Annotated[SyncStart, Depends(body_or_query(SyncStart))]
+    ctx: ContextDep,
+    session: SessionDep,
+    access: AccessDep,
+    body: Annotated[SyncStart, Depends(body_or_query(SyncStart))],
 ) -> str:
+    access.target, access.detail = f"tag:{body.tag_name}", f"to {redact_url(body.location)}"
     job = await sync_service.start(ctx, session, body)
     return job.id
 
 
-@router.get("/sync", response_model=list[SyncJobPublic])
+@router.get("/sync", response_model=list[SyncJobPublic], dependencies=[Requires(Permission.READ)])
 async def list_sync_jobs(session: SessionDep) -> list[SyncJobPublic]:
     return [SyncJobPublic.of(job) for job in await sync_jobs.list_all(session)]
 
 
-@router.get("/sync/{job_id}", response_model=SyncJobPublic)
+@router.get("/sync/{job_id}", response_model=SyncJobPublic, dependencies=[Requires(Permission.READ)])
 async def get_sync_job(session: SessionDep, job_id: str) -> SyncJobPublic:
     return SyncJobPublic.of(await sync_jobs.get(session, job_id))
 
 
-@router.post("/import", response_model=dict[str, str])
+@router.post("/import", response_model=dict[str, str], dependencies=[Requires(Permission.IMPORT)])
 async def import_record(
     ctx: ContextDep,
     session: SessionDep,

@@ -8,6 +8,8 @@ import * as tags from "./views/tags.js";
 import * as playback from "./views/playback.js";
 import * as sync from "./views/sync.js";
 import * as liveView from "./views/live.js";
+import * as audit from "./views/audit.js";
+import { refresh, watch } from "./session.js";
 
 const ROUTES = [
   [/^#?\/?$/, "overview", overview],
@@ -20,6 +22,7 @@ const ROUTES = [
   [/^#\/sync$/, "sync", sync],
   [/^#\/live$/, "live", liveView],
   [/^#\/live\/([\d,]+)$/, "live", liveView],
+  [/^#\/audit$/, "audit", audit],
 ];
 
 // Every navigation gets a number and a fresh element to draw in. A view still loading when the user
@@ -75,7 +78,8 @@ document.getElementById("token-form").addEventListener("submit", (ev) => {
   token.set(String(value || "").trim());
   ev.target.reset();
   document.getElementById("signout").hidden = !token.get();
-  route();
+  refresh().then(route); // who this is decides what the views show
+
 });
 document.getElementById("signout").addEventListener("click", () => {
   token.set(null);
@@ -83,5 +87,7 @@ document.getElementById("signout").addEventListener("click", () => {
 });
 document.getElementById("signout").hidden = !token.get();
 whenUnauthorized(askToken);
+watch(); // controls marked data-permission are hidden unless the role holds it (session.js)
 window.addEventListener("hashchange", route);
+refresh();
 route();

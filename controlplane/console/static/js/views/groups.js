@@ -13,7 +13,7 @@ async function index(view) {
   const list = h("section.card");
   const form = h(
     "form.stack",
-    { id: "group-form", novalidate: true },
+    { id: "group-form", novalidate: true, "data-permission": "manage_sources" },
     h("h2", "New group"),
     field("Name", h("input", { name: "name", autocomplete: "off" }), "name"),
     h("p.form-error.error", { role: "alert" }),
@@ -63,12 +63,12 @@ async function detail(view, id) {
       members,
       h("h2", "Cameras in this group"),
       group.sources.length
-        ? h("table.grid", h("tbody", group.sources.map((s) => h("tr", h("td", label(s)), h("td", badge(s.status)), h("td.actions", h("button", { onclick: () => change("DELETE", s.id) }, "Remove"))))))
+        ? h("table.grid", h("tbody", group.sources.map((s) => h("tr", h("td", label(s)), h("td", badge(s.status)), h("td.actions", h("button", { onclick: () => change("DELETE", s.id), "data-permission": "manage_sources" }, "Remove"))))))
         : h("p.muted", "No cameras yet."),
       add.options.length
-        ? h("form.inline", { id: "member-form", onsubmit: (ev) => { ev.preventDefault(); change("POST", Number(add.value)); } }, add, h("button", { type: "submit" }, "Add"))
+        ? h("form.inline", { id: "member-form", "data-permission": "manage_sources", onsubmit: (ev) => { ev.preventDefault(); change("POST", Number(add.value)); } }, add, h("button", { type: "submit" }, "Add"))
         : h("p.small.muted", "Every source is in this group already. ", h("a", { href: "#/sources" }, "Add sources")),
-      h("menu", h("button", { onclick: () => showWall(group) }, "Live wall"), h("button.danger", { onclick: () => removeGroup(group) }, "Delete group")),
+      h("menu", h("button", { onclick: () => showWall(group), "data-permission": "live" }, "Live wall"), h("button.danger", { onclick: () => removeGroup(group), "data-permission": "manage_sources" }, "Delete group")),
     );
     return group;
   }
@@ -99,7 +99,7 @@ async function detail(view, id) {
   const group = await refresh();
   const form = h(
     "form.stack",
-    { id: "record-form", novalidate: true },
+    { id: "record-form", novalidate: true, "data-permission": "record" },
     h("h2", "Record this group"),
     field("Tag", h("input", { name: "tag_name", autocomplete: "off", placeholder: "match-2024-04-02" }), "tag_name"),
     field("Only", h("select", { name: "model" }, h("option", { value: "" }, "every camera"), h("option", { value: "Source" }, "RTSP cameras"), h("option", { value: "PictureSource" }, "still-image cameras")), "model"),

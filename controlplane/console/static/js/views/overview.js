@@ -1,6 +1,6 @@
 // Overview: agents, sources and tags recording now, refreshed every few seconds; problems on top.
-import { getCached } from "../api.js";
-import { ago, badge, bytes, h, mount } from "../dom.js";
+import { del, getCached } from "../api.js";
+import { ago, badge, bytes, h, mount, toast } from "../dom.js";
 import { label } from "../labels.js";
 import { poll } from "../poll.js";
 
@@ -48,7 +48,7 @@ function agentTable(list) {
   if (!list.length) return h("p.muted", "No agents yet: start one with `make run` or `python -m agent`.");
   return h(
     "table.grid",
-    h("thead", h("tr", h("th", "Agent"), h("th", "State"), h("th", "Disk free"), h("th", "Records"), h("th", "Seen"))),
+    h("thead", h("tr", h("th", "Agent"), h("th", "State"), h("th", "Disk free"), h("th", "Records"), h("th", "Seen"), h("th", { "data-permission": "manage_agents" }))),
     h(
       "tbody",
       list.map((a) => {
@@ -62,6 +62,7 @@ function agentTable(list) {
           h("td", h("meter", { min: 0, max: 1, low: 0.1, optimum: 1, value: free, title: `${Math.round(free * 100)} %` }), " ", h(low ? "span.nowrap.error" : "span.nowrap", `${bytes(a.disk_free_bytes)} of ${bytes(a.disk_total_bytes)}`), reserve !== undefined ? h("div.small.muted", `reserve ${bytes(reserve)}`) : null),
           h("td", `${a.active_records} / ${a.capacity || "∞"}`),
           h("td.small", ago(a.last_seen_utc)),
+          h("td.actions", { "data-permission": "manage_agents" }, a.revoked ? null : h("button.danger.revoke", { onclick: () => revoke(a), "data-permission": "manage_agents" }, "Revoke")),
         );
       }),
     ),
@@ -87,4 +88,15 @@ function sourceTable(list) {
       ),
     ),
   );
+}
+
+// An admin's: the agent's token stops working everywhere, its sources move (SECURITY.md).
+async function revoke(agent) {
+  if (!confirm(`Revoke agent ${agent.name}? Its token stops working and its sources move to other agents.`)) return;
+  try {
+    await del(`/agent/${encodeURIComponent(agent.name)}`);
+    toast(`Revoked ${agent.name}`);
+  } catch (err) {
+    toast(`Could not revoke ${agent.name}: ${err.message}`, "error");
+  }
 }

@@ -3,9 +3,10 @@
 // The grid is 1, 2×2, 3×3 or 4×4 and sized to fit above the transport bar, which never covers a
 // video; play stops at the end of the tag. A camera that recorded nothing gets a tile that says why,
 // and no bar on the timeline.
-import { get, recordMediaUrl } from "../api.js";
+import { get, getCached, recordMediaUrl } from "../api.js";
 import { h, mount } from "../dom.js";
 import { cameraName } from "../labels.js";
+import { poll } from "../poll.js";
 import { downloadLink, hasVideo, recordStatus, unreachableReason } from "../records.js";
 import { SyncPlayer } from "../syncplayer.js";
 import { Timeline } from "../timeline.js";
@@ -81,15 +82,37 @@ export async function render(view, tag) {
     for (const t of playable) t.showClock();
   });
   const timer = setInterval(() => player.tick(), TICK_MS);
-  const live = playable.filter((t) => t.span.live);
-  const follow = live.length
+  // A tag still recording: the lanes grow with the clock, a tile at the live edge is reloaded for the
+  // newer bytes, and the records are read again (a 304 while nothing changed) to learn where each
+  // ends once it is stopped: then the tag has an end, and play stops there.
+  const live = () => playable.filter((t) => t.span.live);
+  const grow = live().length
     ? setInterval(() => {
-        for (const t of live) {
-          t.span.end = Date.now(); // the lane grows with the recording
+        for (const t of live()) {
+          t.span.end = Date.now();
           if (t.state === "edge") t.load();
         }
         timeline.draw();
       }, LIVE_RELOAD_MS)
+    : null;
+  const follow = live().length
+    ? poll({
+        what: `the records of ${tag}`,
+        every: LIVE_RELOAD_MS,
+        el: grid,
+        load: () => getCached("/record", { tag_name: tag }),
+        show: (list) => {
+          for (const r of list) {
+            const t = playable.find((x) => x.record.id === r.id);
+            if (!t || !t.span.live || !r.end_utc) continue;
+            t.record = r; // ended: its final file, named by its MD5, and its final span
+            Object.assign(t.span, recordSpan(r));
+            if (t.state === "edge" || t.state === "after") t.load();
+          }
+          if (!live().length) follow.stop();
+          timeline.draw();
+        },
+      })
     : null;
   const keys = (ev) => {
     if (ev.target.closest("input, select, textarea")) return;
@@ -103,7 +126,8 @@ export async function render(view, tag) {
   return {
     cleanup: () => {
       clearInterval(timer);
-      clearInterval(follow);
+      clearInterval(grow);
+      follow?.stop();
       document.removeEventListener("keydown", keys);
       window.removeEventListener("resize", fit);
       timeline.destroy();
@@ -122,13 +146,13 @@ function tile(r, signal, urls) {
     // Nothing to play: say why instead of a player that would fail on a file that does not exist.
     const why = unreachableReason(r) !== null ? `Camera unreachable: ${unreachableReason(r)}` : r.error || "Nothing was recorded";
     const el = h("figure.ptile", { dataset: { recordId: r.id, state: "empty" } }, h("figcaption", h("span", name), badge), h("div.note", why));
-    return { span, el, name, video: null };
+    return { record: r, span, el, name, video: null };
   }
   const video = h("video", { muted: true, playsInline: true, preload: "auto", dataset: { recordId: r.id, beginMs: span.begin, gaps: JSON.stringify(span.gaps) } });
   const stamp = h("time.stamp");
   const note = h("div.note");
   const el = h("figure.ptile", { dataset: { recordId: r.id } }, video, h("figcaption", h("span", name), badge), note, stamp, h("div.tile-foot", downloadLink(r), r.hash_md5 ? h("span.mono.small", { title: "MD5 of the file" }, `MD5 ${r.hash_md5}`) : null));
-  const t = { span, video, el, name, failed: false, active: false, state: "" };
+  const t = { record: r, span, video, el, name, failed: false, active: false, state: "" };
   video.addEventListener("error", () => {
     // A signed URL that expired while the tile was paused or buffering: ask for a new one once, and go
     // back to where the tile was (a second failure in a row is a real one).
@@ -148,7 +172,7 @@ function tile(r, signal, urls) {
   // The URL names the bytes: a browser may keep a response, and the file grows until it is finished.
   video.addEventListener("loadeddata", () => (t.renewing = false));
   t.load = () =>
-    recordMediaUrl(r.id, r.hash_md5 ? { md5: r.hash_md5 } : { at: Date.now() }, signal)
+    recordMediaUrl(r.id, t.record.hash_md5 ? { md5: t.record.hash_md5 } : { at: Date.now() }, signal)
       .then(({ url, signed }) => {
         if (url.startsWith("blob:")) urls.push(url);
         t.failed = false;

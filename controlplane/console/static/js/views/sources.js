@@ -34,10 +34,10 @@ export async function render(view) {
       h("td", badge(s.status), s.status_detail ? h(`div.small.${s.status === "offline" ? "error" : "muted"}`, s.status_detail) : null),
       h(
         "td.actions",
-        h("button", { onclick: () => showSnapshot(s) }, "Snapshot"),
-        h("button", { onclick: () => showLive(s) }, "Live"),
-        h("button", { onclick: () => editor(s) }, "Edit"),
-        h("button.danger", { onclick: () => remove(s) }, "Delete"),
+        h("button", { onclick: () => showSnapshot(s), "data-permission": "snapshot" }, "Snapshot"),
+        h("button", { onclick: () => showLive(s), "data-permission": "live" }, "Live"),
+        h("button", { onclick: () => editor(s), "data-permission": "manage_sources" }, "Edit"),
+        h("button.danger", { onclick: () => remove(s), "data-permission": "manage_sources" }, "Delete"),
       ),
     );
   }
@@ -92,7 +92,7 @@ export async function render(view) {
     const model = h("select", { name: "model" }, ["Source", "PictureSource"].map((m) => h("option", { value: m, selected: m === s.model }, m)));
     const form = h(
       "form.stack",
-      { id: "source-form", novalidate: true },
+      { id: "source-form", novalidate: true, "data-permission": "manage_sources" },
       h("h2", existing ? `Edit ${label(s)}` : "New source"),
       field("Kind", model, "model"),
       field("Description", input("description", s.description), "description"),

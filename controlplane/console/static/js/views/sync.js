@@ -10,7 +10,7 @@ export async function render(view) {
   const jobs = h("section.card");
   const form = h(
     "form.stack",
-    { id: "sync-form", novalidate: true },
+    { id: "sync-form", novalidate: true, "data-permission": "sync" },
     h("h2", "Copy a tag"),
     field("Tag", h("input", { name: "tag_name", list: "recent-tags", autocomplete: "off" }), "tag_name"),
     h("datalist", { id: "recent-tags" }, recent().map((t) => h("option", { value: t }))),

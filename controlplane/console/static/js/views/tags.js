@@ -4,7 +4,7 @@ import { bytes, field, h, mount, showErrors, toast, when } from "../dom.js";
 import { cameraName } from "../labels.js";
 import { poll } from "../poll.js";
 import { remember } from "../recent.js";
-import { downloadLink, recordStatus } from "../records.js";
+import { downloadLink, hasVideo, isActive, recordStatus } from "../records.js";
 
 const REFRESH_MS = 3000;
 
@@ -16,7 +16,7 @@ async function index(view) {
   const [running, groups, tags] = await Promise.all([get("/tag/begin"), get("/group"), get("/tags?limit=20")]);
   const form = h(
     "form.stack",
-    { id: "start-form", novalidate: true },
+    { id: "start-form", novalidate: true, "data-permission": "record" },
     h("h2", "Start recording"),
     field("Tag", h("input", { name: "tag_name", autocomplete: "off" }), "tag_name"),
     field("Group", h("select", { name: "group_name" }, groups.map((g) => h("option", { value: g.name }, g.name))), "group_name"),
@@ -60,7 +60,7 @@ async function detail(view, tag) {
       h(
         "menu",
         h("a.button.primary", { href: `#/play/${encodeURIComponent(tag)}` }, "▶ Play back"),
-        running ? h("button.danger", { id: "stop-tag", onclick: stop }, "■ Stop recording") : null,
+        running ? h("button.danger", { id: "stop-tag", onclick: stop, "data-permission": "record" }, "■ Stop recording") : null,
       ),
     );
     mount(
@@ -78,7 +78,7 @@ async function detail(view, tag) {
               h("td.status", recordStatus(r)),
               h("td.small", when(r.begin_utc), " → ", r.end_utc ? when(r.end_utc) : "now", r.duration_s ? h("div.muted", `${r.duration_s.toFixed(1)} s`) : null),
               h("td.small", r.gaps.length ? h("ul.gaps", r.gaps.map((g) => h("li", `${new Date(g.start_utc).toLocaleTimeString()} – ${new Date(g.end_utc).toLocaleTimeString()}`))) : "none"),
-              h("td.small", bytes(r.size_bytes), r.hash_md5 ? h("div.mono", `MD5 ${r.hash_md5}`) : null, r.status !== "pending" ? h("div", downloadLink(r)) : null),
+              h("td.small", !hasVideo(r) && !isActive(r) ? "no file" : bytes(r.size_bytes), r.hash_md5 ? h("div.mono", `MD5 ${r.hash_md5}`) : null, r.status !== "pending" ? h("div", downloadLink(r)) : null),
             ),
           ),
         ),

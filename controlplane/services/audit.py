@@ -1,0 +1,86 @@
+"""The audit trail: entries written as requests are answered (api/audit_trail.py) and by commands on
+the host, read by admins, purged past their retention."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from controlplane.auth.principal import ActorKind
+from controlplane.data import audit as audit_data
+from controlplane.data.audit import AuditFilter
+from controlplane.db import utcnow
+from controlplane.models.audit import AuditEntry, AuditResult
+from controlplane.settings import Settings
+
+log = logging.getLogger(__name__)
+PURGE_BATCH = 5000  # entries per purge transaction: short locks on a large trail
+
+__all__ = ["AuditFilter", "page", "purge_loop", "purge_once", "record_command", "write"]
+
+
+async def write(sessions: async_sessionmaker[AsyncSession], entry: AuditEntry) -> None:
+    """In a transaction of its own: a refused or failed request has nothing else to commit."""
+    async with sessions() as session:
+        await audit_data.insert(session, entry)
+        await session.commit()
+
+
+async def record_command(session: AsyncSession, action: str, target: str, detail: str | None = None) -> None:
+    """A change made by a command on the control plane's host (user add / remove), in its transaction."""
+    entry = AuditEntry(
+        time_utc=utcnow(),
+        actor_kind=ActorKind.CLI,
+        actor=_host_user(),
+        action=action,
+        target=target,
+        detail=detail,
+        result=AuditResult.OK,
+    )
+    await audit_data.insert(session, entry)
+
+
+def _host_user() -> str:
+    try:
+        return getpass.getuser()[:128]
+    except (KeyError, OSError):  # no name for this uid (a container's)
+        return "unknown"
+
+
+async def page(session: AsyncSession, where: AuditFilter, offset: int, limit: int) -> Sequence[AuditEntry]:
+    return await audit_data.page(session, where, offset, limit)
+
+
+async def purge_once(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime | None = None
+) -> int:
+    """Delete the entries past retention, a batch per transaction; how many this replica deleted."""
+    cutoff = (now or utcnow()) - timedelta(days=settings.audit_retention_days)
+    total = 0
+    while True:
+        async with sessions() as session:
+            deleted = await audit_data.purge_before(session, cutoff, PURGE_BATCH)
+            await session.commit()
+        if not deleted:  # done, or another replica is purging (it will finish)
+            return total
+        total += deleted
+        if deleted < PURGE_BATCH:
+            return total
+
+
+async def purge_loop(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    """Every replica runs it; the database keeps two from purging at once (data.audit)."""
+    while True:
+        try:
+            purged = await purge_once(sessions, settings)
+            if purged:
+                log.info("purged %d audit entries older than %s days", purged, settings.audit_retention_days)
+        except Exception:  # a database away for a while must not end the loop
+            log.exception("audit purge")
+        await asyncio.sleep(settings.audit_purge_interval_s)
