@@ -20,6 +20,7 @@ from controlplane.auth.roles import Permission
 from controlplane.context import AppContext
 from controlplane.errors import ServiceError
 from controlplane.services import live_stream, live_tickets
+from controlplane.stream_relay import Upstream
 from shared.media_fanout import Init, StreamEnded
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ class _Wall:
         except (WebSocketDisconnect, RuntimeError):
             return  # the browser left; RuntimeError: sending on a closed WebSocket
 
-    async def _play(self, tile: int, source_id: int, upstream: Any) -> None:
+    async def _play(self, tile: int, source_id: int, upstream: Upstream) -> None:
         loop = asyncio.get_running_loop()
         recording = await live_stream.recording(self._ctx, source_id)
         checked_at, state = loop.time(), ""
