@@ -45,6 +45,11 @@ class Fmp4Error(Exception):
     """The bytes are not the fragmented MP4 the files package handles; `str()` is safe to report."""
 
 
+class StreamError(Exception):
+    """A camera session's stream is not the fragmented MP4 expected (or not playable live); `str()`
+    is safe to report."""
+
+
 class JoinError(Exception):
     """The parts could not be joined into a verified final file; `str()` is safe to report."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+from agent.errors import StreamError
 from shared.media_fanout import Fragment, Init
 
 _HEADER = struct.Struct(">I4s")
@@ -19,10 +20,6 @@ _NTP_TO_UNIX = 2_208_988_800
 _MAX_BOX = 64 * 1024 * 1024  # larger than any fragment of a camera: a corrupt stream
 _NON_SYNC = 0x00010000  # sample_is_non_sync_sample in the sample flags
 _CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
-
-
-class StreamError(Exception):
-    """The bytes are not the fragmented MP4 expected; `str()` is safe to report."""
 
 
 def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:

@@ -26,10 +26,10 @@ from agent.cameras.spec import (
     ffmpeg_start_error,
     invalid_url_error,
 )
-from agent.errors import CameraError, CameraFailure
+from agent.errors import CameraError, CameraFailure, StreamError
 from agent.ffmpeg.live_commands import audio_refused, session_command
 from agent.ffmpeg.process import FfmpegProcess
-from agent.files.fmp4_stream import Splitter, StreamError
+from agent.files.fmp4_stream import Splitter
 from agent.restart import restart_policy
 from shared.media_fanout import Fanout, Init
 

@@ -157,7 +157,9 @@ class _Wall:
                     raise
                 except Exception:  # a bug here must not end the tile in silence: it says so and retries
                     log.exception("live tile %s (source %s) failed to open", tile, source_id)
-                    await self._status(tile, "offline", detail="the server failed to open the stream", code=500)
+                    await self._status(
+                        tile, "offline", detail="the server failed to open the stream", code=500
+                    )
                     await asyncio.sleep(_REOPEN_S)
                     continue
                 await self._play(tile, source_id, upstream)

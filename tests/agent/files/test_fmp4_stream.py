@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from agent.errors import StreamError
 from agent.ffmpeg.live_commands import FRAGMENT_US
-from agent.files.fmp4_stream import Splitter, StreamError, codecs_of
+from agent.files.fmp4_stream import Splitter, codecs_of
 from shared.media_fanout import Fragment, Init
 
 FFMPEG = "ffmpeg"
