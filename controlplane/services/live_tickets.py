@@ -6,8 +6,9 @@ authenticated call (`POST /api/v1/live/ticket`), then opens the WebSocket with i
 worth one connection within `TICKET_TTL_S`, and nothing else. It names (signed) who asked for it, so
 that the tiles the wall opens are that caller's live views in the audit trail.
 
-The signing key is derived from the API token, so that any replica of the control plane accepts a
-ticket another made; without a token (local mode) it is a random key of this process.
+The signing key is derived from a secret the replicas share (the API token, else the agents key,
+else the secrets key), so that any replica of the control plane accepts a ticket another made;
+without any (local mode) it is a random key of this process.
 """
 
 from __future__ import annotations
@@ -57,10 +58,14 @@ _used = _Used()
 
 
 def _key(settings: Settings) -> bytes:
-    if settings.api_token is None:
-        return _LOCAL_KEY
-    token = settings.api_token.get_secret_value().encode()
-    return hmac.new(token, b"videorec live websocket tickets", hashlib.sha256).digest()
+    # A secret every replica has (the bootstrap token, else the agents key, else the secrets key:
+    # single sign-on may run without the token), never the secret itself.
+    for secret in (settings.api_token, settings.agents_key, settings.secrets_key):
+        if secret is not None:
+            return hmac.new(
+                secret.get_secret_value().encode(), b"videorec live websocket tickets", hashlib.sha256
+            ).digest()
+    return _LOCAL_KEY
 
 
 def _signature(key: bytes, expires: int, nonce: str, who: str) -> str:

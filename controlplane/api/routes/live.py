@@ -21,6 +21,7 @@ from controlplane.auth.roles import Permission
 from controlplane.context import AppContext
 from controlplane.errors import ServiceError
 from controlplane.services import audit, live_stream, live_tickets
+from controlplane.stream_relay import Upstream
 from shared.media_fanout import Init, StreamEnded
 
 log = logging.getLogger(__name__)
@@ -158,12 +159,21 @@ class _Wall:
                         return  # asking again cannot help
                     await asyncio.sleep(_REOPEN_S)
                     continue
+                except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+                    raise
+                except Exception:  # a bug here must not end the tile in silence: it says so and retries
+                    log.exception("live tile %s (source %s) failed to open", tile, source_id)
+                    await self._status(
+                        tile, "offline", detail="the server failed to open the stream", code=500
+                    )
+                    await asyncio.sleep(_REOPEN_S)
+                    continue
                 await self._play(tile, source_id, upstream)
                 await self._status(tile, "reconnecting", detail=upstream.fanout.ended or "")
         except (WebSocketDisconnect, RuntimeError):
             return  # the browser left; RuntimeError: sending on a closed WebSocket
 
-    async def _play(self, tile: int, source_id: int, upstream: Any) -> None:
+    async def _play(self, tile: int, source_id: int, upstream: Upstream) -> None:
         loop = asyncio.get_running_loop()
         recording = await live_stream.recording(self._ctx, source_id)
         checked_at, state = loop.time(), ""
