@@ -14,12 +14,13 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from controlplane.api.access import Requires
+from controlplane.api.access import AccessDep, Requires
 from controlplane.api.deps import MAX_ID, ContextDep, ObjectId, SessionDep
+from controlplane.auth.principal import Principal
 from controlplane.auth.roles import Permission
 from controlplane.context import AppContext
 from controlplane.errors import ServiceError
-from controlplane.services import live_stream, live_tickets
+from controlplane.services import audit, live_stream, live_tickets
 from controlplane.stream_relay import Upstream
 from shared.media_fanout import Init, StreamEnded
 
@@ -61,19 +62,21 @@ async def source_stream(ctx: ContextDep, session: SessionDep, source_id: ObjectI
 
 
 @router.post("/live/ticket", response_model=live_tickets.LiveTicket, dependencies=[Requires(Permission.LIVE)])
-async def live_ticket(ctx: ContextDep) -> live_tickets.LiveTicket:
-    return live_tickets.issue(ctx.settings)
+async def live_ticket(ctx: ContextDep, access: AccessDep) -> live_tickets.LiveTicket:
+    return live_tickets.issue(ctx.settings, access.principal)
 
 
 @ws_router.websocket("/live/ws")
 async def live_ws(websocket: WebSocket, ticket: str = "") -> None:
     ctx = websocket.state.ctx
     assert isinstance(ctx, AppContext)
-    if not live_tickets.redeem(ctx.settings, ticket):
+    who = live_tickets.redeem(ctx.settings, ticket)
+    if who is None or not who.may(Permission.LIVE):
         await websocket.close(code=1008, reason="a fresh ticket from POST /api/v1/live/ticket is required")
         return
     await websocket.accept()
-    wall = _Wall(ctx, websocket)
+    client = websocket.client.host if websocket.client else None
+    wall = _Wall(ctx, websocket, who, client)
     try:
         await wall.serve()
     finally:
@@ -87,9 +90,11 @@ class _Wall:
     `{"tile", "state": connecting|live|reconnecting|offline, "detail", "codecs", "recording"}`, and
     binary: tile (2 bytes, big-endian), kind (1 byte: 0 init segment, 1 fragment), then the bytes."""
 
-    def __init__(self, ctx: AppContext, websocket: WebSocket) -> None:
+    def __init__(self, ctx: AppContext, websocket: WebSocket, who: Principal, client: str | None) -> None:
         self._ctx = ctx
         self._ws = websocket
+        self._who = who  # whose ticket opened it: each tile is their live view in the audit trail
+        self._client = client
         self._tiles: dict[int, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
@@ -142,6 +147,7 @@ class _Wall:
 
     async def _tile(self, tile: int, source_id: int) -> None:
         try:
+            await audit.live_view(self._ctx.sessions, self._who, source_id, self._client)
             await self._status(tile, "connecting")
             while True:
                 try:
