@@ -13,12 +13,14 @@ import httpx
 from agent.cameras import dial
 from agent.cameras.prober import Prober
 from agent.cameras.spec import spec_from_assigned
+from agent.control.record_pages import next_page
 from agent.recording.manager import RecordManager
-from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut, RecordReport
+from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut
 
 log = logging.getLogger(__name__)
 
 _ALL_PROBES_EVERY = 30  # beats
+_BACKLOG_DELAY_S = 0.05
 
 
 class HeartbeatLoop:
@@ -50,9 +52,10 @@ class HeartbeatLoop:
         self._assignment: str | None = None
         self._told: dict[int, tuple[bool, str]] = {}  # each probe's state as last acknowledged
         self._beats = 0
+        self.more_records = False  # the last beat left record changes for the next one
 
     async def beat(self) -> HeartbeatOut:
-        pending: list[RecordReport] = list(self._records.list(self._records_ack))
+        pending, self.more_records = next_page(self._records.list(self._records_ack))
         probes = self._prober.results()
         # Probes whose state changed since the control plane last took them, and all of them once a
         # minute or so (a database restored from a backup forgets what it was told).
@@ -99,7 +102,11 @@ class HeartbeatLoop:
                 if not self.connected:
                     log.info("connected to the control plane at %s", self._url)
                 self.connected, failures = True, 0
-                delay = answer.interval_s * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not crypto
+                # A backlog of record changes (a long journal after a restart) goes on at once.
+                if self.more_records:
+                    delay = _BACKLOG_DELAY_S
+                else:
+                    delay = answer.interval_s * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not crypto
             except (httpx.HTTPError, ValueError) as exc:
                 failures += 1
                 if self.connected or failures == 1:

@@ -3,16 +3,20 @@
 A browser cannot put an Authorization header on a WebSocket, and the API token must never ride in a
 URL (proxies and browser histories keep URLs). So the console asks for a ticket with an ordinary
 authenticated call (`POST /api/v1/live/ticket`), then opens the WebSocket with it: the ticket is
-worth one connection within `TICKET_TTL_S`, and nothing else.
+worth one connection within `TICKET_TTL_S`, and nothing else. It names (signed) who asked for it, so
+that the tiles the wall opens are that caller's live views in the audit trail.
 
-The signing key is derived from the API token, so that any replica of the control plane accepts a
-ticket another made; without a token (local mode) it is a random key of this process.
+The signing key is derived from a secret the replicas share (the API token, else the agents key,
+else the secrets key), so that any replica of the control plane accepts a ticket another made;
+without any (local mode) it is a random key of this process.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from collections import OrderedDict
@@ -20,6 +24,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
+from controlplane.auth.principal import ActorKind, Principal
+from controlplane.auth.roles import Role
 from controlplane.models.common import UtcDatetimeOut
 from controlplane.settings import Settings
 
@@ -52,30 +58,52 @@ _used = _Used()
 
 
 def _key(settings: Settings) -> bytes:
-    if settings.api_token is None:
-        return _LOCAL_KEY
-    token = settings.api_token.get_secret_value().encode()
-    return hmac.new(token, b"videorec live websocket tickets", hashlib.sha256).digest()
+    # A secret every replica has (the bootstrap token, else the agents key, else the secrets key:
+    # single sign-on may run without the token), never the secret itself.
+    for secret in (settings.api_token, settings.agents_key, settings.secrets_key):
+        if secret is not None:
+            return hmac.new(
+                secret.get_secret_value().encode(), b"videorec live websocket tickets", hashlib.sha256
+            ).digest()
+    return _LOCAL_KEY
 
 
-def _signature(key: bytes, expires: int, nonce: str) -> str:
-    return hmac.new(key, f"{expires}.{nonce}".encode(), hashlib.sha256).hexdigest()
+def _signature(key: bytes, expires: int, nonce: str, who: str) -> str:
+    return hmac.new(key, f"{expires}.{nonce}.{who}".encode(), hashlib.sha256).hexdigest()
 
 
-def issue(settings: Settings, now: float | None = None) -> LiveTicket:
+def _who(principal: Principal) -> str:
+    role = principal.role.value if principal.role else None
+    text = json.dumps([principal.kind.value, principal.name, role], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def _principal(who: str) -> Principal | None:
+    try:
+        kind, name, role = json.loads(base64.urlsafe_b64decode(who + "=" * (-len(who) % 4)))
+        return Principal(ActorKind(kind), name, Role(role) if role else None)
+    except (ValueError, TypeError):
+        return None
+
+
+def issue(settings: Settings, principal: Principal, now: float | None = None) -> LiveTicket:
     expires = int((time.time() if now is None else now) + TICKET_TTL_S)
     nonce = secrets.token_urlsafe(12)
-    ticket = f"{expires}.{nonce}.{_signature(_key(settings), expires, nonce)}"
+    who = _who(principal)
+    ticket = f"{expires}.{nonce}.{who}.{_signature(_key(settings), expires, nonce, who)}"
     return LiveTicket(ticket=ticket, expires_utc=datetime.fromtimestamp(expires, UTC))
 
 
-def redeem(settings: Settings, ticket: str, now: float | None = None) -> bool:
-    """Whether `ticket` is one of ours, unexpired and not used before (it is used up now)."""
+def redeem(settings: Settings, ticket: str, now: float | None = None) -> Principal | None:
+    """Who asked for `ticket`, when it is one of ours, unexpired and not used before (it is used up
+    now); None otherwise."""
     now = time.time() if now is None else now
     parts = ticket.split(".")
-    if len(ticket) > 200 or len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()):
-        return False
-    expires, nonce, signature = int(parts[0]), parts[1], parts[2]
-    if not hmac.compare_digest(signature, _signature(_key(settings), expires, nonce)):
-        return False
-    return expires >= now and _used.spend(nonce, expires, now)
+    if len(ticket) > 600 or len(parts) != 4 or not (parts[0].isascii() and parts[0].isdigit()):
+        return None
+    expires, nonce, who, signature = int(parts[0]), parts[1], parts[2], parts[3]
+    if not hmac.compare_digest(signature, _signature(_key(settings), expires, nonce, who)):
+        return None
+    if expires < now or not _used.spend(nonce, expires, now):
+        return None
+    return _principal(who)

@@ -14,12 +14,14 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from controlplane.api.access import Requires
+from controlplane.api.access import AccessDep, Requires
 from controlplane.api.deps import MAX_ID, ContextDep, ObjectId, SessionDep
+from controlplane.auth.principal import Principal
 from controlplane.auth.roles import Permission
 from controlplane.context import AppContext
 from controlplane.errors import ServiceError
-from controlplane.services import live_stream, live_tickets
+from controlplane.services import audit, live_stream, live_tickets
+from controlplane.stream_relay import Upstream
 from shared.media_fanout import Init, StreamEnded
 
 log = logging.getLogger(__name__)
@@ -60,19 +62,21 @@ async def source_stream(ctx: ContextDep, session: SessionDep, source_id: ObjectI
 
 
 @router.post("/live/ticket", response_model=live_tickets.LiveTicket, dependencies=[Requires(Permission.LIVE)])
-async def live_ticket(ctx: ContextDep) -> live_tickets.LiveTicket:
-    return live_tickets.issue(ctx.settings)
+async def live_ticket(ctx: ContextDep, access: AccessDep) -> live_tickets.LiveTicket:
+    return live_tickets.issue(ctx.settings, access.principal)
 
 
 @ws_router.websocket("/live/ws")
 async def live_ws(websocket: WebSocket, ticket: str = "") -> None:
     ctx = websocket.state.ctx
     assert isinstance(ctx, AppContext)
-    if not live_tickets.redeem(ctx.settings, ticket):
+    who = live_tickets.redeem(ctx.settings, ticket)
+    if who is None or not who.may(Permission.LIVE):
         await websocket.close(code=1008, reason="a fresh ticket from POST /api/v1/live/ticket is required")
         return
     await websocket.accept()
-    wall = _Wall(ctx, websocket)
+    client = websocket.client.host if websocket.client else None
+    wall = _Wall(ctx, websocket, who, client)
     try:
         await wall.serve()
     finally:
@@ -86,9 +90,11 @@ class _Wall:
     `{"tile", "state": connecting|live|reconnecting|offline, "detail", "codecs", "recording"}`, and
     binary: tile (2 bytes, big-endian), kind (1 byte: 0 init segment, 1 fragment), then the bytes."""
 
-    def __init__(self, ctx: AppContext, websocket: WebSocket) -> None:
+    def __init__(self, ctx: AppContext, websocket: WebSocket, who: Principal, client: str | None) -> None:
         self._ctx = ctx
         self._ws = websocket
+        self._who = who  # whose ticket opened it: each tile is their live view in the audit trail
+        self._client = client
         self._tiles: dict[int, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
@@ -141,6 +147,7 @@ class _Wall:
 
     async def _tile(self, tile: int, source_id: int) -> None:
         try:
+            await audit.live_view(self._ctx.sessions, self._who, source_id, self._client)
             await self._status(tile, "connecting")
             while True:
                 try:
@@ -152,12 +159,21 @@ class _Wall:
                         return  # asking again cannot help
                     await asyncio.sleep(_REOPEN_S)
                     continue
+                except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+                    raise
+                except Exception:  # a bug here must not end the tile in silence: it says so and retries
+                    log.exception("live tile %s (source %s) failed to open", tile, source_id)
+                    await self._status(
+                        tile, "offline", detail="the server failed to open the stream", code=500
+                    )
+                    await asyncio.sleep(_REOPEN_S)
+                    continue
                 await self._play(tile, source_id, upstream)
                 await self._status(tile, "reconnecting", detail=upstream.fanout.ended or "")
         except (WebSocketDisconnect, RuntimeError):
             return  # the browser left; RuntimeError: sending on a closed WebSocket
 
-    async def _play(self, tile: int, source_id: int, upstream: Any) -> None:
+    async def _play(self, tile: int, source_id: int, upstream: Upstream) -> None:
         loop = asyncio.get_running_loop()
         recording = await live_stream.recording(self._ctx, source_id)
         checked_at, state = loop.time(), ""

@@ -110,7 +110,7 @@ async def test_reader_lingers_for_a_snapshot_then_stops(rtsp_camera: RtspCamera,
     assert time.monotonic() - left >= 1.0  # not before the linger
     assert proc.returncode is not None and not proc.running
     # The camera session goes with its last holder: the reader lingered already.
-    await await_until(lambda: hub.sessions.session_count == 0, timeout=5, interval=0.05, what="no session")
+    await await_until(lambda: hub.sessions.session_count == 0, timeout=15, interval=0.05, what="no session")
     assert child_processes() == []
     assert hub.latest(1, max_age=60) is None
 
