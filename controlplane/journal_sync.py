@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.context import AppContext
@@ -54,7 +56,9 @@ async def run(ctx: AppContext) -> None:
     while True:
         try:
             await sync_once(ctx)
-        except Exception:  # a database away for a while must not end the loop
+        except (OperationalError, SqlTimeoutError) as exc:  # busy or away: the next pass tries again
+            log.warning("journal sync: the database is busy or away: %s", type(exc).__name__)
+        except Exception:  # nothing must end the loop
             log.exception("journal sync")
         await asyncio.sleep(poll)
 

@@ -9,6 +9,8 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -108,6 +110,8 @@ async def purge_loop(sessions: async_sessionmaker[AsyncSession], settings: Setti
             purged = await purge_once(sessions, settings)
             if purged:
                 log.info("purged %d audit entries older than %s days", purged, settings.audit_retention_days)
-        except Exception:  # a database away for a while must not end the loop
+        except (OperationalError, SqlTimeoutError) as exc:  # busy or away: the next pass tries again
+            log.warning("audit purge: the database is busy or away: %s", type(exc).__name__)
+        except Exception:  # nothing must end the loop
             log.exception("audit purge")
         await asyncio.sleep(settings.audit_purge_interval_s)
