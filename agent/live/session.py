@@ -104,9 +104,7 @@ class CameraSession:
                         raise
 
     def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        why = exc.detail if isinstance(exc, CameraError) else repr(exc)
-        delay = state.next_action.sleep if state.next_action else 0.0
+        why, delay = retry_reason(state)
         log.info("camera session %s: failed (%s); retrying in %.1f s", self.spec.source_id, why, delay)
 
     async def _read_camera(self) -> None:
@@ -259,3 +257,11 @@ class SessionHub:
         await session.close()
         self._all.discard(session)
         log.info("camera session %s: ended, not needed for %.1f s", session.spec.source_id, delay)
+
+
+def retry_reason(state: RetryCallState) -> tuple[str, float]:
+    """Why an attempt on a camera failed (the camera's own words where it gave some), and the pause
+    before the next one: what the camera session and the live readers log."""
+    exc = state.outcome.exception() if state.outcome else None
+    why = exc.detail if isinstance(exc, CameraError) else repr(exc)
+    return why, state.next_action.sleep if state.next_action else 0.0
