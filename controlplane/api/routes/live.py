@@ -14,12 +14,13 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from controlplane.api.access import Requires
+from controlplane.api.access import AccessDep, Requires
 from controlplane.api.deps import MAX_ID, ContextDep, ObjectId, SessionDep
+from controlplane.auth.principal import Principal
 from controlplane.auth.roles import Permission
 from controlplane.context import AppContext
 from controlplane.errors import ServiceError
-from controlplane.services import live_stream, live_tickets
+from controlplane.services import live_audit, live_stream, live_tickets
 from shared.media_fanout import Init, StreamEnded
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ router = APIRouter(tags=["live"])
 # The WebSocket has no bearer token to check (browsers cannot send one): its ticket is the check.
 ws_router = APIRouter(prefix="/api/v1")
 MAX_TILES = 64
+MAX_MESSAGE_CHARS = 1024  # a message is {"open": tile, "source": id} or {"close": tile}
 _REOPEN_S = 3.0  # a tile whose camera or agent failed asks again this often
 _STATUS_S = 2.0  # a tile with no video says why this often
 _RECORDING_EVERY_S = 15.0
@@ -60,19 +62,21 @@ async def source_stream(ctx: ContextDep, session: SessionDep, source_id: ObjectI
 
 
 @router.post("/live/ticket", response_model=live_tickets.LiveTicket, dependencies=[Requires(Permission.LIVE)])
-async def live_ticket(ctx: ContextDep) -> live_tickets.LiveTicket:
-    return live_tickets.issue(ctx.settings)
+async def live_ticket(ctx: ContextDep, access: AccessDep) -> live_tickets.LiveTicket:
+    return await live_tickets.issue(ctx.sessions, access.principal)
 
 
 @ws_router.websocket("/live/ws")
 async def live_ws(websocket: WebSocket, ticket: str = "") -> None:
     ctx = websocket.state.ctx
     assert isinstance(ctx, AppContext)
-    if not live_tickets.redeem(ctx.settings, ticket):
+    principal = await live_tickets.redeem(ctx.sessions, ticket)
+    if principal is None or not principal.may(Permission.LIVE):
+        await live_audit.refused(ctx, websocket)
         await websocket.close(code=1008, reason="a fresh ticket from POST /api/v1/live/ticket is required")
         return
     await websocket.accept()
-    wall = _Wall(ctx, websocket)
+    wall = _Wall(ctx, websocket, principal)
     try:
         await wall.serve()
     finally:
@@ -86,23 +90,36 @@ class _Wall:
     `{"tile", "state": connecting|live|reconnecting|offline, "detail", "codecs", "recording"}`, and
     binary: tile (2 bytes, big-endian), kind (1 byte: 0 init segment, 1 fragment), then the bytes."""
 
-    def __init__(self, ctx: AppContext, websocket: WebSocket) -> None:
+    def __init__(self, ctx: AppContext, websocket: WebSocket, principal: Principal) -> None:
         self._ctx = ctx
         self._ws = websocket
+        self._principal = principal
+        self._viewed: set[int] = set()  # sources whose view is in the audit trail (once per wall)
         self._tiles: dict[int, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
     async def serve(self) -> None:
         with contextlib.suppress(WebSocketDisconnect):
             while True:
-                text = await self._ws.receive_text()
+                message = await self._ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
                 try:
-                    message = json.loads(text)
-                    self._on_message(message)
-                except (ValueError, TypeError) as exc:
+                    if not isinstance(text, str):
+                        raise ValueError("text messages only")
+                    if len(text) > MAX_MESSAGE_CHARS:  # before parsing: deep nesting would recurse
+                        raise ValueError(f"at most {MAX_MESSAGE_CHARS} characters")
+                    source = self._on_message(json.loads(text))
+                except (ValueError, TypeError, RecursionError) as exc:
                     await self._send_json({"error": f"bad message: {exc}"})
+                    continue
+                if source is not None and source not in self._viewed:
+                    self._viewed.add(source)
+                    await live_audit.viewed(self._ctx, self._ws, self._principal, source)
 
-    def _on_message(self, message: Any) -> None:
+    def _on_message(self, message: Any) -> int | None:
+        """The source a tile was opened on, if one was."""
         if not isinstance(message, dict):
             raise ValueError("a JSON object is expected")
         if "open" in message:
@@ -111,10 +128,11 @@ class _Wall:
             if len(self._tiles) >= MAX_TILES:
                 raise ValueError(f"at most {MAX_TILES} tiles")
             self._tiles[tile] = asyncio.create_task(self._tile(tile, source), name=f"live-tile-{tile}")
-        elif "close" in message:
+            return source
+        if "close" in message:
             self._stop(_number(message["close"], 0xFFFF))
-        else:
-            raise ValueError("expected 'open' or 'close'")
+            return None
+        raise ValueError("expected 'open' or 'close'")
 
     def _stop(self, tile: int) -> None:
         task = self._tiles.pop(tile, None)
