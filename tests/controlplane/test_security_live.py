@@ -178,18 +178,13 @@ def test_websocket_messages_are_bounded(
                 ws.send_text(message)
             assert _error(ws).startswith("bad message"), message
         ws.send_text(json.dumps({"close": 12}))  # an unknown tile: nothing to close, no answer
-        # More tiles than a wall may hold: the extra ones are refused; closing them is fine.
-        for tile in range(MAX_TILES + 3):
+        # More tiles than a wall may hold (a tile counts until closed, offline or not): refused.
+        for tile in range(MAX_TILES):
             ws.send_text(json.dumps({"open": tile, "source": 555_000 + tile}))
-        errors, offline = 0, set()
-        while errors < 3 or len(offline) < MAX_TILES:
-            message = ws.receive_json()
-            if "error" in message:
-                assert f"at most {MAX_TILES} tiles" in message["error"]
-                errors += 1
-            elif message["state"] == "offline":
-                offline.add(message["tile"])
-        assert errors == 3 and offline == set(range(MAX_TILES))
+            assert _until_tile_state(ws, tile, "offline")["code"] == 404
+        for tile in range(MAX_TILES, MAX_TILES + 3):
+            ws.send_text(json.dumps({"open": tile, "source": 1}))
+            assert f"at most {MAX_TILES} tiles" in _error(ws)
         for tile in range(MAX_TILES):
             ws.send_text(json.dumps({"close": tile}))
         # Thousands of bad messages are each answered, in order, and the wall still works after.
