@@ -14,6 +14,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from agent.cameras.gate import SnapshotGate
 from agent.cameras.prober import Prober
 from agent.control.heartbeat import HeartbeatLoop
+from agent.control.retention import RetentionLoop
 from agent.files.copies.store import CopyStore
 from agent.live import LiveHub
 from agent.metrics_registry import REGISTRY
@@ -83,7 +84,8 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             http,
             settings.controlplane_url,
             token,
-            settings.heartbeat_interval_s,
+            settings.heartbeat_retry_s,
+            settings.heartbeat_retry_max_s,
             state.facts,
             prober,
             records,
@@ -122,6 +124,8 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(beat.run(), name="heartbeat")
+                retention = RetentionLoop(records, lambda: beat.protected, settings.retention_interval_s)
+                tasks.create_task(retention.run(), name="retention")
                 tasks.create_task(prober.run(), name="prober")
                 await stop.wait()
                 raise _Stop

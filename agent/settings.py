@@ -5,14 +5,18 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.media_urls import check_public_url
 
 
 class AgentSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VIDEOREC_AGENT_", env_file=".env", extra="ignore")
+    # populate_by_name: a renamed setting keeps its old variable as an alias (validation_alias) and is
+    # still set by its field name in code.
+    model_config = SettingsConfigDict(
+        env_prefix="VIDEOREC_AGENT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     name: str = Field(
         default_factory=lambda: socket.gethostname().split(".")[0] or "agent",
@@ -46,7 +50,27 @@ class AgentSettings(BaseSettings):
         "http://127.0.0.1:8080", description="Base URL of the control plane to send heartbeats to."
     )
     capacity: int = Field(64, ge=1, description="How many recordings this agent accepts at once.")
-    heartbeat_interval_s: float = Field(2.0, gt=0, description="Seconds between heartbeats.")
+    heartbeat_retry_s: float = Field(
+        2.0,
+        gt=0,
+        # VIDEOREC_AGENT_HEARTBEAT_INTERVAL_S: its name until 0.x, deprecated (it never set the interval).
+        validation_alias=AliasChoices(
+            "VIDEOREC_AGENT_HEARTBEAT_RETRY_S", "VIDEOREC_AGENT_HEARTBEAT_INTERVAL_S"
+        ),
+        description="Pause before the next heartbeat after a failed one, doubled at each failure up to "
+        "heartbeat_retry_max_s (with jitter; a 503's Retry-After is waited out in full). While the "
+        "control plane answers, it sets the interval. Formerly VIDEOREC_AGENT_HEARTBEAT_INTERVAL_S "
+        "(still read, deprecated).",
+    )
+    heartbeat_retry_max_s: float = Field(
+        5.0, gt=0, description="Longest pause between failed heartbeats (a 503's Retry-After aside)."
+    )
+    retention_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between retention passes (age, size and free-space eviction), whatever the "
+        "heartbeats do: the disk fills at the same pace while the control plane is away.",
+    )
     probe_interval_s: float = Field(3.0, gt=0, description="Seconds between probes of each camera.")
     probe_timeout_s: float = Field(5.0, gt=0, description="How long one camera probe may take.")
     snapshot_concurrency: int = Field(

@@ -1,18 +1,27 @@
-"""Heartbeats at scale: simulated agents against a control plane on PostgreSQL, beside the floor of
-the same exchange (a bare FastAPI app that parses the same beat and answers the same sources, no
+"""Heartbeats at scale: simulated agents against control planes on PostgreSQL, beside the floor of the
+same exchange (a bare FastAPI app that parses the same beat and answers the same sources, no
 database) measured in the same run.
 
-    .venv/bin/python bench/heartbeat_scale.py [--quick] [--scenario AGENTS:SOURCES ...]
+    .venv/bin/python bench/heartbeat_scale.py [--quick] [--scenario AGENTS:SOURCES[:REPLICAS][:delta]]
+        [--overload AGENTS:SOURCES] [--bulk N]
 
 Each simulated agent beats as the real one does: every 2 s (x0.9-1.1 jitter) after its previous beat
-came back, and takes back what the answer assigns. Two ways, one after the other on the same control
-plane and database: "full beats" as the previous release's agent (no assignment held: a probe for
-every source every time, every source with its credentials back), and "delta beats" as today's
-(the assignment it holds, probes only when their state changed: here never after the first). Sources are added through the API first (unplaced; the beats place them), which
-also gives the rate at which a site adds cameras. Per scenario: beats/s asked (agents / 2 s) and
-served, p50/p99 latency, the control plane's CPU per beat and in all, answers that were not 200, and
-agents declared down although they never stopped beating. The simulator shares the 2 cores: past
-~150 beats/s it competes with what it measures.
+came back, takes back what the answer assigns, and after a 503 waits out its Retry-After with the
+agent's own jitter (agent.control.heartbeat.next_retry). Two protocols, one after the other on the same
+control planes and database:
+- "previous" beats as the previous release's agent: no assignment held, a probe for every source every
+  time, and every source with its credentials back;
+- "delta" beats as today's: the assignment it holds, probes only when their state changed (here once,
+  after its sources came). A steady fleet's beats then bring nothing new: the quiet path.
+Sources are added first through POST /api/v1/source/batch (1,000 a request, 2 callers: the bulk add
+rate), unplaced; the placement loop places them once the agents have joined. Agents are spread over
+the replicas (agent n beats to replica n mod REPLICAS, as a sticky connection would).
+
+Per run: beats/s asked (agents / 2 s) and served, p50/p99 latency, control-plane CPU per served beat
+(every replica's process) and in all, 503s, other errors, and agents declared down although they
+never stopped beating. `--overload` runs the previous protocol on one replica at about twice what it
+serves: what must hold is 503s only, no agent declared down, no failover. The simulator shares the
+machine's cores with what it measures.
 """
 
 from __future__ import annotations
@@ -23,21 +32,24 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
+from agent.control.heartbeat import next_retry  # noqa: E402
 from bench.common import cpu_sample, markdown_table, percentile, ratio, workspace  # noqa: E402
 from shared.heartbeat import HEARTBEAT_PATH  # noqa: E402
 from videorec_testing.db import postgres_database  # noqa: E402
 from videorec_testing.net import free_port  # noqa: E402
-from videorec_testing.processes import AGENT_TOKEN, Proc, start_controlplane  # noqa: E402
+from videorec_testing.processes import AGENT_TOKEN, ControlPlane, Proc, start_controlplane  # noqa: E402
 from videorec_testing.wait import wait_until  # noqa: E402
 
 INTERVAL_S = 2.0
 BARE_APP = "bench.bare_heartbeat_app:app"
+BATCH = 1000
 
 
 @dataclass
@@ -45,12 +57,14 @@ class Run:
     label: str
     agents: int
     sources: int
+    replicas: int
     seconds: float
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     cpu_s: float = 0.0
     declared_down: int = 0
-    add_rate: float = 0.0
+    quiet: int = 0  # beats answered from memory (the delta protocol's quiet path)
+    counts: dict[str, int] = field(default_factory=dict)  # quiet and full beats (by reason), the window's
 
     @property
     def served(self) -> int:
@@ -58,10 +72,11 @@ class Run:
 
     def row(self, floor_ms: float | None) -> list[object]:
         per_beat = self.cpu_s / self.served * 1000 if self.served else float("nan")
-        others = sum(n for status, n in self.statuses.items() if status != 200)
+        errors = sum(n for status, n in self.statuses.items() if status not in (200, 503))
         return [
             self.label,
             f"{self.agents} x {self.sources}",
+            self.replicas or "-",
             f"{self.agents / INTERVAL_S:.0f}",
             f"{self.served / self.seconds:.0f}",
             f"{percentile(self.latencies, 50) * 1000:.0f} ms" if self.latencies else "-",
@@ -69,33 +84,36 @@ class Run:
             f"{per_beat:.2f} ms",
             ratio(per_beat, floor_ms) if floor_ms else "1.00×",
             f"{self.cpu_s / self.seconds * 100:.0f} %",
-            others,
-            self.declared_down if self.label != "floor" else "-",
-            f"{self.add_rate:.0f}/s" if self.add_rate else "-",
+            f"{self.quiet / self.served * 100:.0f} %" if self.served and self.replicas else "-",
+            self.statuses.get(503, 0),
+            errors,
+            self.declared_down if self.replicas else "-",
         ]
 
 
-async def simulate(url: str, run: Run, warmup_s: float, delta: bool) -> None:
+async def simulate(urls: list[str], run: Run, warmup_s: float, delta: bool) -> None:
     """`run.agents` agents beating for warm-up + `run.seconds`; only the measured window counts."""
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     headers = {"Authorization": f"Bearer {AGENT_TOKEN}", "Content-Type": "application/json"}
     started = time.monotonic()
     measure_from, end = started + warmup_s, started + warmup_s + run.seconds
 
     async def agent(n: int, client: httpx.AsyncClient) -> None:
-        name = f"sim-{n:05d}"
+        name, url = f"sim-{n:05d}", urls[n % len(urls)] + HEARTBEAT_PATH
         held: list[int] = []
         assignment: str | None = None  # the delta protocol's token (None: the previous release's beat)
         told = False  # the delta protocol sends a probe when its state changes (here: once)
+        failures = 0
         await asyncio.sleep(random.uniform(0, INTERVAL_S))  # noqa: S311 - spread, as real agents are
         while time.monotonic() < end:
             now = time.time()
             body = {
                 "name": name,
-                "address": f"127.0.0.1:{20000 + n}",
+                "address": f"127.0.0.1:{20000 + n % 40000}",
                 "site": "default",
                 "capacity": 1000,
                 "version": "sim",
+                "disk_free_bytes": 10**12 - n,
                 "probes": []
                 if told
                 else [{"source_id": s, "online": True, "probed_unix": now} for s in held],
@@ -103,10 +121,12 @@ async def simulate(url: str, run: Run, warmup_s: float, delta: bool) -> None:
                 "assignment": assignment,
             }
             sent = time.monotonic()
+            pause = INTERVAL_S * random.uniform(0.9, 1.1)  # noqa: S311 - jitter
             try:
-                response = await client.post(url + HEARTBEAT_PATH, json=body, headers=headers)
+                response = await client.post(url, json=body, headers=headers)
                 status = response.status_code
                 if status == 200:
+                    failures = 0
                     answer = response.json()
                     if answer["sources"] is not None:
                         held = [s["id"] for s in answer["sources"]]
@@ -115,77 +135,123 @@ async def simulate(url: str, run: Run, warmup_s: float, delta: bool) -> None:
                         told = True
                     if delta:
                         assignment = answer.get("assignment")
+                else:
+                    failures += 1
+                    pause = next_retry(
+                        failures,
+                        httpx.HTTPStatusError("", request=response.request, response=response),
+                        INTERVAL_S,
+                        5.0,
+                    )
             except httpx.HTTPError:
-                status = 0
+                status, failures = 0, failures + 1
+                pause = next_retry(failures, httpx.ConnectError(""), INTERVAL_S, 5.0)
             done = time.monotonic()
             if sent >= measure_from and done <= end:
                 run.statuses[status] = run.statuses.get(status, 0) + 1
                 if status == 200:
                     run.latencies.append(done - sent)
-            await asyncio.sleep(INTERVAL_S * random.uniform(0.9, 1.1))  # noqa: S311 - jitter
+            await asyncio.sleep(pause)
 
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         await asyncio.gather(*(agent(n, client) for n in range(run.agents)))
 
 
-def measure(url: str, pid: int, run: Run, warmup_s: float, delta: bool = False) -> None:
+def _beat_counts(urls: list[str]) -> dict[str, int]:
+    """Beats answered quietly and fully (by reason), summed over the replicas."""
+    total: dict[str, int] = {}
+    for url in urls:
+        for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
+            if line.startswith(("videorec_heartbeats_quiet_total ", "videorec_heartbeats_full_total{")):
+                name = line.split()[0].removeprefix("videorec_heartbeats_").removesuffix("_total")
+                total[name] = total.get(name, 0) + int(float(line.split()[-1]))
+    return total
+
+
+def measure(urls: list[str], pids: list[int], run: Run, warmup_s: float, delta: bool = False) -> None:
     async def timed() -> None:
-        task = asyncio.create_task(simulate(url, run, warmup_s, delta))
+        task = asyncio.create_task(simulate(urls, run, warmup_s, delta))
         await asyncio.sleep(warmup_s)
-        before = cpu_sample(pid)
+        before = [cpu_sample(pid) for pid in pids]
+        counts = await asyncio.to_thread(_beat_counts, urls) if run.replicas else {}
         await asyncio.sleep(run.seconds)
-        run.cpu_s = (cpu_sample(pid) - before).own
+        run.cpu_s = sum((cpu_sample(pid) - b).own for pid, b in zip(pids, before, strict=True))
+        if run.replicas:
+            after = await asyncio.to_thread(_beat_counts, urls)
+            run.counts = {k: v - counts.get(k, 0) for k, v in after.items() if v - counts.get(k, 0)}
+            run.quiet = run.counts.get("quiet", 0)
         await task
 
     asyncio.run(timed())
 
 
-def add_sources(url: str, count: int) -> float:
-    """Sources through the API, 16 callers at once; returns sources added per second."""
+def add_sources(url: str, count: int, callers: int = 2) -> float:
+    """Sources through POST /api/v1/source/batch (BATCH a request, `callers` at once); returns the
+    sources added per second."""
 
     async def add() -> None:
-        queue = iter(range(count))
-        async with httpx.AsyncClient(timeout=60) as client:
+        batches = iter(range(0, count, BATCH))
+        async with httpx.AsyncClient(timeout=120) as client:
 
             async def caller() -> None:
-                for n in queue:
-                    # Addresses, not names: the camera policy resolves a name, and here none resolves
-                    # (a 2 s time-out each would be all this measures).
-                    host = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
-                    body = {"uri_rtsp": f"rtsp://{host}/stream", "description": f"cam {n}"}
-                    response = await client.post(url + "/api/v1/source", json=body)
+                for start in batches:
+                    # Addresses, not names: the camera policy resolves a name, and here none resolves.
+                    items = [
+                        {
+                            "uri_rtsp": f"rtsp://viewer:pw@10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}/stream",
+                            "description": f"cam {n}",
+                        }
+                        for n in range(start, min(start + BATCH, count))
+                    ]
+                    response = await client.post(url + "/api/v1/source/batch", json=items)
                     response.raise_for_status()
 
-            await asyncio.gather(*(caller() for _ in range(16)))
+            await asyncio.gather(*(caller() for _ in range(callers)))
 
     started = time.monotonic()
     asyncio.run(add())
     return count / (time.monotonic() - started)
 
 
-def controlplane_runs(tmp: Path, agents: int, sources: int, seconds: float, warmup_s: float) -> list[Run]:
-    """The previous release's beats (every source, every probe, every time), then the delta protocol's,
-    on one control plane and database."""
-    runs = [Run("full beats", agents, sources, seconds), Run("delta beats", agents, sources, seconds)]
+def _down(urls: list[str], since: datetime) -> int:
+    """Simulated agents declared down since `since`: within the measured window every one of them
+    beats (between runs the whole fleet pauses, and an agent silent for real may be declared down)."""
+    rows = httpx.get(urls[0] + "/api/v1/agent", timeout=60).json()
+    return sum(
+        1
+        for a in rows
+        if a["name"].startswith("sim-") and a["down_utc"] and datetime.fromisoformat(a["down_utc"]) >= since
+    )
+
+
+def controlplane_runs(
+    tmp: Path, agents: int, sources: int, replicas: int, seconds: float, warmup_s: float, protocols: list[str]
+) -> tuple[list[Run], float]:
+    """The protocols asked, one after the other, on `replicas` control planes and one database;
+    also returns the bulk add rate."""
+    runs = []
     with postgres_database() as database_url:
-        cp = start_controlplane(tmp / f"cp-{agents}-{sources}", database_url)
+        cps: list[ControlPlane] = []
         try:
-            add_rate = add_sources(cp.url, agents * sources)
-            assert cp.proc is not None
-            for run, delta in zip(runs, (False, True), strict=True):
-                run.add_rate = add_rate
-                measure(cp.url, cp.proc.pid, run, warmup_s, delta)
-                with httpx.Client(base_url=cp.url, timeout=30) as c:
-                    rows = c.get("/api/v1/agent").json()
-                downs = sum(1 for a in rows if a["name"].startswith("sim-") and a["down_utc"])
-                run.declared_down = downs - sum(r.declared_down for r in runs if r is not run)
+            for r in range(replicas):
+                cps.append(start_controlplane(tmp / f"cp-{agents}-{sources}-{r}", database_url))
+            urls = [cp.url for cp in cps]
+            pids = [cp.proc.pid for cp in cps if cp.proc is not None]
+            add_rate = add_sources(urls[0], agents * sources)
+            for protocol in protocols:
+                run = Run(protocol, agents, sources, replicas, seconds)
+                window = datetime.now(UTC) + timedelta(seconds=warmup_s)
+                measure(urls, pids, run, warmup_s, delta=protocol == "delta")
+                run.declared_down = _down(urls, window)
+                runs.append(run)
         finally:
-            cp.stop()
-    return runs
+            for cp in cps:
+                cp.stop()
+    return runs, add_rate
 
 
 def floor_run(tmp: Path, agents: int, sources: int, seconds: float, warmup_s: float) -> Run:
-    run = Run("floor", agents, sources, seconds)
+    run = Run("floor", agents, sources, 0, seconds)
     port = free_port()
     env = {"VIDEOREC_BARE_SOURCES_PER_AGENT": str(sources), "PATH": "/usr/bin:/bin"}
     server = Proc(
@@ -199,24 +265,47 @@ def floor_run(tmp: Path, agents: int, sources: int, seconds: float, warmup_s: fl
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: httpx.get(url + "/healthz").status_code == 200, 30, what="bare app")
         assert server.proc is not None
-        measure(url, server.proc.pid, run, warmup_s)
+        measure([url], [server.proc.pid], run, warmup_s)
     finally:
         server.stop()
     return run
+
+
+def bulk_run(tmp: Path, count: int) -> tuple[float, float]:
+    """Seconds to add `count` cameras through the batch route, and the rate."""
+    with postgres_database() as database_url:
+        cp = start_controlplane(tmp / "cp-bulk", database_url)
+        try:
+            started = time.monotonic()
+            rate = add_sources(cp.url, count)
+            return time.monotonic() - started, rate
+        finally:
+            cp.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 s per run instead of 30")
     parser.add_argument(
-        "--scenario", action="append", help="AGENTS:SOURCES (default: 100:5 100:50 300:5)", default=None
+        "--scenario",
+        action="append",
+        default=None,
+        help="AGENTS:SOURCES[:REPLICAS][:delta] (default: 100:5 100:50); ':delta' skips the previous protocol",
+    )
+    parser.add_argument(
+        "--overload", action="append", default=[], help="AGENTS:SOURCES, previous protocol, 1 replica"
+    )
+    parser.add_argument("--bulk", type=int, default=0, help="also time adding this many cameras in bulk")
+    parser.add_argument(
+        "--warmup", type=float, default=None, help="seconds before measuring (placement, first answers)"
     )
     args = parser.parse_args()
-    seconds, warmup = (10.0, 4.0) if args.quick else (30.0, 6.0)
-    scenarios = [tuple(int(x) for x in s.split(":")) for s in (args.scenario or ["100:5", "100:50", "300:5"])]
+    seconds, warmup = (10.0, 15.0) if args.quick else (30.0, 20.0)
+    warmup = args.warmup or warmup
     headers = [
         "server",
         "agents x sources",
+        "replicas",
         "beats/s asked",
         "served",
         "p50",
@@ -224,20 +313,43 @@ def main() -> None:
         "CPU per beat",
         "vs floor",
         "CPU",
-        "not 200",
+        "quiet",
+        "503",
+        "other errors",
         "declared down",
-        "sources added",
     ]
     rows: list[list[object]] = []
+    notes: list[str] = []
     with workspace() as (tmp, _stop):
-        for agents, sources in scenarios:
+        for spec in args.scenario or ["100:5", "100:50"]:
+            parts = spec.split(":")
+            agents, sources = int(parts[0]), int(parts[1])
+            replicas = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 1
+            protocols = ["delta"] if parts[-1] == "delta" else ["previous", "delta"]
             floor = floor_run(tmp, agents, sources, seconds, warmup)
             floor_ms = floor.cpu_s / floor.served * 1000 if floor.served else 0.0
-            rows += [
-                floor.row(None),
-                *(run.row(floor_ms) for run in controlplane_runs(tmp, agents, sources, seconds, warmup)),
-            ]
+            runs, add_rate = controlplane_runs(tmp, agents, sources, replicas, seconds, warmup, protocols)
+            rows += [floor.row(None), *(run.row(floor_ms) for run in runs)]
+            notes.append(
+                f"{agents}x{sources}: {agents * sources} sources added at {add_rate:.0f}/s (batch route)"
+            )
+            notes += [f"{agents}x{sources} {run.label}: beats {run.counts}" for run in runs]
             print(markdown_table(headers, rows), flush=True)  # so far: a long run shows each scenario
+        for spec in args.overload:
+            agents, sources = (int(x) for x in spec.split(":"))
+            runs, _ = controlplane_runs(tmp, agents, sources, 1, seconds, warmup, ["previous"])
+            for run in runs:
+                run.label = "overload (previous)"
+            rows += [run.row(None) for run in runs]
+            print(markdown_table(headers, rows), flush=True)
+        if args.bulk:
+            took, rate = bulk_run(tmp, args.bulk)
+            notes.append(
+                f"bulk add: {args.bulk} cameras in {took:.1f} s ({rate:.0f}/s, batches of {BATCH}, 2 callers)"
+            )
+    print(markdown_table(headers, rows))
+    for note in notes:
+        print(f"- {note}")
 
 
 if __name__ == "__main__":

@@ -21,44 +21,16 @@ import argparse
 import asyncio
 import sqlite3
 import time
-import uuid
 
 import grpc
 import psycopg
 
-from agent.cameras.spec import CameraSpec
-from agent.recording.journal import Journal, RecordRow, journal_key
 from bench.common import AGENT_NAME, markdown_table, workspace
 from controlplane.agents.client import AgentClient
-from shared.enums import RecordStatus
 from videorec_testing.processes import AGENT_TOKEN
+from videorec_testing.records import fill_journal
 from videorec_testing.stack import start_stack
 from videorec_testing.wait import wait_until
-
-
-def fill_journal(storage: Path, n: int) -> None:
-    journal = Journal(storage, journal_key(AGENT_TOKEN))
-    now = time.time() - 86_400
-    try:
-        for i in range(n):
-            rid, tag, source = str(uuid.uuid4()), f"shift-{i % 50}", 1 + i % 10
-            journal.save(
-                RecordRow(
-                    record_id=rid,
-                    tag_name=tag,
-                    spec=CameraSpec(source_id=source, rtsp_url=f"rtsp://admin:pw@10.0.0.{source}/s"),
-                    ffmpeg_cmd=None,
-                    status=RecordStatus.COMPLETED,
-                    begin_unix=now + i,
-                    end_unix=now + i + 60,
-                    final_path=str(storage / tag / str(source) / f"{rid}.mp4"),
-                    hash_md5="0" * 32,
-                    size_bytes=1_000_000,
-                    duration_s=60.0,
-                )
-            )
-    finally:
-        journal.close()
 
 
 def count_records(database_url: str | None, data: Path) -> int:

@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controlplane import __version__, console, failover, journal_sync, schema, sealed
+from controlplane import __version__, console, journal_sync, schema, sealed
 from controlplane.agents.pool import AgentPool
 from controlplane.api.access import document_permissions
 from controlplane.api.audit_trail import AuditTrail
@@ -27,7 +27,8 @@ from controlplane.db import make_engine, make_sessionmaker, private_sqlite_file,
 from controlplane.errors import install_handlers
 from controlplane.live_relay import LiveRelay
 from controlplane.metrics import Metrics, MetricsMiddleware
-from controlplane.services import audit
+from controlplane.placement import loop as placement_loop
+from controlplane.services import audit, camera_policy, recording
 from controlplane.services import sources as sources_service
 from controlplane.settings import Settings
 from controlplane.sync.runner import SyncRunner
@@ -86,8 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
         )
         runner = asyncio.create_task(SyncRunner(ctx).run(), name="sync-runner")
-        failing_over = asyncio.create_task(failover.run(ctx), name="failover")
+        placing = asyncio.create_task(placement_loop.run(ctx, recording.launch), name="placement")
         lag = asyncio.create_task(ctx.lag.run(), name="loop-lag")
+        quiet = asyncio.create_task(
+            ctx.quiet.run(ctx.sessions, settings, camera_policy.networks_of(settings)), name="quiet-beats"
+        )
         journals = asyncio.create_task(journal_sync.run(ctx), name="journal-sync")
         purge = asyncio.create_task(audit.purge_loop(ctx.sessions, settings), name="audit-purge")
         # Everything made so far (modules, the app, its routes and models, SQLAlchemy's metadata) lives
@@ -98,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"ctx": ctx}
         finally:
-            for task in (purge, journals, lag, failing_over, runner, clock):
+            for task in (quiet, purge, journals, lag, placing, runner, clock):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -13,6 +13,7 @@ from controlplane.list_cache import ListCache
 from controlplane.live_relay import LiveRelay
 from controlplane.loop_lag import LoopLag
 from controlplane.metrics import Metrics
+from controlplane.quiet_beats import QuietBeats
 from controlplane.settings import Settings
 from controlplane.stream_relay import StreamRelay
 
@@ -26,6 +27,9 @@ class AppContext:
     live: LiveRelay
     metrics: Metrics = field(default_factory=Metrics)
     sync_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when this replica adds sources: the placement loop places them now, not at its next look.
+    placement_wake: asyncio.Event = field(default_factory=asyncio.Event)
     lists: ListCache = field(default_factory=ListCache)  # serialised lists by database version
     lag: LoopLag = field(default_factory=LoopLag)  # how late this replica's own loop has been
+    quiet: QuietBeats = field(default_factory=QuietBeats)  # heartbeats with nothing new, written in bulk
     streams: StreamRelay = field(default_factory=StreamRelay)  # live fMP4, one upstream per source

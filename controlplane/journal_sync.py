@@ -80,10 +80,12 @@ async def sync_agent(ctx: AppContext, agent: Agent, now: datetime) -> int:
     recovered = 0
     async with ctx.sessions() as session:
         mark = await marks.claim(session, agent.name, now, stale_before)
-        await session.commit()
         if mark is None:
+            await session.rollback()
             return 0  # read lately, here or by another replica
         since, after = mark.synced_unix, mark.synced_record_id
+        # The claim is committed before the agent is asked: no transaction waits on a remote call.
+        await session.commit()
         client = ctx.agents.client(agent)
         seen = Seen()
         for _ in range(MAX_PAGES):

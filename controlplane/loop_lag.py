@@ -1,8 +1,10 @@
-"""How late this replica's event loop has been: a replica that is itself late must not take the
-silence it caused for its agents' (their heartbeats waited in its queue, not on the network).
+"""How late this replica has been: a replica that is itself late must not take the silence it caused
+for its agents' (their heartbeats waited in its queue or for its database, not on the network).
 
-A task sleeps a short tick and notes by how much each wake-up overshot; the failover check asks for
-the worst overshoot over the window it is about to judge agents on."""
+A task sleeps a short tick and notes by how much each wake-up overshot (a stalled event loop), and
+the heartbeat route notes how long each beat took to answer (a loop starved of CPU, a pool with no
+connection free, a slow database); the failover check asks for the worst over the window it is
+about to judge agents on."""
 
 from __future__ import annotations
 

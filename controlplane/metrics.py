@@ -101,6 +101,19 @@ class Metrics:
             "Copies whose bytes did not hash to the record's MD5 (each attempt)",
             registry=self.registry,
         )
+        self.heartbeats_quiet = Counter(
+            "videorec_heartbeats_quiet",
+            "Heartbeats this replica answered from memory, nothing new in them (no database work; their "
+            "liveness is written in bulk every half second)",
+            registry=self.registry,
+        )
+        self.heartbeats_full = Counter(
+            "videorec_heartbeats_full",
+            "Heartbeats that took the full exchange, by why: unread (no recent read of the database), "
+            "unknown (first beat here, or new facts), assignment, reports (probes, records), stops",
+            ["reason"],
+            registry=self.registry,
+        )
         self.failover_held = Counter(
             "videorec_failover_held",
             "Failover checks of this replica that declared no agent down although some were silent, by "

@@ -167,8 +167,9 @@ class Settings(BaseSettings):
     failover_hold_lag_s: float = Field(
         2.0,
         gt=0,
-        description="A replica whose own event loop stalled longer than this while it would judge agents "
-        "declares none down: the silence may be its own (heartbeats waiting in its queue). With the "
+        description="A replica whose own event loop stalled longer than this, or that took longer than "
+        "this to answer a heartbeat, while it would judge agents declares none down: the silence may be "
+        "its own (heartbeats waiting in its queue or for its database). With the "
         "defaults a stall must last about failover_after_s - heartbeat_interval_s (3 s) to fake a "
         "silence; this holds from 2 s.",
     )
@@ -182,6 +183,14 @@ class Settings(BaseSettings):
     )
     failover_hold_min_agents: int = Field(
         4, ge=1, description="The share rule applies from this many agents heard lately (fewer: each counts)."
+    )
+    placement_settle_s: float = Field(
+        3.0,
+        ge=0,
+        description="Sources wait to be placed while agents are joining, until none has come online for "
+        "this long (at most ten times as long): the first agent of a fleet that starts together would "
+        "otherwise take every camera. Placement runs in a loop of each replica, never in a heartbeat. "
+        "0: place at once.",
     )
     failover_retry_s: float = Field(
         300.0,

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 
+from agent.cameras.spec import CameraSpec
+from agent.recording.journal import Journal, RecordRow, journal_key
+from shared.enums import RecordStatus
 from videorec_testing.media import ffprobe_json
-from videorec_testing.processes import ControlPlane
+from videorec_testing.processes import AGENT_TOKEN, ControlPlane
 from videorec_testing.wait import wait_until
 
 
@@ -110,3 +115,29 @@ def record_facts(record: dict) -> dict:
     when it was recovered): equal before and after a restore or an upgrade."""
     source = record["source"]["id"] if record["source"] else None
     return {k: record[k] for k in RECORD_FACTS} | {"source_id": source}
+
+
+def fill_journal(storage: Path, n: int) -> None:
+    """An agent's journal (in its storage folder) holding `n` completed records: 50 tags, 10 sources."""
+    journal = Journal(storage, journal_key(AGENT_TOKEN))
+    now = time.time() - 86_400
+    try:
+        for i in range(n):
+            rid, tag, source = str(uuid.uuid4()), f"shift-{i % 50}", 1 + i % 10
+            journal.save(
+                RecordRow(
+                    record_id=rid,
+                    tag_name=tag,
+                    spec=CameraSpec(source_id=source, rtsp_url=f"rtsp://admin:pw@10.0.0.{source}/s"),
+                    ffmpeg_cmd=None,
+                    status=RecordStatus.COMPLETED,
+                    begin_unix=now + i,
+                    end_unix=now + i + 60,
+                    final_path=str(storage / tag / str(source) / f"{rid}.mp4"),
+                    hash_md5="0" * 32,
+                    size_bytes=1_000_000,
+                    duration_s=60.0,
+                )
+            )
+    finally:
+        journal.close()

@@ -1,4 +1,5 @@
-"""Reports the agent to the control plane every few seconds and takes back its assigned sources."""
+"""Reports the agent to the control plane every few seconds and takes back its assigned sources and
+the tags retention must spare (retention itself runs on its own timer: agent.control.retention)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import httpx
 from agent.cameras import dial
 from agent.cameras.prober import Prober
 from agent.cameras.spec import spec_from_assigned
+from agent.control.record_pages import next_page
 from agent.recording.manager import RecordManager
-from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut, RecordReport
+from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut
 
 log = logging.getLogger(__name__)
 
 _ALL_PROBES_EVERY = 30  # beats
+_BACKLOG_DELAY_S = 0.05
 
 
 class HeartbeatLoop:
@@ -26,7 +29,8 @@ class HeartbeatLoop:
         client: httpx.AsyncClient,
         controlplane_url: str,
         token: str | None,
-        interval_s: float,
+        retry_s: float,
+        retry_max_s: float,
         describe: Callable[[], HeartbeatIn],
         prober: Prober,
         records: RecordManager,
@@ -34,7 +38,8 @@ class HeartbeatLoop:
         self._client = client
         self._url = controlplane_url.rstrip("/") + HEARTBEAT_PATH
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._interval = interval_s
+        self._retry_s = retry_s
+        self._retry_max_s = retry_max_s
         self._describe = describe
         self._prober = prober
         self._records = records
@@ -42,14 +47,15 @@ class HeartbeatLoop:
         self._records_ack = 0.0
         self.connected = False
         # Tags retention must spare; None until the control plane has said (nothing is evicted before).
-        self._protected: set[str] | None = None
+        self.protected: set[str] | None = None
         # The assignment whose sources the prober holds; the control plane then says only what changed.
         self._assignment: str | None = None
         self._told: dict[int, tuple[bool, str]] = {}  # each probe's state as last acknowledged
         self._beats = 0
+        self.more_records = False  # the last beat left record changes for the next one
 
     async def beat(self) -> HeartbeatOut:
-        pending: list[RecordReport] = list(self._records.list(self._records_ack))
+        pending, self.more_records = next_page(self._records.list(self._records_ack))
         probes = self._prober.results()
         # Probes whose state changed since the control plane last took them, and all of them once a
         # minute or so (a database restored from a backup forgets what it was told).
@@ -74,7 +80,7 @@ class HeartbeatLoop:
             self._assignment = answer.assignment
         self._records_ack = max(self._records_ack, answer.records_ack_unix)
         if answer.protected_tags is not None:
-            self._protected = set(answer.protected_tags)
+            self.protected = set(answer.protected_tags)
         if answer.camera_networks is not None:
             dial.use(answer.camera_networks)
         for record_id in answer.stop_records:
@@ -96,26 +102,29 @@ class HeartbeatLoop:
                 if not self.connected:
                     log.info("connected to the control plane at %s", self._url)
                 self.connected, failures = True, 0
-                delay = answer.interval_s
+                # A backlog of record changes (a long journal after a restart) goes on at once.
+                if self.more_records:
+                    delay = _BACKLOG_DELAY_S
+                else:
+                    delay = answer.interval_s * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not crypto
             except (httpx.HTTPError, ValueError) as exc:
                 failures += 1
                 if self.connected or failures == 1:
                     log.warning("heartbeat to %s failed: %s", self._url, exc)
                 self.connected = False
-                # Back off while the control plane is away, with jitter so agents do not beat in step.
-                delay = max(min(self._interval * 2 ** min(failures - 1, 4), 5.0), retry_after(exc))
-            await self._retention()
-            await asyncio.sleep(delay * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not crypto
+                delay = next_retry(failures, exc, self._retry_s, self._retry_max_s)
+            await asyncio.sleep(delay)
 
-    async def _retention(self) -> None:
-        """Once per beat, with the protected tags last heard (also while the control plane is away:
-        the disk fills all the same)."""
-        if self._protected is None:
-            return
-        try:
-            await self._records.enforce_retention(self._protected)
-        except Exception:
-            log.exception("retention failed")
+
+def next_retry(failures: int, exc: Exception, base_s: float, max_s: float) -> float:
+    """The pause after `failures` failed beats in a row, with jitter so that agents refused together
+    do not come back together. An overloaded control plane's Retry-After is waited out in full and
+    spread over half as long again (never sooner than asked: every agent asked at once would be back
+    at once); any other failure backs off from `base_s`, doubling up to `max_s`."""
+    asked = retry_after(exc)
+    if asked > 0:
+        return asked * random.uniform(1.0, 1.5)  # noqa: S311 - jitter, not crypto
+    return min(base_s * 2 ** min(failures - 1, 10), max_s) * random.uniform(0.9, 1.1)  # noqa: S311
 
 
 def retry_after(exc: Exception) -> float:

@@ -21,19 +21,29 @@ _FMP4 += ["-frag_duration", str(FRAGMENT_US), "-write_prft", "wallclock", "-flus
 _FROM_PIPE = ["-probesize", "32", "-fpsprobesize", "0", "-f", "mp4", "-i", "pipe:0"]
 
 
-def session_command(url: str, ffmpeg_bin: str, *, io_timeout_s: float) -> FfmpegCommand:
-    """The camera's video, copied (no decoding), as fragmented MP4 on stdout."""
+def session_command(url: str, ffmpeg_bin: str, *, io_timeout_s: float, audio: bool = True) -> FfmpegCommand:
+    """The camera's video and its first audio track if it has one (`audio`), copied (nothing
+    decoded), as fragmented MP4 on stdout. An audio codec MP4 cannot hold (G.711, which cameras use
+    most) makes ffmpeg fail at once (`audio_refused`): run it again without audio."""
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("rtsp", "rtsps"):
         raise ValueError(f"not an RTSP URL (scheme {scheme!r})")
-    options = {"rtsp_transport": "tcp", "allowed_media_types": "video"}
+    options = {"rtsp_transport": "tcp", "allowed_media_types": "video+audio" if audio else "video"}
     options["timeout"] = str(round(io_timeout_s * 1_000_000))  # µs of socket silence before giving up
     options |= FAST_OPEN  # probing ends once the codec is known: the first keyframe, not 20 frames
     script = _concat_script(url, [f"option {key} {value}" for key, value in options.items()])
     argv = [ffmpeg_bin, *_COMMON, "-f", "concat", "-safe", "0", "-protocol_whitelist", _RTSP_PROTOCOLS]
     argv += [arg for key, value in FAST_OPEN.items() for arg in (f"-{key}", value)]
-    argv += ["-i", "pipe:0", "-map", "0:v:0", "-c", "copy", *_FMP4, "pipe:1"]
-    return FfmpegCommand(argv, script)
+    argv += ["-i", "pipe:0", "-map", "0:v:0", *(["-map", "0:a:0?"] if audio else []), "-c", "copy", *_FMP4]
+    return FfmpegCommand([*argv, "pipe:1"], script)
+
+
+def audio_refused(stderr_tail: list[str]) -> bool:
+    """Whether ffmpeg stopped because the MP4 muxer cannot hold the camera's audio codec."""
+    return any(
+        "Could not find tag for codec" in line or "not currently supported in container" in line
+        for line in stderr_tail
+    )
 
 
 def jpeg_decoder_argv(ffmpeg_bin: str, fps: float, width: int | None = None) -> list[str]:

@@ -49,31 +49,81 @@ def _find(data: bytes, start: int, end: int, path: tuple[bytes, ...]) -> tuple[i
 
 
 def codecs_of(moov: bytes) -> str:
-    """The RFC 6381 codec string of the first video track in `moov` (a whole box), e.g.
-    `avc1.64001f` or `hvc1.1.6.L93.B0`; StreamError when the codec is not H.264/H.265."""
+    """The RFC 6381 codec string of the tracks in `moov` (a whole box): the video's, e.g.
+    `avc1.64001f` or `hvc1.1.6.L93.B0`, then the audio's if any, e.g. `avc1.64001f,mp4a.40.2`;
+    StreamError when the video is not H.264/H.265."""
+    video, audio = "", ""
     for kind, payload, end in _boxes(moov, 8, len(moov)):
         if kind != b"trak":
             continue
         stsd = _find(moov, payload, end, (b"mdia", b"minf", b"stbl", b"stsd"))
         if stsd is None:
             continue
-        # stsd: version/flags (4), entry count (4), then sample entries; a visual entry has 78 bytes
-        # of fields before its child boxes.
+        # stsd: version/flags (4), entry count (4), then sample entries.
         for entry, entry_payload, entry_end in _boxes(moov, stsd[0] + 8, stsd[1]):
-            children = entry_payload + 78
-            if entry in (b"avc1", b"avc3"):
-                found = _find(moov, children, entry_end, (b"avcC",))
-                if found is None:
-                    raise StreamError("an H.264 track without avcC")
-                profile, compat, level = moov[found[0] + 1 : found[0] + 4]
-                return f"{entry.decode()}.{profile:02x}{compat:02x}{level:02x}"
-            if entry in (b"hvc1", b"hev1"):
-                found = _find(moov, children, entry_end, (b"hvcC",))
-                if found is None:
-                    raise StreamError("an H.265 track without hvcC")
-                return entry.decode() + "." + _hevc_codec(moov[found[0] : found[1]])
-            raise StreamError(f"video codec {entry.decode(errors='replace')!r} cannot be played live")
-    raise StreamError("no video track")
+            if entry in _VIDEO_ENTRIES and not video:
+                video = _video_codec(moov, entry, entry_payload, entry_end)
+            elif entry in (b"mp4a", b"Opus") and not audio:
+                audio = _audio_codec(moov, entry, entry_payload, entry_end)
+            elif entry not in _VIDEO_ENTRIES and entry not in (b"mp4a", b"Opus"):
+                continue  # some other track (data, subtitles): not played live
+            break
+    if not video:
+        raise StreamError("no H.264 or H.265 video track: cannot be played live")
+    return f"{video},{audio}" if audio else video
+
+
+_VIDEO_ENTRIES = (b"avc1", b"avc3", b"hvc1", b"hev1")
+
+
+def _video_codec(moov: bytes, entry: bytes, payload: int, end: int) -> str:
+    children = payload + 78  # a visual sample entry's fields before its child boxes
+    if entry in (b"avc1", b"avc3"):
+        found = _find(moov, children, end, (b"avcC",))
+        if found is None:
+            raise StreamError("an H.264 track without avcC")
+        profile, compat, level = moov[found[0] + 1 : found[0] + 4]
+        return f"{entry.decode()}.{profile:02x}{compat:02x}{level:02x}"
+    found = _find(moov, children, end, (b"hvcC",))
+    if found is None:
+        raise StreamError("an H.265 track without hvcC")
+    return entry.decode() + "." + _hevc_codec(moov[found[0] : found[1]])
+
+
+def _audio_codec(moov: bytes, entry: bytes, payload: int, end: int) -> str:
+    if entry == b"Opus":
+        return "opus"
+    esds = _find(moov, payload + 28, end, (b"esds",))  # an audio sample entry has 28 bytes of fields
+    if esds is None:
+        return "mp4a.40.2"
+    data = moov[esds[0] + 4 : esds[1]]  # after version/flags: descriptors (tag, size, body)
+    oti, aot = 0x40, 2
+    position = 0
+    while position < len(data):
+        tag = data[position]
+        position += 1
+        size = 0
+        for _ in range(4):  # a size is 1-4 bytes, 7 bits each
+            byte = data[position]
+            position += 1
+            size = size << 7 | byte & 0x7F
+            if not byte & 0x80:
+                break
+        if tag == 0x03:  # ES descriptor: id (2), flags (1), then its sub-descriptors
+            flags = data[position + 2]
+            position += 3 + (2 if flags & 0x80 else 0) + (2 if flags & 0x20 else 0)
+            if flags & 0x40:
+                position += 1 + data[position]
+            continue
+        if tag == 0x04:  # decoder config: object type, then 12 bytes, then the decoder specific info
+            oti = data[position]
+            position += 13
+            continue
+        if tag == 0x05 and size:
+            aot = data[position] >> 3
+            break
+        position += size
+    return f"mp4a.{oti:x}.{aot}" if oti == 0x40 else f"mp4a.{oti:x}"
 
 
 def _hevc_codec(hvcc: bytes) -> str:

@@ -20,7 +20,7 @@ from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.process import FfmpegProcess
 from agent.live.decode import stream_jpegs
 from agent.live.pacing import Pacer
-from agent.live.session import SessionHub
+from agent.live.session import SessionHub, retry_reason
 from agent.restart import restart_policy
 
 log = logging.getLogger(__name__)
@@ -110,9 +110,7 @@ class Reader:
                         raise
 
     def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        why = exc.detail if isinstance(exc, CameraError) else repr(exc)
-        delay = state.next_action.sleep if state.next_action else 0.0
+        why, delay = retry_reason(state)
         log.info("live %s: upstream failed (%s); retrying in %.1f s", self.spec.source_id, why, delay)
 
     async def _stream_rtsp(self) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from tenacity import RetryCallState
@@ -27,7 +27,7 @@ from agent.cameras.spec import (
     invalid_url_error,
 )
 from agent.errors import CameraError, CameraFailure, StreamError
-from agent.ffmpeg.live_commands import session_command
+from agent.ffmpeg.live_commands import audio_refused, session_command
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files.fmp4_stream import Splitter
 from agent.restart import restart_policy
@@ -49,7 +49,14 @@ class SessionSettings:
 class CameraSession:
     """The one reader of one RTSP camera; its stream is `fanout`."""
 
-    def __init__(self, spec: CameraSpec, settings: SessionSettings) -> None:
+    def __init__(
+        self,
+        spec: CameraSpec,
+        settings: SessionSettings,
+        *,
+        audio: bool = True,
+        on_no_audio: Callable[[CameraSpec], None] | None = None,
+    ) -> None:
         if not spec.rtsp_url:
             raise ValueError(f"source {spec.source_id} has no RTSP URL")
         self.spec = spec
@@ -61,6 +68,8 @@ class CameraSession:
         self.error: CameraError | None = None  # the last failure, cleared by the next fragment
         self.process: FfmpegProcess | None = None
         self.runs = 0  # ffmpeg runs so far (camera sessions opened)
+        self.audio = audio  # pass the camera's audio through, until it turns out MP4 cannot hold it
+        self._on_no_audio = on_no_audio
         self.linger: asyncio.Task[None] | None = None
         self.changed = asyncio.Event()  # set (and replaced) on every fragment and every failure
         self._task = asyncio.create_task(self._run(), name=f"camera-session-{spec.source_id}")
@@ -95,9 +104,7 @@ class CameraSession:
                         raise
 
     def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        why = exc.detail if isinstance(exc, CameraError) else repr(exc)
-        delay = state.next_action.sleep if state.next_action else 0.0
+        why, delay = retry_reason(state)
         log.info("camera session %s: failed (%s); retrying in %.1f s", self.spec.source_id, why, delay)
 
     async def _read_camera(self) -> None:
@@ -106,7 +113,7 @@ class CameraSession:
         settings = self.settings
         try:
             command = session_command(
-                self.spec.rtsp_url, settings.ffmpeg_bin, io_timeout_s=settings.io_timeout_s
+                self.spec.rtsp_url, settings.ffmpeg_bin, io_timeout_s=settings.io_timeout_s, audio=self.audio
             )
         except ValueError as exc:
             raise invalid_url_error(self.spec, exc) from None
@@ -155,6 +162,13 @@ class CameraSession:
         else:
             detail, reason = describe_ffmpeg_failure(proc.stderr_tail(), proc.returncode)
         error = CameraError(self.spec.source_id, detail, reason)
+        if not fragments and self.audio and audio_refused(proc.stderr_tail()):
+            # The camera's audio is one a browser could not play from MP4 anyway (G.711): without it.
+            self.audio = False
+            if self._on_no_audio is not None:
+                self._on_no_audio(self.spec)
+            log.info("camera session %s: its audio cannot go into MP4; video only", self.spec.source_id)
+            return
         if not fragments:
             raise error  # back off before the next attempt
         self.error = error
@@ -174,6 +188,7 @@ class SessionHub:
         self.settings = settings
         self._current: dict[int, CameraSession] = {}
         self._all: set[CameraSession] = set()
+        self._no_audio: set[CameraSpec] = set()  # cameras whose audio MP4 cannot hold: not tried again
         self._closed = False
 
     @property
@@ -215,7 +230,9 @@ class SessionHub:
             session.retired = True
             session = None
         if session is None:
-            session = CameraSession(spec, self.settings)
+            session = CameraSession(
+                spec, self.settings, audio=spec not in self._no_audio, on_no_audio=self._no_audio.add
+            )
             self._current[spec.source_id] = session
             self._all.add(session)
         if session.linger is not None:
@@ -240,3 +257,11 @@ class SessionHub:
         await session.close()
         self._all.discard(session)
         log.info("camera session %s: ended, not needed for %.1f s", session.spec.source_id, delay)
+
+
+def retry_reason(state: RetryCallState) -> tuple[str, float]:
+    """Why an attempt on a camera failed (the camera's own words where it gave some), and the pause
+    before the next one: what the camera session and the live readers log."""
+    exc = state.outcome.exception() if state.outcome else None
+    why = exc.detail if isinstance(exc, CameraError) else repr(exc)
+    return why, state.next_action.sleep if state.next_action else 0.0

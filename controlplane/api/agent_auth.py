@@ -24,7 +24,9 @@ _scheme = HTTPBearer(
 )
 
 
-def agent_identity(
+# async: it does no I/O (one HMAC), and FastAPI would run a plain `def` in its thread pool, a hop that
+# cost a heartbeat with nothing new a sizeable part of its time.
+async def agent_identity(
     request: Request,
     ctx: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_scheme)],

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -105,6 +107,8 @@ class EdgeGuard:
             return 401, "a valid bearer token is required"
         except IssuerUnavailableError:
             return 503, "the single sign-on issuer's keys could not be fetched: try again shortly"
+        except (OperationalError, SqlTimeoutError):  # a key's lookup: the database busy or away
+            return 503, "the database is busy or unreachable: try again shortly"
         return None
 
     def _cross_site(self, headers: dict[str, str], host: str) -> bool:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.db import insert_for, won
 from controlplane.models import Agent, Source
+
+# Ids or names per statement: well under SQLite's limit of bound parameters.
+_CHUNK = 500
 
 
 async def list_all(session: AsyncSession) -> Sequence[Agent]:
@@ -39,6 +44,53 @@ async def upsert(session: AsyncSession, row: Agent) -> Agent:
     merged = await session.merge(row)
     await session.flush()
     return merged
+
+
+class Standing(NamedTuple):
+    name: str
+    last_seen_utc: datetime | None
+    down_utc: datetime | None
+    revoked_utc: datetime | None
+
+
+async def standing(session: AsyncSession, names: list[str]) -> list[Standing]:
+    """What decides whether a beat of each agent may be written as a quiet one (no row objects)."""
+    result = []
+    for start in range(0, len(names), _CHUNK):
+        stmt = core_select(
+            col(Agent.name), col(Agent.last_seen_utc), col(Agent.down_utc), col(Agent.revoked_utc)
+        ).where(col(Agent.name).in_(names[start : start + _CHUNK]))
+        result += [Standing(*row) for row in (await (await session.connection()).execute(stmt)).all()]
+    return result
+
+
+_NOTE_SEEN = (
+    update(Agent)
+    .where(
+        col(Agent.name) == bindparam("b_name"),
+        col(Agent.revoked_utc).is_(None),
+        or_(col(Agent.down_utc).is_(None), col(Agent.down_utc) < col(Agent.last_seen_utc)),
+        col(Agent.last_seen_utc) >= bindparam("b_online_since"),
+        col(Agent.last_seen_utc) < bindparam("b_at"),
+    )
+    .values(
+        last_seen_utc=bindparam("b_at"),
+        active_records=bindparam("b_active_records"),
+        disk_free_bytes=bindparam("b_disk_free_bytes"),
+        disk_total_bytes=bindparam("b_disk_total_bytes"),
+        disk_reserve_bytes=bindparam("b_disk_reserve_bytes"),
+        paused_records=bindparam("b_paused_records"),
+    )
+)
+
+
+async def note_seen(session: AsyncSession, beats: list[dict[str, Any]]) -> None:
+    """Write quiet heartbeats of many agents in one statement (executemany): last_seen_utc and the
+    load facts, only where the agent is not revoked, not declared down since it was last seen, was
+    online (seen since `online_since`) and has no later beat written already."""
+    if beats:
+        params = [{f"b_{key}": value for key, value in beat.items()} for beat in beats]
+        await (await session.connection()).execute(_NOTE_SEEN, params)
 
 
 async def source_counts(session: AsyncSession) -> dict[str, int]:
@@ -71,8 +123,33 @@ async def place(session: AsyncSession, source_id: int, agent_name: str) -> bool:
     return await won(session, stmt)
 
 
-async def unplaced_sources(session: AsyncSession) -> Sequence[Source]:
-    return (await session.exec(select(Source).where(col(Source.agent_name).is_(None)))).all()
+async def unplaced(session: AsyncSession) -> list[tuple[int, str | None]]:
+    """(id, site) of every source that names no agent, oldest first (no row objects, no secrets)."""
+    stmt = core_select(col(Source.id), col(Source.site)).where(col(Source.agent_name).is_(None))
+    rows = (await (await session.connection()).execute(stmt.order_by(col(Source.id)))).all()
+    return [(source_id, site) for source_id, site in rows if source_id is not None]
+
+
+async def any_unplaced(session: AsyncSession) -> bool:
+    """Whether some source names no agent: the placement loop's question before any work."""
+    stmt = core_select(col(Source.id)).where(col(Source.agent_name).is_(None)).limit(1)
+    return (await (await session.connection()).execute(stmt)).first() is not None
+
+
+async def place_many(session: AsyncSession, source_ids: list[int], agent_name: str) -> int:
+    """Give unplaced sources to one agent; returns how many it got (another replica may have placed
+    some of them first: those keep their agent)."""
+    placed = 0
+    for start in range(0, len(source_ids), _CHUNK):
+        chunk = source_ids[start : start + _CHUNK]
+        stmt = (
+            update(Source)
+            .where(col(Source.id).in_(chunk), col(Source.agent_name).is_(None))
+            .values(agent_name=agent_name)
+            .execution_options(synchronize_session=False)
+        )
+        placed += int((await session.exec(stmt)).rowcount)  # type: ignore[call-overload]
+    return placed
 
 
 async def unplace_sources_of(session: AsyncSession, name: str) -> int:

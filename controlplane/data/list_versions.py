@@ -99,6 +99,13 @@ def _install_pg(connection: Connection, name: str, version: str, table: str, upd
     )
 
 
+async def assignment_token(session: AsyncSession) -> str:
+    """What every agent's heartbeat answer depends on, as one token: the sources' placement and
+    camera fields (not their status) and the tags (their protection), as the database counts them."""
+    placed, tags = await read(session, ("assignment", "tag"))
+    return f"{placed}.{tags}"
+
+
 async def read(session: AsyncSession, names: Iterable[str]) -> tuple[int, ...]:
     """The current versions of `names`, in that order (one small query)."""
     wanted = tuple(names)

@@ -57,6 +57,12 @@ async def stopping_on_agent(session: AsyncSession, agent_name: str) -> Sequence[
     return (await session.exec(stmt)).all()
 
 
+async def agents_with_stops(session: AsyncSession) -> set[str]:
+    """Agents holding a record the control plane wants stopped (their heartbeats are told)."""
+    stmt = select(Record.agent_name).where(Record.status == RecordStatus.STOPPING).distinct()
+    return {name for name in (await session.exec(stmt)).all() if name}
+
+
 async def add(session: AsyncSession, row: Record) -> Record:
     session.add(row)
     await session.flush()

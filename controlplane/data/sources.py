@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, String, true, type_coerce, update
+from sqlalchemy import Row, String, or_, true, type_coerce, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +15,7 @@ from controlplane.db import won
 from controlplane.errors import NotFoundError
 from controlplane.models import Agent, GroupSourceLink, ListVersion, Source
 from controlplane.models.source import SHOWN_AS_STORED
+from shared.enums import SourceStatus
 
 # What the list shows, as plain columns: no ORM objects to build, no password read (only whether one
 # is set), and the enums as their stored strings (the list writes them straight to JSON).
@@ -80,6 +81,42 @@ async def add(session: AsyncSession, row: Source) -> Source:
     await session.flush()
     await session.refresh(row)
     return row
+
+
+async def add_many(session: AsyncSession, rows: list[Source]) -> list[Source]:
+    """Insert rows in one flush (the drivers batch the INSERTs and return the ids)."""
+    session.add_all(rows)
+    await session.flush()
+    return rows
+
+
+async def note_status(
+    session: AsyncSession,
+    agent_name: str,
+    ids: list[int],
+    status: SourceStatus,
+    detail: str | None,
+    now: datetime,
+) -> None:
+    """A probed state on sources of `agent_name` (others' probes do not count), stamped with `now`
+    only where it changed: stamping every probe would change the rows, and so the source list's
+    ETag, on every heartbeat (pollers would never get their 304). A source still online keeps its
+    detail: the words of a good probe vary ("RTSP DESCRIBE ok (528 bytes of SDP)") and are no news."""
+    changed = [col(Source.status) != status, col(Source.status_utc).is_(None)]
+    if status != SourceStatus.ONLINE:
+        changed.append(col(Source.status_detail).is_distinct_from(detail))
+    for start in range(0, len(ids), 500):
+        stmt = (
+            update(Source)
+            .where(
+                col(Source.id).in_(ids[start : start + 500]),
+                col(Source.agent_name) == agent_name,
+                or_(*changed),
+            )
+            .values(status=status, status_detail=detail, status_utc=now)
+            .execution_options(synchronize_session=False)
+        )
+        await session.exec(stmt)  # type: ignore[call-overload]
 
 
 async def delete(session: AsyncSession, row: Source) -> None:

@@ -8,5 +8,6 @@ Transactions, one rule everywhere:
   open write would hold SQLite's lock for as long as someone watches), and before waking another
   task that must see the row (a new sync job). After the outside call it writes what came back
   and commits again.
-- Background loops (sync runner, leases, failover) open their own sessions and commit each step.
+- Background loops (the sync runner, controlplane.placement.loop) open their own sessions and commit
+  each step.
 - The data layer only flushes."""

@@ -1,10 +1,10 @@
-"""Agents: their liveness, where each source is recorded, and revocation (the heartbeat exchange is services.heartbeats)."""
+"""Agents as the API shows them, which agent serves a source or a record, and revocation (liveness is
+controlplane.liveness, the heartbeat exchange services.heartbeats, placement controlplane.placement)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,48 +16,14 @@ from controlplane.errors import (
     AgentUnavailableError,
     NotFoundError,
 )
+from controlplane.liveness import is_online, online_agents
 from controlplane.models import Agent, Record, Source
 from controlplane.models.agent import AgentPublic
+from controlplane.placement.single import place_unplaced
 from controlplane.settings import Settings
 from shared.enums import AgentState, RecordStatus
 
 log = logging.getLogger(__name__)
-
-
-def is_online(agent: Agent, settings: Settings) -> bool:
-    return seen_online(agent.last_seen_utc, agent.revoked_utc, settings)
-
-
-def seen_online(last_seen_utc: datetime | None, revoked_utc: datetime | None, settings: Settings) -> bool:
-    # Liveness is derived from the last heartbeat, so no loop (and no replica) has to flip a flag.
-    if last_seen_utc is None or revoked_utc is not None:
-        return False
-    return utcnow() - last_seen_utc <= timedelta(seconds=settings.offline_after_s())
-
-
-def placeable(agent: Agent, settings: Settings) -> bool:
-    """Online, and not declared down, or back from that for `failover_stable_s`: an agent that comes
-    and goes would otherwise draw sources back and lose them again."""
-    if not is_online(agent, settings):
-        return False
-    if agent.down_utc is None:
-        return True
-    back = agent.up_since_utc
-    return (
-        back is not None
-        and back > agent.down_utc
-        and utcnow() - back >= timedelta(seconds=settings.failover_stable_s)
-    )
-
-
-def steadiest(agents: Sequence[Agent], settings: Settings) -> list[Agent]:
-    """Of online `agents`, the placeable ones; when none is, all of them.
-
-    Anti-flapping chooses between agents: it must never leave a source with no agent while an online
-    one exists (one agent restarted for an upgrade is back long before it is "stable")."""
-    online = [a for a in agents if is_online(a, settings)]
-    stable = [a for a in online if placeable(a, settings)]
-    return stable or online
 
 
 def public(agent: Agent, settings: Settings) -> AgentPublic:
@@ -80,35 +46,6 @@ def public(agent: Agent, settings: Settings) -> AgentPublic:
         down_utc=agent.down_utc,
         up_since_utc=agent.up_since_utc,
     )
-
-
-async def place_unplaced(session: AsyncSession, settings: Settings) -> None:
-    """Give every source that names no agent to the online agent of its site with the fewest sources.
-
-    Each placement is a conditional UPDATE, so two replicas placing at once cannot give one source to
-    two agents: the loser's write matches no row, and it reads the winner's choice back. Once placed,
-    a source stays where it is: its files and its live reader are there."""
-    unplaced = await agents_data.unplaced_sources(session)
-    if not unplaced:
-        return
-    online = await online_agents(session, settings)
-    if not online:
-        return
-    counts = await agents_data.source_counts(session)
-    for source in unplaced:
-        assert source.id is not None
-        of_site = steadiest([a for a in online if source.site is None or a.site == source.site], settings)
-        if not of_site:
-            continue  # no agent of its site yet: placed when one joins
-        target = min(of_site, key=lambda a: (counts.get(a.name, 0), a.name))
-        if await agents_data.place(session, source.id, target.name):
-            counts[target.name] = counts.get(target.name, 0) + 1
-        await session.refresh(source, ["agent_name"])
-
-
-async def online_agents(session: AsyncSession, settings: Settings) -> list[Agent]:
-    since = utcnow() - timedelta(seconds=settings.offline_after_s())
-    return list(await agents_data.seen_since(session, since))
 
 
 async def agent_for_source(session: AsyncSession, settings: Settings, source_id: int) -> tuple[Source, Agent]:
@@ -138,8 +75,9 @@ async def agents_for_sources(
 
 
 async def _place_and_reread(session: AsyncSession, settings: Settings, sources: Sequence[Source]) -> None:
-    """Place what is unplaced, then read back where each of `sources` went: a heartbeat may have
-    placed one since this request loaded it, and the placing pass only sees rows still unplaced."""
+    """Place what is unplaced (a request that needs an agent now does not wait for the placement
+    loop), then read back where each of `sources` went: the loop of any replica may have placed one
+    since this request loaded it, and the placing pass only sees rows still unplaced."""
     await place_unplaced(session, settings)
     for source in sources:
         if source.agent_name is None:

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane.auth.principal import ActorKind
+from controlplane.auth.principal import ActorKind, Principal
+from controlplane.auth.roles import Permission
 from controlplane.data import audit as audit_data
 from controlplane.data.audit import AuditFilter
 from controlplane.db import utcnow
@@ -22,7 +23,7 @@ from controlplane.settings import Settings
 log = logging.getLogger(__name__)
 PURGE_BATCH = 5000  # entries per purge transaction: short locks on a large trail
 
-__all__ = ["AuditFilter", "page", "purge_loop", "purge_once", "record_command", "write"]
+__all__ = ["AuditFilter", "live_refused", "live_view", "page", "purge_loop", "purge_once", "record_command", "write"]
 
 
 async def write(sessions: async_sessionmaker[AsyncSession], entry: AuditEntry) -> None:
@@ -44,6 +45,49 @@ async def record_command(session: AsyncSession, action: str, target: str, detail
         result=AuditResult.OK,
     )
     await audit_data.insert(session, entry)
+
+
+async def live_refused(sessions: async_sessionmaker[AsyncSession], client: str | None) -> None:
+    """A live WebSocket refused for want of a good ticket (anonymous: the ticket names no one then)."""
+    entry = AuditEntry(
+        time_utc=utcnow(),
+        actor_kind=ActorKind.ANONYMOUS,
+        action="live_wall",
+        result=AuditResult.REFUSED,
+        status=403,
+        permission=Permission.LIVE.value,
+        client=client[:64] if client else None,
+    )
+    try:
+        await write(sessions, entry)
+    except Exception as exc:  # the refusal stands; the failure is logged
+        log.error("audit entry of a refused live wall not written (%s)", type(exc).__name__)
+
+
+async def live_view(
+    sessions: async_sessionmaker[AsyncSession], who: Principal, source_id: int, client: str | None
+) -> None:
+    """A tile of the live wall opened (over its WebSocket, which the HTTP trail does not see)."""
+    entry = AuditEntry(
+        time_utc=utcnow(),
+        actor_kind=who.kind,
+        actor=who.name,
+        role=who.role.value if who.role else None,
+        action="live_wall_tile",
+        target=f"source:{source_id}",
+        result=AuditResult.OK,
+        permission=Permission.LIVE.value,
+        client=client[:64] if client else None,
+    )
+    try:
+        await write(sessions, entry)
+    except Exception as exc:  # the view goes on; the failure is logged
+        log.error(
+            "audit entry of a live view not written (%s): %s source %s",
+            type(exc).__name__,
+            who.name,
+            source_id,
+        )
 
 
 def _host_user() -> str:

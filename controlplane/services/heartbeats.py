@@ -1,13 +1,13 @@
 """The heartbeat exchange: who an agent is and where it may be reached, its facts and probes taken
 in, its records' reports applied, and what it must watch answered (only what changed, once it holds
-the current assignment)."""
+the current assignment). A beat that brings nothing new never gets here: controlplane.quiet_beats
+answers it from memory."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
 import re
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,12 +17,12 @@ from controlplane.agents.convert import assigned_source
 from controlplane.data import agents as agents_data
 from controlplane.data import list_versions
 from controlplane.data import records as records_data
+from controlplane.data import sources as sources_data
 from controlplane.db import utcnow
 from controlplane.errors import SiteRefusedError, UnauthorizedError, invalid
-from controlplane.models import Agent, Source
+from controlplane.models import Agent
 from controlplane.services import camera_policy
 from controlplane.services import tags as tags_service
-from controlplane.services.agents import place_unplaced
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
 from shared.enums import SourceStatus
@@ -130,17 +130,16 @@ async def heartbeat(
     row.last_seen_utc = now
     await agents_data.upsert(session, row)
     # Read before anything this beat places: a change committed meanwhile makes the next beat whole.
-    assignment = await _assignment(session)
+    assignment = await list_versions.assignment_token(session)
     if beat.assignment == assignment:
-        # Nothing an agent is told has changed anywhere since its last answer: no placement (an
-        # unplaced source changed the assignment when it came), no list of sources, no credentials.
+        # Nothing an agent is told has changed anywhere since its last answer: no list of sources, no
+        # credentials. (No beat places: controlplane.placement does, in a loop of its own.)
         if beat.probes:
-            _apply_probes(await agents_data.sources_of(session, beat.name, _probed(beat)), beat, now)
+            await _apply_probes(session, beat, now)
         mine, protected = None, None
     else:
-        await place_unplaced(session, settings)
         mine = await agents_data.sources_of(session, beat.name)
-        _apply_probes(mine, beat, now)
+        await _apply_probes(session, beat, now)
         protected = await tags_service.protected_names(session)
     ack = await _apply_record_reports(session, beat) if beat.records else 0.0
     stopping = await records_data.stopping_on_agent(session, beat.name)
@@ -154,17 +153,6 @@ async def heartbeat(
         protected_tags=protected,
         camera_networks=camera_policy.networks_of(settings),
     )
-
-
-async def _assignment(session: AsyncSession) -> str:
-    """What every agent's heartbeat answer depends on, as one token: the sources' placement and
-    camera fields (not their status) and the tags (their protection), as the database counts them."""
-    placed, tags = await list_versions.read(session, ("assignment", "tag"))
-    return f"{placed}.{tags}"
-
-
-def _probed(beat: HeartbeatIn) -> set[int]:
-    return {p.source_id for p in beat.probes}
 
 
 async def _apply_record_reports(session: AsyncSession, beat: HeartbeatIn) -> float:
@@ -181,20 +169,12 @@ async def _apply_record_reports(session: AsyncSession, beat: HeartbeatIn) -> flo
     return ack
 
 
-def _apply_probes(sources: Sequence[Source], beat: HeartbeatIn, now: datetime) -> None:
-    by_id = {s.id: s for s in sources}
+async def _apply_probes(session: AsyncSession, beat: HeartbeatIn, now: datetime) -> None:
+    """Each probe's state on its source, one UPDATE per distinct state (most beats: one or two), only
+    on the agent's own sources and only where the state changed."""
+    states: dict[tuple[SourceStatus, str | None], list[int]] = {}
     for probe in beat.probes:
-        source = by_id.get(probe.source_id)
-        if source is None:
-            continue  # not (or no longer) this agent's source: its report does not count
         status = SourceStatus.ONLINE if probe.online else SourceStatus.OFFLINE
-        detail = probe.detail or None
-        if status == SourceStatus.ONLINE == source.status and source.status_utc is not None:
-            # Still online. The words of a good probe vary ("RTSP DESCRIBE ok (528 bytes of SDP)":
-            # the SDP's length changes) and are no news: taking them would change the list's ETag on
-            # nearly every heartbeat, as stamping every probe would.
-            continue
-        if (source.status, source.status_detail) != (status, detail) or source.status_utc is None:
-            # Since when the status holds. Stamping every probe would change the row, and so the
-            # source list's ETag, on every heartbeat: pollers would never get their 304.
-            source.status, source.status_detail, source.status_utc = status, detail, now
+        states.setdefault((status, probe.detail or None), []).append(probe.source_id)
+    for (status, detail), ids in states.items():
+        await sources_data.note_status(session, beat.name, ids, status, detail, now)

@@ -7,6 +7,7 @@ import logging
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane import liveness
 from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.data import groups as groups_data
@@ -105,7 +106,7 @@ async def stop(ctx: AppContext, session: AsyncSession, tag_name: str, model: Sou
             row.status = RecordStatus.FAILED
             row.error = row.error or "never reached an agent"
             continue
-        if not agents_service.is_online(agent, ctx.settings):
+        if not liveness.is_online(agent, ctx.settings):
             # Asking would only wait for a deadline: the agent's next heartbeat is told to stop it.
             delivered = False
             continue

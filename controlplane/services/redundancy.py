@@ -16,8 +16,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from controlplane.data import agents as agents_data
 from controlplane.data import records as records_data
 from controlplane.errors import AgentUnavailableError
+from controlplane.liveness import is_online
 from controlplane.models import Agent, Record, Source
-from controlplane.services import agents as agents_service
+from controlplane.placement.room import steadiest
 from controlplane.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,9 @@ async def _second_agent(
     assert source.id is not None
     for _ in range(3):  # another replica placing it at once: read its choice back and check it
         current = agents.get(source.second_agent_name or "")
-        if (
-            current is not None
-            and current.name != source.agent_name
-            and agents_service.is_online(current, settings)
-        ):
+        if current is not None and current.name != source.agent_name and is_online(current, settings):
             return current
-        fits = agents_service.steadiest(
+        fits = steadiest(
             [a for a in agents.values() if a.name != source.agent_name and (site is None or a.site == site)],
             settings,
         )

@@ -12,7 +12,7 @@ What a list shows changes two ways, and its key holds both:
   version, bumped by triggers (controlplane.data.list_versions);
 - an agent going silent, which no write marks: a source of an offline agent shows status `unknown`.
   So the key also holds the set of offline agents, worked out from their last heartbeat on every
-  request with the same rule as everywhere else (services.agents.seen_online).
+  request with the same rule as everywhere else (liveness.seen_online).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from typing import Any
 from pydantic_core import to_json
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane import liveness
 from controlplane.data import sources as sources_data
 from controlplane.list_cache import ListCache, Page, etag, json_array, matches
 from controlplane.models.common import MASK, iso_utc
 from controlplane.models.source import SHOWN_AS_STORED, SourcePublic
 from controlplane.models.source_secrets import mask_uri
-from controlplane.services import agents as agents_service
 from controlplane.settings import Settings
 from shared.enums import PictureAuth, SourceStatus
 
@@ -44,9 +44,7 @@ async def page(
 ) -> Page:
     version, agents = await sources_data.list_version(session)
     offline = tuple(
-        sorted(
-            name for name, seen, revoked in agents if not agents_service.seen_online(seen, revoked, settings)
-        )
+        sorted(name for name, seen, revoked in agents if not liveness.seen_online(seen, revoked, settings))
     )
     key = ("source", version, offline)
     tag = etag(*key, offset, limit)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
+from fastapi.exceptions import RequestValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane import liveness
 from controlplane.data import agents as agents_data
 from controlplane.data import groups as groups_data
 from controlplane.data import records as records_data
@@ -15,7 +18,6 @@ from controlplane.models import Source
 from controlplane.models.source import SourceCreate, SourcePublic, SourceUpdate
 from controlplane.models.source_secrets import MaskedSecretError
 from controlplane.sealed import needs_sealing, opened
-from controlplane.services import agents as agents_service
 from controlplane.services import camera_policy
 from controlplane.services.validation import checked
 from controlplane.settings import Settings
@@ -44,6 +46,37 @@ async def create(session: AsyncSession, settings: Settings, body: SourceCreate) 
     _apply(row, body)
     await _check_networks(row, {"uri_rtsp", "uri_http_picture"}, settings)
     return await sources_data.add(session, row)
+
+
+MAX_BATCH = 1000  # sources per POST /api/v1/source/batch: 10,000 cameras are ten requests
+
+
+async def create_many(session: AsyncSession, settings: Settings, bodies: list[SourceCreate]) -> list[Source]:
+    """Sources as `create` makes them, all in the caller's transaction: every item is checked before
+    any row is written, so one refused item leaves nothing behind (its 422 names its index)."""
+    rows = []
+    for index, body in enumerate(bodies):
+        row = Source(model=body.model)
+        try:
+            _apply(row, body)
+        except RequestValidationError as exc:
+            raise _at_index(exc, index) from None
+        rows.append(row)
+    # Camera names are resolved for the network policy: all of them at once, not one after another.
+    checks = [_check_networks(row, {"uri_rtsp", "uri_http_picture"}, settings) for row in rows]
+    for index, outcome in enumerate(await asyncio.gather(*checks, return_exceptions=True)):
+        if isinstance(outcome, RequestValidationError):
+            raise _at_index(outcome, index) from None
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return await sources_data.add_many(session, rows)
+
+
+def _at_index(exc: RequestValidationError, index: int) -> RequestValidationError:
+    """An item's 422 located in the list: ["body", index, ...] for ["body", ...]."""
+    return RequestValidationError(
+        [{**err, "loc": ("body", index, *tuple(err["loc"])[1:])} for err in exc.errors()]
+    )
 
 
 # What a recording's ffmpeg was started with (the fields of the wire shape that the API names alike:
@@ -84,7 +117,7 @@ async def public(session: AsyncSession, settings: Settings, rows: Sequence[Sourc
     agents = {a.name: a for a in await agents_data.list_all(session)}
     return [
         SourcePublic.of(
-            row, row.agent_name in agents and not agents_service.is_online(agents[row.agent_name], settings)
+            row, row.agent_name in agents and not liveness.is_online(agents[row.agent_name], settings)
         )
         for row in rows
     ]

@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from controlplane import liveness
 from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.errors import invalid
 from controlplane.models import Agent
-from controlplane.services import agents as agents_service
 from controlplane.settings import Settings
 from controlplane.sync.destinations import Destination, Links
 from controlplane.sync.destinations.agent import AgentDestination
@@ -76,6 +76,6 @@ def links_of(ctx: AppContext) -> Links:
     async def online_agent(name: str) -> Agent | None:
         async with ctx.sessions() as session:
             agent = await agents_data.get(session, name)
-        return agent if agent is not None and agents_service.is_online(agent, ctx.settings) else None
+        return agent if agent is not None and liveness.is_online(agent, ctx.settings) else None
 
     return Links(ctx.agents, online_agent)

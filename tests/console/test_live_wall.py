@@ -167,3 +167,19 @@ def test_a_codec_the_browser_cannot_play_is_said_so(browser, stack: ControlPlane
         assert "cannot play the camera's video (avc1." in tile.inner_text()
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("stack", ["token"], indirect=True)
+def test_a_camera_with_aac_audio_plays(browser, stack: ControlPlane) -> None:
+    cp = stack
+    with start_rtsp_camera(fps=FPS, audio="aac") as cam:
+        (source_id,) = make_group(
+            cp, "audio", [{"model": "Source", "uri_rtsp": cam.url, "description": "with sound"}]
+        )
+        page, _, errors = open_page(browser, cp, f"/live/{source_id}")
+        try:
+            wait_until(lambda: stats(page)[0]["frames"] > 25, 30, what="the tile to play")
+            assert stats(page)[0]["state"] == "live"
+            assert errors == []
+        finally:
+            page.close()

@@ -18,6 +18,7 @@ from controlplane.app import create_app
 from controlplane.models import Record, Tag
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
+from videorec_testing.placement import wait_placed
 
 KEY = "test-agents-key-0123456789"
 
@@ -59,15 +60,16 @@ def test_revoked_agent_is_refused_and_its_sources_move(keyed: TestClient):
     token_a, token_b = token_for(KEY, "site-a"), token_for(KEY, "site-b")
     assert beat(keyed, "site-a", token_a).status_code == 200
     source = keyed.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/1"}).json()
+    wait_placed(keyed, source["id"], lambda: beat(keyed, "site-a", token_a))
     placed = beat(keyed, "site-a", token_a).json()["sources"]
     assert [s["id"] for s in placed] == [source["id"]]
 
     revoked = keyed.delete("/api/v1/agent/site-a")
     assert revoked.status_code == 200 and revoked.json()["revoked"] is True
     assert beat(keyed, "site-a", token_a).status_code == 401
-    # Another agent takes the camera over at its next heartbeat.
+    # Another agent takes the camera over (placed by the loop, told at its next heartbeat).
+    assert wait_placed(keyed, source["id"], lambda: beat(keyed, "site-b", token_b)) == "site-b"
     assert [s["id"] for s in beat(keyed, "site-b", token_b).json()["sources"]] == [source["id"]]
-    assert keyed.get(f"/api/v1/source/{source['id']}").json()["agent"] == "site-b"
     # A name that never connected is revoked too (test_security_revocation.py).
     assert keyed.delete("/api/v1/agent/nobody").json()["revoked"] is True
 

@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane import failover
 from controlplane.agents.pool import AgentPool
 from controlplane.context import AppContext
 from controlplane.db import utcnow
 from controlplane.live_relay import LiveRelay
 from controlplane.loop_lag import LoopLag
 from controlplane.models import Agent
+from controlplane.placement import loop as placement_loop
+from controlplane.services.recording import launch
 from controlplane.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -75,7 +76,7 @@ async def test_most_agents_silent_at_once_hold_failover_and_one_among_many_does_
 ) -> None:
     await _agents(sessions, beating=beating, silent=silent)
     ctx = _ctx(settings, sessions)
-    assert await failover.check_once(ctx) == len(down)
+    assert await placement_loop.check_once(ctx, launch) == len(down)
     assert await _down(sessions) == down and _held(ctx, "many_silent") == held
 
 
@@ -85,7 +86,7 @@ async def test_a_replica_whose_own_loop_stalled_declares_nobody_down(
     await _agents(sessions, beating=5, silent=1)
     ctx = _ctx(settings, sessions)
     ctx.lag.note(settings.failover_hold_lag_s + 2.0)  # as the monitor notes a stall of the loop
-    assert await failover.check_once(ctx) == 0
+    assert await placement_loop.check_once(ctx, launch) == 0
     assert await _down(sessions) == set() and _held(ctx, "late") == 1
 
 
@@ -94,7 +95,7 @@ async def test_two_agents_of_a_small_site_fail_over_one_by_one(
 ) -> None:
     """Below failover_hold_min_agents each silence counts: half of two agents is one agent."""
     await _agents(sessions, beating=1, silent=1)
-    assert await failover.check_once(_ctx(settings, sessions)) == 1
+    assert await placement_loop.check_once(_ctx(settings, sessions), launch) == 1
 
 
 async def test_the_monitor_notes_a_stall_of_the_loop_and_forgets_it_after_the_window() -> None:
@@ -131,5 +132,5 @@ async def test_agents_late_together_hold_failover_for_the_first_one_silent(
         await session.commit()
     ctx = _ctx(settings, sessions)
     assert settings.heartbeat_interval_s * 2 + 0.5 < settings.failover_after_s
-    assert await failover.check_once(ctx) == 0
+    assert await placement_loop.check_once(ctx, launch) == 0
     assert await _down(sessions) == set() and _held(ctx, "many_silent") == 1

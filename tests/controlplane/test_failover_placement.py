@@ -1,5 +1,6 @@
 """Sites and failover placement through the API and heartbeats, on SQLite and PostgreSQL: the agents
-here are heartbeats only, as placement needs nothing more (recording through a failover is e2e)."""
+here are heartbeats only, as placement needs nothing more (recording through a failover is e2e).
+No heartbeat places: the placement loop does, a moment later, so the tests wait for it."""
 
 from __future__ import annotations
 
@@ -58,18 +59,33 @@ def agent_of(client: TestClient, source_id: int) -> str | None:
     return client.get(f"/api/v1/source/{source_id}").json()["agent"]
 
 
+def placed(client: TestClient, *source_ids: int, beating: tuple[tuple[str, str], ...] = ()) -> dict[int, str]:
+    """Wait for the loop to place `source_ids` (while agents `beating`, as (name, site), keep beating:
+    placement waits for agents that just joined to settle); returns where each went."""
+
+    def done() -> bool:
+        for name, site in beating:
+            beat(client, name, site)
+        return all(agent_of(client, s) is not None for s in source_ids)
+
+    wait_until(done, 20, interval=0.2, what=f"sources {source_ids} placed")
+    return {s: agent_of(client, s) or "" for s in source_ids}
+
+
 def test_sources_are_placed_only_on_agents_of_their_site(calm_api: TestClient):
     api = calm_api
     beat(api, "a1", "A")
     beat(api, "b1", "B")
     in_b = [source(api, site="B") for _ in range(3)]
     anywhere = [source(api) for _ in range(2)]
-    beat(api, "a1", "A")
-    assert all(agent_of(api, s) == "b1" for s in in_b)
-    assert {agent_of(api, s) for s in anywhere} == {"a1"}  # the least loaded, whatever its site
+    where = placed(api, *in_b, *anywhere)  # by the loop: no heartbeat carried it
+    assert all(where[s] == "b1" for s in in_b)
+    assert {where[s] for s in anywhere} == {"a1"}  # the least loaded, whatever its site
     nowhere = source(api, site="C")
     beat(api, "a1", "A")
     assert agent_of(api, nowhere) is None  # waits for an agent of its site
+    beat(api, "c1", "C")
+    assert placed(api, nowhere) == {nowhere: "c1"}
     assert beat(api, "c1", "C") == {nowhere}
     assert api.get(f"/api/v1/source/{nowhere}").json()["site"] == "C"
 
@@ -80,8 +96,8 @@ def test_a_silent_agents_sources_move_within_its_site_once_and_stay(api: TestCli
     unsited = source(api)
     pinned = source(api, agent="a1")
     stays = source(api, site="A", failover=False)
-    beat(api, "a1", "A")
-    assert {agent_of(api, s) for s in (moving, unsited, pinned, stays)} == {"a1"}
+    where = placed(api, moving, unsited, pinned, stays, beating=(("a1", "A"),))
+    assert set(where.values()) == {"a1"}
     beat(api, "b1", "B")
 
     def moved() -> bool:
@@ -100,9 +116,8 @@ def test_a_silent_agents_sources_move_within_its_site_once_and_stay(api: TestCli
     beat(api, "a2", "A")  # a2 keeps beating, or it would be declared down in turn
     assert beat(api, "a1", "A") == {pinned, stays}
     fresh = source(api, site="A")
-    beat(api, "a1", "A")
-    beat(api, "a2", "A")
-    assert agent_of(api, fresh) == "a2" and agent_of(api, moving) == "a2"
+    assert placed(api, fresh, beating=(("a1", "A"), ("a2", "A"))) == {fresh: "a2"}
+    assert agent_of(api, moving) == "a2"
 
 
 def test_a_lone_agent_back_from_down_takes_new_sources_at_once(api: TestClient):
@@ -119,6 +134,7 @@ def test_a_lone_agent_back_from_down_takes_new_sources_at_once(api: TestClient):
     wait_until(declared_down, 10, interval=0.2, what="a1 declared down")
     beat(api, "a1", "A")  # back, and far from its 60 s stable period
     fresh = source(api, site="A")
+    assert placed(api, fresh, beating=(("a1", "A"),)) == {fresh: "a1"}
     assert beat(api, "a1", "A") == {fresh}
     (record,) = _start(api, "after-restart", fresh)
     # Only heartbeats here, so the start reaches for a1's gRPC port and finds nobody: the point is
@@ -159,7 +175,6 @@ def test_a_dual_source_gets_two_records_on_two_agents_of_its_site(calm_api: Test
         beat(api, name, site)
     dual = source(api, site="A", redundancy=2)
     single = source(api, site="A")
-    beat(api, "a1", "A")
     # The agents here are heartbeats only: their records fail to start, but where each copy was
     # placed is what this test checks (recording twice is tests/e2e/test_dual_recording.py).
     rows = _start(api, "dual", dual, single)
@@ -182,7 +197,6 @@ def test_a_dual_source_with_one_agent_in_its_site_says_why_its_second_copy_faile
     beat(api, "a1", "A")
     beat(api, "b1", "B")
     dual = source(api, site="A", redundancy=2)
-    beat(api, "a1", "A")
     rows = _start(api, "lonely", dual)
     assert len(rows) == 2
     second = [r for r in rows if r["agent"] is None]

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controlplane import failover
+from controlplane.data import records as records_data
 from controlplane.db import utcnow
 from controlplane.models import Agent, Record, Source, Tag
+from controlplane.placement import continuation
 from controlplane.settings import Settings
 from shared.enums import RecordStatus, SourceModel
 
@@ -65,16 +66,21 @@ async def _lost_and_failed(sessions: async_sessionmaker[AsyncSession], agents: l
 
 async def _retry(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> list[failover.Continuation]:
+) -> list[continuation.Continuation]:
+    """As the placement loop retries: each failed continuation a transaction of its own."""
     now = utcnow()
+    before = now - timedelta(seconds=settings.failover_after_s)
+    found = []
     async with sessions() as session:
-        return await failover._retry_failed(
-            session,
-            settings,
-            now,
-            now - timedelta(seconds=settings.failover_after_s),
-            now - timedelta(seconds=settings.failover_retry_s),
-        )
+        since = now - timedelta(seconds=settings.failover_retry_s)
+        for record_id in [r.id for r in await records_data.failed_continuations(session, since)]:
+            again = await continuation.retry_failed(session, settings, record_id, now, before)
+            if again is None:
+                await session.rollback()
+            else:
+                await session.commit()
+                found.append(again)
+    return found
 
 
 async def _fail(sessions: async_sessionmaker[AsyncSession], record_id: str) -> None:

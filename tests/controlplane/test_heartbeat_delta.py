@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import local_client, make_settings
+from videorec_testing.wait import wait_until
 
 TOKEN = "delta-test-token"
 
@@ -31,9 +32,25 @@ def beat(api: TestClient, assignment: str | None = None, probes: list[dict] | No
     return response.json()
 
 
+def placed(api: TestClient, source_id: int) -> None:
+    """Wait for the placement loop (no heartbeat places) to give the source to a1, beating meanwhile."""
+
+    def done() -> bool:
+        beat(api)
+        return api.get(f"/api/v1/source/{source_id}").json()["agent"] == "a1"
+
+    wait_until(done, 20, interval=0.2, what=f"source {source_id} placed on a1")
+
+
+def news(api: TestClient, held: str) -> dict:
+    """The first answer to an agent holding `held` that carries sources: within a beat or so, as a
+    replica answers a quiet beat from what it read up to half a second ago."""
+    return wait_until(lambda: (a := beat(api, held))["sources"] is not None and a, 10, interval=0.2)
+
+
 def settle(api: TestClient, answer: dict) -> tuple[str, list[dict]]:
-    """Beat with what the last answer said until the answer is quiet: a beat that placed a source
-    changed the assignment after it read it, so one more whole answer may come first."""
+    """Beat with what the last answer said until the answer is quiet (a change committed while a beat
+    was answered makes one more whole answer come first)."""
     sources = answer["sources"]
     for _ in range(3):
         answer = beat(api, answer["assignment"])
@@ -45,6 +62,7 @@ def settle(api: TestClient, answer: dict) -> tuple[str, list[dict]]:
 
 def test_an_agent_holding_the_assignment_is_told_nothing_until_something_changes(api: TestClient) -> None:
     first = api.post("/api/v1/source", json={"uri_rtsp": "rtsp://admin:pw1@cam.example/1"}).json()
+    placed(api, first["id"])
     whole = beat(api)
     assert [s["id"] for s in whole["sources"]] == [first["id"]] and whole["assignment"]
     held, _ = settle(api, whole)
@@ -59,9 +77,10 @@ def test_an_agent_holding_the_assignment_is_told_nothing_until_something_changes
     status = api.get(f"/api/v1/source/{first['id']}").json()
     assert status["status"] == "offline" and "refused" in status["status_detail"]
 
-    # A new camera: the next beat carries the whole list (and places it).
+    # A new camera, placed: the next beat carries the whole list.
     second = api.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/2"}).json()
-    changed = beat(api, held)
+    placed(api, second["id"])
+    changed = news(api, held)
     assert changed["sources"] is not None
     held, sources = settle(api, changed)
     assert sorted(s["id"] for s in sources) == sorted([first["id"], second["id"]])
@@ -70,7 +89,7 @@ def test_an_agent_holding_the_assignment_is_told_nothing_until_something_changes
     assert api.put(
         f"/api/v1/source/{first['id']}", json={"uri_rtsp": "rtsp://admin:pw2@cam.example/1"}
     ).is_success
-    moved = beat(api, held)
+    moved = news(api, held)
     assert "pw2" in str(moved["sources"])
     held, _ = settle(api, moved)
 
@@ -79,12 +98,14 @@ def test_an_agent_holding_the_assignment_is_told_nothing_until_something_changes
     api.post(f"/api/v1/group/{group['id']}/source/{second['id']}")
     api.post("/api/v1/record", json={"tag_name": "keep", "group_name": "g"})  # the agent is not there
     assert api.put("/api/v1/tag", params={"name": "keep"}, json={"protected": True}).is_success
-    told = beat(api, held)
+    # Within a beat or so: a replica answers a quiet beat from what it read up to half a second ago.
+    told = wait_until(lambda: (a := beat(api, held))["protected_tags"] is not None and a, 10, interval=0.2)
     assert told["protected_tags"] == ["keep"] and told["sources"] is not None
 
 
 def test_an_agent_of_the_previous_release_gets_every_source_every_time(api: TestClient) -> None:
-    api.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/1"})
+    added = api.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/1"}).json()
+    placed(api, added["id"])
     for _ in range(3):
         answer = beat(api)
         assert answer["sources"] and answer["protected_tags"] == []

@@ -22,6 +22,7 @@ from controlplane.db import utcnow
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
 from videorec_testing.db import drop_all_tables
+from videorec_testing.placement import wait_placed
 
 TOKEN = "list-cache-test-token"
 SOURCES = "/api/v1/source"
@@ -119,8 +120,9 @@ def test_etag_changes_with_every_change_of_what_the_list_shows(api: TestClient, 
     assert source_id in changed()  # added
     assert api.put(f"{SOURCES}/{source_id}", json={"description": "north"}).status_code == 200
     assert changed()[source_id]["description"] == "north"  # edited
+    assert wait_placed(api, source_id, lambda: beat(api, "a1")) == "a1"
+    assert changed()[source_id]["agent"] == "a1"  # placed by the placement loop
     assert beat(api, "a1") == {source_id}
-    assert changed()[source_id]["agent"] == "a1"  # placed by a heartbeat
     beat(
         api, "a1", [{"source_id": source_id, "online": True, "detail": "RTSP DESCRIBE ok (528 bytes of SDP)"}]
     )
@@ -176,7 +178,8 @@ def test_list_items_are_the_single_source_answers(api: TestClient, database_url:
             },
         ),
     ]
-    beat(api, "a1", [])
+    for probed in (ids[0], ids[2]):  # a probe counts from the source's own agent only
+        wait_placed(api, probed, lambda: beat(api, "a1", []))
     beat(
         api,
         "a1",

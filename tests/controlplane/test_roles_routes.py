@@ -187,3 +187,28 @@ def test_open_mode_keeps_everyone_admin(client: TestClient) -> None:
     me = client.get("/api/v1/me").json()
     assert (me["kind"], me["role"], me["authentication"]) == ("local", "admin", False)
     assert client.delete("/api/v1/agent/nobody").status_code == 200
+
+
+def test_a_route_that_declares_no_permission_is_for_admins_only(tmp_path: Path) -> None:
+    """Fail closed: a route put on the API's routers without Requires(...) answers admins only."""
+    from fastapi import APIRouter, Depends
+
+    from controlplane.api.access import declared_permission
+    from controlplane.app import create_app
+
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", api_token=BOOTSTRAP)
+    keys = one_per_role(settings)
+    app = create_app(settings)
+    forgotten = APIRouter(prefix="/api/v1", dependencies=[Depends(declared_permission)])
+
+    @forgotten.get("/forgotten")
+    async def forgotten_route() -> str:
+        return "done"
+
+    app.include_router(forgotten)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for role in (Role.VIEWER, Role.OPERATOR):
+            response = client.get("/api/v1/forgotten", headers=bearer(keys[role]))
+            assert response.status_code == 403 and "declares no permission" in response.json()["detail"]
+        assert client.get("/api/v1/forgotten", headers=bearer(keys[Role.ADMIN])).json() == "done"
+        assert "x-permission" not in client.get("/openapi.json").json()["paths"]["/api/v1/forgotten"]["get"]

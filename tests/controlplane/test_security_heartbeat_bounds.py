@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared.heartbeat import HEARTBEAT_PATH, MAX_DETAIL_CHARS, HeartbeatIn
+from videorec_testing.placement import wait_placed
 
 BIG = "x" * 900_000
 
@@ -27,6 +28,7 @@ def test_a_huge_version_is_422_and_nothing_is_stored(client: TestClient):
 def test_a_huge_probe_detail_is_cut_before_it_is_stored(client: TestClient):
     assert beat(client).status_code == 200
     source = client.post("/api/v1/source", json={"uri_rtsp": "rtsp://cam.example/1"}).json()
+    wait_placed(client, source["id"], lambda: beat(client))
     assert [s["id"] for s in beat(client).json()["sources"]] == [source["id"]]
     probe = {"source_id": source["id"], "online": False, "detail": BIG, "probed_unix": 1.0}
     assert beat(client, probes=[probe]).status_code == 200

@@ -105,7 +105,7 @@ def test_a_ticket_opens_one_websocket_once_and_refusals_are_audited(
         _until_tile_state(ws, 7, "offline")
         assert _refused(client, f"{WS}?ticket={ticket}")  # replayed while the first is open
     assert _refused(client, f"{WS}?ticket={ticket}")  # and after
-    entries = [e for e in _audit(client) if e["action"] == "live_ws"]
+    entries = [e for e in _audit(client) if e["action"] in ("live_wall", "live_wall_tile")]
     assert [(e["actor_kind"], e["actor"], e["result"], e["target"]) for e in entries] == [
         ("anonymous", None, "refused", None),
         ("anonymous", None, "refused", None),

@@ -14,6 +14,7 @@ from controlplane.app import create_app
 from controlplane.sealed import SealedSecretError, key_id
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
+from videorec_testing.wait import wait_until
 
 PASSWORD = "rtsp-pass-9f2c"
 PICTURE_PASSWORD = "pic-pass-71aa"
@@ -42,10 +43,15 @@ def stored(database_url: str) -> list[tuple[str | None, str | None, str | None]]
 
 
 def assigned(client: TestClient) -> str:
-    """What the agent is given: the secrets in the clear (it must dial the camera)."""
-    answer = client.post(HEARTBEAT_PATH, json={"name": "a", "address": "127.0.0.1:50051"})
-    assert answer.status_code == 200, answer.text
-    return answer.text
+    """What the agent is given once every camera is placed on it (by the placement loop, a moment
+    after its first beat): the secrets in the clear (it must dial the camera)."""
+
+    def whole() -> str | None:
+        answer = client.post(HEARTBEAT_PATH, json={"name": "a", "address": "127.0.0.1:50051"})
+        assert answer.status_code == 200, answer.text
+        return answer.text if len(answer.json()["sources"]) == len(CAMERAS) else None
+
+    return wait_until(whole, 20, interval=0.2, what="every camera placed on agent a")
 
 
 def test_camera_secrets_are_sealed_in_the_database(tmp_path: Path, database_url: str):

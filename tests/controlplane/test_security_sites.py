@@ -18,6 +18,7 @@ from controlplane.app import create_app
 from shared.heartbeat import HEARTBEAT_PATH
 from tests.conftest import make_settings
 from videorec_testing.processes import start_agent, start_controlplane, wait_agent_online
+from videorec_testing.wait import wait_until
 
 KEY = "test-agents-key-0123456789"
 PASSWORD = "s3cret-of-site-a"
@@ -59,7 +60,9 @@ def test_an_agent_enrolled_for_one_site_never_gets_another_sites_passwords(
         answer = beat(keyed, "evil", evil, "A")
         assert answer.status_code == 403 and PASSWORD not in answer.text
     assert PASSWORD not in beat(keyed, "evil", evil, "B").text
-    assert PASSWORD in beat(keyed, "good", good, "A").text  # the agent of site A records it
+    # The agent of site A records it, once the placement loop has placed it there.
+    wait_until(lambda: PASSWORD in beat(keyed, "good", good, "A").text, 20, interval=0.2)
+    assert PASSWORD not in beat(keyed, "evil", evil, "B").text
     agents = {a["name"]: a for a in keyed.get("/api/v1/agent").json()}
     assert (agents["evil"]["site"], agents["evil"]["site_bound"]) == ("B", True)
 

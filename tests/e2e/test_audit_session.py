@@ -5,12 +5,14 @@ key or token shows up in the trail, the logs or any answer."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from videorec_testing.accounts import cli_user_add
 from videorec_testing.cameras import RtspCamera, start_rtsp_camera
@@ -74,6 +76,13 @@ def run_session(
             seen += chunk
             if b"\xff\xd9" in seen:  # a whole JPEG
                 break
+    # And on the console's live wall: a ticket, then a tile over the WebSocket (its first status).
+    ticket = viewer.post("/api/v1/live/ticket").json()["ticket"]
+    with connect(
+        cp.url.replace("http://", "ws://") + f"/api/v1/live/ws?ticket={ticket}", open_timeout=10
+    ) as ws:
+        ws.send(json.dumps({"open": 1, "source": source["id"]}))
+        assert json.loads(ws.recv(timeout=30))["tile"] == 1
     (record,) = boot.get("/api/v1/record", params={"tag_name": TAG}).json()
     # Looked at on the agent's disk: a download to find out would be an entry of its own.
     on_disk = record_file(record, storage)
@@ -128,6 +137,8 @@ def test_the_audit_trail_of_a_session_holds_exactly_what_each_role_did(
         assert got == [
             ("operator", "operator", "start_recording", tag, "ok", 200, "record"),
             ("viewer", "viewer", "source_video", f"source:{source_id}", "ok", 200, "live"),
+            ("viewer", "viewer", "live_ticket", None, "ok", 200, "live"),
+            ("viewer", "viewer", "live_wall_tile", f"source:{source_id}", "ok", None, "live"),
             ("operator", "operator", "stop_recording", tag, "ok", 200, "record"),
             ("viewer", "viewer", "record_video", rec_t, "ok", 200, "download"),
             ("viewer", "viewer", "record_video_url", rec_t, "ok", 200, "download"),

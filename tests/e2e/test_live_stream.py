@@ -205,3 +205,25 @@ def test_token_mode_stream_and_websocket_tickets(
 def rtsp() -> Iterator[RtspCamera]:
     with start_rtsp_camera() as cam:
         yield cam
+
+
+@pytest.mark.parametrize(
+    ("audio", "codecs", "streams"), [("aac", ",mp4a.40.2", ["h264", "aac"]), ("pcmu", "", ["h264"])]
+)
+def test_audio_a_browser_can_play_comes_along_and_other_audio_is_left_out(
+    stack: tuple[ControlPlane, AgentProc], tmp_path: Path, audio: str, codecs: str, streams: list[str]
+) -> None:
+    cp, _ = stack
+    with start_rtsp_camera(audio=audio) as rtsp:
+        source_id = add_source(cp, rtsp.url)
+        content_type, data, _ = read_stream(cp, source_id, 2.0)
+    assert content_type.startswith('video/mp4; codecs="avc1.') and content_type.endswith(f'{codecs}"'), (
+        content_type
+    )
+    path = tmp_path / "live.mp4"
+    path.write_bytes(data)
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "json", str(path)],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert [s["codec_name"] for s in json.loads(probe.stdout)["streams"]] == streams

@@ -322,15 +322,20 @@ def test_multipart_upload_cut_by_a_dead_bucket_is_cleaned_up_and_retried(site: S
     s3 = site.parted
     (record,) = site.record("parted", min_bytes=4 * SMALL_PART + 50_000)
     assert record["size_bytes"] > 3 * SMALL_PART, record  # several parts
-    rate = max(record["size_bytes"] // 5, 64 * 1024)
+    # About ten seconds of upload: room for the poller below to see a part on a loaded machine.
+    rate = max(record["size_bytes"] // 10, 32 * 1024)
     job_id = site.sync("parted", f"s3://{s3.bucket}/archive", bandwidth_bps=rate)
 
     def a_part_landed() -> bool:
-        uploads = s3.client().list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
-        return any(
-            s3.client().list_parts(Bucket=s3.bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts")
-            for u in uploads
-        )
+        client = s3.client()
+        for upload in client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []):
+            try:
+                parts = client.list_parts(Bucket=s3.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+            except client.exceptions.NoSuchUpload:
+                continue  # listed, then completed or aborted before this look
+            if parts.get("Parts"):
+                return True
+        return False
 
     wait_until(a_part_landed, 60, interval=0.1, what="a first part in the bucket")
     s3.kill()  # mid-upload: the copy cannot even abort its upload

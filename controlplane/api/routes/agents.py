@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
+from controlplane.agent_identity import AgentIdentity
 from controlplane.api.access import Requires
 from controlplane.api.agent_auth import AgentIdentityDep
 from controlplane.api.deps import ContextDep, SessionDep
 from controlplane.auth.roles import Permission
+from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
 from controlplane.errors import SiteRefusedError
 from controlplane.models.agent import AgentPublic
@@ -35,6 +38,8 @@ async def revoke_agent(
     can be revoked, an enrolled one that never connected too."""
     agent = await agents_service.revoke(session, name)
     await session.commit()
+    ctx.quiet.forget(name)  # other replicas learn it at their next flush, within half a second
+    ctx.placement_wake.set()  # its sources go to other agents
     return agents_service.public(agent, ctx.settings)
 
 
@@ -43,13 +48,29 @@ async def revoke_agent(
     response_model=HeartbeatOut,
     responses={401: {"description": "Bad token"}, 403: {"description": "Not the agent's site"}},
 )
-async def heartbeat(
-    ctx: ContextDep, session: SessionDep, beat: HeartbeatIn, who: AgentIdentityDep
-) -> HeartbeatOut:
+async def heartbeat(ctx: ContextDep, beat: HeartbeatIn, who: AgentIdentityDep) -> HeartbeatOut | Response:
+    started = time.monotonic()
     try:
-        answer = await heartbeats.heartbeat(session, ctx.settings, beat, who)
-    except SiteRefusedError:
-        ctx.metrics.agent_site_refusals.labels(beat.name).inc()
-        raise
-    await session.commit()
+        return await _exchange(ctx, beat, who)
+    finally:
+        # A beat this replica was slow to answer is silence it made itself: its failover holds.
+        ctx.lag.note(time.monotonic() - started)
+
+
+async def _exchange(ctx: AppContext, beat: HeartbeatIn, who: AgentIdentity | None) -> HeartbeatOut | Response:
+    quiet = ctx.quiet.answer(beat, who)
+    if isinstance(quiet, bytes):
+        ctx.metrics.heartbeats_quiet.inc()
+        # Nothing new: no database work now (its liveness is written in bulk), and an answer
+        # serialised once for every agent.
+        return Response(quiet, media_type="application/json")
+    ctx.metrics.heartbeats_full.labels(quiet).inc()
+    async with ctx.sessions() as session:
+        try:
+            answer = await heartbeats.heartbeat(session, ctx.settings, beat, who)
+        except SiteRefusedError:
+            ctx.metrics.agent_site_refusals.labels(beat.name).inc()
+            raise
+        await session.commit()
+    ctx.quiet.took(beat, who)
     return answer

@@ -20,7 +20,8 @@ from controlplane.auth.principal import Principal
 from controlplane.auth.roles import Permission
 from controlplane.context import AppContext
 from controlplane.errors import ServiceError
-from controlplane.services import live_audit, live_stream, live_tickets
+from controlplane.services import audit, live_stream, live_tickets
+from controlplane.stream_relay import Upstream
 from shared.media_fanout import Init, StreamEnded
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,14 @@ async def live_ticket(ctx: ContextDep, access: AccessDep) -> live_tickets.LiveTi
 async def live_ws(websocket: WebSocket, ticket: str = "") -> None:
     ctx = websocket.state.ctx
     assert isinstance(ctx, AppContext)
-    principal = await live_tickets.redeem(ctx.sessions, ticket)
-    if principal is None or not principal.may(Permission.LIVE):
-        await live_audit.refused(ctx, websocket)
+    client = websocket.client.host if websocket.client else None
+    who = await live_tickets.redeem(ctx.sessions, ticket)
+    if who is None or not who.may(Permission.LIVE):
+        await audit.live_refused(ctx.sessions, client)
         await websocket.close(code=1008, reason="a fresh ticket from POST /api/v1/live/ticket is required")
         return
     await websocket.accept()
-    wall = _Wall(ctx, websocket, principal)
+    wall = _Wall(ctx, websocket, who, client)
     try:
         await wall.serve()
     finally:
@@ -90,11 +92,11 @@ class _Wall:
     `{"tile", "state": connecting|live|reconnecting|offline, "detail", "codecs", "recording"}`, and
     binary: tile (2 bytes, big-endian), kind (1 byte: 0 init segment, 1 fragment), then the bytes."""
 
-    def __init__(self, ctx: AppContext, websocket: WebSocket, principal: Principal) -> None:
+    def __init__(self, ctx: AppContext, websocket: WebSocket, who: Principal, client: str | None) -> None:
         self._ctx = ctx
         self._ws = websocket
-        self._principal = principal
-        self._viewed: set[int] = set()  # sources whose view is in the audit trail (once per wall)
+        self._who = who  # whose ticket opened it: each tile is their live view in the audit trail
+        self._client = client
         self._tiles: dict[int, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
@@ -110,16 +112,11 @@ class _Wall:
                         raise ValueError("text messages only")
                     if len(text) > MAX_MESSAGE_CHARS:  # before parsing: deep nesting would recurse
                         raise ValueError(f"at most {MAX_MESSAGE_CHARS} characters")
-                    source = self._on_message(json.loads(text))
+                    self._on_message(json.loads(text))
                 except (ValueError, TypeError, RecursionError) as exc:
                     await self._send_json({"error": f"bad message: {exc}"})
-                    continue
-                if source is not None and source not in self._viewed:
-                    self._viewed.add(source)
-                    await live_audit.viewed(self._ctx, self._ws, self._principal, source)
 
-    def _on_message(self, message: Any) -> int | None:
-        """The source a tile was opened on, if one was."""
+    def _on_message(self, message: Any) -> None:
         if not isinstance(message, dict):
             raise ValueError("a JSON object is expected")
         if "open" in message:
@@ -128,11 +125,10 @@ class _Wall:
             if len(self._tiles) >= MAX_TILES:
                 raise ValueError(f"at most {MAX_TILES} tiles")
             self._tiles[tile] = asyncio.create_task(self._tile(tile, source), name=f"live-tile-{tile}")
-            return source
-        if "close" in message:
+        elif "close" in message:
             self._stop(_number(message["close"], 0xFFFF))
-            return None
-        raise ValueError("expected 'open' or 'close'")
+        else:
+            raise ValueError("expected 'open' or 'close'")
 
     def _stop(self, tile: int) -> None:
         task = self._tiles.pop(tile, None)
@@ -159,6 +155,7 @@ class _Wall:
 
     async def _tile(self, tile: int, source_id: int) -> None:
         try:
+            await audit.live_view(self._ctx.sessions, self._who, source_id, self._client)
             await self._status(tile, "connecting")
             while True:
                 try:
@@ -170,12 +167,21 @@ class _Wall:
                         return  # asking again cannot help
                     await asyncio.sleep(_REOPEN_S)
                     continue
+                except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+                    raise
+                except Exception:  # a bug here must not end the tile in silence: it says so and retries
+                    log.exception("live tile %s (source %s) failed to open", tile, source_id)
+                    await self._status(
+                        tile, "offline", detail="the server failed to open the stream", code=500
+                    )
+                    await asyncio.sleep(_REOPEN_S)
+                    continue
                 await self._play(tile, source_id, upstream)
                 await self._status(tile, "reconnecting", detail=upstream.fanout.ended or "")
         except (WebSocketDisconnect, RuntimeError):
             return  # the browser left; RuntimeError: sending on a closed WebSocket
 
-    async def _play(self, tile: int, source_id: int, upstream: Any) -> None:
+    async def _play(self, tile: int, source_id: int, upstream: Upstream) -> None:
         loop = asyncio.get_running_loop()
         recording = await live_stream.recording(self._ctx, source_id)
         checked_at, state = loop.time(), ""

@@ -7,7 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from controlplane.api.access import AccessDep, Requires
-from controlplane.api.deps import ContextDep, IfNoneMatch, Limit, ObjectId, Offset, SessionDep, body_or_query
+from controlplane.api.deps import (
+    ContextDep,
+    IfNoneMatch,
+    Limit,
+    ObjectId,
+    Offset,
+    SessionDep,
+    body_list,
+    body_or_query,
+)
 from controlplane.api.lists import NOT_MODIFIED, list_answer
 from controlplane.auth.roles import Permission
 from controlplane.data import sources as sources_data
@@ -56,7 +65,29 @@ async def create_source(
     row = await sources_service.create(session, ctx.settings, body)
     await session.commit()
     access.target = f"source:{row.id}"
+    ctx.placement_wake.set()  # placed by this replica's loop now, not at its next look
     return SourcePublic.of(row)
+
+
+@router.post(
+    "/batch",
+    response_model=list[SourcePublic],
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Requires(Permission.MANAGE_SOURCES)],
+)
+async def create_sources(
+    ctx: ContextDep,
+    session: SessionDep,
+    access: AccessDep,
+    body: Annotated[list[SourceCreate], Depends(body_list(SourceCreate, sources_service.MAX_BATCH))],
+) -> list[SourcePublic]:
+    """Add up to MAX_BATCH sources at once, all or none: one invalid item is a 422 naming it
+    (`["body", index, field]`) and nothing is added. Answers the created sources in order."""
+    rows = await sources_service.create_many(session, ctx.settings, body)
+    await session.commit()
+    access.target = f"source:{rows[0].id}..{rows[-1].id}"
+    ctx.placement_wake.set()
+    return [SourcePublic.of(row) for row in rows]
 
 
 @router.get("/{source_id}", response_model=SourcePublic, dependencies=[Requires(Permission.READ)])
@@ -76,6 +107,7 @@ async def update_source(
 ) -> SourcePublic:
     row = await sources_service.update(session, ctx.settings, source_id, body)
     await session.commit()
+    ctx.placement_wake.set()  # a new site unplaces it
     return SourcePublic.of(row)
 
 

@@ -1,6 +1,7 @@
 // The live wall: tiles of the given sources in a 1, 4, 9 or 16 layout (pages when there are more),
 // full screen on request, all tiles on one LiveConnection.
 import { h } from "../dom.js";
+import { label } from "../labels.js";
 import { LiveConnection } from "./connection.js";
 import { liveTile, pictureTile } from "./tile.js";
 
@@ -71,4 +72,9 @@ export function liveWall(sources, { title = "Live", layout } = {}) {
       connection.shutdown();
     },
   };
+}
+
+// What a tile needs of a source: a still-image camera has no video stream, its tile shows pictures.
+export function wallSource(s) {
+  return { id: s.id, name: label(s), picture: s.model === "PictureSource" };
 }

@@ -2,9 +2,8 @@
 import { del, get, post } from "../api.js";
 import { badge, field, h, mount, showErrors, toast } from "../dom.js";
 import { label } from "../labels.js";
-import { liveWall } from "../live/wall.js";
+import { liveWall, wallSource } from "../live/wall.js";
 import { remember } from "../recent.js";
-import { wallSource } from "./live.js";
 
 export async function render(view, groupId) {
   return groupId ? detail(view, Number(groupId)) : index(view);

@@ -1,8 +1,7 @@
 // #/live: the live wall of every camera; #/live/3,5,8: of those sources (the group page links here).
 import { get } from "../api.js";
-import { h, mount } from "../dom.js";
-import { liveWall } from "../live/wall.js";
-import { label } from "../labels.js";
+import { mount } from "../dom.js";
+import { liveWall, wallSource } from "../live/wall.js";
 
 export async function render(view, ids) {
   const all = await get("/source");
@@ -19,7 +18,3 @@ export async function render(view, ids) {
   return { cleanup: () => wall.stop() };
 }
 
-// What a tile needs of a source: a still-image camera has no video stream, its tile shows pictures.
-export function wallSource(s) {
-  return { id: s.id, name: label(s), picture: s.model === "PictureSource" };
-}
