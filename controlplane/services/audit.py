@@ -23,7 +23,16 @@ from controlplane.settings import Settings
 log = logging.getLogger(__name__)
 PURGE_BATCH = 5000  # entries per purge transaction: short locks on a large trail
 
-__all__ = ["AuditFilter", "live_refused", "live_view", "page", "purge_loop", "purge_once", "record_command", "write"]
+__all__ = [
+    "AuditFilter",
+    "live_refused",
+    "live_view",
+    "page",
+    "purge_loop",
+    "purge_once",
+    "record_command",
+    "write",
+]
 
 
 async def write(sessions: async_sessionmaker[AsyncSession], entry: AuditEntry) -> None:

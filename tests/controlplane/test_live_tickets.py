@@ -25,7 +25,9 @@ async def test_a_ticket_opens_once_and_only_until_it_expires(
     assert await live_tickets.redeem(sessions, first.ticket) == viewer
     assert await live_tickets.redeem(sessions, first.ticket) is None  # used up
     real_now = live_tickets.utcnow
-    monkeypatch.setattr(live_tickets, "utcnow", lambda: real_now() + timedelta(seconds=live_tickets.TICKET_TTL_S + 1))
+    monkeypatch.setattr(
+        live_tickets, "utcnow", lambda: real_now() + timedelta(seconds=live_tickets.TICKET_TTL_S + 1)
+    )
     assert await live_tickets.redeem(sessions, second.ticket) is None  # expired
 
 

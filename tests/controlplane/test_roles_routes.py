@@ -24,6 +24,7 @@ RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/source"): Role.VIEWER,
     ("POST", "/api/v1/source"): Role.ADMIN,
+    ("POST", "/api/v1/source/batch"): Role.ADMIN,
     ("GET", "/api/v1/source/{source_id}"): Role.VIEWER,
     ("PUT", "/api/v1/source/{source_id}"): Role.ADMIN,
     ("DELETE", "/api/v1/source/{source_id}"): Role.ADMIN,
