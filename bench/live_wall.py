@@ -41,6 +41,7 @@ import playwright.sync_api as sync_api
 from agent.files.fmp4_stream import Splitter
 from bench.common import cpu_sample, markdown_table, percentile, ratio, workspace
 from shared.media_fanout import Fragment
+from videorec_testing.browser import CHROMIUM, CHROMIUM_ARGS
 from videorec_testing.cameras import RtspCamera, start_rtsp_camera
 from videorec_testing.processes import ControlPlane
 from videorec_testing.records import make_group
@@ -48,20 +49,6 @@ from videorec_testing.stack import start_stack
 from videorec_testing.wait import wait_until
 
 TOKEN = "bench-live-token"
-# Debian's Chromium, as the console tests drive it (tests/console/conftest.py).
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-]
-CHROMIUM_ARGS += [
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 CAMERA = {"width": 640, "height": 360, "fps": 25, "bitrate": 800}
 TILES = 16
 AGENT_ENV = {"VIDEOREC_AGENT_PROBE_INTERVAL_S": "600"}  # no probe in a window

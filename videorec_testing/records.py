@@ -62,6 +62,17 @@ def wait_bytes(cp: ControlPlane, tag: str) -> list[dict]:
     return wait_until(ready, 60, interval=0.2, what=f"video of {tag}")
 
 
+def record_tag(cp: ControlPlane, tag: str, group: str) -> list[dict]:
+    """Record the group under the tag until it has bytes, stop it: its records, completed with MD5."""
+    with cp.client(timeout=120) as c:
+        assert c.post("/api/v1/record", json={"tag_name": tag, "group_name": group}).status_code == 200
+        wait_bytes(cp, tag)
+        assert c.put("/api/v1/record", json={"tag_name": tag}).status_code == 200
+    done = records(cp, tag)
+    assert done and all(r["status"] == "completed" and r["hash_md5"] for r in done), done
+    return done
+
+
 def video_seconds(cp: ControlPlane, record_id: str) -> float:
     """How much video the record's file holds now, by ffprobe of the bytes served (also while it grows)."""
     status, _, data = download(cp, record_id)

@@ -9,18 +9,7 @@ from pathlib import Path
 import playwright.sync_api as sync_api  # a dev dependency: never skipped for lack of it
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    # This machine's network is closed: without these Chromium keeps dialling Google's hosts.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
+from videorec_testing.browser import CHROMIUM, CHROMIUM_ARGS
 
 # `make test` installs Chromium; outside CI a machine without it skips, under CI=true it fails.
 needs_chromium = pytest.mark.skipif(

@@ -16,8 +16,7 @@ import pytest
 from tests.controlplane.test_backup import cli
 from videorec_testing.cameras import RtspCamera, start_rtsp_camera
 from videorec_testing.db import postgres_database
-from videorec_testing.processes import ControlPlane
-from videorec_testing.records import download, make_group, record_facts, records, wait_bytes
+from videorec_testing.records import download, make_group, record_facts, record_tag, records, wait_bytes
 from videorec_testing.stack import Stack, start_stack
 from videorec_testing.wait import wait_until
 
@@ -29,16 +28,6 @@ PASSWORD = "s3cret-cam-pw"
 def camera() -> Iterator[RtspCamera]:
     with start_rtsp_camera(user="admin", password=PASSWORD) as cam:
         yield cam
-
-
-def record_tag(cp: ControlPlane, tag: str, group: str) -> list[dict]:
-    with cp.client(timeout=120) as c:
-        assert c.post("/api/v1/record", json={"tag_name": tag, "group_name": group}).status_code == 200
-        wait_bytes(cp, tag)
-        assert c.put("/api/v1/record", json={"tag_name": tag}).status_code == 200
-    done = records(cp, tag)
-    assert done and all(r["status"] == "completed" and r["hash_md5"] for r in done), done
-    return done
 
 
 def record_with_a_drop(stack: Stack, camera: RtspCamera, tag: str, group: str) -> list[dict]:

@@ -18,7 +18,7 @@ import pytest
 from videorec_testing.cameras import RtspCamera
 from videorec_testing.db import postgres_database
 from videorec_testing.processes import ControlPlane, start_agent, start_controlplane, wait_agent_online
-from videorec_testing.records import download, make_group, record_facts, records, wait_bytes
+from videorec_testing.records import download, make_group, record_facts, record_tag, records
 from videorec_testing.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("recording")]
@@ -36,16 +36,6 @@ def previous(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     assert archive.returncode == 0, f"the previous release {PREVIOUS_RELEASE} is not in this clone's history"
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
     return {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(tree)}
-
-
-def record_tag(cp: ControlPlane, tag: str, group: str) -> list[dict]:
-    with cp.client(timeout=120) as c:
-        assert c.post("/api/v1/record", json={"tag_name": tag, "group_name": group}).status_code == 200
-        wait_bytes(cp, tag)
-        assert c.put("/api/v1/record", json={"tag_name": tag}).status_code == 200
-    done = records(cp, tag)
-    assert done and all(r["status"] == "completed" and r["hash_md5"] for r in done), done
-    return done
 
 
 def assert_served(cp: ControlPlane, rows: list[dict]) -> None:
