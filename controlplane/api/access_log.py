@@ -62,9 +62,22 @@ class ScrubAccessLog(logging.Filter):
         return True
 
 
+class ScrubWebSocketLog(logging.Filter):
+    """For uvicorn's WebSocket lines ('%s - "WebSocket %s" ...', on uvicorn.error): the live wall's URL
+    carries its ticket (`/api/v1/live/ws?ticket=...`), a credential until it is spent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        websocket_line = '"WebSocket %s"' in str(record.msg)
+        if websocket_line and isinstance(args, tuple) and len(args) >= 2 and isinstance(args[1], str):
+            record.args = (args[0], scrub_target(args[1]), *args[2:])
+        return True
+
+
 def _routine(target: str, status: object) -> bool:
     return target.partition("?")[0] in ROUTINE_PATHS and isinstance(status, int) and status < 400
 
 
 def install(log_routine: bool = False) -> None:
     logging.getLogger("uvicorn.access").addFilter(ScrubAccessLog(log_routine))
+    logging.getLogger("uvicorn.error").addFilter(ScrubWebSocketLog())

@@ -13,6 +13,7 @@ unexpired, from this issuer and for this audience."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -114,13 +115,13 @@ class OidcVerifier:
 
     async def _fetch(self) -> PyJWKSet:
         async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as http:
-            discovery = await _json(http, f"{self.issuer}/.well-known/openid-configuration")
+            discovery = await _json(http, f"{self.issuer}/.well-known/openid-configuration", self.timeout_s)
             if discovery.get("issuer", "").rstrip("/") != self.issuer:
                 raise IssuerUnavailableError("the discovery document names another issuer")
             jwks_uri = discovery.get("jwks_uri")
             if not isinstance(jwks_uri, str) or not _acceptable_url(jwks_uri):
                 raise IssuerUnavailableError("the discovery document names no https jwks_uri")
-            document = await _json(http, jwks_uri)
+            document = await _json(http, jwks_uri, self.timeout_s)
         keys = [k for k in document.get("keys", []) if isinstance(k, dict) and k.get("use", "sig") == "sig"]
         try:
             jwk_set = PyJWKSet(keys)
@@ -137,16 +138,29 @@ def _acceptable_url(url: str) -> bool:
     return parts.scheme == "http" and parts.hostname is not None and is_loopback(parts.hostname)
 
 
-async def _json(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+async def _json(http: httpx.AsyncClient, url: str, timeout_s: float) -> dict[str, Any]:
+    """The JSON object at `url`, read within `timeout_s` in all and at most MAX_DOCUMENT_BYTES: httpx's
+    time-out bounds each read, so an issuer that drips a byte at a time, or streams without end, would
+    otherwise hold every request that waits for its keys, and this process's memory."""
     try:
-        response = await http.get(url, headers={"Accept": "application/json"})
+        async with (
+            asyncio.timeout(timeout_s),
+            http.stream("GET", url, headers={"Accept": "application/json"}) as response,
+        ):
+            if response.status_code != 200:
+                raise IssuerUnavailableError(f"{url} answered {response.status_code}")
+            content = bytearray()
+            async for chunk in response.aiter_bytes():
+                content += chunk
+                if len(content) > MAX_DOCUMENT_BYTES:
+                    raise IssuerUnavailableError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+    except TimeoutError:
+        raise IssuerUnavailableError(f"{url} did not answer within {timeout_s:g} s") from None
     except httpx.HTTPError as exc:
         raise IssuerUnavailableError(f"{url} did not answer ({type(exc).__name__})") from None
-    if response.status_code != 200 or len(response.content) > MAX_DOCUMENT_BYTES:
-        raise IssuerUnavailableError(f"{url} answered {response.status_code}")
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(content)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise IssuerUnavailableError(f"{url} did not answer JSON") from None
     if not isinstance(body, dict):
         raise IssuerUnavailableError(f"{url} did not answer a JSON object")

@@ -5,6 +5,7 @@ from controlplane.models.audit import AuditEntry
 from controlplane.models.group import Group, GroupSourceLink
 from controlplane.models.journal_sync import JournalSync
 from controlplane.models.list_version import ListVersion
+from controlplane.models.live_ticket import LiveTicketRow
 from controlplane.models.record import Record
 from controlplane.models.source import Source
 from controlplane.models.sync import SyncJob
@@ -18,6 +19,7 @@ __all__ = [
     "GroupSourceLink",
     "JournalSync",
     "ListVersion",
+    "LiveTicketRow",
     "Record",
     "Source",
     "SyncJob",

@@ -25,7 +25,16 @@ from controlplane.settings import Settings
 log = logging.getLogger(__name__)
 PURGE_BATCH = 5000  # entries per purge transaction: short locks on a large trail
 
-__all__ = ["AuditFilter", "live_view", "page", "purge_loop", "purge_once", "record_command", "write"]
+__all__ = [
+    "AuditFilter",
+    "live_refused",
+    "live_view",
+    "page",
+    "purge_loop",
+    "purge_once",
+    "record_command",
+    "write",
+]
 
 
 async def write(sessions: async_sessionmaker[AsyncSession], entry: AuditEntry) -> None:
@@ -47,6 +56,23 @@ async def record_command(session: AsyncSession, action: str, target: str, detail
         result=AuditResult.OK,
     )
     await audit_data.insert(session, entry)
+
+
+async def live_refused(sessions: async_sessionmaker[AsyncSession], client: str | None) -> None:
+    """A live WebSocket refused for want of a good ticket (anonymous: the ticket names no one then)."""
+    entry = AuditEntry(
+        time_utc=utcnow(),
+        actor_kind=ActorKind.ANONYMOUS,
+        action="live_wall",
+        result=AuditResult.REFUSED,
+        status=403,
+        permission=Permission.LIVE.value,
+        client=client[:64] if client else None,
+    )
+    try:
+        await write(sessions, entry)
+    except Exception as exc:  # the refusal stands; the failure is logged
+        log.error("audit entry of a refused live wall not written (%s)", type(exc).__name__)
 
 
 async def live_view(

@@ -30,6 +30,7 @@ router = APIRouter(tags=["live"])
 # The WebSocket has no bearer token to check (browsers cannot send one): its ticket is the check.
 ws_router = APIRouter(prefix="/api/v1")
 MAX_TILES = 64
+MAX_MESSAGE_CHARS = 1024  # a message is {"open": tile, "source": id} or {"close": tile}
 _REOPEN_S = 3.0  # a tile whose camera or agent failed asks again this often
 _STATUS_S = 2.0  # a tile with no video says why this often
 _RECORDING_EVERY_S = 15.0
@@ -63,19 +64,20 @@ async def source_stream(ctx: ContextDep, session: SessionDep, source_id: ObjectI
 
 @router.post("/live/ticket", response_model=live_tickets.LiveTicket, dependencies=[Requires(Permission.LIVE)])
 async def live_ticket(ctx: ContextDep, access: AccessDep) -> live_tickets.LiveTicket:
-    return live_tickets.issue(ctx.settings, access.principal)
+    return await live_tickets.issue(ctx.sessions, access.principal)
 
 
 @ws_router.websocket("/live/ws")
 async def live_ws(websocket: WebSocket, ticket: str = "") -> None:
     ctx = websocket.state.ctx
     assert isinstance(ctx, AppContext)
-    who = live_tickets.redeem(ctx.settings, ticket)
+    client = websocket.client.host if websocket.client else None
+    who = await live_tickets.redeem(ctx.sessions, ticket)
     if who is None or not who.may(Permission.LIVE):
+        await audit.live_refused(ctx.sessions, client)
         await websocket.close(code=1008, reason="a fresh ticket from POST /api/v1/live/ticket is required")
         return
     await websocket.accept()
-    client = websocket.client.host if websocket.client else None
     wall = _Wall(ctx, websocket, who, client)
     try:
         await wall.serve()
@@ -101,11 +103,17 @@ class _Wall:
     async def serve(self) -> None:
         with contextlib.suppress(WebSocketDisconnect):
             while True:
-                text = await self._ws.receive_text()
+                message = await self._ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
                 try:
-                    message = json.loads(text)
-                    self._on_message(message)
-                except (ValueError, TypeError) as exc:
+                    if not isinstance(text, str):
+                        raise ValueError("text messages only")
+                    if len(text) > MAX_MESSAGE_CHARS:  # before parsing: deep nesting would recurse
+                        raise ValueError(f"at most {MAX_MESSAGE_CHARS} characters")
+                    self._on_message(json.loads(text))
+                except (ValueError, TypeError, RecursionError) as exc:
                     await self._send_json({"error": f"bad message: {exc}"})
 
     def _on_message(self, message: Any) -> None:
