@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Self
 
@@ -171,13 +172,24 @@ def start_agent(
     return agent
 
 
-def wait_agent_online(cp: ControlPlane, name: str, timeout: float = 45.0, address: str | None = None) -> dict:
-    """`address`: wait for that instance (after a restart the old one may still count as online)."""
+def wait_agent_online(
+    cp: ControlPlane,
+    name: str,
+    timeout: float = 45.0,
+    address: str | None = None,
+    since: datetime | None = None,
+) -> dict:
+    """`address`: wait for that instance (after a restart the old one may still count as online).
+    `since`: wait for a heartbeat after then (a control plane started on an older one's database
+    shows the agent online from the old beats until it goes stale)."""
 
     def online() -> dict | None:
         with cp.client() as c:
             for agent in c.get("/api/v1/agent").json():
                 wanted = address is None or agent["address"] == address
+                if since is not None:
+                    seen = agent["last_seen_utc"]
+                    wanted = wanted and seen is not None and datetime.fromisoformat(seen) > since
                 if agent["name"] == name and agent["state"] == "online" and wanted:
                     return agent
         return None

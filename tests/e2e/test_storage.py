@@ -104,8 +104,10 @@ def test_a_full_disk_pauses_records_and_they_go_on_when_space_returns(
         assert c.put("/api/v1/record", json={"tag_name": "fd-1"}).status_code == 200
     (done,) = records(cp, "fd-1")
     assert done["status"] == "completed", done
-    assert len(done["gaps"]) == 1, done["gaps"]  # the pause, as a gap in the API
-    assert done["gaps"][0]["reason"] == "disk", done["gaps"]
+    # The pause, as one gap of reason `disk` in the API. A camera served from a loaded machine may
+    # also stall for a moment (seen in CI: 2 s at the start); such a gap must say `camera`.
+    reasons = [gap["reason"] for gap in done["gaps"]]
+    assert reasons.count("disk") == 1 and set(reasons) <= {"disk", "camera"}, done["gaps"]
     status, _, data = download(cp, done["id"])
     assert status == 200 and hashlib.md5(data).hexdigest() == done["hash_md5"]  # noqa: S324 - the API's checksum
     assert len(data) == done["size_bytes"] and data[: len(so_far) // 2] == so_far[: len(so_far) // 2]
