@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -34,6 +33,7 @@ from controlplane.settings import Settings
 from controlplane.sync.runner import SyncRunner
 
 log = logging.getLogger(__name__)
+_SHUTDOWN_WAIT_S = 5.0
 CLOCK_SYNC_S = 30.0
 
 
@@ -102,14 +102,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"ctx": ctx}
         finally:
-            for task in (quiet, purge, journals, lag, placing, runner, clock):
+            loops = (quiet, purge, journals, lag, placing, runner, clock)
+            for task in loops:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # Bounded: a loop cancelled inside a SQLite call (aiosqlite's worker thread) has been
+            # seen never to finish; a stop must not hang on it (the database is closed below).
+            _, stuck = await asyncio.wait(loops, timeout=_SHUTDOWN_WAIT_S)
+            if stuck:
+                log.warning("shutting down without waiting for %s", sorted(t.get_name() for t in stuck))
             await live.aclose()
             await ctx.streams.aclose()
             await agents.close()
-            await engine.dispose()
+            try:
+                await asyncio.wait_for(engine.dispose(), _SHUTDOWN_WAIT_S)
+            except TimeoutError:
+                log.warning("shutting down without closing every database connection")
 
     # Swagger UI and ReDoc from files the package ships, not a CDN: sites often have no internet.
     app = FastAPIOffline(

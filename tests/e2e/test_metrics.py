@@ -20,8 +20,8 @@ CANARY = "canary-Pw-7731"
 
 
 def http_base(agent: AgentProc) -> str:
-    found = re.findall(r"http on (\S+)", agent.log())
-    assert found, agent.log()
+    # The line may be a moment behind the one before it in the log file.
+    found = wait_until(lambda: re.findall(r"http on (\S+)", agent.log()), 15, what="the agent's HTTP port")
     return "http://" + found[-1]
 
 
