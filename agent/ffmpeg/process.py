@@ -174,6 +174,9 @@ class FfmpegProcess:
                 self._stdin = asyncio.StreamWriter(transport, protocol, None, loop)
         except BaseException:
             self._signal_group(signal.SIGKILL)  # a child we cannot supervise must not run on
+            # ... and is reaped before the error goes on: a cancelled start leaves no process behind.
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._exited)
             raise
         self._stderr_task = asyncio.create_task(self._read_stderr(stderr), name=f"{self.name}-stderr")
         self._exit_task = asyncio.create_task(self._watch_exit(), name=f"{self.name}-exit")
