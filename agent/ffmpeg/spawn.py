@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 # ffmpeg needs none of the agent's settings, and its token must not sit in /proc/<pid>/environ of
 # every child: it gets where to find programs, the locale and the time zone.
@@ -52,12 +53,19 @@ async def spawn(
         ending = loop.create_task(_end_orphan(future), name="ffmpeg-orphan")
         _ORPHANS.add(ending)  # a task the loop holds only weakly: kept until it has reaped
         ending.add_done_callback(_ORPHANS.discard)
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(ending)
+        await wait_through_cancels(ending)
         raise
 
 
 _ORPHANS: set[asyncio.Task[None]] = set()
+
+
+async def wait_through_cancels(future: asyncio.Future[Any]) -> None:
+    """Until `future` is done, even if the caller is cancelled again meanwhile (a close that
+    cancels twice): only for what is bounded and short, a SIGKILLed child being reaped."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(future)
 
 
 async def _end_orphan(future: asyncio.Future[subprocess.Popen[bytes]]) -> None:
