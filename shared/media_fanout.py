@@ -177,6 +177,13 @@ class Fanout:
         finally:
             reader.close()
 
+    def forget(self) -> None:
+        """The stream stopped (its reader will start again): what is kept is no longer live, so a
+        new reader (a decoder that restarts, a snapshot) waits for the next init segment instead of
+        showing the last pictures again as if they were new."""
+        self.init = None
+        self.gop, self._gop_bytes = [], 0
+
     def end(self, reason: str) -> None:
         """No more items: readers get what is queued, then StreamEnded(reason)."""
         self.ended = reason

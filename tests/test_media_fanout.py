@@ -87,3 +87,20 @@ async def test_readers_end_with_the_fanout_and_leave_without_a_trace() -> None:
         with pytest.raises(StreamEnded, match="closed"):
             await reader.next(1)
     assert fanout.reader_count == 0
+
+
+async def test_a_stream_that_stopped_gives_a_new_reader_nothing_old_until_it_starts_again() -> None:
+    # A camera session whose ffmpeg failed: a decoder that restarts must not decode the last GOP
+    # again and show it as new pictures (it did, in a loop, while the camera was down).
+    fanout = Fanout()
+    fanout.set_init(Init(b"init-1", "avc1.64001f"))
+    fanout.push(Fragment(b"key", keyframe=True))
+    fanout.forget()
+    assert fanout.init is None and fanout.gop == []
+    with fanout.reading() as reader:
+        with pytest.raises(TimeoutError):
+            await reader.next(0.05)
+        fanout.set_init(Init(b"init-2", "avc1.64001f"))
+        fanout.push(Fragment(b"key-2", keyframe=True))
+        assert await reader.next(1) == Init(b"init-2", "avc1.64001f")
+        assert (await reader.next(1)).data == b"key-2"

@@ -154,6 +154,7 @@ class CameraSession:
             bad = str(exc)
         finally:
             await proc.stop(_STOP_GRACE_S)
+            self.fanout.forget()
         if stalled:
             detail, reason = f"no data for {settings.io_timeout_s:.1f} s", CameraFailure.TIMEOUT
         elif bad:
