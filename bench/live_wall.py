@@ -179,7 +179,8 @@ for (let i = 0; i < TILES; i++) {
 }</script>"""
 # Each tile: its stats, and how far the picture shown is behind the newest frame received.
 STATS_JS = """() => [...document.querySelectorAll('.live-tile')].map(t => { const v = t.querySelector('video');
-  const b = v.buffered; return {...t.liveStats, behind: b.length ? b.end(b.length - 1) - v.currentTime : null}; })"""
+  const b = v.buffered, q = v.getVideoPlaybackQuality();
+  return {...t.liveStats, dropped: q.droppedVideoFrames, behind: b.length ? b.end(b.length - 1) - v.currentTime : null}; })"""
 
 
 def chromium_cpu() -> float:
@@ -255,12 +256,15 @@ def play_wall(browser: sync_api.Browser, url: str, tiles: int, window: float, li
         page.close()
     fps = [(b["frames"] - a["frames"]) / seconds for a, b in zip(before, after, strict=True)]
     stalls = [(b["stalls"] - a["stalls"]) * 60 / seconds for a, b in zip(before, after, strict=True)]
+    dropped = [(b["dropped"] - a["dropped"]) / seconds for a, b in zip(before, after, strict=True)]
     delays = [d for s in after for d in s["delays"][-int(seconds * 6) :]]  # this window's (≤ 5 a second)
     result = {
         "tiles": len(after),
         "fps_min": min(fps),
         "fps_median": statistics.median(fps),
         "stalls": statistics.median(stalls),
+        "dropped": statistics.median(dropped),
+        "margin": statistics.median(s.get("marginS", 0) for s in after),
         "cpu": 100 * (cpu_after - cpu_before) / seconds,
         "load": load,
         "first_median": statistics.median(firsts),
@@ -395,6 +399,14 @@ def wall_table(walls: dict[str, dict[str, float]]) -> str:
             *cells(lambda w: f"{w['fps_min']:.1f} / {w['fps_median']:.1f}"),
         ],
         ["stalls per tile per minute (median)", *cells(lambda w: f"{w['stalls']:.0f}")],
+        [
+            "frames decoded too late and dropped, per tile per second (median)",
+            *cells(lambda w: f"{w['dropped']:.1f}"),
+        ],
+        [
+            "margin kept at the live edge, median of the tiles (s)",
+            *cells(lambda w: f"{w['margin']:.2f}", live_only=True),
+        ],
         ["jumps to the live edge (all tiles)", *cells(lambda w: f"{w['jumps']:.0f}", live_only=True)],
         [
             "first frame after the tile opened, median / max (s)",

@@ -11,8 +11,9 @@
 // fragment and stalled 3 to 5 times a second on a loaded machine, each stall costing frames.)
 // - A stall with nothing left to play (video came late): the target margin grows a step, up to
 //   MAX_MARGIN_S, and shrinks back a step after MARGIN_HOLD_MS without one.
-// - A stall with video still buffered: the decoder (the CPU) is what is behind; asking it for more
-//   frames a second would make that worse, so there is no faster play for DECODER_STALL_MS.
+// - A stall with video still buffered, or frames decoded too late to be shown (dropped): the decoder
+//   (the CPU) is what is behind; asking it for more frames a second would make that worse, so there
+//   is no faster play for DECODER_STALL_MS.
 // - Far behind (a hidden tab, a long stall, a decoder that cannot keep up): jump to the newest frame.
 const MARGIN_S = 0.15; // the target margin at first: the network's and the page's usual jitter
 const MAX_MARGIN_S = 0.45;
@@ -21,6 +22,8 @@ const MARGIN_HOLD_MS = 20000;
 const GAIN = 0.5; // rate excess per second of trough above the target margin
 const MAX_RATE = 1.2; // 1 s behind is made up in about 6 s
 const DECODER_STALL_MS = 3000;
+const DROPS = 3; // frames dropped within about a second that count as the decoder being behind
+const START_BEHIND_S = 0.5; // the fragments a new viewer is sent at first span more than this: go to the newest
 const JUMP_S = 2; // the newest frame further ahead than this: jump to it
 const TROUGHS = 6; // troughs remembered (fragments every ≤ 200 ms: about a second)
 const KEEP_S = 8; // seconds of video kept behind the playhead
@@ -59,6 +62,8 @@ export class MsePlayer {
     this.margin = MARGIN_S;
     this.marginAt = 0;
     this.decoderStallAt = -Infinity;
+    this.dropped = []; // droppedVideoFrames as each of the last fragments arrived
+    this.starting = false;
     video.addEventListener("waiting", () => this.stalled());
   }
 
@@ -93,6 +98,7 @@ export class MsePlayer {
   reset(codecs) {
     this.teardown();
     this.codecs = codecs;
+    this.starting = true;
     const source = new MediaSource();
     this.source = source;
     this.url = URL.createObjectURL(source);
@@ -135,6 +141,10 @@ export class MsePlayer {
     this.troughs.push(b.end(b.length - 1) - video.currentTime);
     if (this.troughs.length > TROUGHS) this.troughs.shift();
     const now = performance.now();
+    // Dropped frames: a few over the last second (not one now and then) say the decoder is behind.
+    this.dropped.push(video.getVideoPlaybackQuality?.().droppedVideoFrames ?? 0);
+    if (this.dropped.length > TROUGHS) this.dropped.shift();
+    if (this.dropped.at(-1) - this.dropped[0] >= DROPS) this.decoderStallAt = now;
     if (this.margin > MARGIN_S && now - this.marginAt > MARGIN_HOLD_MS) {
       this.margin = Math.max(MARGIN_S, this.margin - MARGIN_STEP_S);
       this.marginAt = now;
@@ -151,10 +161,17 @@ export class MsePlayer {
       const start = b.start(b.length - 1);
       const end = b.end(b.length - 1);
       if (video.currentTime < start) {
-        // The first picture (or a hole left by skipped fragments): start at the keyframe at once,
-        // rather than decode up to the newest frame before showing anything; the rate catches up.
+        // The first picture (or a hole left by skipped fragments): show the keyframe at once, rather
+        // than decode up to the newest frame before showing anything.
         video.currentTime = start;
         this.troughs.length = 0;
+        this.starting = true;
+      } else if (this.starting && !this.queue.length) {
+        // A running camera sends a new viewer the fragments since its last keyframe (up to the
+        // camera's keyframe interval) at once: once they are in, go to the newest frame instead of
+        // playing that second faster.
+        this.starting = false;
+        if (end - video.currentTime > START_BEHIND_S) video.currentTime = end - this.margin;
       } else if (end - video.currentTime > JUMP_S) {
         video.currentTime = end - this.margin; // far behind: jump
         this.troughs.length = 0;
@@ -168,6 +185,8 @@ export class MsePlayer {
   teardown() {
     this.queue.length = 0;
     this.troughs.length = 0;
+    this.dropped.length = 0;
+    this.starting = false;
     this.buffer = null;
     this.source = null;
     this.codecs = null;
