@@ -1,6 +1,6 @@
 """Live video: camera sessions, agent CPU, first frame, delivery delay and frames shown in Chromium.
 
-    .venv/bin/python bench/live_wall.py [--cameras 4] [--window 10]
+    .venv/bin/python bench/live_wall.py [--cameras 4] [--window 10] [--wall-only]
 
 One RTSP test camera (640x360, 25 fps, a keyframe a second) is added `--cameras` times as sources of
 one group (each source is a camera to the agent: its own session), with an API token (token mode,
@@ -11,10 +11,14 @@ as deployed). Measured, each over the same `--window`:
 3. recording + live: the same, each source also watched live through `stream.mp4`;
 4. camera sessions per source (a separate camera, so that its client count is this source's):
    3 live viewers + an MJPEG viewer + snapshots, without and with a recording;
-5. Chromium: a 16-tile wall (the sources repeated) over the console's WebSocket: first frame after
-   the tile opened, frames shown per tile per second (requestVideoFrameCallback), delivery delay
-   (arrival in the browser − the fragment's prft, written by the agent's ffmpeg when it cut the
-   fragment: it leaves out the ≤ 200 ms the fragment spans and the camera's own latency).
+5. Chromium, the sources recorded: a 16-tile wall (each source once, repeated when there are fewer)
+   over the console's WebSocket, opened on cold camera sessions and at once again (warm), and 4
+   tiles; against a baseline of the same camera's video played from a file in 16 plain <video>
+   tiles of the same size, before and after them (the box's load drifts). Per wall: frames shown
+   per tile per second (requestVideoFrameCallback), stalls, frames dropped, first frame after the
+   tile opened, delivery delay (arrival in the browser − the fragment's prft: the camera's capture
+   time of its first frame, so it includes the ≤ 200 ms the fragment spans), how far the picture is
+   behind the newest frame received, Chromium's CPU and the load average. `--wall-only`: just this.
 
 Bounded: a few windows of `--window` seconds and at most 16 sources. The box may be shared: the
 figures of one run are comparable with each other, not with another box's.
