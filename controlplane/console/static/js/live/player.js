@@ -23,7 +23,7 @@ const GAIN = 0.5; // rate excess per second of trough above the target margin
 const MAX_RATE = 1.2; // 1 s behind is made up in about 6 s
 const DECODER_STALL_MS = 3000;
 const DROPS = 3; // frames dropped within about a second that count as the decoder being behind
-const START_BEHIND_S = 0.5; // the fragments a new viewer is sent at first span more than this: go to the newest
+const START_BEHIND_S = 0.5; // a new viewer's first fragments span more than this: go to the newest
 const JUMP_S = 2; // the newest frame further ahead than this: jump to it
 const TROUGHS = 6; // troughs remembered (fragments every ≤ 200 ms: about a second)
 const KEEP_S = 8; // seconds of video kept behind the playhead
@@ -150,7 +150,8 @@ export class MsePlayer {
       this.marginAt = now;
     }
     const decoderBehind = now - this.decoderStallAt < DECODER_STALL_MS;
-    const rate = this.troughs.length < TROUGHS || decoderBehind ? 1 : catchUpRate(Math.min(...this.troughs), this.margin);
+    const settled = this.troughs.length === TROUGHS && !decoderBehind;
+    const rate = settled ? catchUpRate(Math.min(...this.troughs), this.margin) : 1;
     if (video.playbackRate !== rate) video.playbackRate = rate;
   }
 
@@ -171,7 +172,10 @@ export class MsePlayer {
         // camera's keyframe interval) at once: once they are in, go to the newest frame instead of
         // playing that second faster.
         this.starting = false;
-        if (end - video.currentTime > START_BEHIND_S) video.currentTime = end - this.margin;
+        if (end - video.currentTime > START_BEHIND_S) {
+          video.currentTime = end - this.margin;
+          this.troughs.length = 0;
+        }
       } else if (end - video.currentTime > JUMP_S) {
         video.currentTime = end - this.margin; // far behind: jump
         this.troughs.length = 0;

@@ -30,7 +30,18 @@ export function liveTile(connection, tileId, source) {
     h("figcaption", h("span.name", source.name || `source ${source.id}`), rec, state, detail),
   );
   const player = new MsePlayer(video);
-  const stats = { openedAt: performance.now(), initMs: null, fragmentMs: null, firstFrameMs: null, frames: 0, stalls: 0, jumps: 0, delays: [], state: "connecting" };
+  const stats = {
+    openedAt: performance.now(),
+    initMs: null, // the init segment came (ms after the tile opened)
+    fragmentMs: null, // the first fragment came
+    firstFrameMs: null, // the first picture was shown
+    frames: 0,
+    stalls: 0,
+    jumps: 0,
+    marginS: null,
+    delays: [],
+    state: "connecting",
+  };
   el.liveStats = stats;
   let codecs = null;
   let blocked = false;
