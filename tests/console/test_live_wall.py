@@ -183,3 +183,65 @@ def test_a_camera_with_aac_audio_plays(browser, stack: ControlPlane) -> None:
             assert errors == []
         finally:
             page.close()
+
+
+LIVE_EDGE_JS = """() => { const t = document.querySelector('.live-tile'), v = t.querySelector('video'), b = v.buffered;
+  return {frames: t.liveStats.frames, stalls: t.liveStats.stalls, jumps: t.liveStats.jumps, rate: v.playbackRate,
+          faster: v._faster || 0, behind: b.length ? b.end(b.length - 1) - v.currentTime : null}; }"""
+# Records whether the video ever played faster than 1x (the catch-up), however briefly.
+WATCH_RATE_JS = """() => { const v = document.querySelector('.live-tile video');
+  v.addEventListener('ratechange', () => { if (v.playbackRate > 1) v._faster = (v._faster || 0) + 1; }); }"""
+
+
+def block_page(page, seconds: float) -> None:
+    """The page's script busy for `seconds` (a slow machine, a long task): fragments wait for it."""
+    page.evaluate(
+        f"() => {{ const end = performance.now() + {seconds * 1000}; while (performance.now() < end); }}"
+    )
+
+
+@pytest.mark.parametrize("stack", ["token"], indirect=True)  # the player is the same in both modes
+def test_a_tile_stays_at_the_live_edge_catches_up_and_jumps_when_far_behind(
+    browser, stack: ControlPlane, camera: RtspCamera
+) -> None:
+    cp = stack
+    (source_id,) = make_group(
+        cp, "edge", [{"model": "Source", "uri_rtsp": camera.url, "description": "edge"}]
+    )
+    page, _, errors = open_page(browser, cp, f"/live/{source_id}")
+    edge = lambda: page.evaluate(LIVE_EDGE_JS)  # noqa: E731
+    try:
+        # The rate for the smallest recent margin: 1x at or under 0.15 s, faster (at most 1.2x) above.
+        rates = page.evaluate(
+            """async () => { const m = await import('/console/js/live/player.js');
+                 return [0, 0.15, 0.25, 5].map((t) => m.catchUpRate(t)); }"""
+        )
+        assert rates == [1, 1, 1.05, 1.2], rates
+        wait_until(lambda: edge()["frames"] > 2 * FPS, 30, what="the tile to play")
+        page.evaluate(WATCH_RATE_JS)
+        # Settled: at 1x, close behind the newest frame, no stall (the old policy stayed at 1.1x for
+        # good, ran dry before every fragment and stalled several times a second).
+        wait_until(
+            lambda: edge()["rate"] == 1 and edge()["behind"] < 0.5, 20, what="the tile at the live edge"
+        )
+        settled = edge()
+        page.wait_for_timeout(3000)
+        later = edge()
+        assert later["stalls"] - settled["stalls"] <= 1, (settled, later)
+        assert later["frames"] - settled["frames"] >= 3 * 15, (settled, later)
+
+        # 1 s behind (the page's script was busy): it plays faster until it is back, without a jump.
+        block_page(page, 1.0)
+        wait_until(lambda: edge()["faster"] > 0, 20, what="the tile to play faster")
+        wait_until(
+            lambda: edge()["rate"] == 1 and edge()["behind"] < 0.5, 30, what="the tile back at the edge"
+        )
+        assert edge()["jumps"] == 0
+
+        # 3 s behind: it jumps to the newest frame at once rather than play 30 s faster.
+        block_page(page, 3)
+        wait_until(lambda: edge()["jumps"] >= 1, 10, what="the jump")
+        wait_until(lambda: edge()["behind"] < 0.5, 10, what="the tile at the live edge")
+        assert errors == []
+    finally:
+        page.close()

@@ -1,6 +1,7 @@
 // One tile of the live wall: the camera's video (MSE), and under it — never over the picture — its
 // name and state: connecting, live, reconnecting (why), offline (why), recording. Each tile keeps
-// `liveStats` (first frame, frames shown, delivery delay) for the operator's diagnostics and tests.
+// `liveStats` (first frame and what came before it, frames shown, stalls, jumps to the live edge, the
+// margin kept, delivery delay) for the operator's diagnostics, the tests and bench/live_wall.py.
 import { h } from "../dom.js";
 import { live } from "../media.js";
 import { MsePlayer, unplayable } from "./player.js";
@@ -29,7 +30,18 @@ export function liveTile(connection, tileId, source) {
     h("figcaption", h("span.name", source.name || `source ${source.id}`), rec, state, detail),
   );
   const player = new MsePlayer(video);
-  const stats = { openedAt: performance.now(), firstFrameMs: null, frames: 0, delays: [], state: "connecting" };
+  const stats = {
+    openedAt: performance.now(),
+    initMs: null, // the init segment came (ms after the tile opened)
+    fragmentMs: null, // the first fragment came
+    firstFrameMs: null, // the first picture was shown
+    frames: 0,
+    stalls: 0,
+    jumps: 0,
+    marginS: null,
+    delays: [],
+    state: "connecting",
+  };
   el.liveStats = stats;
   let codecs = null;
   let blocked = false;
@@ -51,9 +63,15 @@ export function liveTile(connection, tileId, source) {
       stats.firstFrameMs = performance.now() - stats.openedAt;
     }
     stats.frames = meta.presentedFrames - presentedAtStart;
+    stats.jumps = player.jumps;
+    stats.marginS = player.margin;
     video.requestVideoFrameCallback(onFrame);
   }
   if ("requestVideoFrameCallback" in video) video.requestVideoFrameCallback(onFrame);
+  // The picture froze for want of video (counted once playing): what a stall costs is frames.
+  video.addEventListener("waiting", () => {
+    if (stats.firstFrameMs !== null) stats.stalls += 1;
+  });
 
   connection.open(tileId, source.id, {
     onStatus(message) {
@@ -69,10 +87,12 @@ export function liveTile(connection, tileId, source) {
     },
     onInit(data) {
       if (!codecs || blocked) return;
+      stats.initMs ??= performance.now() - stats.openedAt;
       player.init(codecs, data);
     },
     onFragment(data) {
       if (blocked) return;
+      stats.fragmentMs ??= performance.now() - stats.openedAt;
       const made = prftTime(data);
       if (made !== null) {
         stats.delays.push(Date.now() / 1000 - made);
