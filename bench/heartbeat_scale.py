@@ -447,7 +447,7 @@ def main() -> None:
         for spec in (
             args.scenario
             if args.scenario is not None
-            else ([] if args.cost or args.bulk else ["100:5", "100:50"])
+            else ([] if args.cost or args.bulk or args.overload else ["100:5", "100:50"])
         ):
             parts = spec.split(":")
             agents, sources = int(parts[0]), int(parts[1])

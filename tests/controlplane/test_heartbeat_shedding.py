@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from controlplane.loop_lag import LoopLag
 from controlplane.placement import loop as placement_loop
 from controlplane.services.recording import launch
 from controlplane.settings import Settings
@@ -62,7 +63,8 @@ def _shed_count(api: TestClient) -> float:
 
 
 def test_a_beat_that_waited_in_a_late_replica_is_refused_503_with_retry_after(api: TestClient) -> None:
-    assert _beat(api, "a1").status_code == 200  # a healthy replica answers
+    # A healthy replica answers (on a loaded machine, once its start has settled).
+    wait_until(lambda: _beat(api, "a1").status_code == 200, 10, interval=0.2, what="served")  # type: ignore[attr-defined]
     blocker = _block_loop(api)
     refused = _beat(api, "a2")  # waits for the blocked loop, then finds it BLOCK_S late
     blocker.join(10)
@@ -98,3 +100,16 @@ async def test_a_healthy_fleet_writes_no_lateness_and_fails_a_dead_agent_over(
     await _agents(sessions, beating=5, silent=1)
     assert await placement_loop.check_once(_ctx(settings, sessions), launch) == 1
     assert await _down(sessions) == {"a5"}
+
+
+def test_a_standing_wait_for_the_database_counts_as_queueing_and_one_slow_beat_does_not() -> None:
+    lag = LoopLag()
+    now = time.monotonic()
+    lag.tick(0.0, now)  # the loop keeps time
+    lag.served(2.0, now)  # one slow beat (a long journal page): a burst, not a queue
+    assert lag.queue_s(now) < 0.5
+    for took in (0.9, 1.2, 0.8):  # every beat of the last second waited: a standing queue
+        lag.served(took, now)
+    assert lag.queue_s(now) == pytest.approx(0.8)
+    lag.tick(0.0, now + 2.0)
+    assert lag.queue_s(now + 2.0) < 0.5  # forgotten after the window

@@ -53,12 +53,7 @@ async def revoke_agent(
     },
 )
 async def heartbeat(ctx: ContextDep, beat: HeartbeatIn, who: AgentIdentityDep) -> HeartbeatOut | Response:
-    started = time.monotonic()
-    try:
-        return await _exchange(ctx, beat, who)
-    finally:
-        # A beat this replica was slow to answer is silence it made itself: its failover holds.
-        ctx.lag.note(time.monotonic() - started)
+    return await _exchange(ctx, beat, who)
 
 
 async def _exchange(ctx: AppContext, beat: HeartbeatIn, who: AgentIdentity | None) -> HeartbeatOut | Response:
@@ -83,12 +78,18 @@ async def _exchange(ctx: AppContext, beat: HeartbeatIn, who: AgentIdentity | Non
             headers={"Retry-After": retry_after},
         )
     ctx.metrics.heartbeats_full.labels(quiet).inc()
-    async with ctx.sessions() as session:
-        try:
-            answer = await heartbeats.heartbeat(session, ctx.settings, beat, who)
-        except SiteRefusedError:
-            ctx.metrics.agent_site_refusals.labels(beat.name).inc()
-            raise
-        await session.commit()
+    started = time.monotonic()
+    try:
+        async with ctx.sessions() as session:
+            try:
+                answer = await heartbeats.heartbeat(session, ctx.settings, beat, who)
+            except SiteRefusedError:
+                ctx.metrics.agent_site_refusals.labels(beat.name).inc()
+                raise
+            await session.commit()
+    finally:
+        # A beat this replica was slow to answer is silence it made itself: its failover holds; and
+        # while even the fastest such beat waits, the next ones are shed (above).
+        ctx.lag.served(time.monotonic() - started)
     ctx.quiet.took(beat, who)
     return answer
