@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import Self
 
 from agent.errors import StdinClosed
-from agent.ffmpeg.spawn import exit_future, prefilled_pipe, spawn
+from agent.ffmpeg.spawn import exit_future, prefilled_pipe, spawn, wait_through_cancels
 from shared.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,9 @@ class FfmpegProcess:
                 self._stdin = asyncio.StreamWriter(transport, protocol, None, loop)
         except BaseException:
             self._signal_group(signal.SIGKILL)  # a child we cannot supervise must not run on
+            # ... and is reaped before the error goes on: a cancelled start leaves no process behind.
+            if self._exited is not None:
+                await wait_through_cancels(self._exited)
             raise
         self._stderr_task = asyncio.create_task(self._read_stderr(stderr), name=f"{self.name}-stderr")
         self._exit_task = asyncio.create_task(self._watch_exit(), name=f"{self.name}-exit")

@@ -14,8 +14,8 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 # ffmpeg needs none of the agent's settings, and its token must not sit in /proc/<pid>/environ of
 # every child: it gets where to find programs, the locale and the time zone.
@@ -34,7 +34,7 @@ async def spawn(
     argv: list[str], stdin: int, stdout: int, stderr: int, close_after: list[int]
 ) -> subprocess.Popen[bytes]:
     """Popen on a spawning thread, which then closes `close_after` (the child's ends of its pipes).
-    A start cancelled meanwhile still gets its child, and kills it."""
+    A start cancelled meanwhile still gets its child, and kills and reaps it before it returns."""
 
     def run() -> subprocess.Popen[bytes]:
         try:
@@ -43,12 +43,39 @@ async def spawn(
             for fd in close_after:
                 os.close(fd)
 
-    future = asyncio.get_running_loop().run_in_executor(_SPAWNER, run)
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(_SPAWNER, run)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        future.add_done_callback(_kill_orphan)
+        # The child is made all the same: it is killed and reaped before the cancellation goes on,
+        # so whoever cancelled (a reader's close, a shutdown) finds no ffmpeg of ours left running.
+        ending = loop.create_task(_end_orphan(future), name="ffmpeg-orphan")
+        _ORPHANS.add(ending)  # a task the loop holds only weakly: kept until it has reaped
+        ending.add_done_callback(_ORPHANS.discard)
+        await wait_through_cancels(ending)
         raise
+
+
+_ORPHANS: set[asyncio.Task[None]] = set()
+
+
+async def wait_through_cancels(future: asyncio.Future[Any]) -> None:
+    """Until `future` is done, even if the caller is cancelled again meanwhile (a close that
+    cancels twice): only for what is bounded and short, a SIGKILLed child being reaped."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(future)
+
+
+async def _end_orphan(future: asyncio.Future[subprocess.Popen[bytes]]) -> None:
+    try:
+        proc = await asyncio.shield(future)
+    except Exception:  # noqa: BLE001 - no child was made: nothing to end
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await asyncio.get_running_loop().run_in_executor(None, proc.wait)
 
 
 def popen(argv: list[str], stdin: int, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
@@ -64,15 +91,6 @@ def popen(argv: list[str], stdin: int, stdout: int, stderr: int) -> subprocess.P
         # and goes on recording until the restarted agent stops it cleanly).
         restore_signals=False,
     )
-
-
-def _kill_orphan(future: asyncio.Future[subprocess.Popen[bytes]]) -> None:
-    if future.cancelled() or future.exception() is not None:
-        return
-    proc = future.result()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    threading.Thread(target=proc.wait, name="ffmpeg-reap", daemon=True).start()
 
 
 def exit_future(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]) -> asyncio.Future[int]:

@@ -71,8 +71,9 @@ class Reader:
 
     async def close(self) -> None:
         """Stop the upstream; returns once no ffmpeg of this reader is left running."""
-        self.closed = True
-        self._task.cancel()
+        if not self.closed:  # cancelled once: a second cancel would cut its clean-up short
+            self.closed = True
+            self._task.cancel()
         await asyncio.wait({self._task})
         if self.process is not None:
             # Normally stopped by the task already; this waits if the task's own stop was cut short.

@@ -79,8 +79,9 @@ class CameraSession:
         return self.fanout.init
 
     async def close(self) -> None:
-        self.closed = True
-        self._task.cancel()
+        if not self.closed:  # cancelled once: a second cancel would cut its clean-up short
+            self.closed = True
+            self._task.cancel()
         await asyncio.wait({self._task})
         if self.process is not None:
             await self.process.stop(_STOP_GRACE_S)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -141,6 +142,24 @@ async def test_cancelled_stop_still_reaps_the_process() -> None:
         await proc.wait()
     assert proc.returncode is not None
     assert child_processes() == []
+
+
+async def test_a_cancelled_start_leaves_no_process_once_the_cancel_returns() -> None:
+    # A reader closed while its ffmpeg is being spawned (a camera restarting as the viewer leaves):
+    # whenever the cancel lands, no child may outlive it, not even for the moment a kill takes.
+    for step in range(12):
+        proc = FfmpegProcess(endless_ffmpeg(), name=f"cancelled-start-{step}", stdout_pipe=True)
+        starter = asyncio.create_task(proc.start())
+        for _ in range(step):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.002 * step)
+        starter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starter
+        if starter.cancelled():
+            assert child_processes() == [], f"a child outlived the start cancelled at step {step}"
+        await proc.stop(grace=1.0)
+        assert child_processes() == []
 
 
 async def test_stderr_tail_and_logs_never_show_the_password(caplog: pytest.LogCaptureFixture) -> None:

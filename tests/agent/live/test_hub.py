@@ -45,7 +45,10 @@ async def hub(client: httpx.AsyncClient) -> AsyncIterator[LiveHub]:
         yield hub
     finally:
         await hub.aclose()
-    assert child_processes() == []
+    left = {
+        pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:300] for pid in child_processes()
+    }
+    assert not left, left
 
 
 def rtsp_spec(camera: RtspCamera, source_id: int = 1) -> CameraSpec:
