@@ -122,5 +122,10 @@ def test_a_beat_without_held_sources_gets_the_whole_list(api: TestClient) -> Non
     placed = lambda: api.get(f"/api/v1/source/{two}").json()["agent"] == "a1"  # noqa: E731
     wait_until(lambda: placed() or (agent.beat(held=False) and False), 20, interval=0.2)
     body = {"name": "a1", "address": "127.0.0.1:40001", "capacity": 8, "assignment": agent.assignment}
-    old = api.post(HEARTBEAT_PATH, json=body, headers={"Authorization": f"Bearer {TOKEN}"}).json()
+
+    def told() -> dict | None:
+        answer = api.post(HEARTBEAT_PATH, json=body, headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        return answer if answer["sources"] is not None else None  # quiet until this replica's next read
+
+    old = wait_until(told, 10, interval=0.2, what="the change told")
     assert sorted(s["id"] for s in old["sources"]) == [one, two] and old["changed"] is None
