@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import random
 import sys
 import time
@@ -91,21 +92,42 @@ class Run:
         ]
 
 
-async def simulate(urls: list[str], run: Run, warmup_s: float, delta: bool) -> None:
-    """`run.agents` agents beating for warm-up + `run.seconds`; only the measured window counts."""
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    headers = {"Authorization": f"Bearer {AGENT_TOKEN}", "Content-Type": "application/json"}
-    started = time.monotonic()
+def simulate(urls: list[str], run: Run, warmup_s: float, delta: bool, procs: int = 1) -> None:
+    """`run.agents` agents beating for warm-up + `run.seconds`; only the measured window counts. With
+    `procs` > 1 the agents are shared among that many simulator processes (one asyncio loop each), which
+    share the machine with the control planes they measure."""
+    started = time.time()
     measure_from, end = started + warmup_s, started + warmup_s + run.seconds
+    parts = [(urls, list(range(k, run.agents, procs)), measure_from, end, delta) for k in range(procs)]
+    if procs == 1:
+        results = [_simulate_part(*parts[0])]
+    else:
+        with multiprocessing.get_context("spawn").Pool(procs) as pool:
+            # Bounded: each part ends at `end` (its last beats time out within 30 s).
+            results = pool.starmap_async(_simulate_part, parts).get(timeout=end - time.time() + 120)
+    for latencies, statuses in results:
+        run.latencies += latencies
+        for status, n in statuses.items():
+            run.statuses[status] = run.statuses.get(status, 0) + n
+
+
+def _simulate_part(
+    urls: list[str], ids: list[int], measure_from: float, end: float, delta: bool
+) -> tuple[list[float], dict[int, int]]:
+    """Agents `ids` in this process until `end` (wall clock, shared by every process)."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=1024, max_keepalive_connections=1024)
+    headers = {"Authorization": f"Bearer {AGENT_TOKEN}", "Content-Type": "application/json"}
 
     async def agent(n: int, client: httpx.AsyncClient) -> None:
         name, url = f"sim-{n:05d}", urls[n % len(urls)] + HEARTBEAT_PATH
-        held: list[int] = []
+        held: dict[int, dict] = {}
         assignment: str | None = None  # the delta protocol's token (None: the previous release's beat)
         told = False  # the delta protocol sends a probe when its state changes (here: once)
         failures = 0
         await asyncio.sleep(random.uniform(0, INTERVAL_S))  # noqa: S311 - spread, as real agents are
-        while time.monotonic() < end:
+        while time.time() < end:
             now = time.time()
             body = {
                 "name": name,
@@ -119,8 +141,9 @@ async def simulate(urls: list[str], run: Run, warmup_s: float, delta: bool) -> N
                 else [{"source_id": s, "online": True, "probed_unix": now} for s in held],
                 "records": [],
                 "assignment": assignment,
+                "held": list(held) if delta and assignment is not None else None,
             }
-            sent = time.monotonic()
+            sent = time.time()
             pause = INTERVAL_S * random.uniform(0.9, 1.1)  # noqa: S311 - jitter
             try:
                 response = await client.post(url, json=body, headers=headers)
@@ -129,7 +152,12 @@ async def simulate(urls: list[str], run: Run, warmup_s: float, delta: bool) -> N
                     failures = 0
                     answer = response.json()
                     if answer["sources"] is not None:
-                        held = [s["id"] for s in answer["sources"]]
+                        held = {s["id"]: s for s in answer["sources"]}
+                        told = False
+                    elif answer.get("changed") is not None:
+                        for gone in answer["removed"]:
+                            held.pop(gone, None)
+                        held |= {s["id"]: s for s in answer["changed"]}
                         told = False
                     elif delta:
                         told = True
@@ -146,15 +174,19 @@ async def simulate(urls: list[str], run: Run, warmup_s: float, delta: bool) -> N
             except httpx.HTTPError:
                 status, failures = 0, failures + 1
                 pause = next_retry(failures, httpx.ConnectError(""), INTERVAL_S, 5.0)
-            done = time.monotonic()
+            done = time.time()
             if sent >= measure_from and done <= end:
-                run.statuses[status] = run.statuses.get(status, 0) + 1
+                statuses[status] = statuses.get(status, 0) + 1
                 if status == 200:
-                    run.latencies.append(done - sent)
+                    latencies.append(done - sent)
             await asyncio.sleep(pause)
 
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        await asyncio.gather(*(agent(n, client) for n in range(run.agents)))
+    async def part() -> None:
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            await asyncio.gather(*(agent(n, client) for n in ids))
+
+    asyncio.run(part())
+    return latencies, statuses
 
 
 def _beat_counts(urls: list[str]) -> dict[str, int]:
@@ -168,9 +200,11 @@ def _beat_counts(urls: list[str]) -> dict[str, int]:
     return total
 
 
-def measure(urls: list[str], pids: list[int], run: Run, warmup_s: float, delta: bool = False) -> None:
+def measure(
+    urls: list[str], pids: list[int], run: Run, warmup_s: float, delta: bool = False, procs: int = 1
+) -> None:
     async def timed() -> None:
-        task = asyncio.create_task(simulate(urls, run, warmup_s, delta))
+        task = asyncio.create_task(asyncio.to_thread(simulate, urls, run, warmup_s, delta, procs))
         await asyncio.sleep(warmup_s)
         before = [cpu_sample(pid) for pid in pids]
         counts = await asyncio.to_thread(_beat_counts, urls) if run.replicas else {}
@@ -225,7 +259,14 @@ def _down(urls: list[str], since: datetime) -> int:
 
 
 def controlplane_runs(
-    tmp: Path, agents: int, sources: int, replicas: int, seconds: float, warmup_s: float, protocols: list[str]
+    tmp: Path,
+    agents: int,
+    sources: int,
+    replicas: int,
+    seconds: float,
+    warmup_s: float,
+    protocols: list[str],
+    procs: int = 1,
 ) -> tuple[list[Run], float]:
     """The protocols asked, one after the other, on `replicas` control planes and one database;
     also returns the bulk add rate."""
@@ -241,7 +282,7 @@ def controlplane_runs(
             for protocol in protocols:
                 run = Run(protocol, agents, sources, replicas, seconds)
                 window = datetime.now(UTC) + timedelta(seconds=warmup_s)
-                measure(urls, pids, run, warmup_s, delta=protocol == "delta")
+                measure(urls, pids, run, warmup_s, delta=protocol == "delta", procs=procs)
                 run.declared_down = _down(urls, window)
                 runs.append(run)
         finally:
@@ -250,7 +291,7 @@ def controlplane_runs(
     return runs, add_rate
 
 
-def floor_run(tmp: Path, agents: int, sources: int, seconds: float, warmup_s: float) -> Run:
+def floor_run(tmp: Path, agents: int, sources: int, seconds: float, warmup_s: float, procs: int = 1) -> Run:
     run = Run("floor", agents, sources, 0, seconds)
     port = free_port()
     env = {"VIDEOREC_BARE_SOURCES_PER_AGENT": str(sources), "PATH": "/usr/bin:/bin"}
@@ -265,7 +306,7 @@ def floor_run(tmp: Path, agents: int, sources: int, seconds: float, warmup_s: fl
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: httpx.get(url + "/healthz").status_code == 200, 30, what="bare app")
         assert server.proc is not None
-        measure([url], [server.proc.pid], run, warmup_s)
+        measure([url], [server.proc.pid], run, warmup_s, procs=procs)
     finally:
         server.stop()
     return run
@@ -331,10 +372,17 @@ def beat_cost(sources: int, beats: int = 1000) -> dict[str, float]:
                     await c.post(HEARTBEAT_PATH, json=quiet, headers=headers)
                     await asyncio.sleep(0.1)
 
+                statuses: dict[int, int] = {}
+
                 async def per_call(path: str, payload: dict) -> float:
                     started = time.process_time()
                     for _ in range(beats):
-                        await c.post(path, json=payload, headers=headers)
+                        status = (await c.post(path, json=payload, headers=headers)).status_code
+                        statuses[status] = statuses.get(status, 0) + 1
+                        # A request through a socket reaches the app through the event loop; one
+                        # called in process may not yield to it at all, and the loop's own tick
+                        # (which measures its lateness) would never run.
+                        await asyncio.sleep(0)
                     return (time.process_time() - started) / beats * 1000
 
                 floor = await per_call("/internal/v1/no-such-route", quiet)
@@ -342,7 +390,24 @@ def beat_cost(sources: int, beats: int = 1000) -> dict[str, float]:
                 cost = {"quiet": await per_call(HEARTBEAT_PATH, quiet) - floor}
                 cost["quiet share"] = (ctx.quiet.answered - answered) / beats * 100
                 cost["previous"] = await per_call(HEARTBEAT_PATH, previous) - floor
+                # One camera of the agent's changed since the assignment it holds: the delta carries it
+                # alone (with its credentials); without `held` the same beat gets the whole list.
+                ids = [s["id"] for s in answer["sources"]]
+                edit = {"uri_rtsp": "rtsp://viewer:pw2@10.9.255.255/s"}
+                (await c.put(f"/api/v1/source/{ids[0]}", json=edit)).raise_for_status()
+                delta = {**body, "assignment": answer["assignment"], "held": ids}
+                for _ in range(50):  # a quiet answer until this replica's next read (half a second)
+                    told = (await c.post(HEARTBEAT_PATH, json=delta, headers=headers)).json()
+                    if told.get("changed") is not None:
+                        break
+                    await asyncio.sleep(0.2)
+                assert [s["id"] for s in told.get("changed") or []] == ids[:1], told
+                cost["delta"] = await per_call(HEARTBEAT_PATH, delta) - floor
+                cost["whole"] = (
+                    await per_call(HEARTBEAT_PATH, {**body, "assignment": answer["assignment"]}) - floor
+                )
                 cost["floor"] = floor
+                print(f"{sources} sources: answers {statuses}", flush=True)
                 return cost
 
     return asyncio.run(run())
@@ -369,9 +434,21 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=float, default=None, help="seconds before measuring (placement, first answers)"
     )
+    parser.add_argument(
+        "--procs",
+        type=int,
+        default=1,
+        choices=range(1, 9),
+        metavar="1-8",
+        help="simulator processes the agents are shared among (they share the machine's cores with the "
+        "control planes)",
+    )
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare app's floor run")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds measured per run")
     args = parser.parse_args()
     seconds, warmup = (10.0, 15.0) if args.quick else (30.0, 20.0)
     warmup = args.warmup or warmup
+    seconds = args.seconds or seconds
     headers = [
         "server",
         "agents x sources",
@@ -394,26 +471,32 @@ def main() -> None:
         for spec in (
             args.scenario
             if args.scenario is not None
-            else ([] if args.cost or args.bulk else ["100:5", "100:50"])
+            else ([] if args.cost or args.bulk or args.overload else ["100:5", "100:50"])
         ):
             parts = spec.split(":")
             agents, sources = int(parts[0]), int(parts[1])
             replicas = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 1
             protocols = ["delta"] if parts[-1] == "delta" else ["previous", "delta"]
-            floor = floor_run(tmp, agents, sources, seconds, warmup)
-            floor_ms = floor.cpu_s / floor.served * 1000 if floor.served else 0.0
-            runs, add_rate = controlplane_runs(tmp, agents, sources, replicas, seconds, warmup, protocols)
-            rows += [floor.row(None), *(run.row(floor_ms) for run in runs)]
+            floor = None if args.no_floor else floor_run(tmp, agents, sources, seconds, warmup, args.procs)
+            floor_ms = floor.cpu_s / floor.served * 1000 if floor and floor.served else 0.0
+            runs, add_rate = controlplane_runs(
+                tmp, agents, sources, replicas, seconds, warmup, protocols, args.procs
+            )
+            rows += [*([floor.row(None)] if floor else []), *(run.row(floor_ms or None) for run in runs)]
             notes.append(
                 f"{agents}x{sources}: {agents * sources} sources added at {add_rate:.0f}/s (batch route)"
             )
-            notes += [f"{agents}x{sources} {run.label}: beats {run.counts}" for run in runs]
+            notes += [
+                f"{agents}x{sources} {run.label}: beats {run.counts}, answers {run.statuses} (0: no answer)"
+                for run in runs
+            ]
             print(markdown_table(headers, rows), flush=True)  # so far: a long run shows each scenario
         for spec in args.overload:
             agents, sources = (int(x) for x in spec.split(":"))
-            runs, _ = controlplane_runs(tmp, agents, sources, 1, seconds, warmup, ["previous"])
+            runs, _ = controlplane_runs(tmp, agents, sources, 1, seconds, warmup, ["previous"], args.procs)
             for run in runs:
                 run.label = "overload (previous)"
+                notes.append(f"overload {agents}x{sources}: answers {run.statuses} (0: no answer)")
             rows += [run.row(None) for run in runs]
             print(markdown_table(headers, rows), flush=True)
         if args.bulk:
@@ -429,15 +512,21 @@ def main() -> None:
                 [
                     f"{sources}",
                     f"{cost['quiet']:.2f} ms ({cost['quiet share']:.0f} % quiet)",
+                    f"{cost['delta']:.2f} ms",
+                    f"{cost['whole']:.2f} ms",
                     f"{cost['previous']:.2f} ms",
                     f"{cost['floor']:.2f} ms",
                 ]
             )
-        print(
-            markdown_table(
-                ["sources per agent", "quiet beat", "previous-release beat", "no-route floor"], table
-            )
-        )
+        columns = [
+            "sources per agent",
+            "quiet beat",
+            "one source changed: delta",
+            "one source changed: whole list",
+            "previous-release beat",
+            "no-route floor",
+        ]
+        print(markdown_table(columns, table))
     print(markdown_table(headers, rows))
     for note in notes:
         print(f"- {note}")

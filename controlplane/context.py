@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -31,5 +33,7 @@ class AppContext:
     placement_wake: asyncio.Event = field(default_factory=asyncio.Event)
     lists: ListCache = field(default_factory=ListCache)  # serialised lists by database version
     lag: LoopLag = field(default_factory=LoopLag)  # how late this replica's own loop has been
+    # This process among the replicas (its lateness is written to the database under this name).
+    replica: str = field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
     quiet: QuietBeats = field(default_factory=QuietBeats)  # heartbeats with nothing new, written in bulk
     streams: StreamRelay = field(default_factory=StreamRelay)  # live fMP4, one upstream per source

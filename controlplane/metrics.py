@@ -114,6 +114,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.heartbeats_shed = Counter(
+            "videorec_heartbeats_shed",
+            "Heartbeats this replica answered 503 with Retry-After because requests waited longer than "
+            "heartbeat_shed_queue_s before they were handled (more work than CPU)",
+            registry=self.registry,
+        )
         self.failover_held = Counter(
             "videorec_failover_held",
             "Failover checks of this replica that declared no agent down although some were silent, by "

@@ -173,6 +173,16 @@ class Settings(BaseSettings):
         "defaults a stall must last about failover_after_s - heartbeat_interval_s (3 s) to fake a "
         "silence; this holds from 2 s.",
     )
+    heartbeat_shed_queue_s: float = Field(
+        0.5,
+        gt=0,
+        description="A replica whose requests wait longer than this before they are handled (its event "
+        "loop late by as much: more work than CPU; or even its fastest heartbeats of the last second "
+        "waited as long for the database) answers heartbeats that need the database 503 with "
+        "Retry-After (overload_retry_after_s) instead of queueing them further; beats with nothing new "
+        "are still answered. While it sheds, and for failover_after_s + heartbeat_interval_s after, no "
+        "replica declares agents down (the replica's lateness is written to the database).",
+    )
     failover_hold_share: float = Field(
         0.5,
         gt=0,

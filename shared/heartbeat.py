@@ -93,6 +93,13 @@ class HeartbeatIn(BaseModel):
         "current the answer carries no sources (nothing changed). None (an agent of the previous "
         "release, or one just started): the answer carries them all",
     )
+    held: list[int] | None = Field(
+        None,
+        max_length=100_000,
+        description="the ids of the sources the agent holds as of `assignment`. Sent, a changed assignment "
+        "is answered as a delta (`changed`, `removed`); None (an agent of the previous release): as the "
+        "whole list in `sources`",
+    )
 
 
 class AssignedSource(BaseModel):
@@ -115,6 +122,14 @@ class HeartbeatOut(BaseModel):
         description="every source the agent must watch; None: unchanged since the `assignment` it sent"
     )
     assignment: str | None = Field(None, description="what to send back to be told only of changes")
+    changed: list[AssignedSource] | None = Field(
+        None,
+        description="to an agent that sent `held`: the sources added or changed since its `assignment` (the "
+        "only ones with credentials); None: no delta (see `sources`)",
+    )
+    removed: list[int] = Field(
+        default_factory=list, description="with `changed`: ids of held sources the agent must drop"
+    )
     records_ack_unix: float = Field(0.0, description="the newest record change the control plane has applied")
     stop_records: list[str] = Field(
         default_factory=list,

@@ -62,6 +62,10 @@ class Prober:
         for gone in set(self._results) - set(new):
             del self._results[gone]
 
+    def assigned(self) -> dict[int, CameraSpec]:
+        """The sources it holds, by id (a copy)."""
+        return dict(self._specs)
+
     def results(self) -> list[SourceProbe]:
         return list(self._results.values())
 

@@ -15,7 +15,7 @@ from agent.cameras.prober import Prober
 from agent.cameras.spec import spec_from_assigned
 from agent.control.record_pages import next_page
 from agent.recording.manager import RecordManager
-from shared.heartbeat import HEARTBEAT_PATH, HeartbeatIn, HeartbeatOut
+from shared.heartbeat import HEARTBEAT_PATH, AssignedSource, HeartbeatIn, HeartbeatOut
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class HeartbeatLoop:
         self.protected: set[str] | None = None
         # The assignment whose sources the prober holds; the control plane then says only what changed.
         self._assignment: str | None = None
+        self._held: dict[int, AssignedSource] = {}  # the sources as of that assignment
         self._told: dict[int, tuple[bool, str]] = {}  # each probe's state as last acknowledged
         self._beats = 0
         self.more_records = False  # the last beat left record changes for the next one
@@ -61,8 +62,9 @@ class HeartbeatLoop:
         # minute or so (a database restored from a backup forgets what it was told).
         whole = self._beats % _ALL_PROBES_EVERY == 0 or self._assignment is None
         news = [p for p in probes if whole or self._told.get(p.source_id) != (p.online, p.detail)]
+        held = list(self._held) if self._assignment is not None else None
         body = self._describe().model_copy(
-            update={"probes": news, "records": pending, "assignment": self._assignment}
+            update={"probes": news, "records": pending, "assignment": self._assignment, "held": held}
         )
         response = await self._client.post(
             self._url,
@@ -73,11 +75,8 @@ class HeartbeatLoop:
         answer = HeartbeatOut.model_validate_json(response.content)
         self._beats += 1
         self._told.update({p.source_id: (p.online, p.detail) for p in news})
-        if answer.sources is not None:  # None: what the prober holds is still the assignment
-            self._prober.assign([spec_from_assigned(s) for s in answer.sources])
-            held = {s.id for s in answer.sources}
-            self._told = {sid: state for sid, state in self._told.items() if sid in held}
-            self._assignment = answer.assignment
+        if answer.sources is not None or answer.changed is not None:  # neither: nothing changed
+            self._take(answer)
         self._records_ack = max(self._records_ack, answer.records_ack_unix)
         if answer.protected_tags is not None:
             self.protected = set(answer.protected_tags)
@@ -87,6 +86,18 @@ class HeartbeatLoop:
             # A stop the control plane could not deliver while this agent was unreachable.
             asyncio.create_task(self._stop(record_id))  # noqa: RUF006 - fire and forget, errors logged
         return answer
+
+    def _take(self, answer: HeartbeatOut) -> None:
+        """The new assignment: the whole list, or what changed in the one held."""
+        if answer.sources is not None:
+            self._held = {s.id: s for s in answer.sources}
+        else:
+            for gone in answer.removed:
+                self._held.pop(gone, None)
+            self._held.update({s.id: s for s in answer.changed or []})
+        self._prober.assign([spec_from_assigned(s) for s in self._held.values()])
+        self._told = {sid: state for sid, state in self._told.items() if sid in self._held}
+        self._assignment = answer.assignment
 
     async def _stop(self, record_id: str) -> None:
         try:

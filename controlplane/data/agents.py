@@ -112,6 +112,15 @@ async def sources_of(session: AsyncSession, name: str, ids: set[int] | None = No
     return (await session.exec(stmt.execution_options(populate_existing=True))).all()
 
 
+async def stamps_of(session: AsyncSession, name: str) -> dict[int, int]:
+    """Each source placed on agent `name` with the assignment version of its last change (no rows, no
+    credentials: what a heartbeat delta is decided on)."""
+    stmt = core_select(Source.__table__.c.id, Source.__table__.c.assign_v).where(  # type: ignore[attr-defined]
+        col(Source.agent_name) == name
+    )
+    return {int(sid): int(v) for sid, v in (await (await session.connection()).execute(stmt)).all()}
+
+
 async def place(session: AsyncSession, source_id: int, agent_name: str) -> bool:
     """Give an unplaced source to an agent; False when another request placed it first."""
     stmt = (

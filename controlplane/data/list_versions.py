@@ -45,6 +45,28 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "assignment": ("agent_name", *(name for name in AssignedSource.model_fields if name != "id")),
 }
 
+# The assignment's triggers also stamp the changed row with the version they bumped to (source.assign_v):
+# a heartbeat then answers only the sources whose stamp is newer than the version the agent holds.
+# The stamp is the counter itself, so it is ordered as commits are: on PostgreSQL the counter row stays
+# locked from its bump to the COMMIT, so a reader that sees version V sees every row stamped V or less
+# (the stamping UPDATE touches only a row the transaction has already written, hence already locked).
+STAMPED = "assignment"
+_STAMP = (
+    "UPDATE source SET assign_v = (SELECT n FROM list_version WHERE name = 'assignment') WHERE id = NEW.id"
+)
+_PG_STAMP_FUNCTION = """
+CREATE OR REPLACE FUNCTION list_version_assignment_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE list_version SET n = n + 1, txid = txid_current()
+     WHERE name = 'assignment' AND txid IS DISTINCT FROM txid_current();
+    IF TG_OP <> 'DELETE' THEN
+        UPDATE source SET assign_v = (SELECT n FROM list_version WHERE name = 'assignment') WHERE id = NEW.id;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION list_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -79,9 +101,10 @@ def install(connection: Connection) -> None:
                 for op in ("INSERT", update, "DELETE"):
                     # Names from VERSIONED and COLUMNS above, never from a request.
                     suffix = op.split()[0].lower()
+                    stamp = f" {_STAMP};" if version == STAMPED and op != "DELETE" else ""
                     connection.exec_driver_sql(
                         f'CREATE TRIGGER IF NOT EXISTS "{name}_{suffix}" AFTER {op} ON "{table}" '  # noqa: S608
-                        f"BEGIN UPDATE list_version SET n = n + 1 WHERE name = '{version}'; END"
+                        f"BEGIN UPDATE list_version SET n = n + 1 WHERE name = '{version}';{stamp} END"
                     )
 
 
@@ -92,10 +115,15 @@ def _install_pg(connection: Connection, name: str, version: str, table: str, upd
     ).first()
     if exists:
         return
-    connection.exec_driver_sql(_PG_FUNCTION)
+    if version == STAMPED:
+        connection.exec_driver_sql(_PG_STAMP_FUNCTION)
+        call = "list_version_assignment_bump()"
+    else:
+        connection.exec_driver_sql(_PG_FUNCTION)
+        call = f"list_version_bump('{version}')"
     connection.exec_driver_sql(
         f'CREATE CONSTRAINT TRIGGER "{name}" AFTER INSERT OR {update} OR DELETE ON "{table}" '
-        f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION list_version_bump('{version}')"
+        f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {call}"
     )
 
 
@@ -104,6 +132,12 @@ async def assignment_token(session: AsyncSession) -> str:
     camera fields (not their status) and the tags (their protection), as the database counts them."""
     placed, tags = await read(session, ("assignment", "tag"))
     return f"{placed}.{tags}"
+
+
+def placed_version(token: str | None) -> int | None:
+    """The assignment version inside a token an agent sent back (None: no token, or not one of ours)."""
+    head = (token or "").partition(".")[0]
+    return int(head) if head.isdigit() and len(head) < 19 else None
 
 
 async def read(session: AsyncSession, names: Iterable[str]) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ from controlplane.models.journal_sync import JournalSync
 from controlplane.models.list_version import ListVersion
 from controlplane.models.live_ticket import LiveTicketRow
 from controlplane.models.record import Record
+from controlplane.models.replica_late import ReplicaLate
 from controlplane.models.source import Source
 from controlplane.models.sync import SyncJob
 from controlplane.models.tag import Tag
@@ -21,6 +22,7 @@ __all__ = [
     "ListVersion",
     "LiveTicketRow",
     "Record",
+    "ReplicaLate",
     "Source",
     "SyncJob",
     "Tag",

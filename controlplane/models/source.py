@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import BigInteger
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -151,6 +152,9 @@ class Source(SQLModel, table=True):
     # The second agent of a dual-recorded source (redundancy 2), never the same as agent_name; placed
     # at a tag's start by a conditional UPDATE like agent_name.
     second_agent_name: str | None = SQLField(default=None, max_length=128)
+    # The assignment version (list_version "assignment") of the last change of what its agent is told
+    # of it: written by the database's triggers only (data.list_versions), read for heartbeat deltas.
+    assign_v: int = SQLField(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
 
     def apply(self, fields: SourceFields) -> None:
         """Write the fields the client sent, keeping stored secrets where it sent the mask back."""

@@ -1,4 +1,5 @@
-"""When a replica must declare nobody down: its own lateness or a mass silence is the likelier fault."""
+"""When a replica must declare nobody down: its own lateness, another replica's (written to the database),
+or a mass silence is the likelier fault."""
 
 from __future__ import annotations
 
@@ -8,10 +9,32 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.data import agents as agents_data
+from controlplane.data import replicas as replicas_data
 from controlplane.loop_lag import LoopLag
 from controlplane.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def late_here(settings: Settings, lag: LoopLag) -> float | None:
+    """How late this replica was within the window failover judges agents on (seconds; the queue
+    bound when it shed heartbeats), or None when it kept time."""
+    window = settings.failover_after_s + settings.heartbeat_interval_s
+    stalled = lag.worst_since(window)
+    if stalled > settings.failover_hold_lag_s:
+        return stalled
+    if lag.shed_since(window):
+        return max(stalled, settings.heartbeat_shed_queue_s)
+    return None
+
+
+async def note_late(
+    settings: Settings, lag: LoopLag, session: AsyncSession, replica: str, now: datetime
+) -> None:
+    """Tell every replica (through the database) that this one was late lately: its agents' silence
+    may be its own, and another replica must not fail them over either."""
+    if late_here(settings, lag) is not None:
+        await replicas_data.note_late(session, replica, now)
 
 
 async def hold(
@@ -22,12 +45,22 @@ async def hold(
     go quiet together, the likelier fault is this side's (the control plane, its database, the
     network): failing all of them over would move every recording and load it further."""
     window = settings.failover_after_s + settings.heartbeat_interval_s
-    stalled = lag.worst_since(window)
-    if stalled > settings.failover_hold_lag_s:
+    stalled = late_here(settings, lag)
+    if stalled is not None:
         log.warning(
-            "failover held: this replica was %.1f s late (its loop stalled or a heartbeat waited) within "
-            "the last %.0f s; %d agents silent",
+            "failover held: this replica was %.1f s late (its loop stalled, a heartbeat waited or was "
+            "shed) within the last %.0f s; %d agents silent",
             stalled,
+            window,
+            len(silent),
+        )
+        return "late"
+    # Another replica late: agents beating to it may look silent here (the database is the referee).
+    elsewhere = await replicas_data.last_late(session)
+    if elsewhere is not None and elsewhere >= now - timedelta(seconds=window):
+        log.warning(
+            "failover held: a replica was late at %s (within the last %.0f s); %d agents silent",
+            elsewhere.isoformat(timespec="seconds"),
             window,
             len(silent),
         )

@@ -28,7 +28,7 @@ from controlplane.liveness import online_agents
 from controlplane.models import Agent, Record, Source
 from controlplane.placement import continuation, dual, single
 from controlplane.placement.continuation import Continuation
-from controlplane.placement.hold import hold
+from controlplane.placement.hold import hold, note_late
 from controlplane.placement.room import room
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ async def check_once(ctx: AppContext, launch: Launch, waiting: Waiting | None = 
     declared = 0
     async with ctx.sessions() as session:
         now = utcnow()
+        await note_late(settings, ctx.lag, session, ctx.replica, now)
+        await session.commit()  # before anything else: no other replica may fail this one's agents over
         before = now - timedelta(seconds=settings.failover_after_s)
         silent = [a.name for a in await agents_data.silent_since(session, before)]
         if silent and (held := await hold(settings, ctx.lag, session, silent, now)) is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,7 +27,7 @@ from controlplane.services import tags as tags_service
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
 from shared.enums import SourceStatus
-from shared.heartbeat import HeartbeatIn, HeartbeatOut
+from shared.heartbeat import AssignedSource, HeartbeatIn, HeartbeatOut
 from shared.media_urls import check_public_url
 
 log = logging.getLogger(__name__)
@@ -131,28 +132,60 @@ async def heartbeat(
     await agents_data.upsert(session, row)
     # Read before anything this beat places: a change committed meanwhile makes the next beat whole.
     assignment = await list_versions.assignment_token(session)
+    mine, delta = None, None
     if beat.assignment == assignment:
         # Nothing an agent is told has changed anywhere since its last answer: no list of sources, no
         # credentials. (No beat places: controlplane.placement does, in a loop of its own.)
-        if beat.probes:
-            await _apply_probes(session, beat, now)
-        mine, protected = None, None
+        protected = None
     else:
-        mine = await agents_data.sources_of(session, beat.name)
+        delta = await _delta(session, beat, assignment)
+        if delta is None:
+            mine = await agents_data.sources_of(session, beat.name)
+        protected = (
+            None if _same_tags(beat.assignment, assignment) else await tags_service.protected_names(session)
+        )
+    if beat.probes:
         await _apply_probes(session, beat, now)
-        protected = await tags_service.protected_names(session)
     ack = await _apply_record_reports(session, beat) if beat.records else 0.0
     stopping = await records_data.stopping_on_agent(session, beat.name)
     await session.flush()
     return HeartbeatOut(
         interval_s=settings.heartbeat_interval_s,
         sources=None if mine is None else [assigned_source(s) for s in mine],
+        changed=None if delta is None else delta.changed,
+        removed=[] if delta is None else delta.removed,
         assignment=assignment,
         records_ack_unix=ack,
         stop_records=[r.id for r in stopping],
         protected_tags=protected,
         camera_networks=camera_policy.networks_of(settings),
     )
+
+
+@dataclass
+class _Delta:
+    changed: list[AssignedSource]  # added or changed since the version the agent holds
+    removed: list[int]  # held by the agent, no longer its own
+
+
+async def _delta(session: AsyncSession, beat: HeartbeatIn, assignment: str) -> _Delta | None:
+    """What changed for this agent since the assignment it holds, source by source; None when it
+    cannot say (an agent of the previous release sends no `held`; a token not of this database's
+    counting, e.g. after a restore): then the whole list goes, as before."""
+    held_v, now_v = list_versions.placed_version(beat.assignment), list_versions.placed_version(assignment)
+    if beat.held is None or held_v is None or now_v is None or held_v > now_v:
+        return None
+    stamps = await agents_data.stamps_of(session, beat.name)
+    held = set(beat.held)
+    # A stamp newer than the held version: changed since (or placed here since). Not held: new to it.
+    news = {sid for sid, v in stamps.items() if v > held_v or sid not in held}
+    rows = await agents_data.sources_of(session, beat.name, news) if news else []
+    return _Delta([assigned_source(s) for s in rows], sorted(held - stamps.keys()))
+
+
+def _same_tags(held: str | None, current: str) -> bool:
+    """The protected tags are the token's second part: unchanged, the answer need not repeat them."""
+    return held is not None and held.partition(".")[2] == current.partition(".")[2]
 
 
 async def _apply_record_reports(session: AsyncSession, beat: HeartbeatIn) -> float:

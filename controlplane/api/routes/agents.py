@@ -46,15 +46,14 @@ async def revoke_agent(
 @internal.post(
     HEARTBEAT_PATH,
     response_model=HeartbeatOut,
-    responses={401: {"description": "Bad token"}, 403: {"description": "Not the agent's site"}},
+    responses={
+        401: {"description": "Bad token"},
+        403: {"description": "Not the agent's site"},
+        503: {"description": "Overloaded or the database away: beat again after Retry-After"},
+    },
 )
 async def heartbeat(ctx: ContextDep, beat: HeartbeatIn, who: AgentIdentityDep) -> HeartbeatOut | Response:
-    started = time.monotonic()
-    try:
-        return await _exchange(ctx, beat, who)
-    finally:
-        # A beat this replica was slow to answer is silence it made itself: its failover holds.
-        ctx.lag.note(time.monotonic() - started)
+    return await _exchange(ctx, beat, who)
 
 
 async def _exchange(ctx: AppContext, beat: HeartbeatIn, who: AgentIdentity | None) -> HeartbeatOut | Response:
@@ -64,13 +63,33 @@ async def _exchange(ctx: AppContext, beat: HeartbeatIn, who: AgentIdentity | Non
         # Nothing new: no database work now (its liveness is written in bulk), and an answer
         # serialised once for every agent.
         return Response(quiet, media_type="application/json")
+    waited = ctx.lag.queue_s()
+    if waited > ctx.settings.heartbeat_shed_queue_s:
+        # More work than CPU: requests wait before they are handled. Queueing this one further would
+        # make every beat late (and its agent look silent); refused now, its agent comes back after
+        # Retry-After, and no replica fails agents over meanwhile (controlplane.placement.hold).
+        ctx.lag.shed()
+        ctx.metrics.heartbeats_shed.inc()
+        retry_after = str(ctx.settings.overload_retry_after_s)
+        return Response(
+            b'{"detail":"the control plane is overloaded: beat again after Retry-After"}',
+            status_code=503,
+            media_type="application/json",
+            headers={"Retry-After": retry_after},
+        )
     ctx.metrics.heartbeats_full.labels(quiet).inc()
-    async with ctx.sessions() as session:
-        try:
-            answer = await heartbeats.heartbeat(session, ctx.settings, beat, who)
-        except SiteRefusedError:
-            ctx.metrics.agent_site_refusals.labels(beat.name).inc()
-            raise
-        await session.commit()
+    started = time.monotonic()
+    try:
+        async with ctx.sessions() as session:
+            try:
+                answer = await heartbeats.heartbeat(session, ctx.settings, beat, who)
+            except SiteRefusedError:
+                ctx.metrics.agent_site_refusals.labels(beat.name).inc()
+                raise
+            await session.commit()
+    finally:
+        # A beat this replica was slow to answer is silence it made itself: its failover holds; and
+        # while even the fastest such beat waits, the next ones are shed (above).
+        ctx.lag.served(time.monotonic() - started)
     ctx.quiet.took(beat, who)
     return answer
