@@ -5,12 +5,13 @@ the others kept as they were, their credentials not sent again)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from agent.cameras import dial
 from agent.cameras.prober import Prober
 from agent.control.heartbeat import HeartbeatLoop
 from agent.recording.manager import RecordManager
@@ -25,6 +26,17 @@ TOKEN = "agent-delta-token"
 class _NoFrames:
     def latest(self, source_id: int, max_age: float) -> object | None:
         return None
+
+
+@pytest.fixture(autouse=True)
+def _camera_networks_restored() -> Iterator[None]:
+    """The loop applies the control plane's camera networks to the process (agent.cameras.dial):
+    the tests after this one in the same worker must not inherit them."""
+    before = dial._networks
+    try:
+        yield
+    finally:
+        dial.use(before)
 
 
 @pytest.fixture
