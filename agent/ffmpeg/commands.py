@@ -103,9 +103,6 @@ def test_video_argv(frames: int, fps: float, ffmpeg_bin: str) -> list[str]:
     return [*argv, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "5", "pipe:1"]
 
 
-STDOUT = "/dev/stdout"  # a recording's output on the pipe the agent reads (a path, as templates allow)
-
-
 def record_command(
     template: str | None,
     rtsp_url: str,
@@ -125,8 +122,7 @@ def record_command(
     """
     argv = build_argv(template, "pipe:0", output, ffmpeg_bin)  # validates the template
     split = argv.index("-i")
-    # ffmpeg asks before it overwrites a file that exists, and /dev/stdout (the agent's pipe) does.
-    outer, options = [argv[0], *(["-y"] if output == STDOUT else [])], []
+    outer, options = [argv[0]], []
     index = 1
     while index < split:
         arg = argv[index]

@@ -183,8 +183,7 @@ def _prft_unix(prft: bytes) -> float:
 class Splitter:
     """Feed the pipe's bytes; get `Init` and `Fragment` items as they complete."""
 
-    def __init__(self, *, codecs: bool = True) -> None:
-        self._codecs = codecs  # False: any codec (a recording's pipe), no codec string for a browser
+    def __init__(self) -> None:
         self._buffer = bytearray()
         self._ftyp: bytes | None = None
         self._pending: list[bytes] = []  # prft, moof of the fragment being read
@@ -226,7 +225,7 @@ class Splitter:
         elif kind == b"moov":
             if self._ftyp is None:
                 raise StreamError("moov before ftyp")
-            self.init = Init(self._ftyp + box, codecs_of(box) if self._codecs else "")
+            self.init = Init(self._ftyp + box, codecs_of(box))
             return self.init
         elif kind == b"prft":
             self._prft = _prft_unix(box)

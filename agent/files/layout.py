@@ -43,17 +43,8 @@ class RecordPaths:
     def for_final(cls, final: Path) -> RecordPaths:
         return cls(final=final, parts_dir=final.with_suffix(".parts"))
 
-    def part(self, number: int, *, stream: bool = False) -> Path:
-        """Where ffmpeg run `number` writes; `stream`: it writes to a pipe that the agent appends to
-        the record's file, and this name (never a file) only stands for it in the journal."""
-        return self.parts_dir / f"part-{number:04d}{STREAM_SUFFIX if stream else '.mp4'}"
-
-
-STREAM_SUFFIX = ".stream"
-
-
-def is_stream_part(path: Path | str) -> bool:
-    return str(path).endswith(STREAM_SUFFIX)
+    def part(self, number: int) -> Path:
+        return self.parts_dir / f"part-{number:04d}.mp4"
 
 
 def has_fragment(path: Path) -> bool:

@@ -1,11 +1,9 @@
 """A record's one file, hashed as it grows, so that a stop has nothing left to join, read or write.
 
-The file is the record's first part, as ffmpeg wrote it. After a reconnect the next ffmpeg writes
-its fragments to a pipe and this module appends them to the record's file as they come (`open_stream`,
-`append_fragment`): written once, by the agent, renumbered so the file reads as one recording (the media time continues where the last fragment ended: the gap
-is in the record's `gaps`, not a frozen picture in the file). A fragment that finds the disk full is
-not written at all (the caller makes it a gap). Parts written to disk by ffmpeg and appended after
-(`append_from`) remain for a record that an older agent left that way. Each byte is hashed once, when it is
+The file is the record's first part, as ffmpeg wrote it. After a reconnect the next ffmpeg writes a
+part of its own, and its fragments are appended to the record's file as they come, renumbered so
+the file reads as one recording (the media time continues where the last fragment ended: the gap
+is in the record's `gaps`, not a frozen picture in the file). Each byte is hashed once, when it is
 written, never re-read; at stop only the last fragment (and ffmpeg's `mfra` index of a one-part
 record) is left to hash.
 
@@ -25,7 +23,6 @@ from typing import BinaryIO
 from agent.errors import Fmp4Error, NoSpaceError
 from agent.files.block_io import punch_out, write_all
 from agent.files.fmp4 import Box, Fragment, comparable_moov, header_of, read_box, timescales, top_boxes
-from agent.files.layout import is_stream_part
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +61,6 @@ class RecordFile:
     _ends: dict[int, int] = field(default_factory=dict)  # each track's decode time after the last fragment
     _source: _Source | None = None  # None: ffmpeg itself writes `path`
     _abandoned: bool = False  # the last part's rest was dropped for want of space: nothing follows
-    _stream: _Source | None = None  # fragments arrive from a pipe (append_fragment)
 
     # -- the first part, written by ffmpeg ------------------------------------------------------------
 
@@ -73,7 +69,7 @@ class RecordFile:
         if self._source is not None:
             self._pump()
             return
-        if self._abandoned or self._stream is not None:
+        if self._abandoned:
             return  # nothing but this module writes the file any more
         with self.path.open("rb") as f:
             end = os.fstat(f.fileno()).st_size
@@ -107,57 +103,6 @@ class RecordFile:
                 f.truncate(self.hashed)  # ffmpeg's mfra index, and a fragment cut short by a kill
         self._source = _Source(part, skip=skip, trim_s=trim_s)
 
-    def open_stream(self, trim_s: float = 0.0) -> None:
-        """From now on the record's file takes the fragments of the next ffmpeg's pipe, given one by
-        one to `append_fragment` (its init segment first to `take_init`); `trim_s` as for
-        `append_from`. Whatever wrote the file before (ffmpeg, a part) has finished."""
-        self.follow()
-        if self._moov is None:
-            raise Fmp4Error("the first part has no header: nothing to append to")
-        if self._source is not None:
-            self._source.path.unlink(missing_ok=True)  # all of it is in the record's file now
-            self._source = None
-        elif self._stream is None and not self._abandoned:
-            with self.path.open("r+b") as f:
-                f.truncate(self.hashed)  # ffmpeg's mfra index, and a fragment cut short by a kill
-        self._stream = _Source(Path("pipe:"), trim_s=trim_s)
-
-    def take_init(self, moov: bytes) -> None:
-        """The pipe's `moov`: its fragments continue the record only with the same codec parameters."""
-        if comparable_moov(moov) != self._moov:
-            raise Fmp4Error("the camera's stream has other codec parameters than the record")
-
-    def restart_timing(self) -> None:
-        """Media was dropped (no room for it): the next fragment continues where the file ends, the
-        gap is the record's to say."""
-        if self._stream is not None:
-            self._stream.shifts = None
-
-    def seconds_of(self, moof: bytes) -> float:
-        return fragment_seconds(moof, self._timescales)
-
-    def append_fragment(self, moof: bytes, mdat: bytes) -> float:
-        """One fragment of the pipe at the end of the record's file, renumbered and moved in time,
-        whole or not at all; returns the seconds of media it added (0.0 when trimmed away).
-        Raises NoSpaceError with the file as it was."""
-        stream = self._stream
-        if stream is None:
-            raise Fmp4Error("append_fragment() before open_stream()")
-        frag = Fragment.parse(moof)
-        if stream.trim_s and self._overlaps(stream, frag):
-            return 0.0
-        if stream.shifts is None:  # its first fragment follows the record's last one
-            stream.shifts = {t: self._ends.get(t, tfdt) - tfdt for t, (tfdt, _, _) in frag.times.items()}
-        data = frag.shifted(self.fragments + 1, stream.shifts)
-        out = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        try:
-            self._write_whole(out, [data, mdat])
-        finally:
-            os.close(out)
-        seconds = _seconds(frag, self._timescales)
-        stream.appended_s += seconds
-        return seconds
-
     @classmethod
     def recover(
         cls, parts: list[Path], bases: dict[str, int], trims: dict[str, float] | None = None
@@ -166,11 +111,8 @@ class RecordFile:
         (once, at start-up), and the later parts that still exist appended where they were left."""
         record = cls(parts[0])
         record.follow()
-        if any(is_stream_part(part) for part in parts[1:]):
-            # The agent appended fragments from a pipe and may have died half-way through one.
-            record.open_stream()
         for part in parts[1:]:
-            if is_stream_part(part) or not part.exists():
+            if not part.exists():
                 continue  # wholly appended, then removed
             base = bases.get(str(part))
             skip = max(0, record.fragments - base) if base is not None else 0
@@ -226,34 +168,31 @@ class RecordFile:
                 os.close(out)
 
     def _append(self, out: int, moof: bytes, src: BinaryIO, mdat: Box) -> None:
-        src.seek(mdat.offset)
+        """One fragment at the end of the record's file, whole or not at all: a disk that fills
+        half-way leaves the file as it was (a player, the MD5 and a restart see whole fragments)."""
         chunks = [moof]
-        remaining = mdat.size
-        while remaining:
-            chunk = src.read(min(_COPY_CHUNK, remaining))
-            if not chunk:
-                raise Fmp4Error(f"{self._source_name()} shrank while it was appended")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        self._write_whole(out, chunks)
-
-    def _write_whole(self, out: int, chunks: list[bytes]) -> None:
-        """One fragment (its renumbered moof, then its mdat) at the end of the record's file, whole
-        or not at all: a disk that fills half-way leaves the file as it was (a player, the MD5 and
-        a restart see whole fragments)."""
         try:
-            for chunk in chunks:
+            write_all(out, moof)
+            src.seek(mdat.offset)
+            remaining = mdat.size
+            while remaining:
+                chunk = src.read(min(_COPY_CHUNK, remaining))
+                if not chunk:
+                    raise Fmp4Error(f"{self._source_name()} shrank while it was appended")
                 write_all(out, chunk)
+                chunks.append(chunk)
+                remaining -= len(chunk)
         except OSError as exc:
             os.ftruncate(out, self.hashed)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                size = sum(len(chunk) for chunk in chunks)
-                raise NoSpaceError(exc.errno, f"no room for a fragment of {size} bytes") from exc
+                raise NoSpaceError(
+                    exc.errno, f"no room for a fragment of {len(moof) + mdat.size} bytes"
+                ) from exc
             raise
-        # Hashed once it is written whole: a fragment that did not fit is not in the file.
+        # Hashed once it is written whole: a fragment that did not fit is tried again, hashed once.
         for chunk in chunks:
             self._hash(chunk)
-        self._note(Fragment.parse(chunks[0]))
+        self._note(Fragment.parse(moof))
 
     def abandon_source(self) -> float:
         """Give up on the rest of the part being appended (no space for it at stop: a stop never
@@ -304,7 +243,7 @@ class RecordFile:
         self.follow()
         with self.path.open("rb") as f:
             size = os.fstat(f.fileno()).st_size
-            if self._source is None and self._stream is None and not self._abandoned:
+            if self._source is None and not self._abandoned:
                 self._hash_range(f, self.hashed, size)
             elif size != self.hashed:  # only this module writes the file: anything else is a bug
                 raise Fmp4Error(f"{self.path.name} has {size - self.hashed} bytes nobody hashed")
@@ -363,11 +302,6 @@ def _pairs(f: BinaryIO, start: int, end: int) -> list[tuple[Box, Box]]:
         else:
             raise Fmp4Error(f"unexpected {box.type!r} box between fragments")
     return pairs
-
-
-def fragment_seconds(moof: bytes, timescales: dict[int, int]) -> float:
-    """The media a fragment (its `moof`) spans, on the first track of `timescales`."""
-    return _seconds(Fragment.parse(moof), timescales)
 
 
 def _seconds(frag: Fragment, timescales: dict[int, int]) -> float:

@@ -16,7 +16,7 @@ import httpx
 
 from agent.cameras.dial import check_dial
 from agent.errors import CameraError
-from agent.ffmpeg.commands import STDOUT, camera_error, picture_record_argv, record_command
+from agent.ffmpeg.commands import camera_error, picture_record_argv, record_command
 from agent.ffmpeg.fast_open import FAST_OPEN, lacked_parameters
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files.layout import has_fragment
@@ -24,7 +24,6 @@ from agent.files.space import free_bytes
 from agent.recording.orphans import Handover
 from agent.recording.picture_feed import PictureFeed
 from agent.recording.states import PartOutcome, Phase, WatchEnd
-from agent.recording.stream_part import StreamPart
 from agent.recording.timeline import Timeline
 from agent.recording.watchdog import PartWatch
 
@@ -79,28 +78,20 @@ class Attempt:
         self._config = config
         self._http = http
         self._transition = transition
-        # After the first run, ffmpeg writes to a pipe and the agent appends what it brings to the
-        # record's file: each byte written once (stream_part).
-        streams = timeline.can_stream
-        self.part = timeline.new_part(stream=streams)
+        self.part = timeline.new_part()
         # Set when this fast-opened ffmpeg failed for lack of codec parameters: probe fully next time.
         self.needs_full_probe = False
         spec, name = timeline.row.spec, f"record-{timeline.row.record_id[:8]}"
         self._fast_open = fast_open and bool(config.fast_open) and bool(spec.rtsp_url)
-        self.stream: StreamPart | None = None
         if spec.rtsp_url:
             command = record_command(
                 timeline.row.ffmpeg_cmd,
                 spec.rtsp_url,
-                STDOUT if streams else str(self.part),
+                str(self.part),
                 config.ffmpeg_bin,
                 open_options=config.fast_open if self._fast_open else {},
             )
-            self.proc = FfmpegProcess(
-                command.argv, name=name, secrets=spec.secrets, stdin_data=command.stdin, stdout_pipe=streams
-            )
-            if streams:
-                self.stream = StreamPart(self.proc, timeline, self.part)
+            self.proc = FfmpegProcess(command.argv, name=name, secrets=spec.secrets, stdin_data=command.stdin)
         else:
             argv = picture_record_argv(config.ffmpeg_bin, self.part, config.picture_interval_s)
             self.proc = FfmpegProcess(argv, name=name, secrets=spec.secrets, stdin_pipe=True)
@@ -113,8 +104,6 @@ class Attempt:
             if timeline.row.spec.rtsp_url:
                 await check_dial(timeline.row.spec)  # a picture feed checks before each fetch
             await proc.start()
-            if self.stream is not None:
-                self.stream.start()
             if self._handover is not None and not timeline.row.spec.rtsp_url:
                 await self._handover.complete()  # a picture feed has no orphan worth overlapping
             if timeline.row.spec.rtsp_url:
@@ -135,13 +124,6 @@ class Attempt:
             await proc.stop(_STOP_GRACE_S)
             if self._handover is not None:
                 await self._handover.complete()  # no-op once done; else the orphan stops now
-            if self.stream is not None:
-                if self.stream.has_video() and not self.stream.begun:
-                    # Stopped before its video was reported (an orphan's handover under way): it counts.
-                    self._on_video(self.stream.last_arrival - self.stream.media_s)
-                await self.stream.finish()  # its last fragments, written before the run counts as ended
-        if self.stream is not None:
-            part = self.part = self.stream.part  # kept apart in a file of its own, if it came to that
         tail = proc.stderr_tail()
         if not had_video:
             self.needs_full_probe = self._fast_open and lacked_parameters(tail)
@@ -155,8 +137,6 @@ class Attempt:
 
     def _on_video(self, since: float) -> None:
         self._timeline.on_video(self.part, since)
-        if self.stream is not None:
-            self.stream.begin()
         self._transition(Phase.RECORDING)
         self._on_open()
 
@@ -166,7 +146,7 @@ class Attempt:
         the camera's next keyframe, which may be seconds away (and an orphan stopped then would
         leave that as a gap)."""
         while self.proc.running:
-            if self.stream.has_video() if self.stream is not None else has_fragment(self.part):
+            if has_fragment(self.part):  # a few box headers read: microseconds
                 self._on_open()
                 if self._handover is not None:
                     await self._handover.complete()
@@ -185,7 +165,6 @@ class Attempt:
             on_refine=lambda earlier: timeline.refine_first_frame(self.part, earlier),
             ffmpeg_bin=config.ffmpeg_bin,
             ready=self._handover.done if self._handover is not None else None,
-            signals=self.stream,
         )
         had_video = await watch.run(stop)
         if watch.end is WatchEnd.STALLED:

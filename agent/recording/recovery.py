@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from agent.ffmpeg.probe import probe_duration
-from agent.files.layout import RecordPaths, has_fragment, is_stream_part
+from agent.files.layout import RecordPaths, has_fragment
 from agent.recording.attempt import RecorderConfig
 from agent.recording.journal import Journal, RecordRow
 from agent.recording.orphans import Handover, stop_pids, writers_of
@@ -62,8 +62,7 @@ async def recover(
 async def _take_in_parts(row: RecordRow, parts: list[str], journal: Journal, ffmpeg_bin: str) -> list[str]:
     """What the previous agent's ffmpegs wrote in `parts`, now that they have stopped: the parts kept
     (those whose ffmpeg got no video are removed)."""
-    # A run that wrote to a pipe has no file: its name stays, it says the record's file was appended to.
-    for part in [p for p in parts if not is_stream_part(p) and not has_fragment(Path(p))]:
+    for part in [p for p in parts if not has_fragment(Path(p))]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(part)  # one unlink at start-up
         row.parts.remove(part)

@@ -3,10 +3,8 @@ came and went (its begin and its gaps), its last error, and at the end its one f
 
 Each ffmpeg run writes its own part, so nothing ffmpeg wrote is ever overwritten, and a run that
 got no video leaves no part behind. The first part is the record's file (`files.record_file`): it
-is hashed as it grows; a later run (after a reconnect) writes to a pipe, and the agent appends its
-fragments to the record's file as they come (`open_stream`, `append_stream`: each byte written
-once; a fragment that finds the disk full is dropped into a `disk` gap), and at stop the file is
-renamed to the final name, so a stop costs the same whatever the length and needs no space. A template whose output is not
+is hashed as it grows, later parts' fragments are appended to it, and at stop it is renamed to the
+final name, so a stop costs the same whatever the length. A template whose output is not
 fragmented MP4 (or a camera whose codec changed) falls back to joining the parts at stop. Time that no part covers is a gap: from the end of the last
 video (last growth of the part, or its mtime when ffmpeg exited by itself) to the start of the run
 that brought video again.
@@ -24,7 +22,7 @@ from pathlib import Path
 from agent.errors import Fmp4Error, JoinError, NoSpaceError
 from agent.ffmpeg.probe import probe_duration
 from agent.files.finalise import FinalFile, make_final_file
-from agent.files.layout import RecordPaths, has_fragment, is_stream_part
+from agent.files.layout import RecordPaths, has_fragment
 from agent.files.record_file import RecordFile
 from agent.recording.journal import Journal, RecordRow
 from shared.enums import GapReason, RecordStatus
@@ -50,7 +48,6 @@ class Timeline:
         self._file_failed = False  # parts are joined at stop instead
         self._short_of_space = False  # a fragment waits for room in the record's file
         self._file_lock = asyncio.Lock()  # one worker thread at a time touches the file
-        self.drop_start: float | None = None  # fragments of the pipe are dropped (disk full) since
 
     @property
     def current_path(self) -> Path:
@@ -64,37 +61,18 @@ class Timeline:
 
     def resumed(self) -> None:
         """The agent was down since the last part was written: that time is a gap."""
-        # The last write: a run that wrote to a pipe was appended to the first part, so the newest
-        # part file that is left says when (no later one is newer than what it took in).
-        written = [os.stat(p).st_mtime for p in self.row.parts if not is_stream_part(p) and os.path.exists(p)]
-        self.gap_start = max(written) if written else self.row.begin_unix
+        last = self.serving
+        self.gap_start = last.stat().st_mtime if last is not None and last.exists() else self.row.begin_unix
 
-    @property
-    def can_stream(self) -> bool:
-        """Whether the next run may write to a pipe that is appended to the record's file: there is
-        a record's file in fragmented MP4 to append to (or, for the default template, will be)."""
-        if self._file_failed or not self.row.spec.rtsp_url or not self.row.parts:
-            return False
-        return self.file is not None or self.row.ffmpeg_cmd is None
-
-    def new_part(self, *, stream: bool = False) -> Path:
+    def new_part(self) -> Path:
         # Numbered after the last one: appended parts are removed, so the count is no guide.
         last = int(Path(self.row.parts[-1]).stem.rsplit("-", 1)[1]) if self.row.parts else 0
-        part = self.paths.part(last + 1, stream=stream)
+        part = self.paths.part(last + 1)
         part.parent.mkdir(parents=True, exist_ok=True)
         self.row.parts.append(str(part))
         self.save()
         self.part = part
         return part
-
-    def replace_part(self, old: Path, new: Path) -> None:
-        """Run `old` is kept in the file `new` instead (see stream_part)."""
-        self.row.parts[self.row.parts.index(str(old))] = str(new)
-        if self.serving == old:
-            self.serving = new
-        if self.part == old:
-            self.part = new
-        self.save()
 
     def drop_part(self, part: Path, started: float) -> None:
         """A run that got no video: an outage must not leave hundreds of empty parts."""
@@ -179,59 +157,11 @@ class Timeline:
             self.file = RecordFile.recover(parts, self.row.bases, self.row.trims)
             return None
         latest = parts[-1]
-        if is_stream_part(latest):
-            return None  # its fragments are appended as they come (append_stream)
         if latest in (self.file.path, self.file.source):
             self.file.follow()
             return None
         self.file.append_from(latest, trim_s=self.row.trims.get(str(latest), 0.0))
         return str(latest), self.file.fragments
-
-    async def open_stream(self, part: Path, moov: bytes) -> bool:
-        """The pipe of run `part` (its video has come) is appended to the record's file from now on;
-        False when it cannot be (other codec parameters, no record's file): then the caller keeps
-        the run's stream in a part of its own, joined at stop."""
-        async with self._file_lock:
-            try:
-                if self.file is None:
-                    parts = [Path(p) for p in self.row.parts]
-                    self.file = await asyncio.to_thread(
-                        RecordFile.recover, parts, self.row.bases, self.row.trims
-                    )
-                await asyncio.to_thread(self.file.open_stream, self.row.trims.get(str(part), 0.0))
-                self.file.take_init(moov)
-            except (Fmp4Error, OSError) as exc:
-                self._give_up_file(exc)
-                return False
-        return True
-
-    async def append_stream(self, moof: bytes, mdat: bytes, keyframe: bool, arrived: float) -> None:
-        """One fragment of the pipe into the record's file. With the disk full it is dropped, and so
-        is what follows up to the next keyframe that fits: that time becomes a gap (reason disk)."""
-        file = self.file
-        assert file is not None
-        async with self._file_lock:
-            if self.drop_start is not None:
-                if not keyframe:
-                    return
-                file.restart_timing()
-            try:
-                seconds = await asyncio.to_thread(file.append_fragment, moof, mdat)
-            except NoSpaceError as exc:
-                if self.drop_start is None:
-                    self.drop_start = arrived - file.seconds_of(moof)
-                    log.warning("record %s: %s; dropped until there is room", self.row.record_id, exc)
-                return
-        if self.drop_start is not None:
-            start, self.drop_start = self.drop_start, None
-            self.add_gap(start, max(start, arrived - seconds), GapReason.DISK)
-            log.info("record %s: room again, recording on", self.row.record_id)
-
-    def end_stream(self) -> None:
-        """The pipe's run has ended: a drop still going on is a gap that the next video closes."""
-        if self.drop_start is not None:
-            self.gap_start, self.gap_reason = self.drop_start, GapReason.DISK
-            self.drop_start = None
 
     def _note_no_space(self, exc: NoSpaceError) -> None:
         if not self._short_of_space:
@@ -307,9 +237,7 @@ class Timeline:
     async def _join(self, ffmpeg_bin: str) -> FinalFile | None:
         """The parts joined by ffmpeg (a template that does not write fragmented MP4)."""
         try:
-            # Runs that wrote to a pipe are in the first part already: only files are joined.
-            parts = [Path(p) for p in self.row.parts if not is_stream_part(p)]
-            final = await make_final_file(parts, self.paths.final, ffmpeg_bin)
+            final = await make_final_file([Path(p) for p in self.row.parts], self.paths.final, ffmpeg_bin)
         except (JoinError, OSError) as exc:  # the parts stay on disk for a human to look at
             self._end(RecordStatus.FAILED, f"could not make the final file: {exc}")
             return None

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files.duration import part_duration
@@ -32,14 +31,6 @@ STOP_WAITS_FOR_VIDEO_S = 5.0
 REFINE_S = 2.5  # how long the first frame's time is refined (a couple of fragments)
 
 
-class RunSignals(Protocol):
-    """What the watch reads of a run that writes to a pipe (agent.recording.stream_part)."""
-
-    def size_and_mtime(self) -> tuple[int, float]: ...
-    def has_video(self) -> bool: ...
-    async def duration(self) -> float | None: ...
-
-
 @dataclass
 class PartWatch:
     proc: FfmpegProcess
@@ -51,7 +42,6 @@ class PartWatch:
     on_refine: Callable[[float], None] = lambda _earlier: None  # a closer (earlier) value of that time
     ffmpeg_bin: str = "ffmpeg"
     ready: asyncio.Event | None = None  # video is reported only once set (an orphan's handover)
-    signals: RunSignals | None = None  # the run writes to a pipe: read these, not the part file
     had_video: bool = False
     video_end: float | None = None  # wall time the video stopped, unless the run was stopped
     end: WatchEnd = WatchEnd.STOPPED
@@ -70,10 +60,10 @@ class PartWatch:
             while True:
                 waits = {exited} if stopped.done() else {exited, stopped}
                 await asyncio.wait(waits, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
-                size, mtime = self._size_and_mtime()
+                size, mtime = _size_and_mtime(self.part)
                 if size > last_size:
                     last_size = size
-                    if not self.had_video and self._has_fragment():
+                    if not self.had_video and has_fragment(self.part):
                         self.had_video = True
                         self._refine_until = time.monotonic() + REFINE_S
                     if self.had_video:
@@ -117,20 +107,11 @@ class PartWatch:
         "Now" is when ffmpeg wrote what was measured (the part's mtime, read after it): a busy agent
         that polls late must not make the estimate late too."""
         now = time.time()
-        if self.signals is not None:
-            duration = await self.signals.duration()
-        else:
-            duration = await part_duration(self.part, self.ffmpeg_bin)  # in-process: no ffprobe
+        duration = await part_duration(self.part, self.ffmpeg_bin)  # in-process: no ffprobe
         if duration is not None:
-            written = min(now, self._size_and_mtime()[1])
+            written = min(now, _size_and_mtime(self.part)[1])
             estimate = max(self.started, written - duration)
             self._first_frame = estimate if self._first_frame is None else min(self._first_frame, estimate)
-
-    def _size_and_mtime(self) -> tuple[int, float]:
-        return self.signals.size_and_mtime() if self.signals is not None else _size_and_mtime(self.part)
-
-    def _has_fragment(self) -> bool:
-        return self.signals.has_video() if self.signals is not None else has_fragment(self.part)
 
     def _report_video(self) -> None:
         """Report video at once (so the journal knows before anything can go wrong), then each
