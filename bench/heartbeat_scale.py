@@ -332,83 +332,73 @@ def beat_cost(sources: int, beats: int = 1000) -> dict[str, float]:
     framework's own floor) from the same client."""
     import tempfile
 
-    from controlplane.app import create_app
     from controlplane.settings import Settings
+    from videorec_testing.asgi import in_process_client
 
     async def run() -> dict[str, float]:
         data = Path(tempfile.mkdtemp(prefix="videorec-cost-"))
         settings = Settings(
             data_dir=data, agent_token=AGENT_TOKEN, failover_after_s=600, agent_offline_after_s=600
         )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app) as state:
+        async with in_process_client(settings) as (c, state):
+            items = [{"uri_rtsp": f"rtsp://viewer:pw@10.9.{n >> 8}.{n & 255}/s"} for n in range(sources)]
+            (await c.post("/api/v1/source/batch", json=items)).raise_for_status()
+            headers = {"Authorization": f"Bearer {AGENT_TOKEN}"}
+            body: dict[str, object] = {"name": "cost-1", "address": "127.0.0.1:1", "capacity": 1000}
 
-            async def asgi(scope: dict, receive: object, send: object) -> None:
-                scope["state"] = dict(state)
-                await app(scope, receive, send)  # type: ignore[arg-type]
+            async def whole() -> dict | None:
+                answer = (await c.post(HEARTBEAT_PATH, json=body, headers=headers)).json()
+                return answer if len(answer["sources"] or []) == sources else None
 
-            transport = httpx.ASGITransport(app=asgi)  # type: ignore[arg-type]
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
-                items = [{"uri_rtsp": f"rtsp://viewer:pw@10.9.{n >> 8}.{n & 255}/s"} for n in range(sources)]
-                (await c.post("/api/v1/source/batch", json=items)).raise_for_status()
-                headers = {"Authorization": f"Bearer {AGENT_TOKEN}"}
-                body: dict[str, object] = {"name": "cost-1", "address": "127.0.0.1:1", "capacity": 1000}
+            answer = None
+            while answer is None:  # placed by the loop once the agent has settled
+                answer = await whole()
+                await asyncio.sleep(0.2)
+            quiet = {**body, "assignment": answer["assignment"]}
+            probes = [{"source_id": s["id"], "online": True, "probed_unix": 1.0} for s in answer["sources"]]
+            previous = {**body, "probes": probes}
+            ctx = state["ctx"]
+            while not ctx.quiet.answered:  # the replica's first read of the token
+                await c.post(HEARTBEAT_PATH, json=quiet, headers=headers)
+                await asyncio.sleep(0.1)
 
-                async def whole() -> dict | None:
-                    answer = (await c.post(HEARTBEAT_PATH, json=body, headers=headers)).json()
-                    return answer if len(answer["sources"] or []) == sources else None
+            statuses: dict[int, int] = {}
 
-                answer = None
-                while answer is None:  # placed by the loop once the agent has settled
-                    answer = await whole()
-                    await asyncio.sleep(0.2)
-                quiet = {**body, "assignment": answer["assignment"]}
-                probes = [
-                    {"source_id": s["id"], "online": True, "probed_unix": 1.0} for s in answer["sources"]
-                ]
-                previous = {**body, "probes": probes}
-                ctx = state["ctx"]
-                while not ctx.quiet.answered:  # the replica's first read of the token
-                    await c.post(HEARTBEAT_PATH, json=quiet, headers=headers)
-                    await asyncio.sleep(0.1)
+            async def per_call(path: str, payload: dict) -> float:
+                started = time.process_time()
+                for _ in range(beats):
+                    status = (await c.post(path, json=payload, headers=headers)).status_code
+                    statuses[status] = statuses.get(status, 0) + 1
+                    # A request through a socket reaches the app through the event loop; one
+                    # called in process may not yield to it at all, and the loop's own tick
+                    # (which measures its lateness) would never run.
+                    await asyncio.sleep(0)
+                return (time.process_time() - started) / beats * 1000
 
-                statuses: dict[int, int] = {}
-
-                async def per_call(path: str, payload: dict) -> float:
-                    started = time.process_time()
-                    for _ in range(beats):
-                        status = (await c.post(path, json=payload, headers=headers)).status_code
-                        statuses[status] = statuses.get(status, 0) + 1
-                        # A request through a socket reaches the app through the event loop; one
-                        # called in process may not yield to it at all, and the loop's own tick
-                        # (which measures its lateness) would never run.
-                        await asyncio.sleep(0)
-                    return (time.process_time() - started) / beats * 1000
-
-                floor = await per_call("/internal/v1/no-such-route", quiet)
-                answered = ctx.quiet.answered
-                cost = {"quiet": await per_call(HEARTBEAT_PATH, quiet) - floor}
-                cost["quiet share"] = (ctx.quiet.answered - answered) / beats * 100
-                cost["previous"] = await per_call(HEARTBEAT_PATH, previous) - floor
-                # One camera of the agent's changed since the assignment it holds: the delta carries it
-                # alone (with its credentials); without `held` the same beat gets the whole list.
-                ids = [s["id"] for s in answer["sources"]]
-                edit = {"uri_rtsp": "rtsp://viewer:pw2@10.9.255.255/s"}
-                (await c.put(f"/api/v1/source/{ids[0]}", json=edit)).raise_for_status()
-                delta = {**body, "assignment": answer["assignment"], "held": ids}
-                for _ in range(50):  # a quiet answer until this replica's next read (half a second)
-                    told = (await c.post(HEARTBEAT_PATH, json=delta, headers=headers)).json()
-                    if told.get("changed") is not None:
-                        break
-                    await asyncio.sleep(0.2)
-                assert [s["id"] for s in told.get("changed") or []] == ids[:1], told
-                cost["delta"] = await per_call(HEARTBEAT_PATH, delta) - floor
-                cost["whole"] = (
-                    await per_call(HEARTBEAT_PATH, {**body, "assignment": answer["assignment"]}) - floor
-                )
-                cost["floor"] = floor
-                print(f"{sources} sources: answers {statuses}", flush=True)
-                return cost
+            floor = await per_call("/internal/v1/no-such-route", quiet)
+            answered = ctx.quiet.answered
+            cost = {"quiet": await per_call(HEARTBEAT_PATH, quiet) - floor}
+            cost["quiet share"] = (ctx.quiet.answered - answered) / beats * 100
+            cost["previous"] = await per_call(HEARTBEAT_PATH, previous) - floor
+            # One camera of the agent's changed since the assignment it holds: the delta carries it
+            # alone (with its credentials); without `held` the same beat gets the whole list.
+            ids = [s["id"] for s in answer["sources"]]
+            edit = {"uri_rtsp": "rtsp://viewer:pw2@10.9.255.255/s"}
+            (await c.put(f"/api/v1/source/{ids[0]}", json=edit)).raise_for_status()
+            delta = {**body, "assignment": answer["assignment"], "held": ids}
+            for _ in range(50):  # a quiet answer until this replica's next read (half a second)
+                told = (await c.post(HEARTBEAT_PATH, json=delta, headers=headers)).json()
+                if told.get("changed") is not None:
+                    break
+                await asyncio.sleep(0.2)
+            assert [s["id"] for s in told.get("changed") or []] == ids[:1], told
+            cost["delta"] = await per_call(HEARTBEAT_PATH, delta) - floor
+            cost["whole"] = (
+                await per_call(HEARTBEAT_PATH, {**body, "assignment": answer["assignment"]}) - floor
+            )
+            cost["floor"] = floor
+            print(f"{sources} sources: answers {statuses}", flush=True)
+            return cost
 
     return asyncio.run(run())
 

@@ -50,14 +50,9 @@ async def spawn(
     except asyncio.CancelledError:
         # The child is made all the same: it is killed and reaped before the cancellation goes on,
         # so whoever cancelled (a reader's close, a shutdown) finds no ffmpeg of ours left running.
-        ending = loop.create_task(_end_orphan(future), name="ffmpeg-orphan")
-        _ORPHANS.add(ending)  # a task the loop holds only weakly: kept until it has reaped
-        ending.add_done_callback(_ORPHANS.discard)
-        await wait_through_cancels(ending)
+        # Held here until it has reaped (the loop keeps tasks only weakly).
+        await wait_through_cancels(loop.create_task(_end_orphan(future), name="ffmpeg-orphan"))
         raise
-
-
-_ORPHANS: set[asyncio.Task[None]] = set()
 
 
 async def wait_through_cancels(future: asyncio.Future[Any]) -> None:

@@ -15,9 +15,9 @@ from agent.cameras import dial
 from agent.cameras.prober import Prober
 from agent.control.heartbeat import HeartbeatLoop
 from agent.recording.manager import RecordManager
-from controlplane.app import create_app
 from controlplane.settings import Settings
 from shared.heartbeat import HeartbeatIn, HeartbeatOut
+from videorec_testing.asgi import in_process_client
 
 pytestmark = pytest.mark.anyio
 TOKEN = "agent-delta-token"
@@ -42,16 +42,8 @@ def _camera_networks_restored() -> Iterator[None]:
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(data_dir=tmp_path / "cp", agent_token=TOKEN, failover_after_s=600)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app) as state:
-
-        async def asgi(scope: dict, receive: object, send: object) -> None:
-            scope["state"] = dict(state)
-            await app(scope, receive, send)  # type: ignore[arg-type]
-
-        transport = httpx.ASGITransport(app=asgi)  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-            yield http
+    async with in_process_client(settings) as (http, _state):
+        yield http
 
 
 async def test_the_agent_applies_each_delta_and_keeps_what_did_not_change(
