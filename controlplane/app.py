@@ -114,7 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ctx.streams.aclose()
             await agents.close()
             try:
-                await asyncio.wait_for(engine.dispose(), _SHUTDOWN_WAIT_S)
+                async with asyncio.timeout(_SHUTDOWN_WAIT_S):
+                    await engine.dispose()
             except TimeoutError:
                 log.warning("shutting down without closing every database connection")
 

@@ -47,9 +47,8 @@ class _Feed:
         """The latest frame once it is newer than `seq`; None when the stream ended or stalled."""
         async with self.changed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.changed.wait_for(lambda: self.ended or self.seq > seq), timeout=timeout_s
-                )
+                async with asyncio.timeout(timeout_s):
+                    await self.changed.wait_for(lambda: self.ended or self.seq > seq)
             if self.ended or self.seq <= seq:
                 return None
             return self.latest, self.seq

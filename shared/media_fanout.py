@@ -101,10 +101,10 @@ class Reader:
             if self.closed:
                 raise StreamEnded("the reader was closed")
             self._wake.clear()
-            if timeout_s is None:
+            # asyncio.timeout, never wait_for: Python 3.11's wait_for drops a cancellation that
+            # comes in the turn its awaitable completes, and a cancelled consumer would run on.
+            async with asyncio.timeout(timeout_s):
                 await self._wake.wait()
-            else:
-                await asyncio.wait_for(self._wake.wait(), timeout_s)
         item = self._queue.popleft()
         self._bytes -= len(item.data)
         return item

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from controlplane import schema
 from controlplane.app import create_app
 from controlplane.db import make_engine, make_sessionmaker
 from controlplane.settings import Settings
+from videorec_testing.async_timeout import MARGIN_S, bounded
 from videorec_testing.db import drop_all_tables, postgres_database
 
 
@@ -76,3 +78,16 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
         yield make_sessionmaker(engine)
     finally:
         await engine.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every async test ends through its event loop before pytest-timeout's signal would
+    (videorec_testing.async_timeout says why)."""
+    default = float(config.getini("timeout") or 0)
+    for item in items:
+        if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(item.obj):
+            continue
+        marker = item.get_closest_marker("timeout")
+        limit = float(marker.args[0]) if marker is not None and marker.args else default
+        if limit > 2 * MARGIN_S:
+            item.obj = bounded(item.obj, limit - MARGIN_S)

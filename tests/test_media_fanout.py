@@ -3,6 +3,8 @@ with bounded memory and never holds back the others, a restarted stream's new in
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from shared.media_fanout import Fanout, Fragment, Init, StreamEnded
@@ -104,3 +106,25 @@ async def test_a_stream_that_stopped_gives_a_new_reader_nothing_old_until_it_sta
         fanout.push(Fragment(b"key-2", keyframe=True))
         assert await reader.next(1) == Init(b"init-2", "avc1.64001f")
         assert (await reader.next(1)).data == b"key-2"
+
+
+async def test_a_reader_cancelled_as_an_item_arrives_stops() -> None:
+    """A consumer loop (the live decoder's feeder) cancelled in the very turn of the loop that brings
+    it an item must end: Python 3.11's asyncio.wait_for returned the item and dropped the cancel, so
+    the feeder ran on and a live hub's close waited for it forever (a CI run hung 80 minutes)."""
+    fanout = Fanout()
+    fanout.set_init(INIT)
+    got: list[object] = []
+
+    async def consume() -> None:
+        with fanout.reading() as reader:
+            while True:
+                got.append(await reader.next(0.25))
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.05)  # it has taken the init and waits for the next item
+    fanout.push(frag(1, keyframe=True))  # wakes it ...
+    task.cancel()  # ... and cancels it before it runs again
+    done, _ = await asyncio.wait({task}, timeout=2)
+    assert done and task.cancelled()
+    assert fanout.reader_count == 0

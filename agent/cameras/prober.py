@@ -76,7 +76,8 @@ class Prober:
                 await asyncio.gather(*(self._probe_one(spec) for spec in specs))
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._changed.wait()
 
     async def _probe_one(self, spec: CameraSpec) -> None:
         # A camera that a live reader or a recording is receiving right now is online: opening one

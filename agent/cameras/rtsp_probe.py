@@ -115,6 +115,7 @@ async def describe(url: str, timeout: float) -> str:  # noqa: ASYNC109 - one dea
                 await writer.wait_closed()
 
     try:
-        return await asyncio.wait_for(run(), timeout=timeout)
+        async with asyncio.timeout(timeout):
+            return await run()
     except TimeoutError:
         raise RtspProbeError(f"no RTSP answer within {timeout:g} s") from None

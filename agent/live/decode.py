@@ -129,7 +129,8 @@ async def latest_still(session: CameraSession, ffmpeg_bin: str, timeout_s: float
         if remaining <= 0 or session.closed or (session.error is not None and session.fanout.init is None):
             return None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(session.changed.wait(), min(remaining, _POLL_S))
+            async with asyncio.timeout(min(remaining, _POLL_S)):
+                await session.changed.wait()
     init, gop = session.fanout.init, list(session.fanout.gop)
     timeout_s = max(0.5, deadline - loop.time())
     samples = sum(fragment.samples for fragment in gop)

@@ -63,7 +63,8 @@ class Subscription:
                 raise reader.no_frame_error(waited)
             changed = reader.changed
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await changed.wait()
 
 
 class LiveHub:

@@ -95,7 +95,8 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         argv = commands.test_image_argv(self._settings.ffmpeg_bin)
         async with FfmpegProcess(argv, name="test-image", stdout_pipe=True) as proc:
             assert proc.stdout is not None
-            data = await asyncio.wait_for(proc.stdout.read(), timeout=self._settings.snapshot_timeout_s)
+            async with asyncio.timeout(self._settings.snapshot_timeout_s):
+                data = await proc.stdout.read()
         jpegs = JpegSplitter().feed(data)
         if not jpegs:
             await context.abort(grpc.StatusCode.INTERNAL, "ffmpeg produced no test image")

@@ -237,7 +237,8 @@ class FrameStream:
 
     async def first(self, timeout_s: float) -> pb.Image:
         try:
-            image = await asyncio.wait_for(self._call.read(), timeout=timeout_s)
+            async with asyncio.timeout(timeout_s):
+                image = await self._call.read()
         except TimeoutError:
             self.cancel()
             raise AgentTimeoutError(

@@ -60,7 +60,8 @@ async def run(ctx: AppContext, launch: Launch) -> None:
         except Exception:  # nothing must end the loop
             log.exception("placement check")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.placement_wake.wait(), poll)
+            async with asyncio.timeout(poll):
+                await ctx.placement_wake.wait()
         ctx.placement_wake.clear()
 
 

@@ -16,6 +16,7 @@ from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.jpeg import is_jpeg
 from agent.live import Frame, LiveHub, Subscription
 from tests.agent.ffmpeg.test_process import child_processes
+from videorec_testing.async_timeout import within
 from videorec_testing.cameras import RtspCamera, start_http_camera, start_rtsp_camera
 from videorec_testing.wait import await_until
 
@@ -44,7 +45,7 @@ async def hub(client: httpx.AsyncClient) -> AsyncIterator[LiveHub]:
     try:
         yield hub
     finally:
-        await hub.aclose()
+        await within(60, hub.aclose(), "the hub's aclose()")
     left = {
         pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:300] for pid in child_processes()
     }
