@@ -136,7 +136,7 @@ class Settings(BaseSettings):
         None,
         description="Key that seals camera secrets (URLs with credentials, picture passwords) in the "
         "database: any long random string. Unset: they are stored plain. Keep it: without it sealed "
-        "secrets cannot be read (see SECURITY.md for rotating it).",
+        "secrets cannot be read (docs/security.md says how to rotate it).",
     )
     secrets_old_keys: list[SecretStr] = Field(
         default_factory=list,

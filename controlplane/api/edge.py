@@ -82,9 +82,9 @@ class EdgeGuard:
         """Local mode (no authentication configured): loopback Hosts and same-origin writes only."""
         host = headers.get("host", "")
         if not host_is_loopback(host) and host_name(host) not in self.settings.allowed_hosts:
-            return 403, "this Host is not served without an API token (see SECURITY.md)"
+            return 403, "this Host is not served without an API token (see docs/security.md)"
         if scope["method"] not in SAFE_METHODS and self._cross_site(headers, host):
-            return 403, "cross-origin writes are refused without an API token (see SECURITY.md)"
+            return 403, "cross-origin writes are refused without an API token (see docs/security.md)"
         return None
 
     async def _authenticate(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
