@@ -13,6 +13,7 @@ an agent of the previous release reads them, so a field is added (with a default
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
@@ -32,6 +33,28 @@ def _clip(text: object) -> object:
 
 
 Detail = Annotated[str, BeforeValidator(_clip)]
+
+# Why one gap happened. Shorter than a record's error: a record that lost its camera all week holds
+# thousands of gaps, and the control plane stores and lists each one's cause.
+MAX_GAP_DETAIL_CHARS = 200
+
+
+def clip_gap_detail(text: str) -> str:
+    return text[:MAX_GAP_DETAIL_CHARS]
+
+
+GapDetail = Annotated[str, BeforeValidator(lambda t: clip_gap_detail(t) if isinstance(t, str) else t)]
+
+
+def detail_runs(details: Sequence[str]) -> list[tuple[int, str]]:
+    """Each gap's cause, as runs `[index of the run's first gap, detail]`: a camera that drops every
+    minute for a week has one cause for thousands of gaps, and one record's report must stay far
+    below the heartbeat's body limit. An empty detail is none (a gap of the previous release)."""
+    runs: list[tuple[int, str]] = []
+    for index, detail in enumerate(details):
+        if not runs or runs[-1][1] != detail:
+            runs.append((index, detail))
+    return runs if any(detail for _, detail in runs) else []
 
 
 class SourceProbe(BaseModel):
@@ -59,7 +82,25 @@ class RecordReport(BaseModel):
     gaps: list[tuple[float, float, GapReason] | tuple[float, float]] = Field(
         default_factory=list, max_length=10_000, description="[start_unix, end_unix, reason]"
     )
+    # Not a fourth item of each gap: the previous control plane refuses a gap it cannot parse, and
+    # with it the whole heartbeat (see docs/upgrade.md: agents work with it for one release).
+    gap_details: list[tuple[int, GapDetail]] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="why each gap happened, as runs [index of the first gap of the run, detail] (see "
+        "`detail_runs`); empty from an agent of the previous release",
+    )
     updated_unix: float
+
+    def details(self) -> list[str]:
+        """The cause of each gap, in the order of `gaps` ("" where none was given)."""
+        out = [""] * len(self.gaps)
+        runs = self.gap_details
+        for n, (first, detail) in enumerate(runs):
+            end = runs[n + 1][0] if n + 1 < len(runs) else len(out)
+            for index in range(max(first, 0), min(end, len(out))):
+                out[index] = detail
+        return out
 
 
 class HeartbeatIn(BaseModel):

@@ -13,7 +13,7 @@ mapping of the protocol's enums to the project's own. Nothing else converts them
 from __future__ import annotations
 
 from shared.enums import GapReason, PictureAuth, RecordStatus, SourceModel
-from shared.heartbeat import AssignedSource, RecordReport
+from shared.heartbeat import AssignedSource, RecordReport, detail_runs
 from shared.rpc import agent_pb2 as pb
 
 RECORD_STATUS_TO_PB: dict[RecordStatus, pb.RecordStatus] = {
@@ -90,7 +90,10 @@ def record_to_pb(report: RecordReport, tag_name: str) -> pb.RecordState:
         size_bytes=report.size_bytes or 0,
         duration_s=report.duration_s or 0.0,
         error=report.error or "",
-        gaps=[pb.Gap(start_unix=g[0], end_unix=g[1], reason=g[2] if len(g) > 2 else "") for g in report.gaps],
+        gaps=[
+            pb.Gap(start_unix=g[0], end_unix=g[1], reason=g[2] if len(g) > 2 else "", detail=detail)
+            for g, detail in zip(report.gaps, report.details(), strict=True)
+        ],
         updated_unix=report.updated_unix,
     )
 
@@ -109,6 +112,7 @@ def record_from_pb(state: pb.RecordState) -> RecordReport:
         duration_s=state.duration_s or None,
         error=state.error or None,
         gaps=[(g.start_unix, g.end_unix, _gap_reason(g.reason)) for g in state.gaps],
+        gap_details=detail_runs([g.detail for g in state.gaps]),
         updated_unix=state.updated_unix,
     )
 

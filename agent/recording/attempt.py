@@ -34,6 +34,8 @@ _STOP_GRACE_S = 5.0  # SIGTERM lets ffmpeg write its last fragment; then SIGKILL
 # How often a new ffmpeg's part is looked at until it holds a fragment: a group start waits for it.
 # A few box headers read are microseconds; it stops as soon as the fragment is there.
 _OPEN_POLL_S = 0.05
+# The cause of the gap at the start of a record whose camera a fast open could not read.
+FAST_OPEN_FAILED = "the camera's codec parameters were not in its first packets: opened again, probing fully"
 
 
 @dataclass(frozen=True)
@@ -128,11 +130,13 @@ class Attempt:
         if not had_video:
             self.needs_full_probe = self._fast_open and lacked_parameters(tail)
             timeline.drop_part(part, started)
-            if tail:
+            if self.needs_full_probe:  # not the camera's failure: the next ffmpeg starts at once
+                timeline.note_cause(FAST_OPEN_FAILED)
+            elif tail:
                 timeline.set_error(camera_error(tail[-1]))
             return PartOutcome.NO_VIDEO
-        if not stop.is_set() and tail and timeline.row.error is None:
-            timeline.set_error(camera_error(tail[-1]))  # why the camera dropped, until video comes again
+        if not stop.is_set() and tail and timeline.cause is None:
+            timeline.set_error(camera_error(tail[-1]))  # why the camera dropped (unless a stall said so)
         return PartOutcome.VIDEO
 
     def _on_video(self, since: float) -> None:

@@ -28,7 +28,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -37,7 +37,7 @@ from agent.files.layout import JOURNAL_NAME
 from shared.enums import GapReason, RecordStatus
 from shared.redact import redact_url
 
-__all__ = ["JOURNAL_NAME", "Journal", "RecordRow", "journal_key"]
+__all__ = ["JOURNAL_NAME", "Gap", "Journal", "RecordRow", "journal_key"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS records (
     end_unix REAL,
     final_path TEXT,
     parts TEXT NOT NULL,          -- JSON list of part file paths, oldest first
-    gaps TEXT NOT NULL,           -- JSON list of [start_unix, end_unix, reason]
+    gaps TEXT NOT NULL,           -- JSON list of [start_unix, end_unix, reason, detail]
     hash_md5 TEXT,
     size_bytes INTEGER,
     duration_s REAL,
@@ -68,6 +68,16 @@ _COLUMNS = (
 )
 
 
+class Gap(NamedTuple):
+    """A time with no video in a record, and why: kept with the gap, so the cause of every hole is
+    known whenever the control plane hears of it (the record's error says only the last one)."""
+
+    start: float
+    end: float
+    reason: GapReason
+    detail: str = ""  # in the camera's or the agent's words, redacted and clipped
+
+
 @dataclass
 class RecordRow:
     """One record as the journal keeps it; the Recording that owns it mutates it and saves it."""
@@ -81,7 +91,7 @@ class RecordRow:
     final_path: str
     end_unix: float | None = None
     parts: list[str] = field(default_factory=list)
-    gaps: list[tuple[float, float, GapReason]] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
     hash_md5: str | None = None
     size_bytes: int | None = None
     duration_s: float | None = None
@@ -225,10 +235,7 @@ def _row(values: tuple[Any, ...], fernet: Fernet | None = None) -> RecordRow:
         final_path=final,
         end_unix=end,
         parts=list(json.loads(parts)),
-        # [start, end] from an agent of the previous release: its gaps were the camera's.
-        gaps=[
-            (float(g[0]), float(g[1]), GapReason(g[2] if len(g) > 2 else "camera")) for g in json.loads(gaps)
-        ],
+        gaps=[_gap(g) for g in json.loads(gaps)],
         hash_md5=md5,
         size_bytes=size,
         duration_s=dur,
@@ -237,3 +244,10 @@ def _row(values: tuple[Any, ...], fernet: Fernet | None = None) -> RecordRow:
         bases={str(k): int(v) for k, v in json.loads(bases).items()},
         trims={str(k): float(v) for k, v in json.loads(trims).items()},
     )
+
+
+def _gap(item: list[Any]) -> Gap:
+    # [start, end] from an agent two releases back (its gaps were the camera's), [start, end, reason]
+    # from the previous release (no cause kept).
+    reason = GapReason(item[2]) if len(item) > 2 else GapReason.CAMERA
+    return Gap(float(item[0]), float(item[1]), reason, str(item[3]) if len(item) > 3 else "")

@@ -36,7 +36,7 @@ from agent.recording.retention import Candidate, Policy, Rule, choose
 from agent.recording.served import CheckedFiles, ServedFile
 from agent.recording.states import Phase
 from shared.enums import RecordStatus
-from shared.heartbeat import RecordReport
+from shared.heartbeat import RecordReport, detail_runs
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,8 @@ class RecordManager:
             size_bytes=row.size_bytes,
             duration_s=row.duration_s,
             error=row.error,
-            gaps=list(row.gaps),
+            gaps=[(gap.start, gap.end, gap.reason) for gap in row.gaps],
+            gap_details=detail_runs([gap.detail for gap in row.gaps]),
             updated_unix=row.updated_unix,
             phase=recording.phase,
         )

@@ -55,9 +55,9 @@ class PictureFeed:
                     if failing_since is None:
                         failing_since = time.time()
                 else:
-                    self.on_error(None)
                     if failing_since is not None and last_jpeg is not None:
-                        self.on_gap(failing_since, time.time())
+                        self.on_gap(failing_since, time.time())  # while the error is its cause
+                    self.on_error(None)
                     failing_since, last_jpeg = None, jpeg
                 if last_jpeg is None:  # nothing to show yet: the video starts at the first picture
                     await _wait(stop, self.interval_s)

@@ -1,5 +1,12 @@
 """What one record holds over time, every change saved to the journal: its parts, when its video
-came and went (its begin and its gaps), its last error, and at the end its one final file.
+came and went (its begin and its gaps, each with its cause), its last error, and at the end its one
+final file.
+
+Each gap keeps its cause, and the record's error is the last error its camera (or disk) gave: set
+while the video is away, it stays when the video returns and after the end. So the control plane
+learns why a record has a hole from any report after it, not only from a heartbeat that happened to
+come during the outage. A gap that is no error of the record (the agent was down, a camera opened
+again with full probing) says why on the gap only.
 
 Each ffmpeg run writes its own part, so nothing ffmpeg wrote is ever overwritten, and a run that
 got no video leaves no part behind. The first part is the record's file (`files.record_file`): it
@@ -24,10 +31,14 @@ from agent.ffmpeg.probe import probe_duration
 from agent.files.finalise import FinalFile, make_final_file
 from agent.files.layout import RecordPaths, has_fragment
 from agent.files.record_file import RecordFile
-from agent.recording.journal import Journal, RecordRow
+from agent.recording.journal import Gap, Journal, RecordRow
 from shared.enums import GapReason, RecordStatus
+from shared.heartbeat import clip_gap_detail
+from shared.redact import redact_text
 
 log = logging.getLogger(__name__)
+
+AGENT_DOWN = "the agent was not running"  # the cause of a gap while the agent was down
 
 
 class Timeline:
@@ -43,6 +54,7 @@ class Timeline:
         self.serving: Path | None = Path(row.parts[-1]) if row.parts else None  # the last part with video
         self.gap_start: float | None = None  # set while no video is being recorded after some was
         self.gap_reason = GapReason.CAMERA  # why: the camera, unless recording paused for space
+        self.cause: str | None = None  # why no video is being recorded now; None while it comes
         self._gap_closed_by: str | None = None  # the part whose first video ended the last gap
         self.file: RecordFile | None = None  # the record's one file, once a part has video
         self._file_failed = False  # parts are joined at stop instead
@@ -63,6 +75,7 @@ class Timeline:
         """The agent was down since the last part was written: that time is a gap."""
         last = self.serving
         self.gap_start = last.stat().st_mtime if last is not None and last.exists() else self.row.begin_unix
+        self.note_cause(self.cause or AGENT_DOWN)
 
     def new_part(self) -> Path:
         # Numbered after the last one: appended parts are removed, so the count is no guide.
@@ -88,7 +101,7 @@ class Timeline:
             # The record's very first video: it begins when its first frame does, not when ffmpeg was
             # asked to connect, so that begin..end minus the gaps is what the file holds.
             self.row.begin_unix = since
-        self.serving, self.row.error = part, None
+        self.serving = part  # the record keeps its last error: it says why the video last stopped
         if self.gap_start is not None and since < self.gap_start and str(part) != self.row.parts[0]:
             # Began before the last part ended (an orphan's handover): no gap, and what both hold
             # goes into the record's file once.
@@ -98,6 +111,7 @@ class Timeline:
             self.add_gap(self.gap_start, since, self.gap_reason)
             self.gap_start, self.gap_reason = None, GapReason.CAMERA
             self._gap_closed_by = str(part) if len(self.row.gaps) > before else None
+        self.cause = None
         self.save()
         log.info("record %s: video arriving in %s", self.row.record_id, part.name)
 
@@ -107,20 +121,37 @@ class Timeline:
         if self.row.parts == [str(part)] and not self.row.gaps:
             self.row.begin_unix = earlier
         elif self.row.gaps and self._gap_closed_by == str(part):
-            start, _, reason = self.row.gaps[-1]
-            self.row.gaps[-1] = (start, max(start, earlier), reason)
+            gap = self.row.gaps[-1]
+            self.row.gaps[-1] = gap._replace(end=max(gap.start, earlier))
         else:
             return
         self.save()
 
-    def add_gap(self, start: float, end: float, reason: GapReason = GapReason.CAMERA) -> None:
-        if end - start > self._shortest_gap:
-            self.row.gaps.append((start, end, reason))
-            self.save()
-            log.info("record %s: gap of %.1f s", self.row.record_id, end - start)
+    def add_gap(
+        self, start: float, end: float, reason: GapReason = GapReason.CAMERA, detail: str | None = None
+    ) -> None:
+        """A time with no video; `detail` says why (by default the current cause)."""
+        if end - start <= self._shortest_gap:
+            return
+        text = (self.cause or "") if detail is None else detail
+        detail = clip_gap_detail(redact_text(text, self.row.spec.secrets))
+        self.row.gaps.append(Gap(start, end, reason, detail))
+        self.save()
+        log.info("record %s: gap of %.1f s (%s)", self.row.record_id, end - start, detail or reason.value)
+
+    def note_cause(self, cause: str) -> None:
+        """Why no video is being recorded now, when that is no error of the record (the agent was
+        down, it opens the camera again another way): said on the gap, not as the record's error."""
+        self.cause = cause
 
     def set_error(self, error: str | None) -> None:
-        if error != self.row.error:  # a camera that keeps failing must not write the journal each time
+        """Why no video is being recorded now; None once the camera answers again, which leaves the
+        record's error as it is."""
+        if error is not None:
+            error = redact_text(error, self.row.spec.secrets)  # its callers redact; this one is sure
+        self.cause = error
+        if error is not None and error != self.row.error:
+            # A camera that keeps failing in the same words must not write the journal each time.
             self.row.error = error
             self.save()
 
@@ -178,7 +209,7 @@ class Timeline:
         end = source.stat().st_mtime if source is not None and source.exists() else time.time()
         dropped = await asyncio.to_thread(file.abandon_source)
         if dropped > 0:
-            self.add_gap(end - dropped, end, GapReason.DISK)
+            self.add_gap(end - dropped, end, GapReason.DISK, f"disk full at stop: {exc}")
         log.warning("record %s: %s; its last %.1f s are a gap", self.row.record_id, exc, dropped)
 
     def _give_up_file(self, exc: Exception) -> None:
@@ -195,7 +226,7 @@ class Timeline:
         if final is None:
             return
         self.row.hash_md5, self.row.size_bytes, self.row.duration_s = final.md5, final.size, final.duration_s
-        self._end(RecordStatus.COMPLETED, None)
+        self._end(RecordStatus.COMPLETED, self.row.error)  # its last error stays, as its gaps' causes
         # Only now that the journal names the final file may the parts go.
         shutil.rmtree(self.paths.parts_dir, ignore_errors=True)
         self.row.parts, self.row.bases, self.row.trims = [], {}, {}

@@ -46,10 +46,18 @@ class Record(SQLModel, table=True):
     # Set when the database had lost it and it came back from its agent's journal (controlplane.journal_sync).
     recovered_utc: datetime | None = utc_field()
 
-    def continuation(self, agent_name: str, gap_start: str, gap_end: datetime) -> Record:
+    def continuation(
+        self, agent_name: str, gap_start: str, gap_end: datetime, lost_agent: str | None = None
+    ) -> Record:
         """A record of the same tag and source going on on `agent_name` where this one stopped
-        (failover); the time between is its `failover` gap."""
-        gap = {"start_utc": gap_start, "end_utc": gap_end.isoformat(), "reason": GapReason.FAILOVER.value}
+        (failover); the time between is its `failover` gap, which names the agent that was lost
+        (`lost_agent`: for a continuation that failed in turn, the first one's agent)."""
+        gap = {
+            "start_utc": gap_start,
+            "end_utc": gap_end.isoformat(),
+            "reason": GapReason.FAILOVER.value,
+            "detail": f"agent {lost_agent or self.agent_name} was lost",
+        }
         return Record(
             tag_id=self.tag_id, source_id=self.source_id, agent_name=agent_name, continues=self.id, gaps=[gap]
         )
@@ -62,6 +70,11 @@ class Gap(BaseModel):
         GapReason.CAMERA,
         description="camera: the camera was lost; disk: the agent's disk was full (recording paused for "
         "space); failover: the agent was lost and the record goes on on another agent",
+    )
+    detail: str | None = Field(
+        None,
+        description="Why, in the camera's or the agent's words (redacted, at most 200 characters), e.g. "
+        "`Connection refused`; null from an agent of the previous release",
     )
 
 

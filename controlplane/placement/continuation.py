@@ -48,7 +48,7 @@ async def continue_records(session: AsyncSession, down: Agent, moved: dict[int, 
             log.info("record %s: not continued, its tag changed meanwhile", old.id)
             continue
         since = (down.last_seen_utc or utcnow()).isoformat()
-        new = old.continuation(target.name, since, utcnow())
+        new = old.continuation(target.name, since, utcnow(), lost_agent=down.name)
         await records_data.add(session, new)
         result.append(Continuation(new, sources[old.source_id or 0], target, tag.name))
         log.warning("record %s of agent %s continues as %s on %s", old.id, down.name, new.id, target.name)
@@ -90,7 +90,7 @@ async def retry_failed(
         return None
     gaps = [g for g in failed.gaps if g.get("reason") == GapReason.FAILOVER.value]
     since_lost = gaps[0]["start_utc"] if gaps else (failed.created_utc or now).isoformat()
-    new = failed.continuation(target.name, since_lost, utcnow())
+    new = failed.continuation(target.name, since_lost, utcnow(), lost_agent=down.name)
     if not await records_data.add_continuation(session, new):
         return None  # another replica continued it first
     if second_copy:

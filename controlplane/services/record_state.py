@@ -50,15 +50,21 @@ def apply_report(row: Record, report: RecordReport) -> bool:
     row.duration_s = report.duration_s if report.duration_s is not None else row.duration_s
     row.error = report.error or row.error
     row.gaps = _failover_gaps(row) + [
-        {
-            "start_utc": datetime.fromtimestamp(gap[0], UTC).isoformat(),
-            "end_utc": datetime.fromtimestamp(gap[1], UTC).isoformat(),
-            # An agent of the previous release reports [start, end]: its gaps were the camera's.
-            "reason": (gap[2] if len(gap) > 2 else GapReason.CAMERA).value,
-        }
-        for gap in report.gaps
+        _gap(gap, detail) for gap, detail in zip(report.gaps, report.details(), strict=True)
     ]
     return True
+
+
+def _gap(gap: tuple[float, float, GapReason] | tuple[float, float], detail: str) -> dict[str, Any]:
+    stored = {
+        "start_utc": datetime.fromtimestamp(gap[0], UTC).isoformat(),
+        "end_utc": datetime.fromtimestamp(gap[1], UTC).isoformat(),
+        # An agent two releases back reports [start, end]: its gaps were the camera's.
+        "reason": (gap[2] if len(gap) > 2 else GapReason.CAMERA).value,
+    }
+    if detail:  # the previous release's agents keep no cause with their gaps
+        stored["detail"] = detail
+    return stored
 
 
 def _failover_gaps(row: Record) -> list[dict[str, Any]]:

@@ -169,14 +169,16 @@ class StopRecordRequest(_message.Message):
     def __init__(self, record_id: _Optional[str] = ..., wait: _Optional[bool] = ...) -> None: ...
 
 class Gap(_message.Message):
-    __slots__ = ("start_unix", "end_unix", "reason")
+    __slots__ = ("start_unix", "end_unix", "reason", "detail")
     START_UNIX_FIELD_NUMBER: _ClassVar[int]
     END_UNIX_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     start_unix: float
     end_unix: float
     reason: str
-    def __init__(self, start_unix: _Optional[float] = ..., end_unix: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+    detail: str
+    def __init__(self, start_unix: _Optional[float] = ..., end_unix: _Optional[float] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class RecordState(_message.Message):
     __slots__ = ("record_id", "tag_name", "source_id", "status", "begin_unix", "end_unix", "location", "hash_md5", "size_bytes", "duration_s", "error", "gaps", "updated_unix")

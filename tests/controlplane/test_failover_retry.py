@@ -98,6 +98,7 @@ async def test_a_failed_continuation_goes_to_another_agent_then_the_same_and_sto
     (again,) = await _retry(settings, sessions)
     assert again.record.continues == failed_id and again.agent.name == "c3"  # not c2, where it failed
     assert again.record.gaps[0]["reason"] == "failover"
+    assert again.record.gaps[0]["detail"] == "agent c1 was lost"  # the first agent, not where it failed
     assert again.record.gaps[0]["start_utc"].startswith(str((utcnow() - timedelta(seconds=60)).date()))
     assert await _retry(settings, sessions) == []  # continued once: nothing new until it fails too
     await _fail(sessions, again.record.id)

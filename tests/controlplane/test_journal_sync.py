@@ -37,7 +37,14 @@ def entry(
             hash_md5="0" * 32 if status == pb.RECORD_STATUS_COMPLETED else "",
             size_bytes=1000,
             duration_s=60.0,
-            gaps=[pb.Gap(start_unix=1_765_000_010.0, end_unix=1_765_000_012.0, reason="camera")],
+            gaps=[
+                pb.Gap(
+                    start_unix=1_765_000_010.0,
+                    end_unix=1_765_000_012.0,
+                    reason="camera",
+                    detail="Connection refused",
+                )
+            ],
             updated_unix=1_765_000_061.0,
         ),
         model=pb.SOURCE_MODEL_RTSP,
@@ -70,8 +77,13 @@ async def test_two_replicas_taking_one_page_put_each_record_back_once(
     one = records[0]
     assert one.status == RecordStatus.COMPLETED and one.hash_md5 == "0" * 32 and one.recovered_utc is not None
     assert one.agent_name == "gate" and one.source_id == 4 and one.tag_id == tags[0].id
-    assert one.gaps == [
-        {"start_utc": "2025-12-06T05:46:50+00:00", "end_utc": "2025-12-06T05:46:52+00:00", "reason": "camera"}
+    assert one.gaps == [  # with its cause, which the agent's journal kept
+        {
+            "start_utc": "2025-12-06T05:46:50+00:00",
+            "end_utc": "2025-12-06T05:46:52+00:00",
+            "reason": "camera",
+            "detail": "Connection refused",
+        }
     ]
     # Read again (the next pass): nothing more.
     assert await take_once(sessions, "gate", page) == 0

@@ -258,6 +258,16 @@ def assert_gap_is_the_outage(record: dict, gone_at: float, back_at: float) -> No
     assert end - start <= back_at - gone_at + 8, (end - start, back_at - gone_at)
 
 
+def assert_says_why(record: dict) -> None:
+    """Why the video has a hole, whenever a heartbeat came: with the gap, and as the record's error
+    (the last outage's cause stays after the video is back), in the camera's words, not those of our
+    ffmpeg's script input."""
+    [gap] = record["gaps"]
+    assert gap["reason"] == "camera" and gap["detail"], gap
+    assert not gap["detail"].startswith("pipe:"), gap
+    assert record["error"] == gap["detail"], (record["error"], gap)
+
+
 def test_a_camera_drop_is_a_gap_in_the_api_as_long_as_the_outage(stack: Stack, tmp_path: Path) -> None:
     cp = stack.cp
     with start_rtsp_camera() as flaky:
@@ -270,19 +280,20 @@ def test_a_camera_drop_is_a_gap_in_the_api_as_long_as_the_outage(stack: Stack, t
             wait_video_s(cp, record["id"], 1.0)
             gone_at, back_at = drop_camera(stack, flaky, record["id"])
             held = video_seconds(cp, record["id"])
-            # Reported while still recording, by the heartbeat that follows the camera's return.
+            # Reported while still recording, by the heartbeat that follows the camera's return: the
+            # first one since the outage began, when the outage fell between two beats.
             (record,) = wait_until(
                 lambda: (rows := records(cp, "drop-1"))[0]["gaps"] and rows, 30, what="the gap"
             )
             assert record["status"] == "recording"
             assert_gap_is_the_outage(record, gone_at, back_at)
-            # Why, in the camera's words (the last one stays), not those of our ffmpeg's script input.
-            assert record["error"] and not record["error"].startswith("pipe:"), record["error"]
+            assert_says_why(record)
             wait_video_s(cp, record["id"], held + 1.0)
             assert c.put("/api/v1/record", json={"tag_name": "drop-1"}).status_code == 200
     (done,) = records(cp, "drop-1")
     assert done["status"] == "completed"
     assert_gap_is_the_outage(done, gone_at, back_at)
+    assert_says_why(done)
     _, _, data = download(cp, done["id"])
     assert_plays(data, tmp_path, span_minus_gaps(done), tolerance=1.5)
 

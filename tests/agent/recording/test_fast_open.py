@@ -13,6 +13,7 @@ import pytest
 
 from agent.cameras.spec import CameraSpec
 from agent.ffmpeg.fast_open import FAST_OPEN
+from agent.recording.attempt import FAST_OPEN_FAILED
 from agent.recording.manager import StartEntry
 from tests.agent.recording.support import assert_final_file, open_manager, wait_video
 from videorec_testing.cameras import Viewer, start_rtsp_camera
@@ -74,8 +75,10 @@ async def test_a_camera_that_a_fast_open_cannot_read_is_probed_fully_at_once_and
             done = await manager.stop(record_id)
     assert_final_file(done, tmp_path / "root")
     assert streams(done.path) == [("h264", 640, 360)]
-    # What the failed attempt waited is a gap at the start, as for a camera that sent nothing at first.
+    # What the failed attempt waited is a gap at the start, as for a camera that sent nothing at first;
+    # it says why, and the camera, not at fault, has no error on the record.
     assert done.error is None and len(done.gaps) <= 1
+    assert all(cause == FAST_OPEN_FAILED for cause in done.details()), done.gap_details
 
 
 async def test_a_record_stopped_as_soon_as_its_camera_is_open_still_holds_its_video(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from agent.cameras.spec import CameraSpec
 from agent.errors import CapacityError
 from agent.files.layout import RecordPaths, safe_tag
-from agent.recording.journal import JOURNAL_NAME, Journal, RecordRow
+from agent.recording.journal import JOURNAL_NAME, Gap, Journal, RecordRow
 from shared.enums import GapReason, RecordStatus
 from tests.agent.recording.support import open_manager
 
@@ -23,7 +23,8 @@ pytestmark = pytest.mark.anyio
 def test_journal_keeps_a_record_with_its_credentials_in_a_private_file(tmp_path: Path) -> None:
     spec = CameraSpec(7, rtsp_url="rtsp://admin:pw@cam/x", picture_url="http://cam/s.jpg", picture_user="u")
     row = RecordRow("r1", "tag", spec, "ffmpeg -i {input} {output}", RecordStatus.RECORDING, 10.0, "/f.mp4")
-    row.parts, row.gaps = ["/p1.mp4", "/p2.mp4"], [(11.0, 12.5, GapReason.DISK)]
+    row.parts = ["/p1.mp4", "/p2.mp4"]
+    row.gaps = [Gap(11.0, 12.5, GapReason.DISK, "disk full"), Gap(13.0, 14.0, GapReason.CAMERA)]
     journal = Journal(tmp_path)
     journal.save(row)
     journal.close()
@@ -32,17 +33,24 @@ def test_journal_keeps_a_record_with_its_credentials_in_a_private_file(tmp_path:
     assert loaded == row and loaded.spec.rtsp_url == "rtsp://admin:pw@cam/x"
 
 
-def test_a_journal_of_the_previous_release_reads_its_gaps_as_the_cameras(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ([11.0, 12.5], Gap(11.0, 12.5, GapReason.CAMERA, "")),  # two releases back: the camera's
+        ([11.0, 12.5, "disk"], Gap(11.0, 12.5, GapReason.DISK, "")),  # the previous release: no cause
+    ],
+)
+def test_a_journal_of_an_earlier_release_reads_its_gaps(tmp_path: Path, written: list, read: Gap) -> None:
     row = RecordRow(
         "r1", "tag", CameraSpec(7, rtsp_url="rtsp://cam/x"), None, RecordStatus.RECORDING, 10.0, "/f"
     )
     journal = Journal(tmp_path)
     journal.save(row)
     journal.close()
-    with sqlite3.connect(tmp_path / JOURNAL_NAME) as db:  # as the previous release wrote them
-        db.execute("UPDATE records SET gaps = ?", (json.dumps([[11.0, 12.5]]),))
+    with sqlite3.connect(tmp_path / JOURNAL_NAME) as db:  # as that release wrote them
+        db.execute("UPDATE records SET gaps = ?", (json.dumps([written]),))
     [loaded] = Journal(tmp_path).load_all()
-    assert loaded.gaps == [(11.0, 12.5, GapReason.CAMERA)]
+    assert loaded.gaps == [read]
 
 
 @pytest.mark.parametrize(

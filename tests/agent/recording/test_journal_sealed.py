@@ -7,8 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.cameras.spec import CameraSpec
-from agent.recording.journal import JOURNAL_NAME, Journal, RecordRow, journal_key
+from agent.files.layout import RecordPaths
+from agent.recording.journal import JOURNAL_NAME, Gap, Journal, RecordRow, journal_key
+from agent.recording.timeline import Timeline
 from shared.enums import GapReason, RecordStatus
+from shared.heartbeat import MAX_GAP_DETAIL_CHARS
 
 RTSP_PASSWORD, PICTURE_PASSWORD = "rtsp-secret-5d1e", "pic-secret-88af"
 
@@ -22,7 +25,7 @@ def a_row() -> RecordRow:
         picture_password=PICTURE_PASSWORD,
     )
     row = RecordRow("r1", "tag", spec, None, RecordStatus.RECORDING, 10.0, "/f.mp4")
-    row.parts, row.gaps = ["/p1.mp4"], [(11.0, 12.5, GapReason.CAMERA)]
+    row.parts, row.gaps = ["/p1.mp4"], [Gap(11.0, 12.5, GapReason.CAMERA, "Connection refused")]
     return row
 
 
@@ -62,3 +65,20 @@ def test_a_plain_journal_from_before_is_still_read(tmp_path: Path):
     row = written(tmp_path, None)
     [loaded] = Journal(tmp_path, journal_key("token")).load_all()
     assert loaded == row
+
+
+def test_a_gaps_cause_is_kept_redacted_and_short(tmp_path: Path):
+    """The cause of a gap goes to the journal, the heartbeat and the API: never a password, never at
+    length (a camera's error text is free text)."""
+    row = a_row()
+    row.gaps = []
+    journal = Journal(tmp_path, journal_key("vra2.a.site.mac"))
+    timeline = Timeline(row, RecordPaths.for_final(tmp_path / "r1.mp4"), journal, picture_interval_s=1.0)
+    timeline.set_error(f"rtsp://admin:{RTSP_PASSWORD}@cam/x: Connection refused {'x' * 1000}")
+    assert row.error is not None and RTSP_PASSWORD not in row.error
+    timeline.add_gap(11.0, 12.5)
+    [gap] = Journal(tmp_path, journal_key("vra2.a.site.mac")).load_all()[0].gaps
+    assert gap.detail.startswith("rtsp://admin:***@cam/x: Connection refused")
+    assert RTSP_PASSWORD not in gap.detail and len(gap.detail) == MAX_GAP_DETAIL_CHARS
+    timeline.set_error(None)  # the camera answers again: the record keeps why it last stopped
+    assert row.error is not None and RTSP_PASSWORD not in row.error

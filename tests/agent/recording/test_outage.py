@@ -59,3 +59,33 @@ async def test_a_camera_back_from_an_outage_is_recorded_again_at_once(
     assert "camera answers again, reconnecting" in caplog.text
     # The probe sees it within 0.5 s; ffmpeg's connection and probing, ~1-2 s on a loaded machine.
     assert gap_end - back_at < 6.0, (gap_end - back_at, done.gaps)
+
+
+async def test_why_the_camera_dropped_stays_with_the_gap_and_as_the_records_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a heartbeat would report at any moment after a short outage says why the video has a
+    hole: the control plane must not depend on a beat landing while the camera was away."""
+    caplog.set_level(logging.INFO, logger="agent.recording.recorder")
+    cam = start_rtsp_camera()
+    try:
+        async with open_manager(tmp_path) as manager:
+            info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
+            await wait_video(info.path, 1.0)
+            seen = len(caplog.text)
+            cam.stop()
+            failed = f"record {info.record_id}: connecting -> retry_wait"
+            await await_until(lambda: failed in caplog.text[seen:], timeout=30, what="a failed reconnection")
+            cam.restart()
+            back = await await_until(
+                lambda: (now := manager.get(info.record_id)).gaps and now, timeout=30, what="the gap closed"
+            )
+            done = await manager.stop(info.record_id)
+    finally:
+        cam.stop()
+    assert_final_file(done, tmp_path)
+    for report in (back, done):  # while recording again, and once completed
+        [cause] = report.details()
+        assert cause and report.error == cause, (report.error, report.gap_details)
+        # In the camera's words (refused, closed, an RTSP error), not those of our ffmpeg's script input.
+        assert not cause.startswith("pipe:"), cause

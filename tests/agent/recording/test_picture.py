@@ -64,3 +64,5 @@ async def test_picture_source_repeats_the_last_frame_while_the_camera_is_away(tm
     [(gap_start, gap_end, _reason)] = done.gaps
     # The gap is the outage, give or take a frame interval and a fetch.
     assert abs((gap_end - gap_start) - (back_at - gone_at)) < 1.5, (done.gaps, back_at - gone_at)
+    # Why, kept with the gap and as the record's error after the camera came back.
+    assert done.details() == [done.error] and done.error, (done.error, done.gap_details)

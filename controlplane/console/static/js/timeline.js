@@ -147,7 +147,7 @@ export class Timeline {
         const s = lane.span;
         if (lane.empty) return h("div.tl-lane.empty", h("span.tl-label", lane.label));
         const bar = h(`div.tl-bar${s.live ? ".live" : ""}`, { style: { left: `${this.x(s.begin)}%`, width: `${this.x(s.end) - this.x(s.begin)}%` } });
-        const gaps = s.gaps.map((g) => h("div.tl-gap", { title: `no video ${clockText(g.start)} – ${clockText(g.end)}`, style: { left: `${this.x(g.start)}%`, width: `${Math.max(0.3, this.x(g.end) - this.x(g.start))}%` } }));
+        const gaps = s.gaps.map((g) => h("div.tl-gap", { title: `no video ${clockText(g.start)} – ${clockText(g.end)}${g.detail ? `: ${g.detail}` : ""}`, style: { left: `${this.x(g.start)}%`, width: `${Math.max(0.3, this.x(g.end) - this.x(g.start))}%` } }));
         return h("div.tl-lane", h("span.tl-label", lane.label), bar, gaps);
       }),
     );

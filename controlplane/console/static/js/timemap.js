@@ -8,7 +8,7 @@ export function recordSpan(r, now = Date.now()) {
   let begin = Date.parse(r.begin_utc);
   const end = r.end_utc ? Date.parse(r.end_utc) : now;
   const gaps = (r.gaps || [])
-    .map((g) => ({ start: Date.parse(g.start_utc), end: Date.parse(g.end_utc) }))
+    .map((g) => ({ start: Date.parse(g.start_utc), end: Date.parse(g.end_utc), detail: g.detail || "" }))
     .filter((g) => g.end > g.start)
     .sort((a, b) => a.start - b.start);
   if (r.end_utc && r.duration_s) {

@@ -77,7 +77,7 @@ async function detail(view, tag) {
               h("td", cameraName(r), h("div.small.muted", r.agent || "")),
               h("td.status", recordStatus(r)),
               h("td.small", when(r.begin_utc), " → ", r.end_utc ? when(r.end_utc) : "now", r.duration_s ? h("div.muted", `${r.duration_s.toFixed(1)} s`) : null),
-              h("td.small", r.gaps.length ? h("ul.gaps", r.gaps.map((g) => h("li", `${new Date(g.start_utc).toLocaleTimeString()} – ${new Date(g.end_utc).toLocaleTimeString()}`))) : "none"),
+              h("td.small", r.gaps.length ? h("ul.gaps", r.gaps.map((g) => h("li", `${new Date(g.start_utc).toLocaleTimeString()} – ${new Date(g.end_utc).toLocaleTimeString()}${g.detail ? `: ${g.detail}` : ""}`))) : "none"),
               h("td.small", !hasVideo(r) && !isActive(r) ? "no file" : bytes(r.size_bytes), r.hash_md5 ? h("div.mono", `MD5 ${r.hash_md5}`) : null, r.status !== "pending" ? h("div", downloadLink(r)) : null),
             ),
           ),
