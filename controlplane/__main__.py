@@ -46,7 +46,9 @@ def enrol_agent(settings: Settings, name: str, site: str | None = None) -> int:
         print("a site is 1-128 of A-Z a-z 0-9 . _ -", file=sys.stderr)
         return 2
     if site is None:
-        print("no --site: the agent stays on the site it first reports (see docs/security.md)", file=sys.stderr)
+        print(
+            "no --site: the agent stays on the site it first reports (see docs/security.md)", file=sys.stderr
+        )
     print(token_for(settings.agents_key.get_secret_value(), name, site))
     return 0
 
