@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Hashable
 
 from controlplane.agents.client import FrameStream
 from shared.rpc import agent_pb2 as pb
+from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,4 @@ class LiveRelay:
     async def aclose(self) -> None:
         for feed in list(self._feeds.values()):
             if feed.task is not None:
-                feed.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await feed.task
+                await cancel_and_wait(feed.task)

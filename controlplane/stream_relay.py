@@ -10,7 +10,6 @@ behind NAT streams as well as one next door."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Hashable
@@ -21,6 +20,7 @@ from controlplane.agents.client import AgentClient
 from controlplane.errors import AgentTimeoutError, AgentUnavailableError
 from shared.media_fanout import Fanout, Fragment, Init
 from shared.rpc import agent_pb2 as pb
+from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,4 @@ class StreamRelay:
     async def aclose(self) -> None:
         for upstream in list(self._upstreams.values()):
             if upstream.task is not None:
-                upstream.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await upstream.task
+                await cancel_and_wait(upstream.task)

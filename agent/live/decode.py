@@ -19,6 +19,7 @@ from agent.ffmpeg.live_commands import jpeg_decoder_argv, still_argv
 from agent.ffmpeg.process import FfmpegProcess
 from agent.live.session import CameraSession
 from shared.media_fanout import Init, StreamEnded
+from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +91,7 @@ async def stream_jpegs(
                 read = asyncio.ensure_future(proc.stdout.read(_READ_SIZE))
                 await asyncio.wait({read, feeder}, return_when=asyncio.FIRST_COMPLETED)
                 if not read.done():
-                    read.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await read
+                    await cancel_and_wait(read)
                     break
                 chunk = read.result()
                 if not chunk:

@@ -26,6 +26,7 @@ from agent.recording.timeline import Timeline
 from agent.restart import restart_policy
 from shared.enums import GapReason, RecordStatus
 from shared.redact import redact_text
+from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,7 @@ class Recording:
     async def suspend(self) -> None:
         """Agent shutdown: stop ffmpeg (its part stays playable) and leave the journal as it is."""
         if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._transition(Phase.SUSPENDED)
         if self._follower is not None:
             self._follower.cancel()

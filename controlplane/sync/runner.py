@@ -6,7 +6,6 @@ when that replica dies another takes it over once the lease lapses (see `lease.p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import uuid
@@ -19,6 +18,7 @@ from controlplane.models.sync import destination_key
 from controlplane.sync.job import JobRun
 from controlplane.sync.lease import Lease, LeaseLost
 from controlplane.sync.locations import links_of
+from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,7 @@ class SyncRunner:
                 {waker, *self._running}, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
-            waker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waker
+            await cancel_and_wait(waker)
         self._wake.clear()
 
     async def _run_job(self, lease: Lease) -> None:
