@@ -91,7 +91,9 @@ class Attempt:
         spec, name = timeline.row.spec, f"record-{timeline.row.record_id[:8]}"
         self._fast_open = fast_open and bool(config.fast_open) and bool(spec.rtsp_url)
         # Also the camera's live view (agent.ffmpeg.tee): one session to the camera, not two.
-        self._live = config.sessions is not None and records_live(timeline.row.ffmpeg_cmd)
+        self._live = (
+            bool(spec.rtsp_url) and config.sessions is not None and records_live(timeline.row.ffmpeg_cmd)
+        )
         if spec.rtsp_url:
             command = record_command(
                 timeline.row.ffmpeg_cmd,

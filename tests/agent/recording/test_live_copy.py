@@ -74,7 +74,8 @@ async def test_a_feed_takes_the_camera_from_the_sessions_ffmpeg_and_gives_it_bac
                 items = await next_fragments(reader, 5)
                 # The recording's init segment, then its fragments from a keyframe: one session.
                 new = next(i for i, item in enumerate(items) if isinstance(item, Init))
-                assert isinstance(items[new + 1], Fragment) and items[new + 1].keyframe
+                first = items[new + 1]
+                assert isinstance(first, Fragment) and first.keyframe
                 assert camera.playing() == 1 and sessions.session_count == 1
             finally:
                 await proc.stop()
@@ -100,7 +101,7 @@ async def test_a_recording_of_the_default_template_is_its_cameras_live_session(
 ) -> None:
     """A user's template may cut, filter or transcode: its camera keeps a live session of its own."""
     spec = CameraSpec(source_id=8, rtsp_url=camera.url)
-    async with open_manager(tmp_path, sessions=sessions) as manager:  # type: ignore[arg-type]
+    async with open_manager(tmp_path, sessions=sessions) as manager:
         info = await start_and_wait_for_video(manager, spec, ffmpeg_cmd=template)
         async with sessions.hold(spec) as session:
             with session.fanout.reading() as reader:
