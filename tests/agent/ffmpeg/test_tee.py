@@ -76,6 +76,12 @@ def _duration(part: Path) -> float:
     return _fragments_duration(part) or 0.0 if part.exists() else 0.0
 
 
+def _drain(read_end: int) -> None:
+    while os.read(read_end, 1 << 16):
+        pass
+    os.close(read_end)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     proc.wait(10)
@@ -118,9 +124,7 @@ def test_the_file_goes_on_when_the_live_copy_is_not_read(
         assert proc.poll() is None
     finally:
         if reader == "paused":
-            threading.Thread(
-                target=lambda: [None for _ in iter(lambda: os.read(read_end, 1 << 16), b"")]
-            ).start()
+            threading.Thread(target=_drain, args=(read_end,)).start()
         _stop(proc)
     assert proc.stderr is not None
     errors = proc.stderr.read().decode()
