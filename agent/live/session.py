@@ -139,6 +139,11 @@ class CameraSession:
         writer sent is no longer live; readers get the new writer's init segment."""
         if feed is self._writer:
             return
+        log.info(
+            "camera session %s: %s",
+            self.spec.source_id,
+            "fed by a recording's ffmpeg" if feed is not None else "reading the camera itself",
+        )
         self._writer = feed
         self.fanout.forget()
         if feed is not None:
