@@ -51,6 +51,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             retention_max_bytes=settings.retention_max_bytes,
             capacity=settings.capacity,
             journal_key=journal_key(settings.token.get_secret_value()) if settings.token else None,
+            sessions=hub.sessions,
         )
         prober = Prober(
             http,

@@ -19,7 +19,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from agent.ffmpeg.fast_open import FAST_OPEN
-from shared.ffmpeg_cmd import ALLOWED_OPTIONS, build_argv
+from agent.ffmpeg.tee import MUXER_OPTIONS, TEE_FIFO_OPTIONS, tee_target
+from shared.ffmpeg_cmd import ALLOWED_OPTIONS, DEFAULT_RECORD_TEMPLATE, build_argv
 
 # ffmpeg reads the script from pipe:; RTSP itself needs tcp/udp/rtp, rtsps needs tls.
 _RTSP_PROTOCOLS = "pipe,rtsp,rtsps,tcp,udp,rtp,tls"
@@ -110,6 +111,7 @@ def record_command(
     ffmpeg_bin: str,
     *,
     open_options: Mapping[str, str] = FAST_OPEN,
+    live_fragment_us: int | None = None,
 ) -> FfmpegCommand:
     """The argv (safe to show) and the stdin script (secret) that record `rtsp_url` into `output`.
 
@@ -119,6 +121,9 @@ def record_command(
 
     `open_options` (`fast_open.FAST_OPEN`; `{}`: ffmpeg's default probing) go to the camera and to the
     script, unless the template sets the probing itself.
+
+    `live_fragment_us` (the default template only: `records_live`): ffmpeg also writes the camera's
+    video as fragmented MP4 of fragments this long on stdout, through a tee (agent.ffmpeg.tee).
     """
     argv = build_argv(template, "pipe:0", output, ffmpeg_bin)  # validates the template
     split = argv.index("-i")
@@ -139,7 +144,33 @@ def record_command(
         outer += [arg for key, value in open_options.items() for arg in (f"-{key}", value)]
     script = _concat_script(rtsp_url, options)
     outer += ["-f", "concat", "-safe", "0", "-protocol_whitelist", _RTSP_PROTOCOLS]
-    return FfmpegCommand([*outer, *argv[split:]], script)
+    rest = argv[split:]
+    if live_fragment_us is not None:
+        if not records_live(template):
+            raise ValueError("only the default recording template has a live copy")
+        rest = _teed(rest, live_fragment_us)
+    return FfmpegCommand([*outer, *rest], script)
+
+
+def records_live(template: str | None) -> bool:
+    """Whether a recording of this template can feed the source's live view too: the default one
+    (a user's template may cut, filter or transcode what it records: its camera keeps its own live
+    session)."""
+    return not template or not template.strip() or template.strip() == DEFAULT_RECORD_TEMPLATE
+
+
+def _teed(output: list[str], fragment_us: int) -> list[str]:
+    """`-i pipe:0 <options> <file>` of the default template with the file's muxer options moved
+    into the tee's file slave, and the live slave added."""
+    head, options, muxer = output[:2], output[2:-1], {}
+    kept: list[str] = []
+    for option, value in zip(options[::2], options[1::2], strict=True):
+        if option in MUXER_OPTIONS:
+            muxer[option[1:]] = value
+        else:
+            kept += [option, value]
+    target = tee_target(muxer, output[-1], fragment_us)
+    return [*head, *kept, *TEE_FIFO_OPTIONS, "-f", "tee", target]
 
 
 def camera_error(line: str) -> str:

@@ -22,7 +22,8 @@ import httpx
 from agent.cameras.spec import CameraSpec
 from agent.ffmpeg.process import FfmpegProcess
 from agent.live.reader import Frame, Reader, ReaderSettings
-from agent.live.session import SessionHub, SessionSettings
+from agent.live.session import SessionSettings
+from agent.live.session_hub import SessionHub
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from agent.errors import CameraError, CameraFailure
 from agent.ffmpeg.process import FfmpegProcess
 from agent.live.decode import stream_jpegs
 from agent.live.pacing import Pacer
-from agent.live.session import SessionHub, retry_reason
+from agent.live.session import retry_reason
+from agent.live.session_hub import SessionHub
 from agent.restart import restart_policy
 
 log = logging.getLogger(__name__)

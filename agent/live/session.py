@@ -7,14 +7,19 @@ segment and the fragments since the latest keyframe so that a new reader starts 
 that fails is asked again with the agent's restart policy while the session is held; its readers
 stay attached and learn why (`error`). The session ends `linger_s` after its last holder leaves, so
 a viewer who reconnects (or a snapshot just after) finds it still running.
+
+While the camera is recorded, the recorder's own ffmpeg writes the session's stream (a `Feed`,
+agent.ffmpeg.tee): the session's ffmpeg stops, so the camera sees one session, and runs again when
+the feed closes (the recording's ffmpeg ended). Readers stay attached through both changes and get a
+new init segment. The camera is given up before the feed opens it (a camera that allows one session
+must go to the recording).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tenacity import RetryCallState
@@ -31,7 +36,7 @@ from agent.ffmpeg.live_commands import audio_refused, session_command
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files.fmp4_stream import Splitter
 from agent.restart import restart_policy
-from shared.media_fanout import Fanout, Init
+from shared.media_fanout import Fanout, Fragment, Init
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,9 @@ class CameraSession:
         self._on_no_audio = on_no_audio
         self.linger: asyncio.Task[None] | None = None
         self.changed = asyncio.Event()  # set (and replaced) on every fragment and every failure
+        self.feeds: list[Feed] = []  # recordings of the camera; the first one writes the stream
+        self._writer: Feed | None = None  # the feed whose stream this is (the session's ffmpeg stopped)
+        self._feeds_changed = asyncio.Event()  # set (and replaced) when a feed comes or goes
         self._task = asyncio.create_task(self._run(), name=f"camera-session-{spec.source_id}")
 
     @property
@@ -92,7 +100,59 @@ class CameraSession:
         self.changed.set()
         self.changed = asyncio.Event()
 
+    def fed_by(self, feed: Feed) -> bool:
+        """Whether `feed` writes the stream now."""
+        return self._writer is feed and not self.closed
+
+    def attach(self, feed: Feed) -> None:
+        self.feeds.append(feed)
+        self._feeds_changed.set()
+
+    def detach(self, feed: Feed) -> None:
+        if feed in self.feeds:
+            self.feeds.remove(feed)
+            self._feeds_changed.set()
+
     async def _run(self) -> None:
+        while True:
+            self._feeds_changed = asyncio.Event()
+            changed = self._feeds_changed
+            if self.feeds:
+                self._write_from(self.feeds[0])
+                for feed in self.feeds:
+                    feed.taken.set()
+                await changed.wait()
+                continue
+            self._write_from(None)
+            dial = asyncio.create_task(self._dial(), name=f"camera-dial-{self.spec.source_id}")
+            waiter = asyncio.create_task(changed.wait())
+            try:
+                await asyncio.wait({dial, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # A feed came: the camera goes to the recording before the recording opens it.
+                dial.cancel()
+                waiter.cancel()
+                await asyncio.wait({dial, waiter})
+
+    def _write_from(self, feed: Feed | None) -> None:
+        """The stream comes from `feed` now (None: from the session's own ffmpeg): what the last
+        writer sent is no longer live; readers get the new writer's init segment."""
+        if feed is self._writer:
+            return
+        log.info(
+            "camera session %s: %s",
+            self.spec.source_id,
+            "fed by a recording's ffmpeg" if feed is not None else "reading the camera itself",
+        )
+        self._writer = feed
+        self.fanout.forget()
+        if feed is not None:
+            if feed.init is not None:
+                self.fanout.set_init(feed.init)
+            self.error = feed.error
+            self._notify()
+
+    async def _dial(self) -> None:
         while True:
             retrying = restart_policy(Exception, first_s=0.5, max_s=5.0, before_sleep=self._log_retry)
             async for attempt in retrying:
@@ -183,82 +243,44 @@ class CameraSession:
         )
 
 
-class SessionHub:
-    """The agent's camera sessions, one per RTSP source in use; `hold()` one, close with `aclose()`."""
+class Feed:
+    """A recording's live copy of its camera, written into the source's camera session: `set_init`,
+    `push` while its ffmpeg runs, `interrupt` when it ends, `close` when the recording stops."""
 
-    def __init__(self, settings: SessionSettings) -> None:
-        self.settings = settings
-        self._current: dict[int, CameraSession] = {}
-        self._all: set[CameraSession] = set()
-        self._no_audio: set[CameraSpec] = set()  # cameras whose audio MP4 cannot hold: not tried again
-        self._closed = False
+    def __init__(self, session: CameraSession, release: Callable[[], None]) -> None:
+        self.session = session
+        self.init: Init | None = None
+        self.error: CameraError | None = None
+        self.taken = asyncio.Event()  # the session's own ffmpeg has let the camera go
+        self._release = release
+        self.closed = False
 
-    @property
-    def session_count(self) -> int:
-        return len(self._all)
+    def set_init(self, init: Init) -> None:
+        self.init, self.error = init, None
+        if self.session.fed_by(self):
+            self.session.fanout.set_init(init)
 
-    def running(self, source_id: int) -> CameraSession | None:
-        """The source's current session, if one runs (held or lingering)."""
-        return self._current.get(source_id)
+    def push(self, fragment: Fragment) -> None:
+        session = self.session
+        if session.fed_by(self) and session.fanout.init is not None:
+            session.fanout.push(fragment)
+            session.error = None
+            session._notify()
 
-    @contextlib.asynccontextmanager
-    async def hold(self, spec: CameraSpec, *, linger: bool = True) -> AsyncIterator[CameraSession]:
-        """The source's session while the block runs. `linger=False`: the holder lingers itself (a
-        live JPEG reader), so the session need not stay after it on its account."""
-        session = self._acquire(spec)
-        try:
-            yield session
-        finally:
-            self._release(session, linger)
+    def interrupt(self, error: CameraError) -> None:
+        """The recording's ffmpeg ended (the camera dropped, a restart): readers learn why."""
+        self.init, self.error = None, error
+        session = self.session
+        if session.fed_by(self):
+            session.fanout.forget()
+            session.error = error
+            session._notify()
 
-    async def aclose(self) -> None:
-        self._closed = True
-        sessions = list(self._all)
-        self._current.clear()
-        for session in sessions:
-            if session.linger is not None:
-                session.linger.cancel()
-        await asyncio.gather(*(session.close() for session in sessions))
-        self._all.difference_update(sessions)
-
-    def _acquire(self, spec: CameraSpec) -> CameraSession:
-        if self._closed:
-            raise RuntimeError("the camera sessions are closed")
-        session = self._current.get(spec.source_id)
-        if session is not None and session.spec != spec:
-            # The source was changed (URL, password): the old session serves its holders until they
-            # leave; new holders get a session with the new settings.
-            del self._current[spec.source_id]
-            session.retired = True
-            session = None
-        if session is None:
-            session = CameraSession(
-                spec, self.settings, audio=spec not in self._no_audio, on_no_audio=self._no_audio.add
-            )
-            self._current[spec.source_id] = session
-            self._all.add(session)
-        if session.linger is not None:
-            session.linger.cancel()
-            session.linger = None
-        session.holders += 1
-        return session
-
-    def _release(self, session: CameraSession, linger: bool) -> None:
-        session.holders -= 1
-        if session.holders > 0 or session.closed or self._closed:
-            return
-        delay = self.settings.linger_s if linger and not session.retired else 0.0
-        session.linger = asyncio.create_task(
-            self._stop_after(session, delay), name=f"session-linger-{session.spec.source_id}"
-        )
-
-    async def _stop_after(self, session: CameraSession, delay: float) -> None:
-        await asyncio.sleep(delay)
-        if self._current.get(session.spec.source_id) is session:
-            del self._current[session.spec.source_id]
-        await session.close()
-        self._all.discard(session)
-        log.info("camera session %s: ended, not needed for %.1f s", session.spec.source_id, delay)
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.session.detach(self)
+            self._release()
 
 
 def retry_reason(state: RetryCallState) -> tuple[str, float]:

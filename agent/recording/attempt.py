@@ -16,11 +16,15 @@ import httpx
 
 from agent.cameras.dial import check_dial
 from agent.errors import CameraError
-from agent.ffmpeg.commands import camera_error, picture_record_argv, record_command
+from agent.ffmpeg.commands import camera_error, picture_record_argv, record_command, records_live
 from agent.ffmpeg.fast_open import FAST_OPEN, lacked_parameters
+from agent.ffmpeg.live_commands import FRAGMENT_US
 from agent.ffmpeg.process import FfmpegProcess
 from agent.files.layout import has_fragment
 from agent.files.space import free_bytes
+from agent.live.session import Feed
+from agent.live.session_hub import SessionHub
+from agent.recording.live_copy import open_feed, pump
 from agent.recording.orphans import Handover
 from agent.recording.picture_feed import PictureFeed
 from agent.recording.states import PartOutcome, Phase, WatchEnd
@@ -48,6 +52,9 @@ class RecorderConfig:
     reserve_bytes: int = 0  # below this many free bytes retention evicts; below half, records pause
     # How an RTSP camera is opened until ffmpeg says that was not enough for it (then: full probing).
     fast_open: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(FAST_OPEN))
+    # The agent's camera sessions: a recording of the default template writes its camera's (None:
+    # every recording only records, and a camera watched too has its own live session).
+    sessions: SessionHub | None = None
 
     def space_low(self) -> bool:
         """The disk is full: below half the reserve, so retention (which keeps the whole reserve
@@ -85,6 +92,10 @@ class Attempt:
         self.needs_full_probe = False
         spec, name = timeline.row.spec, f"record-{timeline.row.record_id[:8]}"
         self._fast_open = fast_open and bool(config.fast_open) and bool(spec.rtsp_url)
+        # Also the camera's live view (agent.ffmpeg.tee): one session to the camera, not two.
+        self._live = (
+            bool(spec.rtsp_url) and config.sessions is not None and records_live(timeline.row.ffmpeg_cmd)
+        )
         if spec.rtsp_url:
             command = record_command(
                 timeline.row.ffmpeg_cmd,
@@ -92,8 +103,15 @@ class Attempt:
                 str(self.part),
                 config.ffmpeg_bin,
                 open_options=config.fast_open if self._fast_open else {},
+                live_fragment_us=FRAGMENT_US if self._live else None,
             )
-            self.proc = FfmpegProcess(command.argv, name=name, secrets=spec.secrets, stdin_data=command.stdin)
+            self.proc = FfmpegProcess(
+                command.argv,
+                name=name,
+                secrets=spec.secrets,
+                stdin_data=command.stdin,
+                stdout_pipe=self._live,
+            )
         else:
             argv = picture_record_argv(config.ffmpeg_bin, self.part, config.picture_interval_s)
             self.proc = FfmpegProcess(argv, name=name, secrets=spec.secrets, stdin_pipe=True)
@@ -102,10 +120,16 @@ class Attempt:
         timeline, proc, part = self._timeline, self.proc, self.part
         self._transition(Phase.CONNECTING)
         started = time.time()
+        feed: Feed | None = None
+        pumping: asyncio.Task[None] | None = None
         try:
             if timeline.row.spec.rtsp_url:
                 await check_dial(timeline.row.spec)  # a picture feed checks before each fetch
+                if self._live:
+                    feed = await open_feed(self._config.sessions, timeline.row.spec)
             await proc.start()
+            if self._live:
+                pumping = asyncio.create_task(pump(proc, feed), name=f"{proc.name}-live")
             if self._handover is not None and not timeline.row.spec.rtsp_url:
                 await self._handover.complete()  # a picture feed has no orphan worth overlapping
             if timeline.row.spec.rtsp_url:
@@ -123,7 +147,11 @@ class Attempt:
             timeline.set_error(exc.detail)
             had_video = False
         finally:
-            await proc.stop(_STOP_GRACE_S)
+            await proc.stop(_STOP_GRACE_S)  # read until its exit: its last writes must not block it
+            if pumping is not None:
+                await asyncio.wait({pumping})
+            if feed is not None:
+                feed.close()  # its viewers go on with the session's own ffmpeg
             if self._handover is not None:
                 await self._handover.complete()  # no-op once done; else the orphan stops now
         tail = proc.stderr_tail()

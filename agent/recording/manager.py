@@ -27,6 +27,7 @@ from agent.ffmpeg.commands import record_command
 from agent.ffmpeg.fast_open import FAST_OPEN
 from agent.files.layout import RecordPaths, check_record_id
 from agent.files.space import free_bytes, reserve_bytes
+from agent.live.session_hub import SessionHub
 from agent.metrics_registry import EVICTIONS
 from agent.recording.attempt import RecorderConfig
 from agent.recording.journal import Journal, RecordRow
@@ -79,10 +80,12 @@ class RecordManager:
         capacity: int = 64,
         fast_open: Mapping[str, str] = FAST_OPEN,
         journal_key: bytes | None = None,
+        sessions: SessionHub | None = None,
     ) -> None:
         """`fast_open`: how an RTSP camera is opened until ffmpeg says that lacked its codec
         parameters (`agent.ffmpeg.fast_open`); `journal_key`: seals the credentials the journal
-        keeps (`agent.recording.journal.journal_key`)."""
+        keeps (`agent.recording.journal.journal_key`); `sessions`: the camera sessions that
+        recordings write while they run (the camera is then read once)."""
         self._root = Path(storage_root).absolute()
         self._agent = agent_name
         self._root.mkdir(parents=True, exist_ok=True)
@@ -96,6 +99,7 @@ class RecordManager:
             self._root,
             self.reserve_bytes,
             MappingProxyType(dict(fast_open)),
+            sessions,
         )
         self._http = http
         self._capacity = capacity

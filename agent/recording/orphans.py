@@ -17,12 +17,14 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from agent.ffmpeg.tee import written_paths
+
 log = logging.getLogger(__name__)
 
 
 def writers_of(paths: list[Path]) -> list[int]:
-    """Pids whose command line names one of `paths` (ffmpeg's output is its last argument)."""
-    wanted = {os.fsencode(str(p)) for p in paths}
+    """Pids of the ffmpegs writing one of `paths` (their last argument, or a slave of their tee)."""
+    wanted = {str(p) for p in paths}
     if not wanted:
         return []
     found = []
@@ -34,7 +36,7 @@ def writers_of(paths: list[Path]) -> list[int]:
                 args = f.read().split(b"\0")
         except OSError:
             continue  # gone, or not ours to read
-        if wanted.intersection(args):
+        if wanted.intersection(written_paths([os.fsdecode(arg) for arg in args[:-1]])):
             found.append(int(entry))
     return found
 

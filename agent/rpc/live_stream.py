@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 from agent.cameras.spec import CameraSpec
 from agent.errors import CameraError, CameraFailure
-from agent.live.session import CameraSession, SessionHub
+from agent.live.session import CameraSession
+from agent.live.session_hub import SessionHub
 from shared.media_fanout import Init, Item, Reader
 from shared.rpc import agent_pb2 as pb
 

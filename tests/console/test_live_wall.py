@@ -245,3 +245,52 @@ def test_a_tile_stays_at_the_live_edge_catches_up_and_jumps_when_far_behind(
         assert errors == []
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("stack", ["token"], indirect=True)  # once per run: the open mode plays the same code
+def test_a_recorded_cameras_tile_plays_on_across_the_records_stop_and_start(
+    browser, stack: ControlPlane, camera: RtspCamera
+) -> None:
+    """While recorded, the tile is fed by the recording's ffmpeg; when the record stops the camera's
+    own session takes over, and gives the camera back to the next record: the picture goes on."""
+    cp = stack
+    (source_id,) = make_group(cp, "rec-stop-start", [{"model": "Source", "uri_rtsp": camera.url}])
+
+    def plays_on(what: str, after_plays: int = 0) -> None:
+        """Once the camera has played `after_plays` sessions (the switch has happened)."""
+        wait_until(lambda: camera.log().count("rtsp_camera: play") >= after_plays, 30, what="the switch")
+        before = stats(page)[0]
+        wait_until(
+            lambda: (
+                (now := stats(page)[0])["frames"] >= before["frames"] + 2 * FPS
+                and now["time"] > before["time"] + 1.5
+                and now["state"] == "live"
+            ),
+            30,
+            what=what,
+        )
+
+    with cp.client(timeout=60) as c:
+        assert (
+            c.post(
+                "/api/v1/record", json={"tag_name": "wall-rs-1", "group_name": "rec-stop-start"}
+            ).status_code
+            < 300
+        )
+        page, _, errors = open_page(browser, cp, f"/live/{source_id}")
+        try:
+            wait_until(lambda: stats(page)[0]["frames"] > 5, 30, what="the recorded tile to play")
+            plays_on("the recorded tile to play on")
+            assert c.put("/api/v1/record", json={"tag_name": "wall-rs-1"}).status_code == 200
+            plays_on("the tile to play on after the record's stop")
+            assert (
+                c.post(
+                    "/api/v1/record", json={"tag_name": "wall-rs-2", "group_name": "rec-stop-start"}
+                ).status_code
+                < 300
+            )
+            plays_on("the tile to play on after the next record's start")
+            assert errors == []
+        finally:
+            page.close()
+            c.put("/api/v1/record", json={"tag_name": "wall-rs-2"})

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.ffmpeg.tee import written_paths
 from videorec_testing.cameras import RtspCamera, start_http_camera, start_rtsp_camera
 from videorec_testing.media import ffprobe_json
 from videorec_testing.processes import frozen
@@ -216,7 +217,10 @@ def writers_of(path: Path) -> list[int]:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
         except OSError:
             continue
-        if args and args[-1] == os.fsencode(path) and args[0].endswith(b"ffmpeg"):
+        # The record's file is the last argument, or (a recording that feeds the live view too)
+        # a slave of its tee.
+        written = written_paths([os.fsdecode(arg) for arg in args])
+        if args and str(path) in written and args[0].endswith(b"ffmpeg"):
             found.append(int(pid))
     return found
 

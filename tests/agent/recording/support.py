@@ -12,6 +12,8 @@ import httpx
 
 from agent.cameras.spec import CameraSpec
 from agent.ffmpeg.fast_open import FAST_OPEN
+from agent.live.session import SessionSettings
+from agent.live.session_hub import SessionHub
 from agent.recording.manager import RecordInfo, RecordManager
 from agent.recording.states import Phase
 from videorec_testing.media import ffprobe_json
@@ -22,16 +24,32 @@ AGENT = "agent-t"
 
 @asynccontextmanager
 async def open_manager(
-    root: Path, fast_open: Mapping[str, str] = FAST_OPEN, **options: float
+    root: Path,
+    fast_open: Mapping[str, str] = FAST_OPEN,
+    sessions: SessionHub | None = None,
+    **options: float,
 ) -> AsyncIterator[RecordManager]:
+    """As the agent runs it: its recordings feed camera sessions (`sessions`, else a hub of their
+    own), so every recorder test runs the recording's ffmpeg with its live copy."""
     options = {"stall_timeout_s": 3.0, "max_backoff_s": 1.0} | options
+    own = SessionHub(SessionSettings("ffmpeg", io_timeout_s=5.0)) if sessions is None else None
     async with httpx.AsyncClient() as http:
-        manager = RecordManager(root, AGENT, "ffmpeg", http, fast_open=fast_open, **options)  # type: ignore[arg-type]
+        manager = RecordManager(
+            root,
+            AGENT,
+            "ffmpeg",
+            http,
+            fast_open=fast_open,
+            sessions=sessions or own,
+            **options,  # type: ignore[arg-type]
+        )
         await manager.open()
         try:
             yield manager
         finally:
             await manager.aclose()
+            if own is not None:
+                await own.aclose()
 
 
 async def wait_video(path: Path, seconds: float, timeout: float = 30.0) -> float:
