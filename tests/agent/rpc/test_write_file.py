@@ -168,8 +168,10 @@ async def test_first_message_must_be_a_header(stub: agent_pb2_grpc.AgentStub, tm
 
 
 async def test_resume_offset_is_refused(stub: agent_pb2_grpc.AgentStub, tmp_path: Path) -> None:
+    # The header alone, as for the escaping paths: data still being sent when the refusal lands
+    # fails the client's own send (INTERNAL), which hid the agent's answer once under load.
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.WriteFile(messages(header(resume_offset=100)))
+        await stub.WriteFile(messages(header(resume_offset=100), b""))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert sync_files(tmp_path) == []
 
