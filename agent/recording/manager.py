@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,7 @@ import httpx
 from pydantic import ConfigDict
 
 from agent.cameras.spec import CameraSpec
-from agent.errors import CapacityError, FileAccessError, RecordBusyError, UnknownRecordError
+from agent.errors import CapacityError, RecordBusyError, UnknownRecordError
 from agent.ffmpeg.commands import record_command
 from agent.ffmpeg.fast_open import FAST_OPEN
 from agent.files.layout import RecordPaths, check_record_id
@@ -31,6 +30,7 @@ from agent.live.session_hub import SessionHub
 from agent.metrics_registry import EVICTIONS
 from agent.recording.attempt import RecorderConfig
 from agent.recording.journal import Journal, RecordRow
+from agent.recording.locations import Locations
 from agent.recording.recorder import Recording
 from agent.recording.recovery import recover
 from agent.recording.retention import Candidate, Policy, Rule, choose
@@ -88,6 +88,7 @@ class RecordManager:
         recordings write while they run (the camera is then read once)."""
         self._root = Path(storage_root).absolute()
         self._agent = agent_name
+        self._where = Locations(agent_name, self._root)
         self._root.mkdir(parents=True, exist_ok=True)
         self.reserve_bytes = reserve_bytes(self._root, min_free_bytes)
         self._policy = Policy(retention_max_age_s, retention_max_bytes, self.reserve_bytes)
@@ -258,10 +259,10 @@ class RecordManager:
         served = self._checked.get(record_id, location) if completed else None
         if served is not None:
             return served
-        path = self._checked_path(recording, location)
+        path = self._where.checked_path(recording, location)
         current = recording.current_path
         growing = recording.growing and path == current.resolve()
-        final = completed and bool(recording.row.hash_md5) and location in self._locations(current)
+        final = completed and bool(recording.row.hash_md5) and location in self._where.names(current)
         served = ServedFile(path, growing, recording.row.hash_md5, final and not growing)
         if completed:
             self._checked.keep(record_id, location, served)
@@ -273,9 +274,9 @@ class RecordManager:
         if recording.row.status.active:
             raise RecordBusyError(f"record {record_id} is {recording.row.status.value}")
         self._checked.drop(record_id)
-        path = self._own_path(recording, location)
+        path = self._where.own_path(recording, location)
         if path.exists() or path.is_symlink():
-            self._inside_root(path)
+            self._where.inside_root(path)
             path.unlink()  # the name itself: a link inside the root is removed, not its target
         shutil.rmtree(recording.paths.parts_dir, ignore_errors=True)
         recording.row.status = RecordStatus.DELETED
@@ -305,7 +306,7 @@ class RecordManager:
             status=row.status,
             begin_unix=row.begin_unix,
             end_unix=row.end_unix,
-            location=self._locations(path)[0],
+            location=self._where.names(path)[0],
             path=path,
             growing=recording.growing,
             hash_md5=row.hash_md5,
@@ -317,46 +318,3 @@ class RecordManager:
             updated_unix=row.updated_unix,
             phase=recording.phase,
         )
-
-    def _own_path(self, recording: Recording, location: str) -> Path:
-        """The path of `location` if it is one of this record's own locations (compared as text)."""
-        agent, sep, _ = location.partition(":")
-        if not sep or agent != self._agent:
-            raise FileAccessError(f"location {location!r} is not on agent {self._agent}")
-        own = [recording.current_path, Path(recording.row.final_path), *map(Path, recording.row.parts)]
-        for path in own:
-            if location in self._locations(path):
-                return path
-        raise FileAccessError(f"{location!r} is not a location of record {recording.row.record_id}")
-
-    def _locations(self, path: Path) -> tuple[str, ...]:
-        """How `path` is named to the control plane: relative to the storage root, which is the
-        agent's business and never shown to API users; first, the form reported. The absolute form is
-        what agents reported before, and records finished then keep it."""
-        absolute = f"{self._agent}:{path}"
-        try:
-            relative = Path(os.path.abspath(path)).relative_to(os.path.abspath(self._root))
-        except ValueError:
-            return (absolute,)
-        return (f"{self._agent}:{relative}", absolute)
-
-    def _checked_path(self, recording: Recording, location: str) -> Path:
-        """The resolved path of one of the record's own locations, an existing file inside the root."""
-        own = self._own_path(recording, location)
-        path = self._inside_root(own)
-        # Served bytes are the record's own file, never what a link planted in the storage root
-        # points at (the journal, another record): no link anywhere below the root.
-        below = Path(os.path.abspath(own)).relative_to(os.path.abspath(self._root))
-        if path.relative_to(self._root.resolve()) != below:
-            raise FileAccessError(f"{own} is a link, not the record's file")
-        return path
-
-    def _inside_root(self, path: Path) -> Path:
-        """`path` resolved (symlinks followed); it must be an existing file inside the storage root."""
-        try:
-            resolved = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            raise FileAccessError(f"{path} does not exist") from None
-        if not resolved.is_relative_to(self._root.resolve()) or not resolved.is_file():
-            raise FileAccessError(f"{path} is not a file inside the storage root")
-        return resolved
