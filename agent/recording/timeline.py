@@ -226,6 +226,7 @@ class Timeline:
         if final is None:
             return
         self.row.hash_md5, self.row.size_bytes, self.row.duration_s = final.md5, final.size, final.duration_s
+        self._close_outage()
         self._end(RecordStatus.COMPLETED, self.row.error)  # its last error stays, as its gaps' causes
         # Only now that the journal names the final file may the parts go.
         shutil.rmtree(self.paths.parts_dir, ignore_errors=True)
@@ -278,6 +279,16 @@ class Timeline:
             )
             shutil.rmtree(self.paths.parts_dir, ignore_errors=True)
         return final
+
+    def _close_outage(self) -> None:
+        """Stopped while its video was away (camera down, disk full, the agent just back): the time
+        from then to the stop is a gap too, so that begin..end minus the gaps is what the file holds.
+        Not after a normal stop: the video came until then (no cause), whatever its last fragment's time."""
+        end = self.row.end_unix
+        if self.gap_start is None or self.cause is None or end is None or end <= self.gap_start:
+            return
+        self.add_gap(self.gap_start, end, self.gap_reason)
+        self.gap_start = None
 
     def _end(self, status: RecordStatus, error: str | None) -> None:
         self.row.status, self.row.error = status, error

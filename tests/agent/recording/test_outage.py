@@ -89,3 +89,31 @@ async def test_why_the_camera_dropped_stays_with_the_gap_and_as_the_records_erro
         assert cause and report.error == cause, (report.error, report.gap_details)
         # In the camera's words (refused, closed, an RTSP error), not those of our ffmpeg's script input.
         assert not cause.startswith("pipe:"), cause
+
+
+async def test_a_record_stopped_while_its_camera_is_down_ends_with_a_gap_to_the_stop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """begin..end minus the gaps is what the file holds, also when the camera never came back."""
+    caplog.set_level(logging.INFO, logger="agent.recording.recorder")
+    cam = start_rtsp_camera()
+    try:
+        async with open_manager(tmp_path) as manager:
+            info = await start_and_wait_for_video(manager, CameraSpec(1, rtsp_url=cam.url))
+            await wait_video(info.path, 2.0)
+            seen = len(caplog.text)
+            cam.stop()
+            down_at = time.time()
+            failed = f"record {info.record_id}: connecting -> retry_wait"
+            await await_until(lambda: failed in caplog.text[seen:], timeout=30, what="a failed reconnection")
+            done = await manager.stop(info.record_id)
+    finally:
+        cam.stop()
+    assert_final_file(done, tmp_path)
+    [(gap_start, gap_end, _reason)] = done.gaps
+    assert done.end_unix is not None and gap_end == done.end_unix
+    assert abs(gap_start - down_at) < 1.5, (gap_start, down_at)
+    [cause] = done.details()
+    assert cause and done.error == cause
+    span = done.end_unix - done.begin_unix - (gap_end - gap_start)
+    assert done.duration_s is not None and abs(done.duration_s - span) < 1.0, (done.duration_s, span)
