@@ -227,7 +227,9 @@ def test_a_tile_stays_at_the_live_edge_catches_up_and_jumps_when_far_behind(
         settled = edge()
         page.wait_for_timeout(3000)
         later = edge()
-        assert later["stalls"] - settled["stalls"] <= 1, (settled, later)
+        # The old policy stalled several times a second (6 or more in these 3 s); a fragment late on
+        # a loaded 2-core box stalls even a tile at the edge now and then (2 seen once under CI).
+        assert later["stalls"] - settled["stalls"] <= 3, (settled, later)
         assert later["frames"] - settled["frames"] >= 3 * 15, (settled, later)
 
         # 1 s behind (the page's script was busy): it plays faster until it is back, without a jump.
