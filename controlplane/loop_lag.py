@@ -28,10 +28,11 @@ class LoopLag:
         self._woke = time.monotonic()  # the tick's last wake-up
         self._shed_at: float | None = None  # the last heartbeat shed (monotonic)
         self._served: deque[tuple[float, float]] = deque()  # the last second's full beats, (time, seconds)
+        self._ticking_since: float | None = None  # when the tick started: its lateness counts a window later
         self.started = time.monotonic()
 
     async def run(self) -> None:
-        self._woke = time.monotonic()  # the time before the first tick is the service's start, no queue
+        self._woke = self._ticking_since = time.monotonic()  # before: the service's start, no queue
         while True:
             before = time.monotonic()
             await asyncio.sleep(self.tick_s)
@@ -68,10 +69,16 @@ class LoopLag:
         starved), the fastest beat of the last second that needed it: when even that one waited, the
         wait is a standing queue, not a burst (as CoDel tells them apart)."""
         now = time.monotonic() if now is None else now
-        overdue = now - self._woke - self.tick_s
-        loop = max((late for at, late in self._ticks if at >= now - QUEUE_WINDOW_S), default=0.0)
         recent = [took for at, took in self._served if at >= now - QUEUE_WINDOW_S]
         database = min(recent) if len(recent) >= QUEUE_SAMPLES else 0.0  # one slow beat is no queue
+        if self._ticking_since is None or now - self._ticking_since < QUEUE_WINDOW_S:
+            # The replica's start (its caches filling, placement's first pass) stalls the loop once:
+            # the beats that waited through it are served, not shed as if a queue stood (an agent's
+            # first beat got 503 on a loaded machine). Until the tick has run for a window, and
+            # before it runs at all, the loop's lateness is not known yet.
+            return database
+        overdue = now - self._woke - self.tick_s
+        loop = max((late for at, late in self._ticks if at >= now - QUEUE_WINDOW_S), default=0.0)
         return max(overdue, loop, database)
 
     def shed(self, now: float | None = None) -> None:

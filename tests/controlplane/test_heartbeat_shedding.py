@@ -113,3 +113,16 @@ def test_a_standing_wait_for_the_database_counts_as_queueing_and_one_slow_beat_d
     assert lag.queue_s(now) == pytest.approx(0.8)
     lag.tick(0.0, now + 2.0)
     assert lag.queue_s(now + 2.0) < 0.5  # forgotten after the window
+
+
+def test_a_replica_just_started_serves_the_beats_that_waited_through_its_start() -> None:
+    """The first beat after a start on a loaded machine was shed (503): the tick had not run yet, so
+    the time since the LoopLag was made (the migrations, placement's first pass) counted as a queue."""
+    lag = LoopLag()
+    now = time.monotonic() + 2.0  # the start took 2 s, the tick has not run yet
+    assert lag.queue_s(now) == 0.0
+    lag._woke = lag._ticking_since = now  # as run() does when it starts
+    lag.tick(0.8, now + 0.9)  # the start's stall, seen by the first tick
+    assert lag.queue_s(now + 0.9) == 0.0
+    lag.tick(0.8, now + 1.8)  # still late a whole window after: a standing queue
+    assert lag.queue_s(now + 1.8) == pytest.approx(0.8)
