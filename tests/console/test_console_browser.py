@@ -289,7 +289,14 @@ def test_operator_makes_a_group_records_a_tag_and_plays_it_back_in_sync(
     page.get_by_role("button", name="pause").click()
     page.mouse.click(lanes["x"] + lanes["width"] * 0.6, lanes["y"] + 5)
     wait_until(lambda: settled(page, paused=True), 10, what="tiles paused after the seek")
+    # Measured again when no frame matched: under CI's load one search (51 seeks of a second
+    # <video>) once drew no frame that matched at all (best 1.95 at 1 frame; 0.00 every time on a
+    # quiet machine). Whether a match is found, and where, is asserted as before.
     offset = page.evaluate(FRAME_OFFSET_JS, [FPS, 25])
+    for _ in range(2):
+        if offset["diff"] < 1.0:
+            break
+        offset = page.evaluate(FRAME_OFFSET_JS, [FPS, 25])
     print(
         f"picture offset between cam A and cam B: {offset['frames']} frames (pixel difference {offset['diff']:.2f})"
     )
