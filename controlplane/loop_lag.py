@@ -29,7 +29,6 @@ class LoopLag:
         self._shed_at: float | None = None  # the last heartbeat shed (monotonic)
         self._served: deque[tuple[float, float]] = deque()  # the last second's full beats, (time, seconds)
         self._ticking_since: float | None = None  # when the tick started: its lateness counts a window later
-        self.started = time.monotonic()
 
     async def run(self) -> None:
         self._woke = self._ticking_since = time.monotonic()  # before: the service's start, no queue

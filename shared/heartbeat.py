@@ -26,13 +26,13 @@ AGENT_NAME = r"^[A-Za-z0-9._-]+$"  # what an agent's name (and a site) may be
 MAX_DETAIL_CHARS = 500  # a probe's detail, a record's error: what the API shows of them
 
 
-def _clip(text: object) -> object:
+def _clipped_to(limit: int) -> BeforeValidator:
     # Free text from cameras and ffmpeg: a long one is cut, not refused (refusing would take the
     # whole heartbeat, and so the agent, offline), and never stored or listed at length.
-    return text[:MAX_DETAIL_CHARS] if isinstance(text, str) else text
+    return BeforeValidator(lambda text: text[:limit] if isinstance(text, str) else text)
 
 
-Detail = Annotated[str, BeforeValidator(_clip)]
+Detail = Annotated[str, _clipped_to(MAX_DETAIL_CHARS)]
 
 # Why one gap happened. Shorter than a record's error: a record that lost its camera all week holds
 # thousands of gaps, and the control plane stores and lists each one's cause.
@@ -43,7 +43,7 @@ def clip_gap_detail(text: str) -> str:
     return text[:MAX_GAP_DETAIL_CHARS]
 
 
-GapDetail = Annotated[str, BeforeValidator(lambda t: clip_gap_detail(t) if isinstance(t, str) else t)]
+GapDetail = Annotated[str, _clipped_to(MAX_GAP_DETAIL_CHARS)]
 
 
 def detail_runs(details: Sequence[str]) -> list[tuple[int, str]]:
