@@ -55,9 +55,6 @@ class StreamRelay:
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self._linger = linger_s
 
-    def upstream_count(self) -> int:
-        return sum(1 for u in self._upstreams.values() if u.fanout.ended is None)
-
     async def join(
         self,
         key: Hashable,
