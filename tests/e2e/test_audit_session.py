@@ -6,7 +6,6 @@ key or token shows up in the trail, the logs or any answer."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from websockets.sync.client import connect
 
 from videorec_testing.accounts import cli_user_add
-from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.cameras import RtspCamera
 from videorec_testing.processes import ControlPlane
 from videorec_testing.records import record_file
 from videorec_testing.stack import start_stack
@@ -24,12 +23,6 @@ from videorec_testing.wait import wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("audit")]
 BOOTSTRAP = "bootstrap-t0ken-a8c1"
 TAG = "match-audit"
-
-
-@pytest.fixture(scope="module")
-def camera() -> Iterator[RtspCamera]:
-    with start_rtsp_camera() as cam:
-        yield cam
 
 
 class Recorder:
