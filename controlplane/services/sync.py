@@ -11,12 +11,12 @@ from controlplane.context import AppContext
 from controlplane.data import records as records_data
 from controlplane.data import sync_jobs
 from controlplane.data import tags as tags_data
+from controlplane.destinations.locations import holder_of, links_of, parse_location
 from controlplane.errors import ConflictError, CopyVerificationError
 from controlplane.models import Record
 from controlplane.models.sync import SyncJob, SyncStart
 from controlplane.services import agents as agents_service
 from controlplane.services.tags import get_tag
-from controlplane.sync.locations import holder_of, links_of, parse_location
 from shared.enums import RecordStatus
 from shared.names import safe_tag
 from shared.rpc import agent_pb2 as pb

@@ -1,8 +1,7 @@
-"""Copying finished records elsewhere: where copies go, and the jobs that send them.
+"""Copying finished records elsewhere: the jobs that send them. Where copies go (the `Destination`
+protocol, its agent, peer and s3 kinds, the allow-listed `location` strings, S3 itself) is
+`controlplane.destinations`, below both this package and the services it uses.
 
-- `locations.py`: a `location` string checked against the allow-list, turned into a destination.
-- `destinations/`: the `Destination` protocol (`copy`, `delete`, `owns`) and its agent, peer and s3 kinds.
-- `bucket/`: S3-compatible storage itself (names and keys, the verified client, multipart uploads).
 - `throttle.py`: the one bandwidth cap, applied to every copy's source stream.
 - `runner.py` (which jobs run, a few at once, one per destination), `job.py` (one job: plan, copy,
   finish), `lease.py` (the lease that fences a replica's writes and stops it when lost)."""

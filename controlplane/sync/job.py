@@ -15,15 +15,15 @@ from controlplane.context import AppContext
 from controlplane.data import records as records_data
 from controlplane.data import sync_jobs
 from controlplane.db import utcnow
+from controlplane.destinations import Destination, Links, Outgoing
+from controlplane.destinations.locations import parse_location
 from controlplane.errors import CopyVerificationError, ServiceError
 from controlplane.models import Record
 from controlplane.models.sync import ItemStatus, SyncItem, SyncJob, SyncStatus
 from controlplane.services import agents as agents_service
 from controlplane.services import media_urls
 from controlplane.services.tags import get_tag
-from controlplane.sync.destinations import Destination, Links, Outgoing
 from controlplane.sync.lease import Lease, LeaseLost
-from controlplane.sync.locations import parse_location
 from controlplane.sync.throttle import metered
 from shared.enums import RecordStatus
 

@@ -14,10 +14,10 @@ from datetime import timedelta
 from controlplane.context import AppContext
 from controlplane.data import sync_jobs
 from controlplane.db import utcnow
+from controlplane.destinations.locations import links_of
 from controlplane.models.sync import destination_key
 from controlplane.sync.job import JobRun
 from controlplane.sync.lease import Lease, LeaseLost
-from controlplane.sync.locations import links_of
 from shared.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Copies to S3-compatible storage (`controlplane.sync.bucket`), against moto's server over real HTTP."""
+"""Copies to S3-compatible storage (`controlplane.destinations.bucket`), against moto's server over real HTTP."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from controlplane.destinations.bucket import Bucket, BucketError, parse_s3_location
 from controlplane.errors import CopyVerificationError
 from controlplane.settings import BucketSettings
-from controlplane.sync.bucket import Bucket, BucketError, parse_s3_location
 from videorec_testing.s3 import MotoS3, moto_s3
 
 pytestmark = pytest.mark.anyio

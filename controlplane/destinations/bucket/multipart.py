@@ -9,8 +9,8 @@ import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, TypeVar
 
+from controlplane.destinations.bucket.names import METADATA_MD5, b64_md5, content_type
 from controlplane.errors import BucketError, CopyVerificationError
-from controlplane.sync.bucket.names import METADATA_MD5, b64_md5, content_type
 
 log = logging.getLogger(__name__)
 

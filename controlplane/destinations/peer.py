@@ -7,9 +7,9 @@ from urllib.parse import quote
 
 import httpx
 
+from controlplane.destinations import Outgoing
 from controlplane.errors import AgentUnavailableError, CopyVerificationError, ServiceError
 from controlplane.settings import PeerConfig
-from controlplane.sync.destinations import Outgoing
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 `agent.py` has another of our agents pull the file from the source agent's HTTP port (or streams
 it over gRPC from an agent without one), `peer.py` imports into another deployment over
-HTTPS, `s3.py` uploads to a bucket. `controlplane.sync.locations` turns an allowed `location` string
-into one of them; the runner knows nothing else about them."""
+HTTPS, `s3.py` uploads to a bucket (`bucket/`: S3-compatible storage itself). `locations.py` turns
+an allowed `location` string into one of them; the sync jobs (`controlplane.sync`) and the services
+know nothing else about them.
+
+A layer below `services` and `sync`, which both use it: nothing here imports either."""
 
 from __future__ import annotations
 

@@ -14,10 +14,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controlplane.errors import BucketError, CopyVerificationError
-from controlplane.settings import BucketSettings
-from controlplane.sync.bucket.multipart import put_multipart
-from controlplane.sync.bucket.names import (
+from controlplane.destinations.bucket.multipart import put_multipart
+from controlplane.destinations.bucket.names import (
     METADATA_MD5,
     b64_md5,
     check_md5,
@@ -26,6 +24,8 @@ from controlplane.sync.bucket.names import (
     parse_s3_location,
     validate_bucket_name,
 )
+from controlplane.errors import BucketError, CopyVerificationError
+from controlplane.settings import BucketSettings
 
 log = logging.getLogger(__name__)
 

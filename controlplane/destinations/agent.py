@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controlplane.agents.client import AgentClient
+from controlplane.destinations import Links, Outgoing
 from controlplane.errors import AgentUnavailableError, CopyVerificationError
 from controlplane.models import Agent
-from controlplane.sync.destinations import Links, Outgoing
 from shared.rpc import agent_pb2 as pb
 
 

@@ -1,14 +1,14 @@
-"""Copies to a bucket (`s3://BUCKET/PREFIX`): the Destination face of `controlplane.sync.bucket`."""
+"""Copies to a bucket (`s3://BUCKET/PREFIX`): the Destination face of `controlplane.destinations.bucket`."""
 
 from __future__ import annotations
 
 import logging
 from functools import cached_property
 
+from controlplane.destinations import Outgoing, copy_key
+from controlplane.destinations.bucket import Bucket, BucketError
 from controlplane.errors import CopyVerificationError
 from controlplane.settings import BucketSettings
-from controlplane.sync.bucket import Bucket, BucketError
-from controlplane.sync.destinations import Outgoing, copy_key
 
 log = logging.getLogger(__name__)
 

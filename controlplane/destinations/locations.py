@@ -10,13 +10,13 @@ from urllib.parse import urlsplit
 from controlplane import liveness
 from controlplane.context import AppContext
 from controlplane.data import agents as agents_data
+from controlplane.destinations import Destination, Links
+from controlplane.destinations.agent import AgentDestination
+from controlplane.destinations.peer import PeerDestination
+from controlplane.destinations.s3 import S3Destination
 from controlplane.errors import invalid
 from controlplane.models import Agent
 from controlplane.settings import Settings
-from controlplane.sync.destinations import Destination, Links
-from controlplane.sync.destinations.agent import AgentDestination
-from controlplane.sync.destinations.peer import PeerDestination
-from controlplane.sync.destinations.s3 import S3Destination
 from shared.net import is_loopback
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
