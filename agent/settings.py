@@ -96,7 +96,11 @@ class AgentSettings(BaseSettings):
         gt=0,
         description="Finished records beyond this many bytes are deleted, oldest first (unset: off).",
     )
-    max_backoff_s: float = Field(5.0, gt=0, description="Longest pause between reconnects to a lost camera.")
+    max_backoff_s: float = Field(
+        5.0,
+        gt=0,
+        description="Longest pause between a recording's reconnects to a lost camera (its ffmpeg restarts).",
+    )
     ffmpeg_bin: str = Field("ffmpeg", description="ffmpeg executable.")
     tls_cert: Path | None = Field(None, description="PEM certificate of the gRPC server (enables TLS).")
     tls_key: Path | None = Field(None, description="PEM private key of the gRPC server.")
