@@ -153,3 +153,43 @@ def test_a_refused_heartbeat_is_in_the_trail_without_its_token(
             ("anonymous", "heartbeat", "refused", 401)
         ]
         assert "agent-t0ken" not in entries.text
+
+
+def test_refusals_are_counted_by_status_and_permission_websocket_included(
+    api: tuple[TestClient, dict[Role, str]],
+) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    from videorec_testing.metrics import sample
+
+    client, keys = api
+
+    def refusals(status: str, permission: str) -> float:
+        return (
+            sample(
+                client.get("/metrics").text,
+                "videorec_auth_refusals_total",
+                status=status,
+                permission=permission,
+            )
+            or 0.0
+        )
+
+    assert client.get("/api/v1/source", headers=bearer("wrong")).status_code == 401
+    assert client.get("/api/v1/source").status_code == 401
+    for _ in range(2):
+        assert client.delete("/api/v1/record/r1/file", headers=bearer(keys[Role.OPERATOR])).status_code == 403
+    assert client.get("/api/v1/audit", headers=bearer(keys[Role.VIEWER])).status_code == 403
+    for _ in range(3):  # the live wall's WebSocket without a good ticket: refused, and counted as one
+        try:
+            with client.websocket_connect("/api/v1/live/ws?ticket=forged"):
+                raise AssertionError("a forged ticket opened the live wall")
+        except WebSocketDisconnect as closed:
+            assert closed.code == 1008
+    assert client.get("/api/v1/source", headers=bearer(keys[Role.VIEWER])).status_code == 200  # not one
+    assert refusals("401", "none") == 2
+    assert refusals("403", "delete_files") == 2
+    assert refusals("403", "read_audit") == 1
+    assert refusals("403", "live") == 3
+    entries = client.get("/api/v1/audit", headers=bearer(keys[Role.ADMIN]), params={"limit": 50}).json()
+    assert sum(e["result"] == "refused" for e in entries) == 2 + 2 + 1 + 3
