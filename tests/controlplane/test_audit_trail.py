@@ -193,3 +193,32 @@ def test_refusals_are_counted_by_status_and_permission_websocket_included(
     assert refusals("403", "live") == 3
     entries = client.get("/api/v1/audit", headers=bearer(keys[Role.ADMIN]), params={"limit": 50}).json()
     assert sum(e["result"] == "refused" for e in entries) == 2 + 2 + 1 + 3
+
+
+def test_the_database_refuses_changing_an_entry(tmp_path: Path, database_url: str) -> None:
+    """Append-only for the application: even a statement sent through its own connection cannot
+    rewrite who did what; retention's purge still deletes (above)."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import DBAPIError
+
+    settings = make_settings(tmp_path, database_url)
+    one_per_role(settings)  # migrates, and writes three add_user entries
+
+    async def rewrite() -> tuple[str, list[str | None]]:
+        engine = make_engine(settings.resolved_database_url())
+        try:
+            async with make_sessionmaker(engine)() as session:
+                try:
+                    await session.exec(update(AuditEntry).values(actor="nobody"))  # type: ignore[call-overload]
+                    await session.commit()
+                    refusal = ""
+                except DBAPIError as exc:
+                    refusal = str(exc)
+            async with make_sessionmaker(engine)() as session:
+                return refusal, list((await session.exec(select(AuditEntry.actor))).all())
+        finally:
+            await engine.dispose()
+
+    refusal, actors = asyncio.run(rewrite())
+    assert "append-only" in refusal
+    assert "nobody" not in actors and len(actors) == 3
