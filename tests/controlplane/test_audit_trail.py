@@ -222,3 +222,31 @@ def test_the_database_refuses_changing_an_entry(tmp_path: Path, database_url: st
     refusal, actors = asyncio.run(rewrite())
     assert "append-only" in refusal
     assert "nobody" not in actors and len(actors) == 3
+
+
+def test_a_running_service_purges_entries_past_retention(tmp_path: Path, database_url: str) -> None:
+    """The purge runs in the service itself (every replica, at start and every interval), not only when
+    called: an entry older than the retention is gone without anyone asking."""
+    from videorec_testing.wait import wait_until
+
+    settings = make_settings(tmp_path, database_url, api_token=BOOTSTRAP, audit_retention_days=30)
+    one_per_role(settings)  # migrates
+
+    async def add_old() -> None:
+        engine = make_engine(settings.resolved_database_url())
+        try:
+            async with make_sessionmaker(engine)() as session:
+                session.add(_old_entry(datetime.now(UTC) - timedelta(days=31), 1))
+                session.add(_old_entry(datetime.now(UTC) - timedelta(days=29), 2))
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(add_old())
+    for client in local_client(settings):
+        wait_until(lambda c=client: _actors(c) == {"u2"}, 30, what="the entry past retention to be purged")
+
+
+def _actors(client: TestClient) -> set[str]:
+    entries = client.get("/api/v1/audit", params={"action": "start_recording"}, headers=bearer(BOOTSTRAP))
+    return {e["actor"] for e in entries.json()}
