@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
 from controlplane import models  # noqa: F401  (registers the tables)
+from controlplane.data import audit as audit_data
 from controlplane.data import list_versions
 from controlplane.db import make_engine
 
@@ -64,15 +65,20 @@ def _upgrade(connection: Connection) -> str | None:
         # proves the revisions build the same schema).
         SQLModel.metadata.create_all(connection)
         command.stamp(config(connection), "head")
-        list_versions.install(connection)
+        _install_triggers(connection)
         return before
     if before is None and inspect(connection).has_table("source"):
         # A database made by create_all before migrations existed holds exactly the baseline.
         log.info("database has tables but no revision: stamping baseline %s", BASELINE)
         command.stamp(config(connection), BASELINE)
     command.upgrade(config(connection), "head")
-    list_versions.install(connection)  # after every upgrade: a batch migration may have dropped them
+    _install_triggers(connection)  # after every upgrade: a batch migration may have dropped them
     return before
+
+
+def _install_triggers(connection: Connection) -> None:
+    list_versions.install(connection)
+    audit_data.install(connection)
 
 
 @asynccontextmanager

@@ -1,6 +1,8 @@
 """The audit trail's rows: insert and read, nothing else, except retention's purge.
 
-The application never updates or deletes an entry: there is no function here to do it."""
+The application never updates or deletes an entry: there is no function here to do it, and the
+database refuses an UPDATE of one (`install`, a trigger), whoever sends it through the application's
+connection. Deleting is left to retention's purge."""
 
 from __future__ import annotations
 
@@ -9,11 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, text
+from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.models import AuditEntry
 
+APPEND_ONLY = "audit_append_only"  # the trigger's name (and its function's, on PostgreSQL)
+_PG_APPEND_ONLY = f"""
+CREATE OR REPLACE FUNCTION {APPEND_ONLY}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'the audit trail is append-only: an entry is never changed';
+END $$"""
 # Any constant that every replica shares, other than schema.py's migration lock.
 _PG_PURGE_LOCK = 0x76_72_61_75_64_69_74  # "vraudit"
 
@@ -74,3 +83,24 @@ async def purge_before(session: AsyncSession, cutoff: datetime, batch: int) -> i
     )
     result = await session.exec(delete(AuditEntry).where(col(AuditEntry.id).in_(oldest)))  # type: ignore[call-overload]
     return int(result.rowcount)
+
+
+def install(connection: Connection) -> None:
+    """Create the trigger that refuses changing an entry, when missing (idempotent). Run after every
+    upgrade (schema.py), as SQLite's batch migrations drop a table's triggers with the table."""
+    if connection.dialect.name == "postgresql":
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_trigger WHERE tgname = :name AND tgrelid = CAST('audit' AS regclass)"),
+            {"name": APPEND_ONLY},
+        ).first()
+        if not exists:
+            connection.exec_driver_sql(_PG_APPEND_ONLY)
+            connection.exec_driver_sql(
+                f'CREATE TRIGGER "{APPEND_ONLY}" BEFORE UPDATE ON "audit" '
+                f"FOR EACH ROW EXECUTE FUNCTION {APPEND_ONLY}()"
+            )
+        return
+    connection.exec_driver_sql(
+        f'CREATE TRIGGER IF NOT EXISTS "{APPEND_ONLY}" BEFORE UPDATE ON "audit" '
+        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: an entry is never changed'); END"
+    )

@@ -21,7 +21,7 @@ class User(SQLModel, table=True):
     created_utc: datetime = created_field()
     role: Role = SQLField(sa_column=Column(StrEnumColumn(Role), nullable=False))
     key_id: str = SQLField(unique=True, index=True, max_length=32)  # finds the row on every request
-    key_hash: str = SQLField(max_length=64)  # SHA-256 of the key's secret
+    key_hash: str = SQLField(max_length=128)  # Argon2id of the key's secret (SHA-256 in older rows)
 
 
 class UserPublic(BaseModel):

@@ -27,6 +27,7 @@ PURGE_BATCH = 5000  # entries per purge transaction: short locks on a large trai
 
 __all__ = [
     "AuditFilter",
+    "agent_joined",
     "live_refused",
     "live_view",
     "page",
@@ -53,6 +54,21 @@ async def record_command(session: AsyncSession, action: str, target: str, detail
         action=action,
         target=target,
         detail=detail,
+        result=AuditResult.OK,
+    )
+    await audit_data.insert(session, entry)
+
+
+async def agent_joined(session: AsyncSession, name: str, site: str, address: str, when: datetime) -> None:
+    """A new agent, by its first heartbeat, in that heartbeat's transaction: the one change an agent
+    makes on its own that a person would look for (its beats every 2 s only say it is alive)."""
+    entry = AuditEntry(
+        time_utc=when,
+        actor_kind=ActorKind.AGENT,
+        actor=name[:128],
+        action="agent_joined",
+        target=f"agent:{name}"[:300],
+        detail=f"site {site}, address {address}"[:500],
         result=AuditResult.OK,
     )
     await audit_data.insert(session, entry)

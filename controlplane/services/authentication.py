@@ -18,10 +18,11 @@ __all__ = ["Authenticator", "TokenRefusedError"]
 
 
 class Authenticator:
-    """One per app: it holds the issuer's cached keys."""
+    """One per app: it holds the issuer's cached keys and the users' keys verified so far."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.keys = keys.KeyVerifier()
         self.oidc: OidcVerifier | None = None
         if settings.oidc_issuer is not None:
             assert settings.oidc_audience is not None  # Settings requires it with an issuer
@@ -48,7 +49,7 @@ class Authenticator:
             key_id, secret = parsed
             async with sessions() as session:
                 user = await users_data.by_key_id(session, key_id)
-            if user is None or not keys.matches(secret, user.key_hash):
+            if user is None or not await self.keys.matches(key_id, secret, user.key_hash):
                 raise TokenRefusedError("unknown or removed key")
             return Principal(ActorKind.USER, user.name, user.role)
         if self.oidc is not None and given.count(".") == 2:

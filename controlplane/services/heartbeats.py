@@ -22,7 +22,7 @@ from controlplane.data import sources as sources_data
 from controlplane.db import utcnow
 from controlplane.errors import SiteRefusedError, UnauthorizedError, invalid
 from controlplane.models import Agent
-from controlplane.services import camera_policy
+from controlplane.services import audit, camera_policy
 from controlplane.services import tags as tags_service
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
@@ -113,6 +113,8 @@ async def heartbeat(
     if returning and existing is not None and existing.down_utc is not None:
         log.info("agent %s is back after it was declared down", beat.name)
     row = existing or Agent(name=beat.name, address=beat.address, created_utc=now)
+    if existing is None:
+        await audit.agent_joined(session, beat.name, beat.site, beat.address, now)
     row.address = beat.address
     row.http_address = beat.http_address
     row.public_url = public_url

@@ -1,6 +1,7 @@
-"""The console signed in with a key, in a real Chromium: it says who is signed in and with which role; a
-viewer sees no delete, revoke or edit controls (and the API refuses them anyway), an admin sees
-them, and the audit page shows what happened."""
+"""The console signed in with a key or a single sign-on token, in a real Chromium: it says who is signed
+in and with which role; a viewer sees no delete, revoke or edit controls (and the API refuses them
+anyway), an operator sees recording and sync but nothing of an admin's, an admin sees them all, and
+the audit page shows what happened."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.console.conftest import needs_chromium
 from videorec_testing.accounts import cli_user_add
+from videorec_testing.oidc import AUDIENCE, Issuer
 from videorec_testing.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("console"), needs_chromium]
@@ -17,9 +19,20 @@ BOOTSTRAP = "console-roles-bootstrap-t0ken"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, dict[str, str]]]:
+def issuer() -> Iterator[Issuer]:
+    made = Issuer()
+    made.add_rsa("k1")
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer) -> Iterator[tuple[Stack, dict[str, str]]]:
     tmp = tmp_path_factory.mktemp("console-roles")
-    with start_stack(tmp, api_token=BOOTSTRAP) as running:
+    sso = {"VIDEOREC_OIDC_ISSUER": issuer.url, "VIDEOREC_OIDC_AUDIENCE": AUDIENCE}
+    with start_stack(tmp, api_token=BOOTSTRAP, cp_env=sso) as running:
         keys = {
             name: cli_user_add(tmp / "cp-data", name, role)
             for name, role in (("vera", "viewer"), ("adam", "admin"))
@@ -104,5 +117,46 @@ def test_an_admin_sees_them_and_the_audit_trail(browser, stack) -> None:
         page.get_by_role("button", name="Filter").click()
         page.wait_for_function("() => document.querySelectorAll('#audit-table tbody tr').length === 1")
         assert "api-token" in page.locator("#audit-table tbody tr").inner_text()
+    finally:
+        page.close()
+
+
+def test_an_operator_signed_in_by_sso_records_and_syncs_and_sees_nothing_of_an_admins(
+    browser, stack, issuer: Issuer
+) -> None:
+    running, _ = stack
+    token = issuer.token(preferred_username="olga", roles=["operator"])
+    page = sign_in(browser, running, token, "olga · operator")
+    try:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        assert page.locator("#whoami").get_attribute("title") == "signed in with single sign-on"
+        # Sources: watch yes; edit, delete and the form no.
+        assert page.get_by_role("button", name="Live").first.is_visible()
+        for name in ("Delete", "Edit"):
+            button = page.locator(f"button:text-is('{name}')")  # drawn, then hidden and disabled
+            assert button.count() >= 1 and not button.first.is_visible() and button.first.is_disabled()
+        assert not visible(page, "#source-form")
+        # A group: recording yes; deleting it or changing its members no.
+        page.goto(running.cp.url + "/#/groups/1")
+        page.locator("#record-form").wait_for()
+        assert page.locator("#record-form button[type=submit]").is_enabled()
+        assert not page.get_by_role("button", name="Delete group").is_visible()
+        assert not visible(page, "#member-form")
+        # Sync: the form is there. No Revoke, no Audit.
+        page.goto(running.cp.url + "/#/sync")
+        page.locator("#sync-form").wait_for()
+        page.goto(running.cp.url + "/#/")
+        page.get_by_text(running.agent.name).first.wait_for()
+        assert not page.locator("button.revoke").is_visible() and page.locator("button.revoke").is_disabled()
+        assert not page.get_by_role("link", name="Audit").is_visible()
+        # The API refuses what the console hides, naming the permission.
+        answer = page.evaluate(
+            "async (t) => { const r = await fetch('/api/v1/source/1', "
+            "{method: 'DELETE', headers: {Authorization: 'Bearer ' + t}}); return [r.status, await r.text()]; }",
+            token,
+        )
+        assert answer[0] == 403 and "manage_sources" in answer[1] and "operator" in answer[1]
+        assert errors == []
     finally:
         page.close()

@@ -131,3 +131,22 @@ def test_enrol_agent_command_prints_the_token_the_control_plane_accepts(tmp_path
         [sys.executable, "-m", "controlplane", "enrol-agent", "../x"], env=env, capture_output=True, text=True
     )
     assert refused.returncode == 2
+
+
+def test_an_agent_joining_is_in_the_audit_trail_by_its_name_once(keyed: TestClient):
+    """Who (user or agent): a new agent's first heartbeat is an entry of that agent; its later beats,
+    which only say it is alive, are not; its token is never written."""
+    token = token_for(KEY, "site-a")
+    for _ in range(3):
+        assert beat(keyed, "site-a", token, site="north").status_code == 200
+    assert beat(keyed, "evil", token).status_code == 401
+    trail = keyed.get("/api/v1/audit")
+    got = [
+        (e["actor_kind"], e["actor"], e["action"], e["target"], e["result"]) for e in reversed(trail.json())
+    ]
+    assert got == [
+        ("agent", "site-a", "agent_joined", "agent:site-a", "ok"),
+        ("agent", "site-a", "heartbeat", None, "refused"),  # the token names site-a, the beat evil
+    ]
+    assert trail.json()[1]["detail"] == "site north, address 127.0.0.1:50051"
+    assert token not in trail.text

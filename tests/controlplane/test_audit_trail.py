@@ -153,3 +153,100 @@ def test_a_refused_heartbeat_is_in_the_trail_without_its_token(
             ("anonymous", "heartbeat", "refused", 401)
         ]
         assert "agent-t0ken" not in entries.text
+
+
+def test_refusals_are_counted_by_status_and_permission_websocket_included(
+    api: tuple[TestClient, dict[Role, str]],
+) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    from videorec_testing.metrics import sample
+
+    client, keys = api
+
+    def refusals(status: str, permission: str) -> float:
+        return (
+            sample(
+                client.get("/metrics").text,
+                "videorec_auth_refusals_total",
+                status=status,
+                permission=permission,
+            )
+            or 0.0
+        )
+
+    assert client.get("/api/v1/source", headers=bearer("wrong")).status_code == 401
+    assert client.get("/api/v1/source").status_code == 401
+    for _ in range(2):
+        assert client.delete("/api/v1/record/r1/file", headers=bearer(keys[Role.OPERATOR])).status_code == 403
+    assert client.get("/api/v1/audit", headers=bearer(keys[Role.VIEWER])).status_code == 403
+    for _ in range(3):  # the live wall's WebSocket without a good ticket: refused, and counted as one
+        try:
+            with client.websocket_connect("/api/v1/live/ws?ticket=forged"):
+                raise AssertionError("a forged ticket opened the live wall")
+        except WebSocketDisconnect as closed:
+            assert closed.code == 1008
+    assert client.get("/api/v1/source", headers=bearer(keys[Role.VIEWER])).status_code == 200  # not one
+    assert refusals("401", "none") == 2
+    assert refusals("403", "delete_files") == 2
+    assert refusals("403", "read_audit") == 1
+    assert refusals("403", "live") == 3
+    entries = client.get("/api/v1/audit", headers=bearer(keys[Role.ADMIN]), params={"limit": 50}).json()
+    assert sum(e["result"] == "refused" for e in entries) == 2 + 2 + 1 + 3
+
+
+def test_the_database_refuses_changing_an_entry(tmp_path: Path, database_url: str) -> None:
+    """Append-only for the application: even a statement sent through its own connection cannot
+    rewrite who did what; retention's purge still deletes (above)."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import DBAPIError
+
+    settings = make_settings(tmp_path, database_url)
+    one_per_role(settings)  # migrates, and writes three add_user entries
+
+    async def rewrite() -> tuple[str, list[str | None]]:
+        engine = make_engine(settings.resolved_database_url())
+        try:
+            async with make_sessionmaker(engine)() as session:
+                try:
+                    await session.exec(update(AuditEntry).values(actor="nobody"))  # type: ignore[call-overload]
+                    await session.commit()
+                    refusal = ""
+                except DBAPIError as exc:
+                    refusal = str(exc)
+            async with make_sessionmaker(engine)() as session:
+                return refusal, list((await session.exec(select(AuditEntry.actor))).all())
+        finally:
+            await engine.dispose()
+
+    refusal, actors = asyncio.run(rewrite())
+    assert "append-only" in refusal
+    assert "nobody" not in actors and len(actors) == 3
+
+
+def test_a_running_service_purges_entries_past_retention(tmp_path: Path, database_url: str) -> None:
+    """The purge runs in the service itself (every replica, at start and every interval), not only when
+    called: an entry older than the retention is gone without anyone asking."""
+    from videorec_testing.wait import wait_until
+
+    settings = make_settings(tmp_path, database_url, api_token=BOOTSTRAP, audit_retention_days=30)
+    one_per_role(settings)  # migrates
+
+    async def add_old() -> None:
+        engine = make_engine(settings.resolved_database_url())
+        try:
+            async with make_sessionmaker(engine)() as session:
+                session.add(_old_entry(datetime.now(UTC) - timedelta(days=31), 1))
+                session.add(_old_entry(datetime.now(UTC) - timedelta(days=29), 2))
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(add_old())
+    for client in local_client(settings):
+        wait_until(lambda c=client: _actors(c) == {"u2"}, 30, what="the entry past retention to be purged")
+
+
+def _actors(client: TestClient) -> set[str]:
+    entries = client.get("/api/v1/audit", params={"action": "start_recording"}, headers=bearer(BOOTSTRAP))
+    return {e["actor"] for e in entries.json()}

@@ -7,78 +7,21 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from pydantic import ValidationError
 
 from controlplane.auth import oidc
 from tests.conftest import local_client, make_settings
-
-AUDIENCE = "videorec"
-
-
-class Issuer:
-    """A discovery document and a JWKS on 127.0.0.1; counts how often the keys are fetched."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, Any] = {}  # kid → private key
-        self.public: list[dict[str, Any]] = []
-        self.jwks_fetches = 0
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks"}
-                elif self.path == "/jwks":
-                    issuer.jwks_fetches += 1
-                    body = {"keys": issuer.public}
-                else:
-                    self.send_error(404)
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def add_rsa(self, kid: str) -> Any:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.keys[kid] = key
-        self.public.append(
-            {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": kid, "alg": "RS256", "use": "sig"}
-        )
-        return key
-
-    def add_ec(self, kid: str) -> Any:
-        key = ec.generate_private_key(ec.SECP256R1())
-        self.keys[kid] = key
-        self.public.append({**json.loads(ECAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig"})
-        return key
-
-    def token(self, kid: str = "k1", key: Any = None, alg: str = "RS256", **claims: Any) -> str:
-        now = int(time.time())
-        payload = {"iss": self.url, "aud": AUDIENCE, "sub": "u-1", "iat": now, "exp": now + 300, **claims}
-        return jwt.encode(payload, key or self.keys[kid], algorithm=alg, headers={"kid": kid})
+from videorec_testing.oidc import AUDIENCE, Issuer
 
 
 @pytest.fixture
@@ -88,8 +31,7 @@ def issuer() -> Iterator[Issuer]:
     try:
         yield made
     finally:
-        made.server.shutdown()
-        made.server.server_close()
+        made.close()
 
 
 @pytest.fixture
@@ -273,3 +215,33 @@ def test_an_issuer_needs_an_audience(tmp_path: Path) -> None:
         tmp_path, "sqlite:///x.db", oidc_issuer="https://sso.example/realms/x/", oidc_audience="a"
     )
     assert ok.oidc_issuer == "https://sso.example/realms/x" and ok.authenticates()
+
+
+def test_no_sso_token_in_the_trail_a_log_line_or_an_answer(
+    api: TestClient, issuer: Issuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Good and refused tokens alike: the trail names who, the logs and answers say why, never with it."""
+    caplog.set_level("DEBUG")
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    good = issuer.token(preferred_username="ada", **roles("admin"))
+    tokens = [
+        good,
+        issuer.token(**roles("viewer")),
+        issuer.token(exp=now - 120, **roles("admin")),
+        issuer.token(aud="another-service", **roles("admin")),
+        issuer.token(key=stranger, **roles("admin")),
+        _none_token(issuer),
+    ]
+    answers = [
+        api.get("/api/v1/source", headers=bearer(tokens[0])),
+        api.post("/api/v1/group", json={"name": "g"}, headers=bearer(tokens[1])),  # 403
+        *(api.post("/api/v1/group", json={"name": "g"}, headers=bearer(t)) for t in tokens[2:]),  # 401
+    ]
+    assert [a.status_code for a in answers] == [200, 403, 401, 401, 401, 401]
+    trail = api.get("/api/v1/audit", headers=bearer(good))
+    assert [e["result"] for e in trail.json()] == ["refused"] * 5
+    seen = "\n".join([trail.text, caplog.text, *(f"{a.headers} {a.text}" for a in answers)])
+    for token in tokens:
+        for part in (token, token.rsplit(".", 1)[1] or token.split(".")[1]):
+            assert part not in seen

@@ -74,6 +74,8 @@ async def live_ws(websocket: WebSocket, ticket: str = "") -> None:
     client = websocket.client.host if websocket.client else None
     who = await live_tickets.redeem(ctx.sessions, ticket)
     if who is None or not who.may(Permission.LIVE):
+        # Counted with the HTTP refusals (api/audit_trail.py), which never see a WebSocket.
+        ctx.metrics.auth_refusals.labels("403", Permission.LIVE.value).inc()
         await audit.live_refused(ctx.sessions, client)
         await websocket.close(code=1008, reason="a fresh ticket from POST /api/v1/live/ticket is required")
         return
