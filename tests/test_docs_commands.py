@@ -1,7 +1,7 @@
 """Every shell command in README.md and docs/*.md is run by a test, so none goes stale.
 
-The fenced `sh` blocks are read from the files; each command (continuation lines joined, comments
-dropped) is either run here, as written, against real processes in a temporary folder (only the
+The fenced `sh` blocks are read from the files, and the commands written inline (`make help`); each
+command (continuation lines joined, comments dropped) is either run here, as written, against real processes in a temporary folder (only the
 placeholders a reader replaces, such as `/var/lib/videorec` or `db.example`, are swapped for the
 test's own), or is listed below with the test that runs it. A command in the documentation that is
 neither fails `test_every_documented_command_has_a_runner`: add it to a runner, or run it here."""
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -45,13 +46,66 @@ RUN_ELSEWHERE = {
     "VIDEOREC_DATABASE_URL=postgresql://videorec@db.example/videorec videorec-controlplane migrate": (
         "tests/e2e/test_upgrade.py::test_the_previous_release_upgrades_database_first_then_agents"
     ),
+    **dict.fromkeys(
+        [
+            "mkdir -p /backups/agent-dock",
+            'sqlite3 /var/lib/videorec-agent/journal.sqlite3 ".backup /backups/agent-dock/journal.sqlite3"',
+            "rsync -a --exclude 'journal.sqlite3*' /var/lib/videorec-agent/ /backups/agent-dock/",
+            "rsync -a /backups/agent-dock/ /var/lib/videorec-agent/",
+        ],
+        "tests/e2e/test_agent_storage_backup.py::"
+        "test_an_agents_storage_copied_as_documented_serves_its_completed_records",
+    ),
 }
+# Written inline, run by another test.
+RUN_ELSEWHERE |= {
+    "make image": "tests/deploy/test_image.py::test_make_image_again_after_an_interrupted_build_and_twice_at_once",
+    # `make test` (CI's .ci/run) runs it; this test checks that its recipe does.
+    "make lint": "tests/test_make_run.py::test_make_run_installs_what_running_needs_and_no_developer_tool",
+    "python -m controlplane.schema check": (
+        "tests/controlplane/test_migrations.py::test_models_and_migrations_agree"
+    ),
+    "make docs": (
+        "tests/test_settings_doc.py::test_docs_check_fails_on_a_stale_reference_and_passes_on_a_fresh_one"
+    ),
+    "python -m controlplane": (
+        "tests/controlplane/test_backup.py::test_a_backup_made_while_serving_restores_every_row_and_the_agents_key"
+    ),
+    "videorec-controlplane migrate": (
+        "tests/e2e/test_upgrade.py::test_the_previous_release_upgrades_database_first_then_agents"
+    ),
+    "promtool test rules deploy/prometheus/alerts_test.yml": (
+        "tests/deploy/test_alerts.py::test_alert_rules_fire_as_their_tests_say"
+    ),
+}
+# Named for where this suite cannot run it, and why: nothing else may be here.
+NOT_RUN = {
+    "docker build -f Containerfile -t videorec .": (
+        "no Docker daemon on the test machine: `make image` builds the same Containerfile with podman"
+    ),
+}
+# Inline code that is a command: one of these programs and an argument. A span with a placeholder in
+# capitals (`enrol-agent NAME --site SITE`) shows a syntax, whose runnable form is in a block.
+PROGRAMS = frozenset(
+    {"make", "videorec-controlplane", "videorec-agent", "python", "python3", "alembic", "sqlite3", "pg_dump",
+     "pg_restore", "createdb", "psql", "promtool", "docker", "podman", "kubectl", "systemctl", "curl",
+     "rsync", "ffmpeg", "ffprobe", "openssl", "git"}
+)  # fmt: skip
 # Run here: the function of this module that runs each one.
 RUN_HERE = {
     "videorec-controlplane enrol-agent dock --site north": "test_enrol_agent_prints_a_token",
     "videorec-controlplane user add alice --role operator": "test_the_user_commands_run_as_written",
     "videorec-controlplane user list": "test_the_user_commands_run_as_written",
     "videorec-controlplane user remove alice": "test_the_user_commands_run_as_written",
+    "videorec-controlplane user add": "test_the_user_commands_run_as_written",
+    "videorec-controlplane enrol-agent north-1 --site north": "test_enrol_agent_prints_a_token",
+    "make help": "test_make_help_lists_the_targets_the_docs_name",
+    # upgrade.md's first step names them; the blocks above spell them out.
+    "videorec-controlplane backup": "test_the_backup_and_restore_commands_run_as_written",
+    "pg_dump -Fc": "test_the_postgresql_commands_run_as_written",
+    'python -m controlplane.schema revision -m "source rtsp_transport"': (
+        "test_the_revision_command_writes_a_revision"
+    ),
     "VIDEOREC_DATA_DIR=/var/lib/videorec videorec-controlplane backup /backups/videorec-2026-12-08": (
         "test_the_backup_and_restore_commands_run_as_written"
     ),
@@ -98,13 +152,32 @@ def _command(line: str) -> str:
     return " ".join(line.split()) if not line.lstrip().startswith("#") else ""
 
 
+def inline(path: Path) -> list[str]:
+    """The commands a Markdown file writes as inline code, outside its fenced blocks."""
+    text = re.sub(r"^\s*```.*?^\s*```", "", path.read_text(), flags=re.S | re.M)
+    found = []
+    for span in re.findall(r"`([^`\n]+)`", text):
+        words = span.split()
+        if (
+            len(words) > 1
+            and words[0] in PROGRAMS
+            and not any(re.fullmatch(r"[A-Z][A-Z_]+", w) for w in words)
+        ):
+            found.append(" ".join(words))
+    return found
+
+
+INLINE = "(inline)"
+
+
 def documented() -> list[tuple[str, str, str]]:
-    return [
+    fenced = [
         (path.name, heading, command)
         for path in DOCS
         for heading, commands in blocks(path)
         for command in commands
     ]
+    return fenced + [(path.name, INLINE, command) for path in DOCS for command in inline(path)]
 
 
 def _test_exists(test_id: str) -> bool:
@@ -123,6 +196,8 @@ def test_every_documented_command_has_a_runner() -> None:
             assert _test_exists(runner), f"{runner} (named for {command!r}) does not exist"
         elif command in RUN_HERE:
             assert RUN_HERE[command] in globals(), RUN_HERE[command]
+        elif command in NOT_RUN:
+            continue
         else:
             orphans.append(f"{name} {heading}: {command}")
     assert not orphans, "documented commands that no test runs:\n" + "\n".join(orphans)
@@ -132,7 +207,7 @@ def test_every_documented_command_has_a_runner() -> None:
         assert [h for h, _ in blocks(path)].count(heading) == 1, (name, heading)
     # Nothing listed that the documentation no longer says (a stale entry hides a missing runner).
     said = {command for _, _, command in commands}
-    assert not (set(RUN_ELSEWHERE) | set(RUN_HERE)) - said
+    assert not (set(RUN_ELSEWHERE) | set(RUN_HERE) | set(NOT_RUN)) - said
 
 
 def commands_of(name: str, *wanted: str) -> list[str]:
@@ -157,12 +232,43 @@ def shell(command: str, cwd: Path, replace: dict[str, str], **env: str) -> subpr
 
 
 def test_enrol_agent_prints_a_token(tmp_path: Path) -> None:
-    (command,) = commands_of("operations.md", "videorec-controlplane enrol-agent")
-    done = shell(command, tmp_path, {}, VIDEOREC_DATA_DIR=str(tmp_path / "data"))
-    assert done.returncode == 0, done.stderr
-    token = done.stdout.strip()
-    assert len(token) > 40 and " " not in token
+    commands = [*commands_of("operations.md", "videorec-controlplane enrol-agent")]
+    commands += commands_of("security.md", "videorec-controlplane enrol-agent")
+    assert len(commands) == 2, commands
+    for command in commands:
+        done = shell(command, tmp_path, {}, VIDEOREC_DATA_DIR=str(tmp_path / "data"))
+        assert done.returncode == 0, done.stderr
+        token = done.stdout.strip()
+        assert len(token) > 40 and " " not in token
     assert (tmp_path / "data" / "agents.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_make_help_lists_the_targets_the_docs_name(tmp_path: Path) -> None:
+    """README: "`make help` lists the other targets (`camera`, `lint`, ...)"."""
+    (command, *_) = commands_of("README.md", "make help")
+    done = shell(command, ROOT, {})
+    assert done.returncode == 0, done.stderr
+    listed = {line.split()[1] for line in done.stdout.splitlines() if line.startswith("  make ")}
+    readme = (ROOT / "README.md").read_text()
+    named = re.search(r"`make help`\s+lists the other targets \(([^)]*)\)", readme)
+    assert named is not None
+    targets = set(re.findall(r"`([a-z-]+)`", named.group(1)))
+    assert len(targets) >= 5 and targets | {"run", "test"} <= listed, (targets, listed)
+
+
+def test_the_revision_command_writes_a_revision(tmp_path: Path) -> None:
+    """docs/architecture.md's way to write a schema revision, run in a copy of the tree (it writes
+    into the migrations folder next to the code it runs)."""
+    (command,) = commands_of("architecture.md", "python -m controlplane.schema revision")
+    for package in ("controlplane", "shared", "agent"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    versions = tmp_path / "controlplane" / "migrations" / "versions"
+    before = set(versions.glob("*.py"))
+    done = shell(command, tmp_path, {})
+    assert done.returncode == 0, done.stderr
+    (written,) = set(versions.glob("*.py")) - before
+    assert "source rtsp_transport" in written.read_text()
+    assert not set((ROOT / "controlplane" / "migrations" / "versions").glob(f"*{written.name[-20:]}"))
 
 
 @pytest.mark.e2e

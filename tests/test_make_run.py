@@ -87,3 +87,5 @@ def test_make_run_installs_what_running_needs_and_no_developer_tool() -> None:
         assert tool not in printed, (tool, printed)
     test = subprocess.run(["make", "-n", "-B", "test"], cwd=root, capture_output=True, text=True, check=True)
     assert "-e '.[dev]'" in test.stdout and "chromium" in test.stdout  # the suite's tools come with make test
+    # ...and `make lint` runs first: ruff, mypy and the schema check.
+    assert "ruff check ." in test.stdout and "controlplane.schema check" in test.stdout

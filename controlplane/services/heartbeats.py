@@ -26,7 +26,7 @@ from controlplane.services import audit, camera_policy
 from controlplane.services import tags as tags_service
 from controlplane.services.record_state import apply_report
 from controlplane.settings import Settings
-from shared.enums import SourceStatus
+from shared.enums import RecordStatus, SourceStatus
 from shared.heartbeat import AssignedSource, HeartbeatIn, HeartbeatOut
 from shared.media_urls import check_public_url
 
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # What the control plane will dial: a host name or IP and a port, nothing a resolver or gRPC would read
 # as another transport (unix:, a path, a URL with credentials).
 _ADDRESS = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$")
+# What an agent reports of a record it is recording (or about to).
+_RUNNING = frozenset({RecordStatus.PENDING, RecordStatus.RECORDING})
 
 
 def _returning(existing: Agent | None, now: datetime, settings: Settings) -> bool:
@@ -148,7 +150,7 @@ async def heartbeat(
         )
     if beat.probes:
         await _apply_probes(session, beat, now)
-    ack = await _apply_record_reports(session, beat) if beat.records else 0.0
+    ack, finished = await _apply_record_reports(session, beat) if beat.records else (0.0, [])
     stopping = await records_data.stopping_on_agent(session, beat.name)
     await session.flush()
     return HeartbeatOut(
@@ -158,7 +160,7 @@ async def heartbeat(
         removed=[] if delta is None else delta.removed,
         assignment=assignment,
         records_ack_unix=ack,
-        stop_records=[r.id for r in stopping],
+        stop_records=[r.id for r in stopping] + finished,
         protected_tags=protected,
         camera_networks=camera_policy.networks_of(settings),
     )
@@ -190,18 +192,25 @@ def _same_tags(held: str | None, current: str) -> bool:
     return held is not None and held.partition(".")[2] == current.partition(".")[2]
 
 
-async def _apply_record_reports(session: AsyncSession, beat: HeartbeatIn) -> float:
+async def _apply_record_reports(session: AsyncSession, beat: HeartbeatIn) -> tuple[float, list[str]]:
     """Reconciliation: what the agent recorded while nobody was listening becomes the record's state.
 
-    Returns the newest change applied, which the agent takes as the point it need not resend before."""
+    Returns the newest change applied, which the agent takes as the point it need not resend before,
+    and the records it reports recording that have ended here: an agent put back from a copy of its
+    storage taken while they recorded resumes them from its journal, and nothing else would ever stop
+    them (a record failed here whose start the agent did take is the same). The report is resent until
+    acknowledged, so the stop is too."""
     known = await records_data.by_ids(session, {r.record_id for r in beat.records})
     ack = 0.0
+    finished = []
     for report in beat.records:
         row = known.get(report.record_id)
         if row is not None and row.agent_name == beat.name:  # only the agent that holds it
             apply_report(row, report)
+            if not row.status.active and report.status in _RUNNING:
+                finished.append(row.id)
         ack = max(ack, report.updated_unix)
-    return ack
+    return ack, finished
 
 
 async def _apply_probes(session: AsyncSession, beat: HeartbeatIn, now: datetime) -> None:

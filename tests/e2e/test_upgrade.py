@@ -1,8 +1,10 @@
 """Upgrades from the previous release (docs/upgrade.md): its control plane and agent, run from that
 release's own code (git history), record; this release's `migrate` upgrades their database, its control
-plane serves what they recorded and records on the old agent (whose heartbeat lacks this release's
-fields, and which has no ListJournal); the agent upgraded in place keeps serving its records. And the
-reverse for one release: this release's agent records for the previous release's control plane."""
+plane serves what they recorded (on PostgreSQL beside a replica of the previous release that goes on
+serving the upgraded schema: a rolling upgrade) and records on the old agent (whose heartbeat lacks
+this release's fields, and which has no ListJournal); the agent upgraded in place keeps serving its
+records. And the reverse for one release: this release's agent records for the previous release's
+control plane."""
 
 from __future__ import annotations
 
@@ -99,6 +101,18 @@ def test_the_previous_release_upgrades_database_first_then_agents(
         assert_served(cp, old)
         mixed = record_tag(cp, "mixed", "North gate")
         assert_served(cp, mixed)
+        if url is not None:
+            # A rolling upgrade: a replica of the previous release still serving beside the new one,
+            # on the upgraded schema, records and serves, and each lists what the other recorded.
+            old_replica = start_controlplane(tmp_path, url, VIDEOREC_MIGRATE_ON_START="false", **previous)
+            stops.callback(old_replica.stop)
+            assert facts(old_replica, "mixed") == facts_of(mixed)
+            rolling = record_tag(old_replica, "rolling", "North gate")
+            assert_served(old_replica, [*old, *mixed, *rolling])
+            assert facts(cp, "rolling") == facts_of(rolling)
+            assert_served(cp, rolling)
+            old_replica.stop()
+            assert "Traceback" not in old_replica.log()
         # It has no ListJournal: the journal sync says so and goes on (the agent's records are all known).
         wait_until(lambda: "journal of agent gate not read" in cp.log(), 30, what="the journal sync's note")
         assert "UNIMPLEMENTED" in cp.log()
