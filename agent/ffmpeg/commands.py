@@ -47,6 +47,27 @@ _KEYFRAME_EVERY_S = 2.0  # a time-lapse fragment per keyframe: at most this much
 
 
 @dataclass(frozen=True)
+class InPlaceOutput:
+    """A recording ffmpeg that continues the record's file itself (`RecordFile.begin_in_place`):
+    it writes to the inherited descriptor `fd` (opened to append), numbers its first fragment
+    `fragment_index` and starts its media at `ts_offset_s`."""
+
+    fd: int
+    fragment_index: int
+    ts_offset_s: float
+
+
+# The file muxer's flags for an in-place ffmpeg: its header only with its first fragment (which the
+# record's file checks and blanks), that fragment's decode time from the packets (which carry the
+# offset), no closing index (its offsets would be its own, not the file's).
+_IN_PLACE_FLAGS = "+frag_discont+delay_moov+skip_trailer"
+# ...and decode times from the packets' decode times: with an edit list the muxer takes the first
+# presentation time (unknown for a B-frame camera's first packet), without one and with times made
+# to start at zero it drops the offset.
+_IN_PLACE_OPTIONS = ["-use_editlist", "0", "-avoid_negative_ts", "make_non_negative"]
+
+
+@dataclass(frozen=True)
 class FfmpegCommand:
     """An ffmpeg invocation: `argv` is safe to show; `stdin` carries what must not be shown."""
 
@@ -112,6 +133,7 @@ def record_command(
     *,
     open_options: Mapping[str, str] = FAST_OPEN,
     live_fragment_us: int | None = None,
+    in_place: InPlaceOutput | None = None,
 ) -> FfmpegCommand:
     """The argv (safe to show) and the stdin script (secret) that record `rtsp_url` into `output`.
 
@@ -124,6 +146,9 @@ def record_command(
 
     `live_fragment_us` (the default template only: `records_live`): ffmpeg also writes the camera's
     video as fragmented MP4 of fragments this long on stdout, through a tee (agent.ffmpeg.tee).
+
+    `in_place` (the default template only): the file is written to `pipe:<fd>` instead of `output`,
+    continuing the record's file (`InPlaceOutput`).
     """
     argv = build_argv(template, "pipe:0", output, ffmpeg_bin)  # validates the template
     split = argv.index("-i")
@@ -145,6 +170,10 @@ def record_command(
     script = _concat_script(rtsp_url, options)
     outer += ["-f", "concat", "-safe", "0", "-protocol_whitelist", _RTSP_PROTOCOLS]
     rest = argv[split:]
+    if in_place is not None:
+        if not records_live(template):
+            raise ValueError("only the default recording template continues a record's file in place")
+        rest = _in_place(rest, in_place)
     if live_fragment_us is not None:
         if not records_live(template):
             raise ValueError("only the default recording template has a live copy")
@@ -157,6 +186,16 @@ def records_live(template: str | None) -> bool:
     (a user's template may cut, filter or transcode what it records: its camera keeps its own live
     session)."""
     return not template or not template.strip() or template.strip() == DEFAULT_RECORD_TEMPLATE
+
+
+def _in_place(output: list[str], target: InPlaceOutput) -> list[str]:
+    """`-i pipe:0 <options> <file>` of the default template writing `pipe:<fd>` in place of the file."""
+    options = list(output[2:-1])
+    flags = options.index("-movflags") + 1
+    options[flags] += _IN_PLACE_FLAGS
+    options += ["-fragment_index", str(target.fragment_index), *_IN_PLACE_OPTIONS]
+    options += ["-output_ts_offset", f"{target.ts_offset_s:.6f}"]
+    return [*output[:2], *options, f"pipe:{target.fd}"]
 
 
 def _teed(output: list[str], fragment_us: int) -> list[str]:

@@ -68,9 +68,12 @@ class FfmpegProcess:
         stdin_data: bytes | None = None,
         stdin_pipe: bool = False,
         log_level: int = logging.INFO,
+        output_fd: int | None = None,
     ) -> None:
         """`log_level` is for the start and the expected exit (frequent short-lived grabs use DEBUG);
-        an unexpected failure is logged as a warning at INFO and above."""
+        an unexpected failure is logged as a warning at INFO and above. `output_fd`: a descriptor
+        the child inherits under the same number (its argv names it `pipe:N`); it is this object's
+        to close, once the child has its copy (or the start failed)."""
         if stdin_data is not None and len(stdin_data) > _STDIN_MAX:
             raise ValueError(f"stdin_data is {len(stdin_data)} bytes, at most {_STDIN_MAX} fit")
         if stdin_data is not None and stdin_pipe:
@@ -81,6 +84,7 @@ class FfmpegProcess:
         self._secrets = tuple(secrets)
         self._stdin_data = stdin_data
         self._stdin_pipe = stdin_pipe
+        self._output_fd = output_fd
         self._stdin: asyncio.StreamWriter | None = None
         self._log_level = log_level
         self._state = ProcessState.NEW
@@ -131,6 +135,10 @@ class FfmpegProcess:
         loop = asyncio.get_running_loop()
         child_ends: list[int] = []  # closed in the parent once the child has its copies
         parent_ends: list[int] = []  # closed here only if the start fails
+        passed: tuple[int, ...] = ()
+        if self._output_fd is not None:
+            passed, self._output_fd = (self._output_fd,), None
+            child_ends.append(passed[0])
         try:
             stdin: int = subprocess.DEVNULL
             if self._stdin_data is not None:
@@ -151,7 +159,7 @@ class FfmpegProcess:
             # The spawning thread closes the child's ends once the child has its copies, also when
             # this start is cancelled meanwhile.
             handed, child_ends = child_ends, []
-            self._proc = await spawn(self.argv, stdin, stdout, err_w, handed)
+            self._proc = await spawn(self.argv, stdin, stdout, err_w, handed, passed)
             self._exited = exit_future(loop, self._proc)
         except BaseException:
             for fd in parent_ends:
@@ -216,6 +224,9 @@ class FfmpegProcess:
         self.close_stdin()
         if self._exit_task is None:
             self._state = ProcessState.EXITED
+            if self._output_fd is not None:  # never handed to a child
+                os.close(self._output_fd)
+                self._output_fd = None
             return 0
         if self._stop_task is None:
             self._stop_task = asyncio.create_task(self._terminate(grace), name=f"{self.name}-stop")

@@ -31,14 +31,19 @@ def child_environment() -> dict[str, str]:
 
 
 async def spawn(
-    argv: list[str], stdin: int, stdout: int, stderr: int, close_after: list[int]
+    argv: list[str],
+    stdin: int,
+    stdout: int,
+    stderr: int,
+    close_after: list[int],
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """Popen on a spawning thread, which then closes `close_after` (the child's ends of its pipes).
     A start cancelled meanwhile still gets its child, and kills and reaps it before it returns."""
 
     def run() -> subprocess.Popen[bytes]:
         try:
-            return popen(argv, stdin, stdout, stderr)
+            return popen(argv, stdin, stdout, stderr, pass_fds)
         finally:
             for fd in close_after:
                 os.close(fd)
@@ -73,12 +78,15 @@ async def _end_orphan(future: asyncio.Future[subprocess.Popen[bytes]]) -> None:
     await asyncio.get_running_loop().run_in_executor(None, proc.wait)
 
 
-def popen(argv: list[str], stdin: int, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
+def popen(
+    argv: list[str], stdin: int, stdout: int, stderr: int, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # noqa: S603 - an argument list, never a shell
         argv,
         stdin=stdin,
         stdout=stdout,
         stderr=stderr,
+        pass_fds=pass_fds,  # the record's file, opened to append, for an ffmpeg writing `pipe:N`
         start_new_session=True,
         env=child_environment(),
         # Keep Python's SIGPIPE=ignore in the child: if the agent dies, ffmpeg's next log line

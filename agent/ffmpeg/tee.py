@@ -26,7 +26,17 @@ TEE_FIFO_OPTIONS = ["-fifo_options", "drop_pkts_on_overflow=1"]
 # What av_get_token (the tee's split of its slaves) leaves as it is: anything else is escaped.
 _PLAIN = re.compile(r"[A-Za-z0-9/._+,=@%-]")
 # The output options of a recording template that are the file muxer's, so the file slave's.
-MUXER_OPTIONS = frozenset({"-f", "-movflags", "-frag_duration", "-flush_packets"})
+MUXER_OPTIONS = frozenset(
+    {
+        "-f",
+        "-movflags",
+        "-frag_duration",
+        "-flush_packets",
+        "-fragment_index",
+        "-use_editlist",
+        "-avoid_negative_ts",
+    }
+)
 
 
 def tee_target(file_options: dict[str, str], path: str, fragment_us: int) -> str:

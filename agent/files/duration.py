@@ -17,17 +17,20 @@ from agent.files.fmp4 import Fragment, header_of, read_box, timescales, top_boxe
 _MAX_FRAGMENTS = 64
 
 
-async def part_duration(path: Path, ffmpeg_bin: str) -> float | None:
+async def part_duration(path: Path, ffmpeg_bin: str, since: int = 0) -> float | None:
     """The media in a fragmented part (its whole fragments: each track's decode span, the longest),
-    read in-process; ffprobe's answer for anything else."""
+    read in-process; ffprobe's answer for anything else. `since`: only the fragments from that byte
+    on (a later ffmpeg's in the record's file)."""
     try:
-        duration = _fragments_duration(path)
+        duration = _fragments_duration(path, since)
     except (OSError, Fmp4Error, IndexError, ValueError):
         duration = None
-    return duration if duration is not None else await probe_duration(path, ffmpeg_bin)
+    if duration is not None or since:  # ffprobe would measure the whole file
+        return duration
+    return await probe_duration(path, ffmpeg_bin)
 
 
-def _fragments_duration(path: Path) -> float | None:
+def _fragments_duration(path: Path, since: int = 0) -> float | None:
     with path.open("rb") as f:
         end = os.fstat(f.fileno()).st_size
         head = header_of(f, end)
@@ -38,7 +41,7 @@ def _fragments_duration(path: Path) -> float | None:
         ends: dict[int, int] = {}
         moof = None
         fragments = 0
-        for box in top_boxes(f, head[1].end, end):
+        for box in top_boxes(f, max(head[1].end, since), end):
             if box.type == b"moof":
                 moof = box
             elif box.type == b"mdat" and moof is not None:  # only a fragment whose data is whole

@@ -22,6 +22,8 @@ _HEADER = struct.Struct(">I4s")
 _TFHD_BASE_OFFSET, _TFHD_DURATION = 0x01, 0x08
 _TRUN_DATA_OFFSET, _TRUN_FIRST_FLAGS, _TRUN_DURATION = 0x01, 0x04, 0x100
 _TRUN_OPTIONAL = (0x100, 0x200, 0x400, 0x800)  # duration, size, flags, composition offset
+_TRUN_COMPOSITION = 0x800
+_SOUND_ENTRIES = (b"mp4a", b"ulaw", b"alaw", b"sowt", b"twos", b"Opus", b"ac-3")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,11 @@ class Fragment:
     data: bytearray
     sequence: int = 0
     times: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # track: (tfdt, duration, tfdt pos)
+    # track: its first sample's presentation time after its decode time (B-frames: a few frames)
+    leads: dict[int, int] = field(default_factory=dict)
+    # track: the end of its last-shown sample (decode time + composition offset + duration): with
+    # B-frames later than the decode end, when the stream was cut before the frames they precede
+    shown_ends: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, data: bytes) -> Fragment:
@@ -85,7 +92,7 @@ class Fragment:
 
     def _traf(self, start: int, end: int) -> None:
         data = self.data
-        track, default_duration, tfdt, tfdt_pos, total = 0, 0, 0, -1, 0
+        track, default_duration, tfdt, tfdt_pos, total, shown_end = 0, 0, 0, -1, 0, 0
         for kind, box, _box_end in _children(bytes(data), start + 8, end):
             (flags,) = struct.unpack_from(">I", data, box + 8)
             version, flags = flags >> 24, flags & 0xFFFFFF
@@ -103,10 +110,15 @@ class Fragment:
                 if version != 1:
                     tfdt_pos = -tfdt_pos  # a 32-bit field: remembered by sign
             elif kind == b"trun":
-                total += _trun_duration(data, box, flags, default_duration)
+                if not total:
+                    self.leads[track] = _trun_first_lead(data, box, version, flags)
+                run, shown = _trun_spans(data, box, version, flags, default_duration)
+                shown_end = max(shown_end, total + shown)
+                total += run
         if tfdt_pos == -1:
             raise Fmp4Error("a fragment without a decode time (tfdt)")
         self.times[track] = (tfdt, total, tfdt_pos)
+        self.shown_ends[track] = tfdt + max(total, shown_end)
 
     def shifted(self, sequence: int, shifts: dict[int, int]) -> bytes:
         """The fragment renumbered `sequence`, each track's decode time moved by `shifts[track]`."""
@@ -140,6 +152,36 @@ def _trun_duration(data: bytearray, box: int, flags: int, default_duration: int)
     return sum(struct.unpack_from(">I", data, position + i * stride)[0] for i in range(count))
 
 
+def _trun_spans(
+    data: bytearray, box: int, version: int, flags: int, default_duration: int
+) -> tuple[int, int]:
+    """A run's decode span, and the end of its last-shown sample after the run's start."""
+    (count,) = struct.unpack_from(">I", data, box + 12)
+    if not flags & _TRUN_COMPOSITION:
+        return _trun_duration(data, box, flags, default_duration), 0
+    position = box + 16 + (4 if flags & _TRUN_DATA_OFFSET else 0) + (4 if flags & _TRUN_FIRST_FLAGS else 0)
+    fields = [bit for bit in _TRUN_OPTIONAL if flags & bit]
+    stride, composition = 4 * len(fields), 4 * fields.index(_TRUN_COMPOSITION)
+    decode, shown = 0, 0
+    for index in range(count):
+        sample = position + index * stride
+        duration = struct.unpack_from(">I", data, sample)[0] if flags & _TRUN_DURATION else default_duration
+        (offset,) = struct.unpack_from(">i" if version == 1 else ">I", data, sample + composition)
+        shown = max(shown, decode + offset + duration)
+        decode += duration
+    return decode, shown
+
+
+def _trun_first_lead(data: bytearray, box: int, version: int, flags: int) -> int:
+    """The first sample's composition time offset (0 when the run carries none)."""
+    (count,) = struct.unpack_from(">I", data, box + 12)
+    if not count or not flags & _TRUN_COMPOSITION:
+        return 0
+    position = box + 16 + (4 if flags & _TRUN_DATA_OFFSET else 0) + (4 if flags & _TRUN_FIRST_FLAGS else 0)
+    position += 4 * sum(1 for bit in _TRUN_OPTIONAL[:3] if flags & bit)
+    return int(struct.unpack_from(">i" if version == 1 else ">I", data, position)[0])
+
+
 def read_box(f: BinaryIO, box: Box) -> bytes:
     f.seek(box.offset)
     data = f.read(box.size)
@@ -160,20 +202,47 @@ def header_of(f: BinaryIO, end: int) -> tuple[Box, Box] | None:
 
 
 def comparable_moov(moov: bytes) -> bytes:
-    """The `moov` without the header's times (`mvhd`, `tkhd`, `mdhd` creation/modification): what
-    must be equal for fragments of one file to continue another."""
-    data = bytearray(moov)
+    """The `moov` without the header's times (`mvhd`, `tkhd`, `mdhd` creation/modification) and
+    without edit lists (`edts`: an ffmpeg that continues a file in place writes one, in a header
+    that the file blanks): what must be equal for fragments of one file to continue another."""
 
-    def blank(start: int, end: int) -> None:
-        for kind, box, box_end in _children(bytes(data), start, end):
-            if kind in (b"mvhd", b"tkhd", b"mdhd"):
-                version = data[box + 8]
-                width = 8 if version == 1 else 4
-                data[box + 12 : box + 12 + 2 * width] = bytes(2 * width)
-            elif kind in (b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"udta"):
-                blank(box + 8, box_end)
+    def rebuilt(kind: bytes, data: bytes, start: int, end: int) -> bytes:
+        body = bytearray()
+        for child, box, box_end in _children(data, start, end):
+            if child == b"edts":
+                continue
+            if child in (b"mvhd", b"tkhd", b"mdhd"):
+                blanked = bytearray(data[box:box_end])
+                width = 8 if blanked[8] == 1 else 4
+                blanked[12 : 12 + 2 * width] = bytes(2 * width)
+                body += blanked
+            elif child in (b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"udta"):
+                body += rebuilt(child, data, box + 8, box_end)
+            elif child == b"stsd":
+                body += _without_packet_sizes(data[box:box_end])
+            else:
+                body += data[box:box_end]
+        return _HEADER.pack(len(body) + 8, kind) + bytes(body)
 
-    blank(8, len(data))
+    return rebuilt(b"moov", moov, 8, len(moov))
+
+
+def _without_packet_sizes(stsd: bytes) -> bytes:
+    """A QuickTime (version 1) sound description without its samples-per-packet block: ffmpeg fills it
+    in when it knows the audio's frame size by the time it writes the header, which for one camera
+    depends on when the header is written (an in-place ffmpeg's comes with its first fragment)."""
+    data = bytearray(stsd)
+    entry = 16  # box header, version and flags, entry count
+    while entry + 52 <= len(data):
+        (size,) = struct.unpack_from(">I", data, entry)
+        if (
+            data[entry + 4 : entry + 8] in _SOUND_ENTRIES
+            and struct.unpack_from(">H", data, entry + 16)[0] == 1
+        ):
+            data[entry + 36 : entry + 52] = bytes(16)
+        if size < 8:
+            break
+        entry += size
     return bytes(data)
 
 

@@ -47,15 +47,16 @@ class RecordPaths:
         return self.parts_dir / f"part-{number:04d}.mp4"
 
 
-def has_fragment(path: Path) -> bool:
-    """Whether an (fragmented) MP4 holds video: a top-level `moof` box (or a plain `mdat`) exists.
+def has_fragment(path: Path, since: int = 0) -> bool:
+    """Whether an (fragmented) MP4 holds video: a top-level `moof` box (or a plain `mdat`) exists
+    (from byte `since` on: a later ffmpeg's in the record's file, `RecordFile.begin_in_place`).
 
     ffmpeg writes the header (`ftyp`+`moov`) before any data, so file size alone cannot tell a part
     that received video from one whose camera never sent a frame. Only box headers are read.
     """
     try:
         with path.open("rb") as f:
-            offset, end = 0, os.fstat(f.fileno()).st_size
+            offset, end = since, os.fstat(f.fileno()).st_size
             while end - offset >= 8:
                 f.seek(offset)
                 box_size, box_type = struct.unpack(">I4s", f.read(8))

@@ -1,11 +1,15 @@
 """A record's one file, hashed as it grows, so that a stop has nothing left to join, read or write.
 
-The file is the record's first part, as ffmpeg wrote it. After a reconnect the next ffmpeg writes a
-part of its own, and its fragments are appended to the record's file as they come, renumbered so
-the file reads as one recording (the media time continues where the last fragment ended: the gap
-is in the record's `gaps`, not a frozen picture in the file). Each byte is hashed once, when it is
-written, never re-read; at stop only the last fragment (and ffmpeg's `mfra` index of a one-part
-record) is left to hash.
+The file is the record's first part, as ffmpeg wrote it. After a reconnect the next ffmpeg appends
+to the same file itself (`begin_in_place`): it is told the next fragment's number and the media
+time to continue from, so no byte it records is written twice; its own header (`ftyp`+`moov`, a
+kilobyte or two) is turned into a `free` box in place, which every player skips. Where that cannot
+be (a dead agent's ffmpeg still writing, a template that is not the default), the next ffmpeg writes
+a part of its own whose fragments are appended here as they come, renumbered. Either way the file
+reads as one recording (the media time continues where the last fragment ended: the gap is in the
+record's `gaps`, not a frozen picture in the file). Each byte is hashed once, when it is complete,
+never re-read; at stop only the last fragment (and ffmpeg's `mfra` index of a one-part record) is
+left to hash.
 
 Everything here blocks on disk I/O: call it from a worker thread.
 """
@@ -15,7 +19,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
+import math
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -49,6 +55,20 @@ class _Source:
     appended_s: float = 0.0  # media of it in the record's file
 
 
+@dataclass(frozen=True)
+class InPlace:
+    """How the next ffmpeg continues the record's file itself (`RecordFile.begin_in_place`)."""
+
+    offset: int  # where its bytes begin in the file
+    fragment_index: int  # the number of its first fragment (`mfhd`), after the file's last one
+    ts_offset_s: float  # the media time its first fragment starts at: where the file's media ends
+
+
+class CodecChanged(Fmp4Error):
+    """A later ffmpeg writing the file in place opened the camera with other codec parameters: its
+    fragments cannot follow the file's header."""
+
+
 @dataclass
 class RecordFile:
     path: Path
@@ -59,8 +79,13 @@ class RecordFile:
     _timescales: dict[int, int] = field(default_factory=dict)
     _starts: dict[int, int] = field(default_factory=dict)  # each track's first decode time
     _ends: dict[int, int] = field(default_factory=dict)  # each track's decode time after the last fragment
+    # Each track's first sample's presentation lead over its decode time (B-frames): a later ffmpeg's
+    # first decode time comes that much before the media time it is told to start at.
+    _leads: dict[int, int] = field(default_factory=dict)
+    _shown_ends: dict[int, int] = field(default_factory=dict)  # each track's last-shown sample's end
     _source: _Source | None = None  # None: ffmpeg itself writes `path`
     _abandoned: bool = False  # the last part's rest was dropped for want of space: nothing follows
+    _refused_at: int | None = None  # an in-place ffmpeg's header did not match: nothing beyond is taken
 
     # -- the first part, written by ffmpeg ------------------------------------------------------------
 
@@ -69,9 +94,9 @@ class RecordFile:
         if self._source is not None:
             self._pump()
             return
-        if self._abandoned:
+        if self._abandoned or self._refused_at is not None:
             return  # nothing but this module writes the file any more
-        with self.path.open("rb") as f:
+        with self.path.open("r+b") as f:  # written too: a later ffmpeg's header becomes `free`
             end = os.fstat(f.fileno()).st_size
             if self._moov is None:
                 header = header_of(f, end)
@@ -80,11 +105,81 @@ class RecordFile:
                 for box in header:
                     self._hash(read_box(f, box))
                 self._learn_moov(read_box(f, header[1]))
-            for moof, mdat in _pairs(f, self.hashed, end):
-                frag = Fragment.parse(read_box(f, moof))
+            self._walk(f, end)
+
+    def _walk(self, f: BinaryIO, end: int) -> None:
+        """The whole boxes after what is hashed: fragments, and the header of an ffmpeg that went
+        on writing the file in place (blanked to a `free` box before it is hashed)."""
+        boxes = list(top_boxes(f, self.hashed, end))
+        index = 0
+        while index < len(boxes):
+            box = boxes[index]
+            after = boxes[index + 1] if index + 1 < len(boxes) else None
+            if box.type == b"moof":
+                if after is None or after.type != b"mdat":
+                    return  # its data is not whole yet
+                frag = Fragment.parse(read_box(f, box))
                 self._note(frag)
                 self._hash(bytes(frag.data))
-                self._hash_range(f, mdat.offset, mdat.end)
+                self._hash_range(f, after.offset, after.end)
+            elif box.type == b"ftyp":
+                if after is None:
+                    return
+                self._blank_header(f, box, after)
+            elif box.type == b"free":  # blanked before an agent restart
+                self._hash_range(f, box.offset, box.end)
+                index += 1
+                continue
+            elif box.type == b"mfra":
+                return  # ffmpeg's closing index: kept only as the end of a one-part file (seal)
+            else:
+                raise Fmp4Error(f"unexpected {box.type!r} box between fragments")
+            index += 2
+
+    def _blank_header(self, f: BinaryIO, ftyp: Box, moov: Box) -> None:
+        """An in-place ffmpeg's `ftyp`+`moov`: the same codec parameters as the file's own header,
+        then one `free` box (only its 8-byte box header is rewritten), so the file has one header."""
+        if moov.type != b"moov" or comparable_moov(read_box(f, moov)) != self._moov:
+            self._refused_at = ftyp.offset
+            raise CodecChanged(f"the camera came back with other codec parameters (at byte {ftyp.offset})")
+        f.seek(ftyp.offset)  # through the file object: its read buffer must not keep the old bytes
+        f.write(struct.pack(">I4s", moov.end - ftyp.offset, b"free"))
+        f.flush()
+        self._hash_range(f, ftyp.offset, moov.end)
+
+    def begin_in_place(self) -> InPlace | None:
+        """The next ffmpeg appends to the file itself, from its last whole fragment on (what follows
+        it, a fragment cut short by a kill or by a full disk, is cut off). None when it cannot: no
+        header yet, a codec that changed before, or the last part not wholly taken in (no room)."""
+        self.follow()  # the previous ffmpeg has exited: its last whole fragments
+        if self._moov is None or self._abandoned or self._refused_at is not None or not self._timescales:
+            return None
+        if self._source is not None:
+            if self._source.path.exists() and self._source_rest():
+                return None  # fragments wait for room: the next part is appended after them
+            self._source.path.unlink(missing_ok=True)
+            self._source = None
+        os.truncate(self.path, self.hashed)
+        media_end = max(
+            (
+                max(self._ends[track] + self._leads.get(track, 0), self._shown_ends.get(track, 0)) / scale
+                for track, scale in self._timescales.items()
+                if scale and track in self._ends
+            ),
+            default=0.0,
+        )
+        # Rounded up to the microsecond (ffmpeg's unit): no track starts before its last fragment ended.
+        return InPlace(self.hashed, self.fragments + 1, math.ceil(media_end * 1_000_000) / 1_000_000)
+
+    def _source_rest(self) -> bool:
+        """Whether the part being appended holds whole fragments not in the file yet (its closing
+        `mfra` index is no fragment)."""
+        assert self._source is not None
+        with self._source.path.open("rb") as src:
+            try:
+                return bool(_pairs(src, self._source.offset, os.fstat(src.fileno()).st_size))
+            except Fmp4Error:
+                return True
 
     # -- later parts, appended -------------------------------------------------------------------------
 
@@ -239,12 +334,16 @@ class RecordFile:
     # -- the end ---------------------------------------------------------------------------------------
 
     def seal(self) -> Sealed:
-        """Every ffmpeg has exited: hash the rest. A one-part file keeps its tail (ffmpeg's `mfra`)."""
+        """Every ffmpeg has exited: hash the rest. A one-part file keeps its tail (ffmpeg's `mfra`);
+        anything else after the last whole fragment (a fragment cut short) is cut off."""
         self.follow()
-        with self.path.open("rb") as f:
+        with self.path.open("r+b") as f:
             size = os.fstat(f.fileno()).st_size
-            if self._source is None and not self._abandoned:
+            tail = list(top_boxes(f, self.hashed, size))
+            if self._source is None and not self._abandoned and [b.type for b in tail] == [b"mfra"]:
                 self._hash_range(f, self.hashed, size)
+            elif self._source is None and size != self.hashed:
+                f.truncate(self.hashed)
             elif size != self.hashed:  # only this module writes the file: anything else is a bug
                 raise Fmp4Error(f"{self.path.name} has {size - self.hashed} bytes nobody hashed")
         return Sealed(self._md5.hexdigest(), self.hashed, self.duration_s())
@@ -271,6 +370,8 @@ class RecordFile:
         self.fragments += 1
         for track, (tfdt, _, _) in frag.times.items():
             self._starts.setdefault(track, tfdt)
+            self._leads.setdefault(track, max(0, frag.leads.get(track, 0)))
+        self._shown_ends.update(frag.shown_ends)
         self._ends.update(frag.ends())
 
     def _hash(self, data: bytes) -> None:

@@ -6,6 +6,7 @@ MediaMTX's `recorder_instance`: the restart loop (`recorder`) makes a new one af
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,13 @@ import httpx
 
 from agent.cameras.dial import check_dial
 from agent.errors import CameraError
-from agent.ffmpeg.commands import camera_error, picture_record_argv, record_command, records_live
+from agent.ffmpeg.commands import (
+    InPlaceOutput,
+    camera_error,
+    picture_record_argv,
+    record_command,
+    records_live,
+)
 from agent.ffmpeg.fast_open import FAST_OPEN, lacked_parameters
 from agent.ffmpeg.live_commands import FRAGMENT_US
 from agent.ffmpeg.process import FfmpegProcess
@@ -88,6 +95,9 @@ class Attempt:
         self._http = http
         self._transition = transition
         self.part = timeline.new_part()
+        # What the watchdog looks at: the part, or the record's file from `_since` on when this
+        # ffmpeg continues it in place (`_go_in_place`).
+        self._watched, self._since = self.part, 0
         # Set when this fast-opened ffmpeg failed for lack of codec parameters: probe fully next time.
         self.needs_full_probe = False
         spec, name = timeline.row.spec, f"record-{timeline.row.record_id[:8]}"
@@ -97,24 +107,50 @@ class Attempt:
             bool(spec.rtsp_url) and config.sessions is not None and records_live(timeline.row.ffmpeg_cmd)
         )
         if spec.rtsp_url:
-            command = record_command(
-                timeline.row.ffmpeg_cmd,
-                spec.rtsp_url,
-                str(self.part),
-                config.ffmpeg_bin,
-                open_options=config.fast_open if self._fast_open else {},
-                live_fragment_us=FRAGMENT_US if self._live else None,
-            )
-            self.proc = FfmpegProcess(
-                command.argv,
-                name=name,
-                secrets=spec.secrets,
-                stdin_data=command.stdin,
-                stdout_pipe=self._live,
-            )
+            self.proc = self._rtsp_process()
         else:
             argv = picture_record_argv(config.ffmpeg_bin, self.part, config.picture_interval_s)
             self.proc = FfmpegProcess(argv, name=name, secrets=spec.secrets, stdin_pipe=True)
+
+    def _rtsp_process(self, in_place: InPlaceOutput | None = None) -> FfmpegProcess:
+        spec, config = self._timeline.row.spec, self._config
+        assert spec.rtsp_url is not None
+        command = record_command(
+            self._timeline.row.ffmpeg_cmd,
+            spec.rtsp_url,
+            str(self.part),
+            config.ffmpeg_bin,
+            open_options=config.fast_open if self._fast_open else {},
+            live_fragment_us=FRAGMENT_US if self._live else None,
+            in_place=in_place,
+        )
+        return FfmpegProcess(
+            command.argv,
+            name=f"record-{self._timeline.row.record_id[:8]}",
+            secrets=spec.secrets,
+            stdin_data=command.stdin,
+            stdout_pipe=self._live,
+            output_fd=in_place.fd if in_place is not None else None,
+        )
+
+    async def _go_in_place(self) -> None:
+        """A later run of the default template continues the record's file itself (no byte it
+        records is written twice): not while a dead agent's ffmpeg may still write that file."""
+        timeline = self._timeline
+        if not records_live(timeline.row.ffmpeg_cmd):
+            return
+        if self._handover is not None and not self._handover.done.is_set():
+            return
+        start = await timeline.begin_in_place(self.part)
+        if start is None or timeline.file is None:
+            return
+        fd = os.open(timeline.file.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        try:
+            self.proc = self._rtsp_process(InPlaceOutput(fd, start.fragment_index, start.ts_offset_s))
+        except BaseException:
+            os.close(fd)
+            raise
+        self._watched, self._since = timeline.file.path, start.offset
 
     async def run(self, stop: asyncio.Event) -> PartOutcome:
         timeline, proc, part = self._timeline, self.proc, self.part
@@ -122,12 +158,17 @@ class Attempt:
         started = time.time()
         feed: Feed | None = None
         pumping: asyncio.Task[None] | None = None
+        refusal: asyncio.Task[None] | None = None
         try:
             if timeline.row.spec.rtsp_url:
                 await check_dial(timeline.row.spec)  # a picture feed checks before each fetch
+                await self._go_in_place()
+                proc = self.proc
                 if self._live:
                     feed = await open_feed(self._config.sessions, timeline.row.spec)
             await proc.start()
+            if self._since:
+                refusal = asyncio.create_task(self._end_when_refused(), name=f"{proc.name}-refused")
             if self._live:
                 pumping = asyncio.create_task(pump(proc, feed), name=f"{proc.name}-live")
             if self._handover is not None and not timeline.row.spec.rtsp_url:
@@ -147,6 +188,8 @@ class Attempt:
             timeline.set_error(exc.detail)
             had_video = False
         finally:
+            if refusal is not None:
+                refusal.cancel()
             await proc.stop(_STOP_GRACE_S)  # read until its exit: its last writes must not block it
             if pumping is not None:
                 await asyncio.wait({pumping})
@@ -167,6 +210,12 @@ class Attempt:
             timeline.set_error(camera_error(tail[-1]))  # why the camera dropped (unless a stall said so)
         return PartOutcome.VIDEO
 
+    async def _end_when_refused(self) -> None:
+        """The record's file refused this in-place ffmpeg's header (the camera's codec changed):
+        it ends now, like a camera that dropped, and the next run writes a part of its own."""
+        await self._timeline.in_place_refused.wait()
+        await self.proc.stop(_STOP_GRACE_S)
+
     def _on_video(self, since: float) -> None:
         self._timeline.on_video(self.part, since)
         self._transition(Phase.RECORDING)
@@ -178,7 +227,7 @@ class Attempt:
         the camera's next keyframe, which may be seconds away (and an orphan stopped then would
         leave that as a gap)."""
         while self.proc.running:
-            if has_fragment(self.part):  # a few box headers read: microseconds
+            if has_fragment(self._watched, self._since):  # a few box headers read: microseconds
                 self._on_open()
                 if self._handover is not None:
                     await self._handover.complete()
@@ -189,7 +238,7 @@ class Attempt:
         timeline, config = self._timeline, self._config
         watch = PartWatch(
             self.proc,
-            self.part,
+            self._watched,
             started,
             config.stall_timeout_s,
             max(config.stall_timeout_s, _MIN_START_GRACE_S),
@@ -197,6 +246,7 @@ class Attempt:
             on_refine=lambda earlier: timeline.refine_first_frame(self.part, earlier),
             ffmpeg_bin=config.ffmpeg_bin,
             ready=self._handover.done if self._handover is not None else None,
+            since=self._since,
         )
         had_video = await watch.run(stop)
         if watch.end is WatchEnd.STALLED:

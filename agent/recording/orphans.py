@@ -1,4 +1,5 @@
-"""ffmpeg processes left running by an agent that died: found by the part file they write.
+"""ffmpeg processes left running by an agent that died: found by the part file they write (or the
+record's file, which an ffmpeg that continues it in place writes through an inherited descriptor).
 
 Recording ffmpegs run in their own session, so a SIGKILLed agent leaves them recording. The
 restarted agent must not record the same camera twice into overlapping parts, nor lose the seconds a
@@ -36,9 +37,21 @@ def writers_of(paths: list[Path]) -> list[int]:
                 args = f.read().split(b"\0")
         except OSError:
             continue  # gone, or not ours to read
-        if wanted.intersection(written_paths([os.fsdecode(arg) for arg in args[:-1]])):
+        written = written_paths([os.fsdecode(arg) for arg in args[:-1]])
+        if wanted.intersection(_resolved(entry, path) for path in written):
             found.append(int(entry))
     return found
+
+
+def _resolved(pid: str, path: str) -> str:
+    """`pipe:N` (an ffmpeg continuing the record's file in place) as the file its descriptor N is."""
+    number = path.removeprefix("pipe:")
+    if number == path or not number.isdigit():
+        return path
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{number}")
+    except OSError:
+        return path
 
 
 class Handover:

@@ -8,10 +8,12 @@ learns why a record has a hole from any report after it, not only from a heartbe
 come during the outage. A gap that is no error of the record (the agent was down, a camera opened
 again with full probing) says why on the gap only.
 
-Each ffmpeg run writes its own part, so nothing ffmpeg wrote is ever overwritten, and a run that
-got no video leaves no part behind. The first part is the record's file (`files.record_file`): it
-is hashed as it grows, later parts' fragments are appended to it, and at stop it is renamed to the
-final name, so a stop costs the same whatever the length. A template whose output is not
+Each ffmpeg run is a part, and a run that got no video leaves nothing behind. The first part is
+the record's file (`files.record_file`): it is hashed as it grows, and at stop it is renamed to the
+final name, so a stop costs the same whatever the length. A later run of the default template
+continues that file itself (`begin_in_place`: its part is a name in the journal, no file; no byte is
+written twice); any other later run (a dead agent's ffmpeg still writing, another template) writes a
+part file whose fragments are appended to the record's file. A template whose output is not
 fragmented MP4 (or a camera whose codec changed) falls back to joining the parts at stop. Time that no part covers is a gap: from the end of the last
 video (last growth of the part, or its mtime when ffmpeg exited by itself) to the start of the run
 that brought video again.
@@ -30,7 +32,7 @@ from agent.errors import Fmp4Error, JoinError, NoSpaceError
 from agent.ffmpeg.probe import probe_duration
 from agent.files.finalise import FinalFile, make_final_file
 from agent.files.layout import RecordPaths, has_fragment
-from agent.files.record_file import RecordFile
+from agent.files.record_file import CodecChanged, InPlace, RecordFile
 from agent.recording.journal import Gap, Journal, RecordRow
 from shared.enums import GapReason, RecordStatus
 from shared.heartbeat import clip_gap_detail
@@ -60,6 +62,11 @@ class Timeline:
         self._file_failed = False  # parts are joined at stop instead
         self._short_of_space = False  # a fragment waits for room in the record's file
         self._file_lock = asyncio.Lock()  # one worker thread at a time touches the file
+        # Later parts whose ffmpeg writes the record's file itself: where each one's bytes begin.
+        self._in_place: dict[str, int] = {}
+        # Set when such an ffmpeg brought other codec parameters: it must end (its fragments are
+        # not taken), and the next run writes a part of its own.
+        self.in_place_refused = asyncio.Event()
 
     @property
     def current_path(self) -> Path:
@@ -87,8 +94,31 @@ class Timeline:
         self.part = part
         return part
 
+    async def begin_in_place(self, part: Path) -> InPlace | None:
+        """The record's file, ready for `part`'s ffmpeg to continue it itself (None: it cannot, and
+        the part is a file of its own)."""
+        if self.serving is None or self._file_failed or self.in_place_refused.is_set():
+            return None
+        await self.follow_file()  # the file as the last ffmpeg left it
+        async with self._file_lock:
+            if self.file is None or self._file_failed:
+                return None
+            try:
+                start = await asyncio.to_thread(self.file.begin_in_place)
+            except NoSpaceError:
+                return None  # the last part's rest waits for room: this one is appended after it
+            except (Fmp4Error, OSError) as exc:
+                self._give_up_file(exc)
+                return None
+        if start is not None:
+            self._in_place[str(part)] = start.offset
+        return start
+
     def drop_part(self, part: Path, started: float) -> None:
         """A run that got no video: an outage must not leave hundreds of empty parts."""
+        offset = self._in_place.pop(str(part), None)
+        if offset is not None and self.file is not None and self.file.hashed <= offset:
+            os.truncate(self.file.path, offset)  # whatever its ffmpeg began to write
         part.unlink(missing_ok=True)
         self.row.parts.remove(str(part))
         self.row.bases.pop(str(part), None)
@@ -171,6 +201,11 @@ class Timeline:
                 # The file is as it was before that fragment: it is taken in once there is room.
                 self._note_no_space(exc)
                 return
+            except CodecChanged as exc:
+                log.warning("record %s: %s; its next run writes a part of its own", self.row.record_id, exc)
+                self.set_error(str(exc))
+                self.in_place_refused.set()
+                return
             except (Fmp4Error, OSError) as exc:
                 self._give_up_file(exc)
                 return
@@ -188,7 +223,7 @@ class Timeline:
             self.file = RecordFile.recover(parts, self.row.bases, self.row.trims)
             return None
         latest = parts[-1]
-        if latest in (self.file.path, self.file.source):
+        if latest in (self.file.path, self.file.source) or str(latest) in self._in_place:
             self.file.follow()
             return None
         self.file.append_from(latest, trim_s=self.row.trims.get(str(latest), 0.0))
@@ -245,6 +280,9 @@ class Timeline:
             except NoSpaceError as exc:
                 new_base = None
                 await self._drop_the_rest(exc)
+            except CodecChanged as exc:  # the last run's fragments are not taken: the file ends before
+                new_base = None
+                log.warning("record %s: %s; not taken into the file", self.row.record_id, exc)
             if new_base is not None:
                 self.row.bases[new_base[0]] = new_base[1]
                 self.save()

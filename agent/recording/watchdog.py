@@ -42,6 +42,7 @@ class PartWatch:
     on_refine: Callable[[float], None] = lambda _earlier: None  # a closer (earlier) value of that time
     ffmpeg_bin: str = "ffmpeg"
     ready: asyncio.Event | None = None  # video is reported only once set (an orphan's handover)
+    since: int = 0  # where this run's bytes begin in `part` (an ffmpeg continuing the record's file)
     had_video: bool = False
     video_end: float | None = None  # wall time the video stopped, unless the run was stopped
     end: WatchEnd = WatchEnd.STOPPED
@@ -63,7 +64,7 @@ class PartWatch:
                 size, mtime = _size_and_mtime(self.part)
                 if size > last_size:
                     last_size = size
-                    if not self.had_video and has_fragment(self.part):
+                    if not self.had_video and has_fragment(self.part, self.since):
                         self.had_video = True
                         self._refine_until = time.monotonic() + REFINE_S
                     if self.had_video:
@@ -107,7 +108,7 @@ class PartWatch:
         "Now" is when ffmpeg wrote what was measured (the part's mtime, read after it): a busy agent
         that polls late must not make the estimate late too."""
         now = time.time()
-        duration = await part_duration(self.part, self.ffmpeg_bin)  # in-process: no ffprobe
+        duration = await part_duration(self.part, self.ffmpeg_bin, self.since)  # in-process: no ffprobe
         if duration is not None:
             written = min(now, _size_and_mtime(self.part)[1])
             estimate = max(self.started, written - duration)

@@ -4,6 +4,7 @@ an agent restart in the middle of an append neither loses nor repeats a fragment
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,20 +12,38 @@ from pathlib import Path
 import pytest
 
 from agent.errors import Fmp4Error
-from agent.files.record_file import RecordFile
+from agent.files.fmp4 import Fragment, read_box, top_boxes
+from agent.files.record_file import CodecChanged, RecordFile
 from videorec_testing.media import ffprobe_json
 
 FPS = 25
 
 
-def make_part(path: Path, seconds: float, size: str = "320x240", start: float = 0.0) -> Path:
+def make_part(
+    path: Path, seconds: float, size: str = "320x240", start: float = 0.0, bframes: int = 0
+) -> Path:
     """A real fragmented part, as the agent's ffmpeg writes it (same muxer and flags)."""
     source = f"testsrc2=size={size}:rate={FPS}"
     argv = ["ffmpeg", "-v", "error", "-y", "-ss", str(start), "-f", "lavfi", "-i", source, "-t", str(seconds)]
-    argv += ["-c:v", "libx264", "-preset", "ultrafast", "-g", str(FPS), "-pix_fmt", "yuv420p"]
+    argv += encoder(bframes)
     argv += ["-f", "mov", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", str(path)]
     subprocess.run(argv, check=True)
     return path
+
+
+def encoder(bframes: int) -> list[str]:
+    return [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-bf",
+        str(bframes),
+        "-g",
+        str(FPS),
+        "-pix_fmt",
+        "yuv420p",
+    ]
 
 
 def md5_of(path: Path) -> str:
@@ -182,3 +201,79 @@ def test_a_part_with_other_codec_parameters_is_refused(tmp_path: Path) -> None:
     record.append_from(other)
     with pytest.raises(Fmp4Error, match="other codec parameters"):
         record.follow()
+
+
+def continue_in_place(record: RecordFile, seconds: float, size: str = "320x240", start: float = 30.0) -> None:
+    """A later ffmpeg continuing the record's file itself, as the agent runs it after a reconnect:
+    the default muxer with the in-place flags, writing a descriptor of the file opened to append.
+    B-frames, so that its first decode time comes before its first presentation time."""
+    begin = record.begin_in_place()
+    assert begin is not None
+    source = f"testsrc2=size={size}:rate={FPS}"
+    argv = ["ffmpeg", "-v", "error", "-ss", str(start), "-f", "lavfi", "-i", source, "-t", str(seconds)]
+    argv += encoder(bframes=2)
+    argv += [
+        "-f",
+        "mov",
+        "-movflags",
+        "+frag_keyframe+empty_moov+default_base_moof+frag_discont+delay_moov+skip_trailer",
+    ]
+    argv += [
+        "-fragment_index",
+        str(begin.fragment_index),
+        "-use_editlist",
+        "0",
+        "-avoid_negative_ts",
+        "make_non_negative",
+    ]
+    fd = os.open(record.path, os.O_WRONLY | os.O_APPEND)
+    try:
+        argv += ["-output_ts_offset", f"{begin.ts_offset_s:.6f}", f"pipe:{fd}"]
+        subprocess.run(argv, check=True, pass_fds=(fd,))
+    finally:
+        os.close(fd)
+
+
+def test_a_later_ffmpeg_continues_the_file_in_place_and_a_restart_finds_it_whole(tmp_path: Path) -> None:
+    first = make_part(tmp_path / "part-0001.mp4", 2, bframes=2)
+    frames_made = frames_and_duration(first)[0]
+    record = RecordFile(first)
+    record.follow()
+    continue_in_place(record, 2)
+    record.follow()  # its header becomes a `free` box, its fragments are hashed
+    continue_in_place(record, 2, start=60.0)
+    # The agent restarts before it has looked at the last run: it reads the file again from the start.
+    again = RecordFile.recover([first], {}, {})
+    sealed = again.seal()
+    assert sealed.md5 == md5_of(first) and sealed.size == first.stat().st_size
+    assert list(tmp_path.iterdir()) == [first]  # no other file ever held what was recorded
+    frames, duration = frames_and_duration(first)
+    assert abs(frames - 3 * frames_made) <= 3  # each run as long as the first, to a frame
+    assert duration == pytest.approx(6.0, abs=0.2) and sealed.duration_s == pytest.approx(duration, abs=0.01)
+    with first.open("rb") as f:
+        boxes = list(top_boxes(f, 0, sealed.size))
+        sequences = [Fragment.parse(read_box(f, box)).sequence for box in boxes if box.type == b"moof"]
+    kinds = [box.type for box in boxes]
+    assert kinds.count(b"ftyp") == 1 and kinds.count(b"moov") == 1 and kinds.count(b"free") == 2
+    assert sequences == list(range(1, len(sequences) + 1))
+    decoded = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(first), "-f", "null", "-"], capture_output=True
+    )
+    assert decoded.stderr == b""
+    assert frame_at(first, 5.0)  # seeks into the last run
+
+
+def test_a_later_ffmpeg_with_other_codec_parameters_is_cut_off(tmp_path: Path) -> None:
+    first = make_part(tmp_path / "part-0001.mp4", 2, bframes=2)
+    frames_made = frames_and_duration(first)[0]
+    original = first.read_bytes()
+    record = RecordFile(first)
+    record.follow()
+    continue_in_place(record, 1, size="640x480")
+    with pytest.raises(CodecChanged):
+        record.follow()
+    assert record.begin_in_place() is None  # the next run writes a part of its own
+    sealed = record.seal()
+    assert first.read_bytes() == original[: record.hashed]  # what the first ffmpeg wrote, its index cut
+    assert sealed.md5 == md5_of(first)
+    assert frames_and_duration(first)[0] == frames_made
