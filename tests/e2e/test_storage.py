@@ -100,6 +100,10 @@ def test_a_full_disk_pauses_records_and_they_go_on_when_space_returns(
     filler.unlink()
     wait_until(lambda: not agent_row(cp)["pausing_for_space"], 30, interval=0.2, what="the record to go on")
     wait_until(lambda: records(cp, "fd-1")[0]["gaps"], 30, interval=0.2, what="video after the pause")
+    # The run after the pause writes the record's file itself: no other file holds what it records,
+    # nothing is copied (no recorded byte is written twice, and a stop has nothing left to join).
+    (parts,) = disk.rglob("*.parts")
+    assert [p.name for p in parts.iterdir()] == ["part-0001.mp4"], list(parts.iterdir())
     with cp.client() as c:
         assert c.put("/api/v1/record", json={"tag_name": "fd-1"}).status_code == 200
     (done,) = records(cp, "fd-1")
