@@ -62,8 +62,9 @@ class LoopLag:
         self.note(seconds, now)
 
     def queue_s(self, now: float | None = None) -> float:
-        """How long a request waits before it is handled, now: the worst tick of the last second, or
-        how overdue the tick is at this moment (a loop busy right now, the tick not woken yet); or,
+        """How long a request waits before it is handled, now: the least late tick of the last second
+        (every one of them late: a standing queue), or how overdue the tick is when it has not woken
+        for a whole second (a loop stalled right now); or,
         when the loop keeps time but the database does not (its connections all busy, its host
         starved), the fastest beat of the last second that needed it: when even that one waited, the
         wait is a standing queue, not a burst (as CoDel tells them apart)."""
@@ -76,9 +77,14 @@ class LoopLag:
             # first beat got 503 on a loaded machine). Until the tick has run for a window, and
             # before it runs at all, the loop's lateness is not known yet.
             return database
-        overdue = now - self._woke - self.tick_s
-        loop = max((late for at, late in self._ticks if at >= now - QUEUE_WINDOW_S), default=0.0)
-        return max(overdue, loop, database)
+        ticks = [late for at, late in self._ticks if at >= now - QUEUE_WINDOW_S]
+        # CoDel's test again: a standing queue makes every tick of the window late, one stall (a
+        # collection, a moment without CPU on a loaded host) only one of them, and shedding after it
+        # refused beats that had waited once and that no later beat would wait again (a lone agent's
+        # beat got 503 on a loaded machine). A loop that has not ticked for a whole window is
+        # stalled right now: how overdue its tick is counts.
+        loop = min(ticks) if ticks else now - self._woke - self.tick_s
+        return max(loop, database)
 
     def shed(self, now: float | None = None) -> None:
         """A heartbeat was refused for lateness: this replica is late, whatever its loop says next."""

@@ -126,3 +126,18 @@ def test_a_replica_just_started_serves_the_beats_that_waited_through_its_start()
     assert lag.queue_s(now + 0.9) == 0.0
     lag.tick(0.8, now + 1.8)  # still late a whole window after: a standing queue
     assert lag.queue_s(now + 1.8) == pytest.approx(0.8)
+
+
+def test_one_stall_of_the_loop_is_no_queue_and_a_late_window_is() -> None:
+    """A single late tick (a collection, a moment without CPU) shed every beat for a second: a lone
+    agent's next beat got 503 on a loaded machine although nothing stood in the queue."""
+    lag = LoopLag()
+    now = time.monotonic()
+    lag._woke = lag._ticking_since = now - 5.0  # ticking for long
+    lag.tick(0.0, now)
+    lag.tick(0.7, now + 0.8)  # one stall of 0.7 s among ticks that kept time
+    assert lag.queue_s(now + 0.85) < 0.5
+    lag.tick(0.7, now + 1.6)
+    lag.tick(0.7, now + 2.4)  # every tick of the last second late: a standing queue
+    assert lag.queue_s(now + 2.45) == pytest.approx(0.7)
+    assert lag.queue_s(now + 4.0) == pytest.approx(4.0 - 2.4 - lag.tick_s)  # stalled since: overdue
