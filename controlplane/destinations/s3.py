@@ -23,30 +23,34 @@ class S3Destination:
 
     async def copy(self, outgoing: Outgoing) -> str:
         key = copy_key(outgoing.tag_name, outgoing.record)
-        if outgoing.attempt > 1:
-            # An earlier attempt may have died with the bucket: its parts could not be aborted then.
-            await self._clean_up(key)
+        # An earlier attempt may have died with the bucket: its parts could not be aborted then. The
+        # bucket may still be away at this look and back for the upload: then they go after it.
+        cleaned = outgoing.attempt == 1 or await self._clean_up(key)
         try:
             result = await self._bucket.upload(key, outgoing.chunks, outgoing.size, outgoing.md5)
         except BucketError:
             await self._clean_up(key)
             raise
+        if not cleaned:
+            await self._clean_up(key)  # this copy is complete: only the dead attempts' uploads are left
         if result.hash_md5 != outgoing.md5:
             raise CopyVerificationError(
                 f"s3://{self.bucket_name} kept {result.hash_md5}, expected {outgoing.md5}"
             )
         return self._bucket.location(key)
 
-    async def _clean_up(self, key: str) -> None:
+    async def _clean_up(self, key: str) -> bool:
+        """Abort the unfinished uploads of `key`; False when the bucket could not be asked."""
         try:
             aborted = await self._bucket.abort_incomplete_uploads(key)
         except BucketError as exc:
             log.warning(
                 "s3://%s: leftover parts of %s not aborted yet: %s", self.bucket_name, key, exc.message
             )
-            return
+            return False
         if aborted:
             log.info("s3://%s: aborted %s unfinished upload(s) of %s", self.bucket_name, aborted, key)
+        return True
 
     async def delete(self, record_id: str, sync_location: str) -> None:
         bucket, _, key = sync_location.removeprefix("s3://").partition("/")

@@ -135,19 +135,23 @@ def test_the_destination_pulls_the_record_and_its_md5_matches(site: Site) -> Non
 def test_a_pull_cut_by_the_destination_dying_resumes_where_it_stopped(site: Site) -> None:
     record = site.record("resumed", seconds=5)
     size = record["size_bytes"]
-    rate = max(size // 8, 64 * 1024)  # about 8 s at the cap: time to kill the agent mid-pull
+    # About 10 s at the cap, killed an eighth of the way: seconds to spare for a test process that a
+    # loaded machine lets run late (under CI load one saw the whole copy written by then).
+    rate = max(size // 10, 64 * 1024)
     job_id = site.sync("resumed", "agent://dest/resumed", bandwidth_bps=rate)
     folder = site.dest.storage / "sync" / "resumed"
 
     def partial() -> Path | None:
         found = list(folder.glob("*.resume")) if folder.exists() else []
-        return found[0] if found and found[0].stat().st_size >= size // 4 else None
+        return found[0] if found and found[0].stat().st_size >= size // 8 else None
 
-    resume_file = wait_until(partial, 60, interval=0.05, what="a quarter of the copy written")
+    resume_file = wait_until(partial, 60, interval=0.05, what="an eighth of the copy written")
     site.dest.kill()  # SIGKILL: no chance to tidy up
-    written = resume_file.stat().st_size
-    assert 0 < written < size, (written, size)
-    site.stack.restart_agent(site.dest)  # the same agent and storage, online again
+    try:
+        written = resume_file.stat().st_size
+        assert 0 < written < size, (written, size)
+    finally:  # the module's other tests need the destination, whatever this one found
+        site.stack.restart_agent(site.dest)  # the same agent and storage, online again
     job = site.wait_job(job_id)
     assert job["status"] == "completed", job
     assert job["items"][0]["attempts"] >= 2

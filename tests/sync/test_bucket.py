@@ -6,12 +6,15 @@ import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from controlplane.destinations import Outgoing, copy_key
 from controlplane.destinations.bucket import Bucket, BucketError, parse_s3_location
+from controlplane.destinations.s3 import S3Destination
 from controlplane.errors import CopyVerificationError
 from controlplane.settings import BucketSettings
 from videorec_testing.s3 import MotoS3, moto_s3
@@ -304,3 +307,32 @@ def test_config_reads_from_json_and_hides_the_secret() -> None:
     )
     assert config.region == "us-east-1" and config.secret_access_key.get_secret_value() == "hush"
     assert "hush" not in repr(config)
+
+
+async def test_a_retry_that_finds_the_bucket_away_aborts_the_dead_attempts_upload_once_it_is_back(
+    s3: MotoS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen under CI load: the retry's first look for the dead attempt's upload failed (the bucket not
+    back yet), its own upload then went through, and the dead attempt's parts were left to cost."""
+    destination = S3Destination(s3.bucket, "archive", s3.config)
+    data = os.urandom(3 * MiB)
+    record = SimpleNamespace(id="rec-9", size_bytes=len(data), hash_md5=md5(data))
+    key = "archive/" + copy_key("tag", record)  # type: ignore[arg-type]
+    dead = s3.client().create_multipart_upload(Bucket=s3.bucket, Key=key)  # the attempt the bucket cut
+    s3.client().upload_part(
+        Bucket=s3.bucket, Key=key, UploadId=dead["UploadId"], PartNumber=1, Body=b"x" * MiB
+    )
+    real = Bucket.abort_incomplete_uploads
+    looks: list[str] = []
+
+    async def away_at_first(self: Bucket, key_name: str | None = None) -> int:
+        looks.append(key_name or "")
+        if len(looks) == 1:
+            raise BucketError("the bucket is not back yet")
+        return await real(self, key_name)
+
+    monkeypatch.setattr(Bucket, "abort_incomplete_uploads", away_at_first)
+    outgoing = Outgoing(record, "tag", chunked(data), 60.0, attempt=2)  # type: ignore[arg-type]
+    location = await destination.copy(outgoing)
+    assert location == f"s3://{s3.bucket}/{key}" and exists(s3, key)
+    assert len(looks) == 2 and pending_uploads(s3) == []
