@@ -20,6 +20,9 @@ from shared.media_fanout import Init, Item, Reader
 from shared.rpc import agent_pb2 as pb
 
 _STATUS_EVERY_S = 2.0
+# Failures that a camera's next answer may mend, and how long they may last before the viewer is told.
+_TRANSIENT = frozenset({CameraFailure.UNREACHABLE, CameraFailure.BAD_RESPONSE, CameraFailure.NO_FRAME})
+_TRANSIENT_S = 4.0  # the session asks again after 0.5, 1.5 and 3.5 s
 
 
 async def live_stream(
@@ -42,13 +45,21 @@ async def live_stream(
 
 
 async def _first(session: CameraSession, reader: Reader, timeout_s: float) -> pb.MediaPiece:
-    """The init segment, or a CameraError saying why the camera gave none."""
+    """The init segment, or a CameraError saying why the camera gave none: at once for what asking
+    again cannot mend (credentials, no such stream), after `_TRANSIENT_S` of failing for the rest (a
+    camera that refused one connection, as one busy or just started does, is asked again meanwhile:
+    the viewer got 502 from a camera that answered the next try)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
+    failing_since: float | None = None
     while True:
         error = session.error
         if error is not None and session.fanout.init is None:
-            raise CameraError(error.source_id, error.detail, error.reason)
+            failing_since = loop.time() if failing_since is None else failing_since
+            if error.reason not in _TRANSIENT or loop.time() - failing_since >= _TRANSIENT_S:
+                raise CameraError(error.source_id, error.detail, error.reason)
+        else:
+            failing_since = None
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise CameraError(

@@ -22,6 +22,7 @@ from agent.files.fmp4_stream import Splitter
 from shared.media_fanout import Fragment, Init
 from videorec_testing.cameras import RtspCamera, start_rtsp_camera
 from videorec_testing.media import assert_jpeg_decodes, split_multipart
+from videorec_testing.net import free_port
 from videorec_testing.processes import AgentProc, ControlPlane
 from videorec_testing.stack import start_stack
 from videorec_testing.wait import wait_until
@@ -157,6 +158,22 @@ def test_a_viewer_that_stops_reading_does_not_stall_the_others(stack: tuple[Cont
     assert len(fragments) >= 15, len(fragments)
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
     assert max(gaps) < 1.5, max(gaps)
+
+
+def test_a_camera_that_refuses_the_first_connection_plays_once_it_answers(
+    stack: tuple[ControlPlane, AgentProc],
+) -> None:
+    """A camera busy or just started refuses a connection now and then (the test camera did under
+    load): the viewer waits for the next try instead of getting 502."""
+    cp, _ = stack
+    port = free_port()
+    source_id = add_source(cp, f"rtsp://127.0.0.1:{port}/stream")  # nothing listens there yet
+    with ThreadPoolExecutor(1) as pool:
+        viewer = pool.submit(read_stream, cp, source_id, 1.0)
+        time.sleep(0.3)  # a real wait: the viewer's first connection is refused meanwhile
+        with start_rtsp_camera(port=port):
+            _, data, _ = viewer.result(timeout=30)
+    assert isinstance(Splitter().feed(data)[0], Init)
 
 
 def test_token_mode_stream_and_websocket_tickets(
