@@ -77,6 +77,8 @@ async def serve(args: argparse.Namespace) -> None:
             while True:
                 item = await queue.get()
                 await response.write(header(item) + item.data)
+        except ConnectionResetError:
+            return web.Response()  # the reader left
         finally:
             queues.remove(queue)
 

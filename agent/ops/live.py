@@ -25,8 +25,11 @@ def add_routes(app: web.Application, tickets: LiveTickets) -> None:
                     item = await reader.next()
                 except StreamEnded:
                     break
-                # One write per item: its header and bytes go to the socket in one send.
-                await response.write(header(item) + item.data)
+                try:
+                    # One write per item: its header and bytes go to the socket in one send.
+                    await response.write(header(item) + item.data)
+                except ConnectionResetError:
+                    break  # the control plane left (its viewers did): nothing to report
             return response
         finally:
             tickets.release(ticket, reader)

@@ -5,6 +5,7 @@ with the call (its answer ends, a new GET is refused)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import cast
 
@@ -22,6 +23,7 @@ from shared.media_fanout import Fragment, Init
 from shared.rpc import agent_pb2 as pb
 from videorec_testing.async_timeout import within
 from videorec_testing.cameras import RtspCamera, start_rtsp_camera
+from videorec_testing.wait import await_until
 
 pytestmark = pytest.mark.anyio
 
@@ -78,3 +80,23 @@ async def test_items_come_over_http_for_as_long_as_the_call_holds_the_ticket(
             assert response.status == 404
         async with http.get(f"{base}/live/not-a-ticket") as response:
             assert response.status == 404
+
+
+async def test_a_reader_that_leaves_is_let_go_without_an_error(
+    rtsp_camera: RtspCamera, sessions_on_http: tuple[SessionHub, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    sessions, base = sessions_on_http
+    spec = CameraSpec(source_id=8, rtsp_url=rtsp_camera.url)
+    call = cast(AsyncGenerator[pb.MediaPiece, None], live_stream(sessions, spec, 20.0, over_http=True))
+    first = await within(30, anext(call), "the first piece")
+    try:
+        async with aiohttp.ClientSession() as http:
+            response = await http.get(f"{base}/live/{first.http_ticket}")
+            await within(10, read_item(response.content.readexactly), "the init segment")
+            session = sessions.running(8)
+            assert session is not None and session.fanout.reader_count == 1
+            response.close()  # the control plane's viewers left
+            await await_until(lambda: session.fanout.reader_count == 0, 10, what="the reader to be let go")
+    finally:
+        await call.aclose()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
