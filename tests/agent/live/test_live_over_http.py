@@ -100,3 +100,20 @@ async def test_a_reader_that_leaves_is_let_go_without_an_error(
     finally:
         await call.aclose()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_the_call_says_why_no_video_comes_while_the_items_go_over_http(
+    sessions_on_http: tuple[SessionHub, str],
+) -> None:
+    sessions, _base = sessions_on_http
+    with start_rtsp_camera(fps=25) as camera:
+        spec = CameraSpec(source_id=9, rtsp_url=camera.url)
+        call = cast(AsyncGenerator[pb.MediaPiece, None], live_stream(sessions, spec, 20.0, over_http=True))
+        try:
+            first = await within(30, anext(call), "the first piece")
+            assert first.http_ticket
+            camera.stop()  # the camera goes away mid-stream
+            piece = await within(20, anext(call), "a status piece")
+            assert piece.status and not piece.data, piece
+        finally:
+            await call.aclose()
