@@ -100,7 +100,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         readiness = Readiness(settings, reserve, lambda: beat.connected)
         media = MediaFiles(records, media_key(token, settings.name) if token else None, copies)
         ops_runner, http_port = await ops_server.start(
-            readiness, settings.http_host, settings.http_port, media
+            readiness, settings.http_host, settings.http_port, media, hub.sessions.tickets
         )
         state.http_address = http_address(settings.http_host, http_port, state.address)
         print(f"videorec agent {settings.name} http on {state.http_address}", flush=True)

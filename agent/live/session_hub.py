@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from agent.cameras.spec import CameraSpec
 from agent.live.session import CameraSession, Feed, SessionSettings
+from agent.live.tickets import LiveTickets
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ class SessionHub:
         self._all: set[CameraSession] = set()
         self._no_audio: set[CameraSpec] = set()  # cameras whose audio MP4 cannot hold: not tried again
         self._closed = False
+        self.tickets = LiveTickets()  # the sessions' items on the HTTP port (agent.ops.live)
 
     @property
     def session_count(self) -> int:

@@ -1,5 +1,5 @@
-"""The agent's HTTP port: probes, metrics, and recordings for signed URLs (agent.ops.media), which
-aiohttp sends with sendfile."""
+"""The agent's HTTP port: probes, metrics, recordings for signed URLs (agent.ops.media), which
+aiohttp sends with sendfile, and live items for the control plane's relay (agent.ops.live)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from agent.live.tickets import LiveTickets
 from agent.metrics_registry import REGISTRY
+from agent.ops import live
 from agent.ops.media import MediaFiles, add_routes
 from agent.settings import AgentSettings
 
@@ -51,7 +53,9 @@ def _writable(settings: AgentSettings) -> bool:
         return False
 
 
-def make_app(readiness: Readiness, media: MediaFiles | None = None) -> web.Application:
+def make_app(
+    readiness: Readiness, media: MediaFiles | None = None, tickets: LiveTickets | None = None
+) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -71,15 +75,21 @@ def make_app(readiness: Readiness, media: MediaFiles | None = None) -> web.Appli
     app.router.add_get("/metrics", metrics)
     if media is not None:
         add_routes(app, media)
+    if tickets is not None:
+        live.add_routes(app, tickets)
     return app
 
 
 async def start(
-    readiness: Readiness, host: str, port: int, media: MediaFiles | None = None
+    readiness: Readiness,
+    host: str,
+    port: int,
+    media: MediaFiles | None = None,
+    tickets: LiveTickets | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Serve on host:port (0 picks one); returns the runner to clean up and the bound port."""
     # No access log: a signed URL is a credential until it expires.
-    runner = web.AppRunner(make_app(readiness, media), access_log=None)
+    runner = web.AppRunner(make_app(readiness, media, tickets), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -5,7 +5,11 @@ fragment as the camera sends it. A camera that cannot be read before anything wa
 CameraError (FAILED_PRECONDITION with why, by agent.rpc.status), so the control plane can answer with an HTTP status; once the stream
 has started, a camera that goes away is a status piece every few seconds (the viewer shows
 "reconnecting: connection refused") while the session keeps asking the camera, and the stream goes
-on with a new init segment when it is back."""
+on with a new init segment when it is back.
+
+`over_http` (the control plane reaches the agent's HTTP port): the first piece carries a ticket to
+the same items on the HTTP port (agent.ops.live), where they cost a fraction of a gRPC message each,
+and the call then only holds the session and sends the status pieces."""
 
 from __future__ import annotations
 
@@ -26,13 +30,22 @@ _TRANSIENT_S = 4.0  # the session asks again after 0.5, 1.5 and 3.5 s
 
 
 async def live_stream(
-    sessions: SessionHub, spec: CameraSpec, first_timeout_s: float
+    sessions: SessionHub, spec: CameraSpec, first_timeout_s: float, *, over_http: bool = False
 ) -> AsyncIterator[pb.MediaPiece]:
     if not spec.rtsp_url:
         raise CameraError(spec.source_id, "a picture-only source has no live video", CameraFailure.INVALID)
     async with sessions.hold(spec) as session:
         with session.fanout.reading() as reader:
-            yield await _first(session, reader, first_timeout_s)
+            first = await _first(session, reader, first_timeout_s)
+            if over_http:
+                reader.close()  # the items go on the HTTP port: this call only holds the session
+                with sessions.tickets.issued(session) as ticket:
+                    first.http_ticket = ticket
+                    yield first
+                    async for piece in _statuses(session):
+                        yield piece
+                return
+            yield first
             while True:
                 try:
                     item = await reader.next(_STATUS_EVERY_S)
@@ -69,6 +82,17 @@ async def _first(session: CameraSession, reader: Reader, timeout_s: float) -> pb
             return _piece(await reader.next(min(remaining, 0.25)))
         except TimeoutError:
             continue  # look at the session's error again
+
+
+async def _statuses(session: CameraSession) -> AsyncIterator[pb.MediaPiece]:
+    """While the items go over HTTP: a status piece every few seconds that no fragment came."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(_STATUS_EVERY_S)
+        latest = session.fanout.latest_at
+        if session.fanout.init is None or latest is None or loop.time() - latest > _STATUS_EVERY_S:
+            error = session.error
+            yield pb.MediaPiece(status=error.detail if error is not None else "no video from the camera")
 
 
 def _piece(item: Item) -> pb.MediaPiece:

@@ -87,7 +87,8 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self, request: pb.LiveStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.MediaPiece]:
         spec = spec_from_proto(request.source)
-        async for piece in live_stream(self._state.hub.sessions, spec, self._settings.snapshot_timeout_s):
+        sessions, timeout_s = self._state.hub.sessions, self._settings.snapshot_timeout_s
+        async for piece in live_stream(sessions, spec, timeout_s, over_http=request.over_http):
             yield piece
 
     @grpc_status

@@ -209,9 +209,11 @@ class AgentClient:
         )
         return FrameStream(self, call, source.id)
 
-    def live_stream(self, source: pb.SourceSpec) -> grpc.aio.UnaryStreamCall:
-        """The camera's own video as fMP4 pieces (controlplane.stream_relay reads and cancels it)."""
-        return self._stub.LiveStream(pb.LiveStreamRequest(source=source), metadata=self._metadata)
+    def live_stream(self, source: pb.SourceSpec, *, over_http: bool = False) -> grpc.aio.UnaryStreamCall:
+        """The camera's own video as fMP4 pieces (controlplane.stream_relay reads and cancels it);
+        `over_http`: the fragments on the agent's HTTP port, a ticket in the first piece."""
+        request = pb.LiveStreamRequest(source=source, over_http=over_http)
+        return self._stub.LiveStream(request, metadata=self._metadata)
 
     def test_video(self, frames: int, interval_s: float) -> FrameStream:
         call = self._stub.TestVideo(

@@ -9,7 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controlplane.context import AppContext
 from controlplane.data import records as records_data
+from controlplane.models import Agent
 from controlplane.services import pictures
+from controlplane.settings import Settings
 from controlplane.stream_relay import Upstream
 from shared.media_fanout import Init, StreamEnded
 
@@ -19,12 +21,29 @@ MP4_MEDIA_TYPE = "video/mp4"
 async def open_stream(ctx: AppContext, session: AsyncSession, source_id: int) -> Upstream:
     """The source's running upstream (its init segment already here); 404 / 403 / 502 / 503 as the
     picture routes answer them."""
-    client, spec = await pictures.client_for(ctx, session, source_id)
+    agent, spec = await pictures.agent_for(ctx, session, source_id)
+    client = ctx.agents.client(agent)
     key = (source_id, client.name, spec.SerializeToString(deterministic=True))
+    base = items_base(ctx.settings, agent)
+    http = (ctx.agents.http, base) if base is not None else None
     with pictures.no_foreign_details():
         return await ctx.streams.join(
-            key, client, lambda: client.live_stream(spec), source_id, ctx.settings.grpc_timeout_s
+            key,
+            client,
+            lambda over_http: client.live_stream(spec, over_http=over_http),
+            source_id,
+            ctx.settings.grpc_timeout_s,
+            http,
         )
+
+
+def items_base(settings: Settings, agent: Agent) -> str | None:
+    """Where the relay reads a stream's items (the agent's HTTP port, as the record proxy does), or
+    None for the call itself: an agent that reports no HTTP port, or TLS to agents asked for (the
+    HTTP port has none)."""
+    if not agent.http_address or settings.agent_tls_ca is not None:
+        return None
+    return f"http://{agent.http_address}"
 
 
 def content_type(upstream: Upstream) -> str:

@@ -13,6 +13,7 @@ from controlplane.agents.convert import source_spec
 from controlplane.context import AppContext
 from controlplane.data import sources as sources_data
 from controlplane.errors import CameraUnavailableError, ForbiddenError
+from controlplane.models import Agent
 from controlplane.services import agents as agents_service
 from controlplane.services import camera_policy
 from shared.rpc import agent_pb2 as pb
@@ -25,6 +26,13 @@ _DETAILS = re.compile(r"\s*\([^)]*\)")
 async def client_for(
     ctx: AppContext, session: AsyncSession, source_id: int
 ) -> tuple[AgentClient, pb.SourceSpec]:
+    agent, spec = await agent_for(ctx, session, source_id)
+    return ctx.agents.client(agent), spec
+
+
+async def agent_for(ctx: AppContext, session: AsyncSession, source_id: int) -> tuple[Agent, pb.SourceSpec]:
+    """The agent that reads the source, and the source as it is sent to it (403 for a camera URL the
+    policy refuses)."""
     stored = await sources_data.get(session, source_id)
     for uri in (stored.uri_rtsp, stored.picture_uri):
         reason = await camera_policy.refusal(uri, ctx.settings)
@@ -35,7 +43,7 @@ async def client_for(
     # "dirty"), and an MJPEG answer keeps this session open for as long as someone watches; an open
     # write transaction would hold SQLite's lock and stall every heartbeat meanwhile.
     await session.commit()
-    return ctx.agents.client(agent), source_spec(source)
+    return agent, source_spec(source)
 
 
 async def snapshot(ctx: AppContext, session: AsyncSession, source_id: int) -> bytes:

@@ -109,26 +109,30 @@ class LiveFramesRequest(_message.Message):
     def __init__(self, source: _Optional[_Union[SourceSpec, _Mapping]] = ..., interval_s: _Optional[float] = ...) -> None: ...
 
 class LiveStreamRequest(_message.Message):
-    __slots__ = ("source",)
+    __slots__ = ("source", "over_http")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    OVER_HTTP_FIELD_NUMBER: _ClassVar[int]
     source: SourceSpec
-    def __init__(self, source: _Optional[_Union[SourceSpec, _Mapping]] = ...) -> None: ...
+    over_http: bool
+    def __init__(self, source: _Optional[_Union[SourceSpec, _Mapping]] = ..., over_http: _Optional[bool] = ...) -> None: ...
 
 class MediaPiece(_message.Message):
-    __slots__ = ("data", "init", "codecs", "keyframe", "wallclock_unix", "status")
+    __slots__ = ("data", "init", "codecs", "keyframe", "wallclock_unix", "status", "http_ticket")
     DATA_FIELD_NUMBER: _ClassVar[int]
     INIT_FIELD_NUMBER: _ClassVar[int]
     CODECS_FIELD_NUMBER: _ClassVar[int]
     KEYFRAME_FIELD_NUMBER: _ClassVar[int]
     WALLCLOCK_UNIX_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_TICKET_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     init: bool
     codecs: str
     keyframe: bool
     wallclock_unix: float
     status: str
-    def __init__(self, data: _Optional[bytes] = ..., init: _Optional[bool] = ..., codecs: _Optional[str] = ..., keyframe: _Optional[bool] = ..., wallclock_unix: _Optional[float] = ..., status: _Optional[str] = ...) -> None: ...
+    http_ticket: str
+    def __init__(self, data: _Optional[bytes] = ..., init: _Optional[bool] = ..., codecs: _Optional[str] = ..., keyframe: _Optional[bool] = ..., wallclock_unix: _Optional[float] = ..., status: _Optional[str] = ..., http_ticket: _Optional[str] = ...) -> None: ...
 
 class Image(_message.Message):
     __slots__ = ("jpeg", "captured_unix")
