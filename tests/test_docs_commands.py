@@ -24,7 +24,7 @@ from videorec_testing.processes import start_controlplane
 from videorec_testing.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "deploy" / "README.md"]
 VENV_BIN = ROOT / ".venv" / "bin"
 
 # Whole blocks run word for word by another test, by the heading they are under.
@@ -170,14 +170,19 @@ def inline(path: Path) -> list[str]:
 INLINE = "(inline)"
 
 
+def doc_name(path: Path) -> str:
+    """How the lists here name a file: README.md and docs' by name, deploy/README.md by its path."""
+    return path.name if path.parent in (ROOT, ROOT / "docs") else str(path.relative_to(ROOT))
+
+
 def documented() -> list[tuple[str, str, str]]:
     fenced = [
-        (path.name, heading, command)
+        (doc_name(path), heading, command)
         for path in DOCS
         for heading, commands in blocks(path)
         for command in commands
     ]
-    return fenced + [(path.name, INLINE, command) for path in DOCS for command in inline(path)]
+    return fenced + [(doc_name(path), INLINE, command) for path in DOCS for command in inline(path)]
 
 
 def _test_exists(test_id: str) -> bool:
