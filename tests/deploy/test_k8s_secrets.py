@@ -20,7 +20,8 @@ from tests.deploy.support import podman_env, require_tool
 from tests.deploy.test_manifests import OVERLAY, pod_specs, render
 from tests.test_docs_commands import commands_of, shell
 
-pytestmark = [pytest.mark.container, pytest.mark.xdist_group("image")]
+# The image fixture may build the image from nothing when this is the group's first test.
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("image"), pytest.mark.timeout(1200)]
 
 PAGE = "deploy/README.md"
 OFFLINE = " --dry-run=client -o yaml"  # the nearest a machine without a cluster comes to running them
