@@ -24,7 +24,7 @@ from videorec_testing.processes import start_controlplane
 from videorec_testing.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "deploy" / "README.md"]
 VENV_BIN = ROOT / ".venv" / "bin"
 
 # Whole blocks run word for word by another test, by the heading they are under.
@@ -78,10 +78,58 @@ RUN_ELSEWHERE |= {
         "tests/deploy/test_alerts.py::test_alert_rules_fire_as_their_tests_say"
     ),
 }
+# deploy/README.md's compose commands: run as written, `docker compose` by podman-compose as the page says.
+RUN_ELSEWHERE |= dict.fromkeys(
+    [
+        "cd deploy && cp .env.example .env",
+        '(set -a; . ./.env; podman run --rm -e VIDEOREC_AGENTS_KEY "$VIDEOREC_IMAGE" videorec-controlplane '
+        "enrol-agent agent-1)",
+        "podman-compose up -d --no-deps",
+        "docker compose exec -T postgres pg_dump -Fc -U videorec videorec >videorec-before-upgrade.dump",
+        "docker compose run --rm migrate",
+        "docker compose up -d --no-deps --wait controlplane-1 && docker compose up -d --no-deps controlplane-2",
+        "docker compose up -d --no-deps agent",
+    ],
+    "tests/deploy/test_compose.py::test_the_compose_commands_bring_a_site_up_and_upgrade_it",
+)
+# deploy/README.md's Kubernetes secrets: the files as written; `kubectl create` offline (--dry-run=client).
+RUN_ELSEWHERE |= dict.fromkeys(
+    [
+        "umask 077; mkdir -p secrets/videorec secrets/north",
+        "printf %s 'postgresql://videorec:PASSWORD@db.example:5432/videorec' >secrets/videorec/database-url",
+        'printf %s "$(openssl rand -hex 32)" >secrets/videorec/api-token',
+        'printf %s "$(openssl rand -hex 32)" >secrets/videorec/agents-key',
+        "VIDEOREC_AGENTS_KEY=$(cat secrets/videorec/agents-key) podman run --rm -e VIDEOREC_AGENTS_KEY videorec "
+        "videorec-controlplane enrol-agent videorec-agent-north-0 | tr -d '\\n' >secrets/north/token",
+        "kubectl create namespace videorec",
+        "kubectl -n videorec create secret generic videorec --from-file=secrets/videorec",
+        "kubectl -n videorec create secret generic videorec-agent-north --from-file=secrets/north",
+    ],
+    "tests/deploy/test_k8s_secrets.py::test_the_secrets_commands_make_every_key_the_manifests_read",
+)
+RUN_ELSEWHERE["kubectl kustomize"] = "tests/deploy/test_manifests.py::test_every_kustomization_renders"
 # Named for where this suite cannot run it, and why: nothing else may be here.
+NO_CLUSTER = (
+    "no Kubernetes cluster on the test machine: tests/deploy/test_manifests.py renders the overlay with "
+    "`kubectl kustomize` and checks what would be applied"
+)
 NOT_RUN = {
     "docker build -f Containerfile -t videorec .": (
         "no Docker daemon on the test machine: `make image` builds the same Containerfile with podman"
+    ),
+    "docker compose up -d": (
+        "no Docker daemon on the test machine: tests/deploy/test_compose.py brings the same compose file up "
+        "with the page's podman-compose line"
+    ),
+    "kubectl label node <node next to the cameras> videorec.example/site=north": NO_CLUSTER,
+    "kubectl apply -k deploy/k8s/overlays/example": NO_CLUSTER,
+    "kubectl -n videorec rollout status deployment/videorec-controlplane": NO_CLUSTER,
+    "systemctl enable --now videorec-controlplane": (
+        "systemd is not PID 1 on the test machine: tests/deploy/test_manifests.py verifies the units with "
+        "`systemd-analyze verify` and `security`"
+    ),
+    "make deploy-deps": (
+        "installs system packages with apt-get; `make test` runs it first, so every CI run does"
     ),
 }
 # Inline code that is a command: one of these programs and an argument. A span with a placeholder in
@@ -170,14 +218,19 @@ def inline(path: Path) -> list[str]:
 INLINE = "(inline)"
 
 
+def doc_name(path: Path) -> str:
+    """How the lists here name a file: README.md and docs' by name, deploy/README.md by its path."""
+    return path.name if path.parent in (ROOT, ROOT / "docs") else str(path.relative_to(ROOT))
+
+
 def documented() -> list[tuple[str, str, str]]:
     fenced = [
-        (path.name, heading, command)
+        (doc_name(path), heading, command)
         for path in DOCS
         for heading, commands in blocks(path)
         for command in commands
     ]
-    return fenced + [(path.name, INLINE, command) for path in DOCS for command in inline(path)]
+    return fenced + [(doc_name(path), INLINE, command) for path in DOCS for command in inline(path)]
 
 
 def _test_exists(test_id: str) -> bool:

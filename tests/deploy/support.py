@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 BUILD_SCRIPT = DEPLOY / "image" / "build.sh"
+STANDINS = Path(__file__).parent / "standins"
 
 
 def in_ci() -> bool:

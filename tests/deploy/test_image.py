@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.deploy.support import BUILD_SCRIPT, podman, process_tree, require, require_tool
+from tests.deploy.support import BUILD_SCRIPT, podman, process_tree
 from videorec_testing.cameras import start_rtsp_camera
 from videorec_testing.db import postgres_database
 from videorec_testing.net import free_port
@@ -33,27 +33,9 @@ pytestmark = [
     pytest.mark.timeout(1200),
 ]
 
-TAG = "localhost/videorec:test"
 USER = 10001
 # Kept small on purpose; most of it is Debian's ffmpeg and its libraries (README, "Deploying").
 MAX_IMAGE_BYTES = 650 * 1000 * 1000  # 556 MB when this was written
-
-
-@pytest.fixture(
-    scope="session"
-)  # once per worker: a module fixture is rebuilt when xdist interleaves modules
-def image() -> str:
-    require_tool("podman")
-    require(os.geteuid() == 0, "podman runs containers as root on these machines (see deploy/image/build.sh)")
-    info = podman("info", check=False)
-    require(info.returncode == 0, f"podman cannot run here: {info.stderr.strip()[-500:]}")
-    started = time.monotonic()
-    result = subprocess.run(
-        [str(BUILD_SCRIPT), TAG], capture_output=True, text=True, timeout=900, check=False
-    )
-    assert result.returncode == 0, f"image build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    print(f"image {TAG} built in {time.monotonic() - started:.0f} s")
-    return TAG
 
 
 @dataclass

@@ -154,7 +154,7 @@ def compose() -> dict[str, Any]:
 def test_compose_migrates_before_two_replicas_behind_a_proxy(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert services["migrate"]["command"] == ["videorec-controlplane", "migrate"]
-    assert services["migrate"]["restart"] == "no"
+    assert services["migrate"]["restart"] == "on-failure"  # retries until PostgreSQL answers
     replicas = [name for name, s in services.items() if s.get("command") == ["videorec-controlplane"]]
     assert len(replicas) == 2
     for name in replicas:
