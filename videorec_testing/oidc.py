@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -71,3 +73,14 @@ class Issuer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextmanager
+def rsa_issuer(kid: str = "k1") -> Iterator[Issuer]:
+    """An issuer serving one RSA key `kid`, closed after the block."""
+    made = Issuer()
+    made.add_rsa(kid)
+    try:
+        yield made
+    finally:
+        made.close()

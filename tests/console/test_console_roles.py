@@ -11,7 +11,7 @@ import pytest
 
 from tests.console.conftest import needs_chromium
 from videorec_testing.accounts import cli_user_add
-from videorec_testing.oidc import AUDIENCE, Issuer
+from videorec_testing.oidc import AUDIENCE, Issuer, rsa_issuer
 from videorec_testing.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("console"), needs_chromium]
@@ -20,12 +20,8 @@ BOOTSTRAP = "console-roles-bootstrap-t0ken"
 
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[Issuer]:
-    made = Issuer()
-    made.add_rsa("k1")
-    try:
+    with rsa_issuer() as made:
         yield made
-    finally:
-        made.close()
 
 
 @pytest.fixture(scope="module")

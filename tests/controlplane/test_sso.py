@@ -21,17 +21,13 @@ from pydantic import ValidationError
 
 from controlplane.auth import oidc
 from tests.conftest import local_client, make_settings
-from videorec_testing.oidc import AUDIENCE, Issuer
+from videorec_testing.oidc import AUDIENCE, Issuer, rsa_issuer
 
 
 @pytest.fixture
 def issuer() -> Iterator[Issuer]:
-    made = Issuer()
-    made.add_rsa("k1")
-    try:
+    with rsa_issuer() as made:
         yield made
-    finally:
-        made.close()
 
 
 @pytest.fixture
