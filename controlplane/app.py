@@ -90,7 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         placing = asyncio.create_task(placement_loop.run(ctx, recording.launch), name="placement")
         lag = asyncio.create_task(ctx.lag.run(), name="loop-lag")
         quiet = asyncio.create_task(
-            ctx.quiet.run(ctx.sessions, settings, camera_policy.networks_of(settings)), name="quiet-beats"
+            ctx.quiet.run(ctx.sessions, settings, camera_policy.networks_of(settings), ctx.lag),
+            name="quiet-beats",
         )
         journals = asyncio.create_task(journal_sync.run(ctx), name="journal-sync")
         purge = asyncio.create_task(audit.purge_loop(ctx.sessions, settings), name="audit-purge")

@@ -76,9 +76,17 @@ class LoopLag:
             # first beat got 503 on a loaded machine). Until the tick has run for a window, and
             # before it runs at all, the loop's lateness is not known yet.
             return database
-        overdue = now - self._woke - self.tick_s
+        overdue = self.overdue(now)
         loop = max((late for at, late in self._ticks if at >= now - QUEUE_WINDOW_S), default=0.0)
         return max(overdue, loop, database)
+
+    def overdue(self, now: float | None = None) -> float:
+        """How late the tick is at this moment (a loop busy right now: it has not noted it yet); 0 while
+        the tick does not run (nothing measures the loop)."""
+        if self._ticking_since is None:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        return max(0.0, now - self._woke - self.tick_s)
 
     def shed(self, now: float | None = None) -> None:
         """A heartbeat was refused for lateness: this replica is late, whatever its loop says next."""
