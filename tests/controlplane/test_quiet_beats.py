@@ -146,7 +146,9 @@ def test_a_replica_late_itself_keeps_its_agents_quiet(short: TestClient) -> None
         blocked.set()
         time.sleep(BLOCK_S)  # in the loop's thread: nothing else runs meanwhile
 
-    thread = threading.Thread(target=api.portal.call, args=(block,), daemon=True)  # type: ignore[attr-defined]
+    portal = api.portal
+    assert portal is not None  # the client runs the app (a `with` block)
+    thread = threading.Thread(target=portal.call, args=(block,), daemon=True)
     thread.start()
     assert blocked.wait(10)
     # Sent while the loop is busy: it waits through the stall, and so does the flush (its last
