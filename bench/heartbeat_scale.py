@@ -510,6 +510,7 @@ def main() -> None:
         "control planes)",
     )
     parser.add_argument("--no-floor", action="store_true", help="skip the bare app's floor run")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds measured per run")
     args = parser.parse_args()
     seconds, warmup = (10.0, 15.0) if args.quick else (30.0, 20.0)
@@ -535,7 +536,7 @@ def main() -> None:
     ]
     rows: list[list[object]] = []
     notes: list[str] = []
-    with workspace() as (tmp, _stop):
+    with workspace(args.keep_logs) as (tmp, _stop):
         for spec in (
             args.scenario
             if args.scenario is not None
