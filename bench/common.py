@@ -84,11 +84,11 @@ def _stop_leftover_children() -> None:
 
 
 @contextlib.contextmanager
-def workspace() -> Iterator[tuple[Path, contextlib.ExitStack]]:
+def workspace(keep: bool = False) -> Iterator[tuple[Path, contextlib.ExitStack]]:
     """A temporary directory and a stack of clean-ups for a benchmark's processes.
 
-    The directory (with the processes' logs) is deleted after a clean run and kept, with its path
-    printed, after a failure; SIGTERM ends the run through the same clean-ups."""
+    The directory (with the processes' logs) is deleted after a clean run unless `keep`, and kept,
+    with its path printed, after a failure; SIGTERM ends the run through the same clean-ups."""
     signal.signal(signal.SIGTERM, _sigterm_to_exit)
     tmp = Path(tempfile.mkdtemp(prefix="videorec-bench-"))
     ok = False
@@ -98,8 +98,10 @@ def workspace() -> Iterator[tuple[Path, contextlib.ExitStack]]:
             yield tmp, stop
         ok = True
     finally:
-        if ok:
+        if ok and not keep:
             shutil.rmtree(tmp, ignore_errors=True)
+        elif ok:
+            print(f"\nlogs kept in {tmp}", file=sys.stderr)
         else:
             print(f"\nbenchmark failed; logs kept in {tmp}", file=sys.stderr)
 

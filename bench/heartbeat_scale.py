@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
+import os
 import random
 import sys
 import time
@@ -39,6 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
+import uvloop  # noqa: E402
 
 from agent.control.heartbeat import next_retry  # noqa: E402
 from bench.common import cpu_sample, markdown_table, percentile, ratio, workspace  # noqa: E402
@@ -66,6 +69,8 @@ class Run:
     declared_down: int = 0
     quiet: int = 0  # beats answered from memory (the delta protocol's quiet path)
     counts: dict[str, int] = field(default_factory=dict)  # quiet and full beats (by reason), the window's
+    sim_cpu_s: float = 0.0  # the simulator's own CPU within the window (every simulator process)
+    load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average at the window's start, end
 
     @property
     def served(self) -> int:
@@ -89,12 +94,14 @@ class Run:
             self.statuses.get(503, 0),
             errors,
             self.declared_down if self.replicas else "-",
+            f"{self.sim_cpu_s / sum(self.statuses.values()) * 1000:.2f} ms" if self.statuses else "-",
+            f"{self.load[0]:.1f}-{self.load[1]:.1f}",
         ]
 
 
 def simulate(urls: list[str], run: Run, warmup_s: float, delta: bool, procs: int = 1) -> None:
     """`run.agents` agents beating for warm-up + `run.seconds`; only the measured window counts. With
-    `procs` > 1 the agents are shared among that many simulator processes (one asyncio loop each), which
+    `procs` > 1 the agents are shared among that many simulator processes (one event loop each), which
     share the machine with the control planes they measure."""
     started = time.time()
     measure_from, end = started + warmup_s, started + warmup_s + run.seconds
@@ -105,52 +112,112 @@ def simulate(urls: list[str], run: Run, warmup_s: float, delta: bool, procs: int
         with multiprocessing.get_context("spawn").Pool(procs) as pool:
             # Bounded: each part ends at `end` (its last beats time out within 30 s).
             results = pool.starmap_async(_simulate_part, parts).get(timeout=end - time.time() + 120)
-    for latencies, statuses in results:
+    for latencies, statuses, cpu_s in results:
         run.latencies += latencies
+        run.sim_cpu_s += cpu_s
         for status, n in statuses.items():
             run.statuses[status] = run.statuses.get(status, 0) + n
 
 
+# A 503's pause is the agent's own (agent.control.heartbeat.next_retry), which reads an httpx error.
+_REQUEST = httpx.Request("POST", "http://sim" + HEARTBEAT_PATH)
+TIMEOUT_S = 30.0
+KEEP_ALIVE_S = 4.0  # reused while idle no longer than this (uvicorn closes one idle for 5 s)
+
+
+class _Connection:
+    """One agent's keep-alive HTTP/1.1 connection, spoken directly over asyncio streams: the
+    simulator's cost per beat is then a few writes and reads, not an HTTP client's (so that the
+    simulator, sharing the cores, is not what limits the run)."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        self.head = (
+            f"POST {HEARTBEAT_PATH} HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\n"
+            f"Authorization: Bearer {AGENT_TOKEN}\r\nContent-Type: application/json\r\n"
+            "Content-Length: "
+        ).encode()
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.idle_since = 0.0
+
+    async def post(self, body: bytes) -> tuple[int, bytes, float]:
+        """Status (0: no answer), body, and the Retry-After asked (seconds, 503 only)."""
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                if self.streams is not None and (
+                    self.streams[0].at_eof() or time.monotonic() - self.idle_since > KEEP_ALIVE_S
+                ):
+                    self.close()  # the server closes an idle connection (uvicorn: after 5 s)
+                if self.streams is None:
+                    self.streams = await asyncio.open_connection(self.host, self.port)
+                reader, writer = self.streams
+                writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status, length, retry, close = int(head[9:12]), 0, 0.0, False
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"retry-after":
+                        retry = float(value)
+                    elif name == b"connection" and value.strip().lower() == b"close":
+                        close = True
+                answer = await reader.readexactly(length)
+                self.idle_since = time.monotonic()
+                if close:
+                    self.close()
+                return status, answer, retry
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            self.close()
+            return 0, b"", 0.0
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
 def _simulate_part(
     urls: list[str], ids: list[int], measure_from: float, end: float, delta: bool
-) -> tuple[list[float], dict[int, int]]:
-    """Agents `ids` in this process until `end` (wall clock, shared by every process)."""
+) -> tuple[list[float], dict[int, int], float]:
+    """Agents `ids` in this process until `end` (wall clock, shared by every process); also returns
+    this process's CPU seconds within the measured window (the simulator's own cost)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    limits = httpx.Limits(max_connections=1024, max_keepalive_connections=1024)
-    headers = {"Authorization": f"Bearer {AGENT_TOKEN}", "Content-Type": "application/json"}
+    cpu = {"from": 0.0, "to": 0.0}
 
-    async def agent(n: int, client: httpx.AsyncClient) -> None:
-        name, url = f"sim-{n:05d}", urls[n % len(urls)] + HEARTBEAT_PATH
+    async def agent(n: int) -> None:
+        name, connection = f"sim-{n:05d}", _Connection(urls[n % len(urls)])
         held: dict[int, dict] = {}
         assignment: str | None = None  # the delta protocol's token (None: the previous release's beat)
         told = False  # the delta protocol sends a probe when its state changes (here: once)
         failures = 0
+        last: tuple[bytes, dict] = (b"", {})  # the last answer parsed: a quiet one repeats byte for byte
+        fixed = (
+            f'{{"name":"{name}","address":"127.0.0.1:{20000 + n % 40000}","site":"default",'
+            f'"capacity":1000,"version":"sim","disk_free_bytes":{10**12 - n},"records":[],'
+        ).encode()
         await asyncio.sleep(random.uniform(0, INTERVAL_S))  # noqa: S311 - spread, as real agents are
-        while time.time() < end:
-            now = time.time()
-            body = {
-                "name": name,
-                "address": f"127.0.0.1:{20000 + n % 40000}",
-                "site": "default",
-                "capacity": 1000,
-                "version": "sim",
-                "disk_free_bytes": 10**12 - n,
-                "probes": []
-                if told
-                else [{"source_id": s, "online": True, "probed_unix": now} for s in held],
-                "records": [],
-                "assignment": assignment,
-                "held": list(held) if delta and assignment is not None else None,
-            }
-            sent = time.time()
-            pause = INTERVAL_S * random.uniform(0.9, 1.1)  # noqa: S311 - jitter
-            try:
-                response = await client.post(url, json=body, headers=headers)
-                status = response.status_code
+        try:
+            while time.time() < end:
+                now = time.time()
+                probes = [] if told else [{"source_id": s, "online": True, "probed_unix": now} for s in held]
+                rest = {
+                    "probes": probes,
+                    "assignment": assignment,
+                    "held": list(held) if delta and assignment is not None else None,
+                }
+                body = fixed + json.dumps(rest, separators=(",", ":")).encode()[1:]
+                sent = time.time()
+                pause = INTERVAL_S * random.uniform(0.9, 1.1)  # noqa: S311 - jitter
+                status, raw, retry = await connection.post(body)
                 if status == 200:
                     failures = 0
-                    answer = response.json()
+                    if raw != last[0]:
+                        last = (raw, json.loads(raw))
+                    answer = last[1]
                     if answer["sources"] is not None:
                         held = {s["id"]: s for s in answer["sources"]}
                         told = False
@@ -165,35 +232,47 @@ def _simulate_part(
                         assignment = answer.get("assignment")
                 else:
                     failures += 1
-                    pause = next_retry(
-                        failures,
-                        httpx.HTTPStatusError("", request=response.request, response=response),
-                        INTERVAL_S,
-                        5.0,
-                    )
-            except httpx.HTTPError:
-                status, failures = 0, failures + 1
-                pause = next_retry(failures, httpx.ConnectError(""), INTERVAL_S, 5.0)
-            done = time.time()
-            if sent >= measure_from and done <= end:
-                statuses[status] = statuses.get(status, 0) + 1
-                if status == 200:
-                    latencies.append(done - sent)
-            await asyncio.sleep(pause)
+                    if status == 0:
+                        error: Exception = httpx.ConnectError("")
+                    else:
+                        response = httpx.Response(
+                            status, headers={"Retry-After": str(retry)}, request=_REQUEST
+                        )
+                        error = httpx.HTTPStatusError("", request=_REQUEST, response=response)
+                    pause = next_retry(failures, error, INTERVAL_S, 5.0)
+                done = time.time()
+                if sent >= measure_from and done <= end:
+                    statuses[status] = statuses.get(status, 0) + 1
+                    if status == 200:
+                        latencies.append(done - sent)
+                await asyncio.sleep(pause)
+        finally:
+            connection.close()
+
+    async def window() -> None:
+        await asyncio.sleep(max(0.0, measure_from - time.time()))
+        cpu["from"] = time.process_time()
+        await asyncio.sleep(max(0.0, end - time.time()))
+        cpu["to"] = time.process_time()
 
     async def part() -> None:
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-            await asyncio.gather(*(agent(n, client) for n in ids))
+        await asyncio.gather(window(), *(agent(n) for n in ids))
 
-    asyncio.run(part())
-    return latencies, statuses
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(part())
+    return latencies, statuses, cpu["to"] - cpu["from"]
 
 
 def _beat_counts(urls: list[str]) -> dict[str, int]:
     """Beats answered quietly and fully (by reason), summed over the replicas."""
     total: dict[str, int] = {}
     for url in urls:
-        for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
+        try:
+            text = httpx.get(url + "/metrics", timeout=120).text
+        except httpx.HTTPError as exc:  # a saturated replica: the run goes on, its counts are missing
+            print(f"no metrics from {url}: {exc!r}", file=sys.stderr, flush=True)
+            continue
+        for line in text.splitlines():
             if line.startswith(("videorec_heartbeats_quiet_total ", "videorec_heartbeats_full_total{")):
                 name = line.split()[0].removeprefix("videorec_heartbeats_").removesuffix("_total")
                 total[name] = total.get(name, 0) + int(float(line.split()[-1]))
@@ -207,9 +286,11 @@ def measure(
         task = asyncio.create_task(asyncio.to_thread(simulate, urls, run, warmup_s, delta, procs))
         await asyncio.sleep(warmup_s)
         before = [cpu_sample(pid) for pid in pids]
+        load = os.getloadavg()[0]
         counts = await asyncio.to_thread(_beat_counts, urls) if run.replicas else {}
         await asyncio.sleep(run.seconds)
         run.cpu_s = sum((cpu_sample(pid) - b).own for pid, b in zip(pids, before, strict=True))
+        run.load = (load, os.getloadavg()[0])
         if run.replicas:
             after = await asyncio.to_thread(_beat_counts, urls)
             run.counts = {k: v - counts.get(k, 0) for k, v in after.items() if v - counts.get(k, 0)}
@@ -434,6 +515,7 @@ def main() -> None:
         "control planes)",
     )
     parser.add_argument("--no-floor", action="store_true", help="skip the bare app's floor run")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds measured per run")
     args = parser.parse_args()
     seconds, warmup = (10.0, 15.0) if args.quick else (30.0, 20.0)
@@ -454,10 +536,12 @@ def main() -> None:
         "503",
         "other errors",
         "declared down",
+        "simulator CPU per beat",
+        "load average",
     ]
     rows: list[list[object]] = []
     notes: list[str] = []
-    with workspace() as (tmp, _stop):
+    with workspace(args.keep_logs) as (tmp, _stop):
         for spec in (
             args.scenario
             if args.scenario is not None
@@ -469,6 +553,13 @@ def main() -> None:
             protocols = ["delta"] if parts[-1] == "delta" else ["previous", "delta"]
             floor = None if args.no_floor else floor_run(tmp, agents, sources, seconds, warmup, args.procs)
             floor_ms = floor.cpu_s / floor.served * 1000 if floor and floor.served else 0.0
+            if floor and floor.statuses:
+                per_beat = floor.sim_cpu_s / sum(floor.statuses.values())
+                notes.append(
+                    f"{agents}x{sources} simulator against the floor: {args.procs} process(es), "
+                    f"{per_beat * 1000:.2f} ms of CPU a beat (one core would send {1 / per_beat:.0f} beats/s), "
+                    f"the floor served {floor.served / floor.seconds:.0f} of {agents / INTERVAL_S:.0f} asked"
+                )
             runs, add_rate = controlplane_runs(
                 tmp, agents, sources, replicas, seconds, warmup, protocols, args.procs
             )

@@ -68,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         url = settings.resolved_database_url()
         private_sqlite_file(url)
         engine = make_engine(url, settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s)
+        # The quiet beats' flush keeps every steady agent alive (and quiet): a connection of its own,
+        # so that it never waits behind full exchanges for the pool (it failed so under overload, and
+        # every beat then took the full exchange). SQLite has one writer anyway: the same engine.
+        liveness = engine if url.startswith("sqlite") else make_engine(url, 1, 0, settings.db_pool_timeout_s)
         if settings.migrates_on_start():
             await schema.upgrade(engine)
         else:
@@ -90,7 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         placing = asyncio.create_task(placement_loop.run(ctx, recording.launch), name="placement")
         lag = asyncio.create_task(ctx.lag.run(), name="loop-lag")
         quiet = asyncio.create_task(
-            ctx.quiet.run(ctx.sessions, settings, camera_policy.networks_of(settings)), name="quiet-beats"
+            ctx.quiet.run(
+                make_sessionmaker(liveness), settings, camera_policy.networks_of(settings), ctx.lag
+            ),
+            name="quiet-beats",
         )
         journals = asyncio.create_task(journal_sync.run(ctx), name="journal-sync")
         purge = asyncio.create_task(audit.purge_loop(ctx.sessions, settings), name="audit-purge")
@@ -116,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 async with asyncio.timeout(_SHUTDOWN_WAIT_S):
                     await engine.dispose()
+                    await liveness.dispose()
             except TimeoutError:
                 log.warning("shutting down without closing every database connection")
 

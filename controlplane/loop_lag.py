@@ -83,8 +83,16 @@ class LoopLag:
         # refused beats that had waited once and that no later beat would wait again (a lone agent's
         # beat got 503 on a loaded machine). A loop that has not ticked for a whole window is
         # stalled right now: how overdue its tick is counts.
-        loop = min(ticks) if ticks else now - self._woke - self.tick_s
+        loop = min(ticks) if ticks else self.overdue(now)
         return max(loop, database)
+
+    def overdue(self, now: float | None = None) -> float:
+        """How late the tick is at this moment (a loop busy right now: it has not noted it yet); 0 while
+        the tick does not run (nothing measures the loop)."""
+        if self._ticking_since is None:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        return max(0.0, now - self._woke - self.tick_s)
 
     def shed(self, now: float | None = None) -> None:
         """A heartbeat was refused for lateness: this replica is late, whatever its loop says next."""

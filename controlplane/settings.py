@@ -57,7 +57,11 @@ class Settings(BaseSettings):
         "Default: a SQLite file videorec.db under data_dir.",
     )
     db_pool_size: int = Field(
-        10, ge=1, le=1000, description="PostgreSQL connections each replica keeps open (SQLite: unused)."
+        10,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections each replica keeps open (SQLite: unused); one more of its own "
+        "writes the liveness of heartbeats with nothing new, so that a busy pool cannot starve it.",
     )
     db_max_overflow: int = Field(
         20,
