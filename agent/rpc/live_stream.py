@@ -64,17 +64,20 @@ async def _first(session: CameraSession, reader: Reader, timeout_s: float) -> pb
     the viewer got 502 from a camera that answered the next try)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
+    # The first failure seen, and the last one: a recording's attempts clear the session's error
+    # between two (each hands it a new feed), so its absence for a moment is no recovery.
     failing_since: float | None = None
+    last: CameraError | None = None
     while True:
         error = session.error
         if error is not None and session.fanout.init is None:
-            failing_since = loop.time() if failing_since is None else failing_since
+            failing_since, last = failing_since or loop.time(), error
             if error.reason not in _TRANSIENT or loop.time() - failing_since >= _TRANSIENT_S:
                 raise CameraError(error.source_id, error.detail, error.reason)
-        else:
-            failing_since = None
         remaining = deadline - loop.time()
         if remaining <= 0:
+            if last is not None:  # what the camera said is more use than the time it took
+                raise CameraError(last.source_id, last.detail, last.reason)
             raise CameraError(
                 session.spec.source_id, f"no video within {timeout_s:.1f} s", CameraFailure.TIMEOUT
             )
