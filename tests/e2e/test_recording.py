@@ -312,7 +312,10 @@ def test_a_killed_agents_ffmpeg_records_on_until_the_restarted_agent_takes_over(
                 (first,) = writers_of([path])
                 os.kill(first, signal.SIGKILL)
                 wait_until(lambda: writers_of([path]) not in ([], [first]), 30, what="the next ffmpeg")
-                wait_until(lambda: duration_of_file(path) >= 2.5, 30, interval=0.3, what="its video")
+                # Its video has come once the agent has put the restart's gap on the record (killed
+                # before it saw the video, the agent would learn of neither: its journal knows the gap
+                # only from that moment on).
+                wait_until(lambda: records(cp, "r-1")[0]["gaps"], 30, interval=0.3, what="the restart's gap")
             (orphan,) = writers_of([path])  # the ffmpeg writing the record's file
             stack.agent.kill()  # SIGKILL: no chance to stop its ffmpeg
             down_at = time.time()
