@@ -142,8 +142,11 @@ async def _write_body(
     flush_at = min(WRITE_CHUNK, max(64 * 1024, bandwidth_bps // 4)) if bandwidth_bps else WRITE_CHUNK
     buffer = bytearray()
     writing: asyncio.Task[None] | None = None
+    # Capped, it reads at most a write's worth at a time: one read of whatever had arrived (a whole
+    # small file, from a fast link's socket buffers) went to the disk before the cap could pace it.
+    chunks = r.content.iter_chunked(flush_at) if bandwidth_bps else r.content.iter_any()
     try:
-        async for chunk in r.content.iter_any():
+        async for chunk in chunks:
             buffer += chunk
             fetched += len(chunk)
             PULLED_BYTES.inc(len(chunk))
